@@ -1,0 +1,190 @@
+//! Every refusal the API can give, and the one place that turns it into a response.
+//!
+//! Business errors answer HTTP 200 with `{"errcode":N,"errmsg":"... rid: <rid>"}`. Transport
+//! errors (unknown path, wrong method, body too large, malformed HTTP) keep their HTTP status and
+//! carry that status as their errcode, so a client that only reads the body still sees what
+//! happened. Messages name the offending field and never echo the request's values.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::Full;
+
+use super::wire::ErrorBody;
+use crate::rid::Rid;
+use crate::token::TokenError;
+
+/// The response type of both listeners.
+pub type Response = http::Response<Full<Bytes>>;
+
+/// A refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Token(TokenError),
+    /// 44002
+    #[error("empty post data")]
+    EmptyBody,
+    /// 47001, with what exactly is wrong.
+    #[error("data format error: {0}")]
+    Format(Cow<'static, str>),
+    /// 40129
+    #[error("invalid scene: {0}")]
+    InvalidScene(&'static str),
+    /// 40003
+    #[error("invalid openid: {0}")]
+    InvalidOpenid(&'static str),
+    /// 43002
+    #[error("require POST method")]
+    RequirePost,
+    /// 40002
+    #[error("invalid grant_type")]
+    InvalidGrantType,
+    /// 40013
+    #[error("invalid appid")]
+    InvalidAppid,
+    /// 40125
+    #[error("invalid appsecret")]
+    InvalidSecret,
+    /// 41002
+    #[error("appid missing")]
+    MissingAppid,
+    /// 41004
+    #[error("appsecret missing")]
+    MissingSecret,
+    /// -1: a backend could not answer; SDKs back off and retry.
+    #[error("system error, retry later")]
+    System,
+    /// 404
+    #[error("not found: no such API")]
+    NotFound,
+    /// 405, with the methods the path allows.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// 413, with the limit.
+    #[error("request body too large: the limit is {0} bytes")]
+    BodyTooLarge(u64),
+    /// 400: the request could not be read as HTTP.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+}
+
+impl ApiError {
+    /// The errcode in the body.
+    pub fn errcode(&self) -> i32 {
+        match self {
+            ApiError::Token(TokenError::Missing) => 41001,
+            ApiError::Token(TokenError::Malformed) => 40014,
+            ApiError::Token(TokenError::Invalid) => 40001,
+            ApiError::Token(TokenError::Expired) => 42001,
+            ApiError::EmptyBody => 44002,
+            ApiError::Format(_) => 47001,
+            ApiError::InvalidScene(_) => 40129,
+            ApiError::InvalidOpenid(_) => 40003,
+            ApiError::RequirePost => 43002,
+            ApiError::InvalidGrantType => 40002,
+            ApiError::InvalidAppid => 40013,
+            ApiError::InvalidSecret => 40125,
+            ApiError::MissingAppid => 41002,
+            ApiError::MissingSecret => 41004,
+            ApiError::System => -1,
+            ApiError::NotFound
+            | ApiError::MethodNotAllowed(_)
+            | ApiError::BodyTooLarge(_)
+            | ApiError::BadRequest(_) => i32::from(self.status().as_u16()),
+        }
+    }
+
+    /// The HTTP status: 200 for business errors.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
+        }
+    }
+
+    /// The error as a response, with the rid appended to the message.
+    pub fn into_response(self, rid: Rid) -> Response {
+        let errmsg = format!("{self} rid: {rid}");
+        let body = ErrorBody {
+            errcode: self.errcode(),
+            errmsg: &errmsg,
+        };
+        let mut resp = json_response(self.status(), &body);
+        match self {
+            ApiError::MethodNotAllowed(allow) => {
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            // The body was not read; the connection cannot carry another request.
+            ApiError::BodyTooLarge(_) | ApiError::BadRequest(_) => {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        ApiError::Token(e)
+    }
+}
+
+impl From<crate::state::StateError> for ApiError {
+    fn from(e: crate::state::StateError) -> Self {
+        tracing::warn!(error = %e, "state backend failed");
+        ApiError::System
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    // Serializing our own response structs cannot fail (no maps with non-string keys, no
+    // fallible Serialize impls); fall back to a fixed body rather than panic if it ever did.
+    let bytes = serde_json::to_vec(body)
+        .unwrap_or_else(|_| br#"{"errcode":-1,"errmsg":"system error"}"#.to_vec());
+    let mut resp = http::Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errcodes_and_statuses() {
+        let rid = crate::rid::RidGenerator::with_prefix(1).next(0x6744_b7a0);
+        let cases = [
+            (ApiError::Token(TokenError::Missing), 41001, 200),
+            (ApiError::Token(TokenError::Malformed), 40014, 200),
+            (ApiError::Token(TokenError::Invalid), 40001, 200),
+            (ApiError::Token(TokenError::Expired), 42001, 200),
+            (ApiError::EmptyBody, 44002, 200),
+            (ApiError::Format("x".into()), 47001, 200),
+            (ApiError::InvalidScene("x"), 40129, 200),
+            (ApiError::InvalidOpenid("x"), 40003, 200),
+            (ApiError::RequirePost, 43002, 200),
+            (ApiError::System, -1, 200),
+            (ApiError::NotFound, 404, 404),
+            (ApiError::MethodNotAllowed("GET"), 405, 405),
+            (ApiError::BodyTooLarge(10), 413, 413),
+        ];
+        for (err, code, status) in cases {
+            assert_eq!(err.errcode(), code, "{err:?}");
+            let resp = err.into_response(rid);
+            assert_eq!(resp.status().as_u16(), status);
+        }
+    }
+}

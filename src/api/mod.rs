@@ -1,0 +1,146 @@
+//! HTTP only: routing, wire types, and the one error-to-response mapping.
+//!
+//! [`Gateway`] holds what handlers need (apps, token store, engine, metrics, clock). Handlers
+//! parse and validate, call the engine or the state layer, and answer; they never touch storage
+//! directly beyond the state traits.
+
+pub mod admin;
+pub mod error;
+mod msg_sec_check;
+mod tokens;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+pub use error::{ApiError, Response};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::metrics::{Api, Metrics};
+use crate::rid::{Rid, RidGenerator};
+use crate::state::{AppRegistry, TokenStore};
+
+/// Everything the handlers share. One per process; cloned as an `Arc`.
+pub struct Gateway {
+    pub config: Config,
+    pub apps: AppRegistry,
+    pub tokens: Arc<dyn TokenStore>,
+    pub engine: Engine,
+    pub metrics: Metrics,
+    pub clock: SharedClock,
+    pub rids: RidGenerator,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("apps", &self.apps.len()).finish_non_exhaustive()
+    }
+}
+
+/// A handler's success: the body and the errcode it carries (0, or 87014 for a v1 risky text).
+pub struct Reply {
+    pub response: Response,
+    pub errcode: i32,
+}
+
+impl Reply {
+    fn json(body: &impl serde::Serialize) -> Self {
+        Reply {
+            response: error::json_response(http::StatusCode::OK, body),
+            errcode: 0,
+        }
+    }
+}
+
+impl Gateway {
+    /// A fresh request id.
+    pub fn rid(&self) -> Rid {
+        self.rids.next(self.clock.now_secs())
+    }
+
+    /// Serves one request on the WeChat-compatible listener.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+        let started = Instant::now();
+        let (api, outcome) = self.route(req).await;
+        let (response, errcode) = match outcome {
+            Ok(reply) => (reply.response, reply.errcode),
+            Err(e) => {
+                let code = e.errcode();
+                (e.into_response(self.rid()), code)
+            }
+        };
+        self.metrics
+            .request(api, errcode, started.elapsed().as_secs_f64());
+        response
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> (Api, Result<Reply, ApiError>) {
+        match req.uri().path() {
+            "/wxa/msg_sec_check" => {
+                let r = if req.method() == Method::POST {
+                    msg_sec_check::handle(self, req).await
+                } else {
+                    Err(ApiError::RequirePost)
+                };
+                (Api::MsgSecCheck, r)
+            }
+            "/cgi-bin/token" => {
+                let r = if matches!(*req.method(), Method::GET | Method::POST) {
+                    tokens::token(self, &req).await
+                } else {
+                    Err(ApiError::MethodNotAllowed("GET, POST"))
+                };
+                (Api::Token, r)
+            }
+            "/cgi-bin/stable_token" => {
+                let r = if req.method() == Method::POST {
+                    tokens::stable_token(self, req).await
+                } else {
+                    Err(ApiError::RequirePost)
+                };
+                (Api::StableToken, r)
+            }
+            _ => (Api::Other, Err(ApiError::NotFound)),
+        }
+    }
+
+    /// Reads the whole body, refusing one over the limit before reading it when the client
+    /// announced its length, and as soon as the limit is crossed otherwise.
+    pub async fn read_body(&self, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+        let limit = self.config.server.max_body_bytes.get();
+        if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
+            let len: u64 = len
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or(ApiError::BadRequest("invalid Content-Length"))?;
+            if len > limit {
+                return Err(ApiError::BodyTooLarge(limit));
+            }
+        }
+        let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+        match Limited::new(req.into_body(), limit_usize).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(ApiError::BodyTooLarge(limit))
+            }
+            // The client went away or sent a broken chunked body.
+            Err(_) => Err(ApiError::BadRequest("request body could not be read")),
+        }
+    }
+}
+
+/// The value of one query parameter, percent-decoded.
+pub(crate) fn query_param<'a>(req: &'a Request<Incoming>, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    let query = req.uri().query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}

@@ -1,0 +1,170 @@
+//! `POST /wxa/msg_sec_check` (SPEC §3), v1 and v2.
+//!
+//! Checks run in the SPEC's order and the first failure answers: token; empty body; format
+//! (JSON, types, content presence and length); scene; openid. Rate limits, quotas and visits slot
+//! in after validation.
+
+use http::Request;
+use hyper::body::Incoming;
+
+use super::wire::{self, BodyError, ErrorBody, Int, MsgSecCheckBody, Str, V2Body};
+use super::{ApiError, Gateway, Reply, tokens};
+use crate::engine::{Engine, Suggest, Verdict};
+use crate::metrics::Api;
+
+/// v2 `content` limit, in Unicode scalar values.
+pub const MAX_V2_CHARS: usize = 2500;
+/// v2 `title`, `nickname` and `signature` limit each (not documented by the platform; generous).
+pub const MAX_V2_FIELD_CHARS: usize = 2500;
+/// v1 `content` limit, in bytes (500 KB).
+pub const MAX_V1_BYTES: usize = 500 * 1024;
+/// Texts longer than this are checked on the blocking pool, not on an async worker.
+const INLINE_CHECK_BYTES: usize = 64 * 1024;
+/// openid length limit, in bytes.
+const MAX_OPENID_BYTES: usize = 128;
+
+pub(super) fn body_error(e: BodyError) -> ApiError {
+    match e {
+        BodyError::Empty => ApiError::EmptyBody,
+        other => ApiError::Format(other.describe().into()),
+    }
+}
+
+pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    tokens::authenticate(gw, &req).await?;
+    let body = gw.read_body(req).await?;
+    let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    if b.version == Int::Value(2) {
+        v2(gw, &b)
+    } else {
+        v1(gw, &b).await
+    }
+}
+
+fn text<'a>(field: &'static str, value: &'a Str<'_>, max_chars: usize) -> Result<Option<&'a str>, ApiError> {
+    match value {
+        Str::Absent => Ok(None),
+        Str::Wrong => Err(ApiError::Format(format!("field `{field}` must be a string").into())),
+        Str::Value(v) => {
+            // Cheap bound first: a string of n bytes has at most n characters.
+            if v.len() > max_chars && v.chars().count() > max_chars {
+                Err(ApiError::Format(
+                    format!("field `{field}` is longer than {max_chars} characters").into(),
+                ))
+            } else {
+                Ok(Some(v))
+            }
+        }
+    }
+}
+
+fn v2(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
+    // 47001: every format problem, before scene and openid are judged.
+    let content = text("content", &b.content, MAX_V2_CHARS)?
+        .ok_or(ApiError::Format("field `content` is required".into()))?;
+    let title = text("title", &b.title, MAX_V2_FIELD_CHARS)?;
+    let nickname = text("nickname", &b.nickname, MAX_V2_FIELD_CHARS)?;
+    let signature = text("signature", &b.signature, MAX_V2_FIELD_CHARS)?;
+    if b.scene == Int::Wrong {
+        return Err(ApiError::Format("field `scene` must be a number".into()));
+    }
+    if b.openid == Str::Wrong {
+        return Err(ApiError::Format("field `openid` must be a string".into()));
+    }
+    // 40129
+    let scene = match b.scene {
+        Int::Value(s @ 1..=4) => s,
+        Int::Absent => return Err(ApiError::InvalidScene("field `scene` is required (1, 2, 3 or 4)")),
+        _ => return Err(ApiError::InvalidScene("field `scene` must be 1, 2, 3 or 4")),
+    };
+    // 40003
+    let openid = b
+        .openid
+        .value()
+        .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
+    validate_openid(openid)?;
+
+    let mut fields = [content, "", "", ""];
+    fields[1] = title.unwrap_or("");
+    fields[2] = nickname.unwrap_or("");
+    if scene == 1 {
+        fields[3] = signature.unwrap_or("");
+    }
+    let verdict = gw.engine.check(&fields);
+    Ok(v2_reply(gw, &verdict))
+}
+
+fn v2_reply(gw: &Gateway, verdict: &Verdict) -> Reply {
+    gw.metrics.verdict(
+        Api::MsgSecCheck,
+        verdict.result.suggest.as_str(),
+        verdict.result.label.code(),
+    );
+    let trace_id = gw.rid().to_string();
+    Reply::json(&V2Body::new(
+        &trace_id,
+        verdict,
+        gw.config.engine.reveal_builtin_words,
+    ))
+}
+
+/// An openid: 1 to 128 bytes of `[A-Za-z0-9_-]`.
+pub fn validate_openid(openid: &str) -> Result<(), ApiError> {
+    if openid.len() > MAX_OPENID_BYTES {
+        return Err(ApiError::InvalidOpenid("field `openid` is longer than 128 bytes"));
+    }
+    if !openid
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApiError::InvalidOpenid(
+            "field `openid` may hold only letters, digits, `_` and `-`",
+        ));
+    }
+    Ok(())
+}
+
+async fn v1(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
+    let content = match &b.content {
+        Str::Value(v) => v,
+        Str::Absent => return Err(ApiError::Format("field `content` is required".into())),
+        Str::Wrong => return Err(ApiError::Format("field `content` must be a string".into())),
+    };
+    if content.len() > MAX_V1_BYTES {
+        return Err(ApiError::Format(
+            format!("field `content` is longer than {MAX_V1_BYTES} bytes").into(),
+        ));
+    }
+    let verdict = if content.len() <= INLINE_CHECK_BYTES {
+        gw.engine.check(&[content])
+    } else {
+        let engine: Engine = gw.engine.clone();
+        let owned = content.to_string();
+        tokio::task::spawn_blocking(move || engine.check(&[&owned]))
+            .await
+            .map_err(|_| ApiError::System)?
+    };
+    gw.metrics.verdict(
+        Api::MsgSecCheck,
+        verdict.result.suggest.as_str(),
+        verdict.result.label.code(),
+    );
+    if verdict.result.suggest == Suggest::Risky {
+        let errmsg = format!("risky content rid: {}", gw.rid());
+        Ok(Reply {
+            response: super::error::json_response(
+                http::StatusCode::OK,
+                &ErrorBody {
+                    errcode: 87014,
+                    errmsg: &errmsg,
+                },
+            ),
+            errcode: 87014,
+        })
+    } else {
+        Ok(Reply::json(&ErrorBody {
+            errcode: 0,
+            errmsg: "ok",
+        }))
+    }
+}

@@ -1,0 +1,780 @@
+//! Configuration: raw TOML values, then a validated [`Config`].
+//!
+//! Stage one ([`RawConfig`]) is plain serde with `deny_unknown_fields`, so a misspelt key is an
+//! error rather than a silently ignored setting. Stage two ([`RawConfig::validate`]) checks every
+//! value, collects *all* problems with the key that holds them, and produces types that need no
+//! further checking (`SocketAddr`, `Duration`, `NonZero*`, parsed URLs and networks).
+//!
+//! Defaults (all documented in `config/modgate.example.toml`):
+//!
+//! | key | default |
+//! | --- | --- |
+//! | `server.listen` | `0.0.0.0:8080` |
+//! | `server.max_connections` | `10000` (further clients wait in the accept backlog) |
+//! | `server.header_read_timeout_secs` | `10` |
+//! | `server.max_body_bytes` | `1048576` (1 MiB; v1 content may be 500 KB) |
+//! | `server.drain_timeout_secs` | `30` |
+//! | `admin.listen` | `127.0.0.1:9090` |
+//! | `state.backend` | `memory` |
+//! | `state.data_dir` | `./data` |
+//! | `tokens.ttl_secs` / `tokens.grace_secs` | `7200` / `300` |
+//! | `engine.reveal_builtin_words` | `false` |
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A string that must never reach a log: `Debug` prints a placeholder.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; callers must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage one: raw values
+// ---------------------------------------------------------------------------------------------
+
+/// The configuration file as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub admin: RawAdmin,
+    pub state: RawState,
+    pub media: RawMedia,
+    pub tokens: RawTokens,
+    pub engine: RawEngine,
+    pub apps: Vec<RawApp>,
+}
+
+/// `[server]`: the WeChat-compatible listener.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_connections: Option<i64>,
+    pub header_read_timeout_secs: Option<i64>,
+    pub max_body_bytes: Option<i64>,
+    pub drain_timeout_secs: Option<i64>,
+}
+
+/// `[admin]`: the operator listener.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+    pub token: Option<Secret>,
+}
+
+/// `[state]`: where shared and durable state lives.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawState {
+    pub backend: Option<String>,
+    pub data_dir: Option<String>,
+    pub redis_url: Option<String>,
+}
+
+/// `[media]`: fetcher settings.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMedia {
+    pub allow_networks: Vec<String>,
+}
+
+/// `[tokens]`: access-token lifetime and signing.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTokens {
+    /// Extra key mixed into every token's MAC. Without it tokens are keyed by the app secret
+    /// alone, so an app that knows its secret could mint its own tokens offline.
+    pub key: Option<Secret>,
+    pub ttl_secs: Option<i64>,
+    pub grace_secs: Option<i64>,
+}
+
+/// `[engine]`: text engine behaviour.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawEngine {
+    pub reveal_builtin_words: Option<bool>,
+}
+
+/// One `[[apps]]` entry (also the admin API's app body).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApp {
+    pub appid: Option<String>,
+    pub secret: Option<Secret>,
+    pub original_id: Option<String>,
+    pub push_url: Option<String>,
+    pub push_token: Option<Secret>,
+    pub push_format: Option<String>,
+    pub push_mode: Option<String>,
+    pub encoding_aes_key: Option<Secret>,
+    pub text_per_minute: Option<i64>,
+    pub text_per_day: Option<i64>,
+    pub media_per_minute: Option<i64>,
+    pub media_per_day: Option<i64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage two: validated values
+// ---------------------------------------------------------------------------------------------
+
+/// The validated configuration. Nothing downstream re-checks these values.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub state: StateConfig,
+    pub media: MediaConfig,
+    pub tokens: TokenConfig,
+    pub engine: EngineConfig,
+    pub apps: Vec<AppConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_connections: NonZeroUsize,
+    pub header_read_timeout: Duration,
+    pub max_body_bytes: NonZeroU64,
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for `/admin/*`. `None` disables those routes; `/metrics`, `/healthz` and
+    /// `/readyz` stay open, as scrapers and probes expect.
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateConfig {
+    pub backend: Backend,
+    pub data_dir: PathBuf,
+    pub redis_url: Url,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MediaConfig {
+    pub allow_networks: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub key: Option<Secret>,
+    pub ttl: Duration,
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    pub reveal_builtin_words: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushFormat {
+    #[default]
+    Json,
+    Xml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushMode {
+    #[default]
+    Plain,
+    Aes,
+}
+
+/// A registered app.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub appid: String,
+    pub secret: Secret,
+    pub original_id: Option<String>,
+    pub push_url: Option<Url>,
+    pub push_token: Option<Secret>,
+    pub push_format: PushFormat,
+    pub push_mode: PushMode,
+    /// The decoded 32-byte AES key, present when `encoding_aes_key` is set.
+    pub aes_key: Option<[u8; 32]>,
+    pub text_per_minute: Option<NonZeroU32>,
+    pub text_per_day: Option<NonZeroU32>,
+    pub media_per_minute: Option<NonZeroU32>,
+    pub media_per_day: Option<NonZeroU32>,
+}
+
+/// One problem, with the key that holds it (`apps[1].secret`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} configuration error(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                key: "(file)".into(),
+                message: e.to_string().trim_end().replace('\n', "\n    "),
+            }])
+        })?;
+        raw.validate()
+    }
+
+    /// Reads, parses and validates a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                key: "(file)".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }])
+        })?;
+        Self::from_toml(&text)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The empty raw config is valid by construction; a failure here is a bug in the defaults,
+        // which the unit tests below pin.
+        match RawConfig::default().validate() {
+            Ok(c) => c,
+            Err(e) => panic!("built-in defaults are invalid: {e}"),
+        }
+    }
+}
+
+/// Collects errors while validating.
+#[derive(Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn addr(&mut self, key: &str, value: Option<&str>, default: &str) -> SocketAddr {
+        let text = value.unwrap_or(default);
+        match text.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.push(key, format!("{text:?} is not an IP:port address"));
+                // Any placeholder will do: an error was recorded, so this Config is never built.
+                SocketAddr::from(([0, 0, 0, 0], 0))
+            }
+        }
+    }
+
+    fn positive(&mut self, key: &str, value: Option<i64>, default: u64, max: u64) -> u64 {
+        match value {
+            None => default,
+            Some(v) if v >= 1 && (v as u64) <= max => v as u64,
+            Some(v) => {
+                self.push(key, format!("{v} is out of range (1..={max})"));
+                default
+            }
+        }
+    }
+
+    fn opt_positive_u32(&mut self, key: &str, value: Option<i64>) -> Option<NonZeroU32> {
+        let v = value?;
+        match u32::try_from(v).ok().and_then(NonZeroU32::new) {
+            Some(n) => Some(n),
+            None => {
+                self.push(key, format!("{v} is out of range (1..={})", u32::MAX));
+                None
+            }
+        }
+    }
+}
+
+impl RawConfig {
+    /// Checks every value; on failure returns all problems at once.
+    pub fn validate(self) -> Result<Config, ConfigErrors> {
+        let mut errs = Errors::default();
+
+        let server = ServerConfig {
+            listen: errs.addr("server.listen", self.server.listen.as_deref(), "0.0.0.0:8080"),
+            max_connections: NonZeroUsize::new(errs.positive(
+                "server.max_connections",
+                self.server.max_connections,
+                10_000,
+                1_000_000,
+            ) as usize)
+            .unwrap_or(NonZeroUsize::MIN),
+            header_read_timeout: Duration::from_secs(errs.positive(
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+                10,
+                3600,
+            )),
+            max_body_bytes: NonZeroU64::new(errs.positive(
+                "server.max_body_bytes",
+                self.server.max_body_bytes,
+                1 << 20,
+                64 << 20,
+            ))
+            .unwrap_or(NonZeroU64::MIN),
+            drain_timeout: Duration::from_secs(errs.positive(
+                "server.drain_timeout_secs",
+                self.server.drain_timeout_secs,
+                30,
+                3600,
+            )),
+        };
+        if server.max_body_bytes.get() < 512_000 + 1024 {
+            errs.push(
+                "server.max_body_bytes",
+                "must be at least 513024: a v1 msgSecCheck body carries up to 500 KB of content",
+            );
+        }
+
+        let admin_token = match self.admin.token {
+            Some(t) if t.expose().is_empty() => {
+                errs.push("admin.token", "must not be empty (omit it to disable /admin/*)");
+                None
+            }
+            other => other,
+        };
+        let admin = AdminConfig {
+            listen: errs.addr("admin.listen", self.admin.listen.as_deref(), "127.0.0.1:9090"),
+            token: admin_token,
+        };
+        if admin.listen.port() != 0 && admin.listen == server.listen {
+            errs.push("admin.listen", "must differ from server.listen");
+        }
+
+        let backend = match self.state.backend.as_deref().unwrap_or("memory") {
+            "memory" => Backend::Memory,
+            "redis" => {
+                errs.push(
+                    "state.backend",
+                    "\"redis\" is not available in this version yet; use \"memory\"",
+                );
+                Backend::Memory
+            }
+            other => {
+                errs.push(
+                    "state.backend",
+                    format!("{other:?} is not a backend (expected \"memory\" or \"redis\")"),
+                );
+                Backend::Memory
+            }
+        };
+        let data_dir = self.state.data_dir.unwrap_or_else(|| "./data".into());
+        if data_dir.is_empty() {
+            errs.push("state.data_dir", "must not be empty");
+        }
+        let redis_text = self
+            .state
+            .redis_url
+            .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+        let redis_url = match Url::parse(&redis_text) {
+            Ok(u) if matches!(u.scheme(), "redis" | "rediss") => u,
+            _ => {
+                errs.push("state.redis_url", "must be a redis:// or rediss:// URL");
+                placeholder_url()
+            }
+        };
+        let state = StateConfig {
+            backend,
+            data_dir: PathBuf::from(data_dir),
+            redis_url,
+        };
+
+        let mut allow_networks = Vec::with_capacity(self.media.allow_networks.len());
+        for (i, text) in self.media.allow_networks.iter().enumerate() {
+            match text.parse::<IpNet>() {
+                Ok(n) => allow_networks.push(n.trunc()),
+                Err(_) => errs.push(
+                    format!("media.allow_networks[{i}]"),
+                    format!("{text:?} is not a CIDR network (like \"127.0.0.0/8\")"),
+                ),
+            }
+        }
+
+        let tokens = TokenConfig {
+            key: match self.tokens.key {
+                Some(k) if k.expose().is_empty() => None,
+                Some(k) if k.expose().len() < 16 => {
+                    errs.push("tokens.key", "must be at least 16 characters when set");
+                    None
+                }
+                other => other,
+            },
+            ttl: Duration::from_secs(errs.positive(
+                "tokens.ttl_secs",
+                self.tokens.ttl_secs,
+                7200,
+                86_400 * 30,
+            )),
+            grace: Duration::from_secs(match self.tokens.grace_secs {
+                None => 300,
+                Some(v) if (0..=86_400).contains(&v) => v as u64,
+                Some(v) => {
+                    errs.push("tokens.grace_secs", format!("{v} is out of range (0..=86400)"));
+                    300
+                }
+            }),
+        };
+
+        let engine = EngineConfig {
+            reveal_builtin_words: self.engine.reveal_builtin_words.unwrap_or(false),
+        };
+
+        let mut apps = Vec::with_capacity(self.apps.len());
+        let mut seen = HashSet::new();
+        for (i, raw) in self.apps.into_iter().enumerate() {
+            let prefix = format!("apps[{i}]");
+            let mut app_errs = Errors::default();
+            if let Some(app) = raw.validate_into(&prefix, &mut app_errs) {
+                if !seen.insert(app.appid.clone()) {
+                    app_errs.push(format!("{prefix}.appid"), "duplicate appid");
+                } else if app_errs.0.is_empty() {
+                    apps.push(app);
+                }
+            }
+            errs.0.extend(app_errs.0);
+        }
+
+        if errs.0.is_empty() {
+            Ok(Config {
+                server,
+                admin,
+                state,
+                media: MediaConfig { allow_networks },
+                tokens,
+                engine,
+                apps,
+            })
+        } else {
+            Err(ConfigErrors(errs.0))
+        }
+    }
+}
+
+fn placeholder_url() -> Url {
+    // A constant that parses; only reached when an error has already been recorded.
+    Url::parse("redis://127.0.0.1:6379/0").unwrap_or_else(|_| unreachable!())
+}
+
+/// `wx` followed by 16 hex digits.
+pub fn is_valid_appid(s: &str) -> bool {
+    s.len() == 18 && s.starts_with("wx") && s.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit)
+}
+
+impl RawApp {
+    /// Validates one app, as the config file and the admin API both need. Problems are added to
+    /// `errs` under `prefix`; returns the app when it is usable.
+    fn validate_into(self, prefix: &str, errs: &mut Errors) -> Option<AppConfig> {
+        let before = errs.0.len();
+        let appid = match self.appid {
+            Some(a) if is_valid_appid(&a) => a,
+            Some(_) => {
+                errs.push(format!("{prefix}.appid"), "must be \"wx\" followed by 16 hex digits");
+                String::new()
+            }
+            None => {
+                errs.push(format!("{prefix}.appid"), "is required");
+                String::new()
+            }
+        };
+        let secret = match self.secret {
+            Some(s) if s.expose().len() == 32 && s.expose().bytes().all(|b| b.is_ascii_alphanumeric()) => s,
+            Some(_) => {
+                errs.push(format!("{prefix}.secret"), "must be 32 ASCII letters or digits");
+                Secret::new("")
+            }
+            None => {
+                errs.push(format!("{prefix}.secret"), "is required");
+                Secret::new("")
+            }
+        };
+        let original_id = self.original_id.filter(|s| !s.is_empty());
+        if let Some(id) = &original_id
+            && (id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            errs.push(format!("{prefix}.original_id"), "must be up to 64 letters, digits or _");
+        }
+        let push_url = match self.push_url.filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => match Url::parse(&text) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                _ => {
+                    errs.push(format!("{prefix}.push_url"), "must be an http:// or https:// URL");
+                    None
+                }
+            },
+        };
+        let push_token = self.push_token.filter(|t| !t.expose().is_empty());
+        if let Some(t) = &push_token
+            && (t.expose().len() < 3
+                || t.expose().len() > 32
+                || !t.expose().bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            errs.push(format!("{prefix}.push_token"), "must be 3 to 32 letters or digits");
+        }
+        let push_format = match self.push_format.as_deref().unwrap_or("json") {
+            "json" | "" => PushFormat::Json,
+            "xml" => PushFormat::Xml,
+            _ => {
+                errs.push(format!("{prefix}.push_format"), "must be \"json\" or \"xml\"");
+                PushFormat::Json
+            }
+        };
+        let push_mode = match self.push_mode.as_deref().unwrap_or("plain") {
+            "plain" | "" => PushMode::Plain,
+            "aes" => PushMode::Aes,
+            _ => {
+                errs.push(format!("{prefix}.push_mode"), "must be \"plain\" or \"aes\"");
+                PushMode::Plain
+            }
+        };
+        let aes_key = match self.encoding_aes_key.filter(|k| !k.expose().is_empty()) {
+            None => None,
+            Some(k) => match decode_aes_key(k.expose()) {
+                Some(key) => Some(key),
+                None => {
+                    errs.push(
+                        format!("{prefix}.encoding_aes_key"),
+                        "must be 43 base64 characters (a 32-byte key)",
+                    );
+                    None
+                }
+            },
+        };
+        if push_mode == PushMode::Aes && aes_key.is_none() && errs.0.len() == before {
+            errs.push(format!("{prefix}.encoding_aes_key"), "is required when push_mode = \"aes\"");
+        }
+        let text_per_minute = errs.opt_positive_u32(&format!("{prefix}.text_per_minute"), self.text_per_minute);
+        let text_per_day = errs.opt_positive_u32(&format!("{prefix}.text_per_day"), self.text_per_day);
+        let media_per_minute =
+            errs.opt_positive_u32(&format!("{prefix}.media_per_minute"), self.media_per_minute);
+        let media_per_day = errs.opt_positive_u32(&format!("{prefix}.media_per_day"), self.media_per_day);
+
+        (errs.0.len() == before).then_some(AppConfig {
+            appid,
+            secret,
+            original_id,
+            push_url,
+            push_token,
+            push_format,
+            push_mode,
+            aes_key,
+            text_per_minute,
+            text_per_day,
+            media_per_minute,
+            media_per_day,
+        })
+    }
+}
+
+/// WeChat's EncodingAESKey: 43 base64 characters; the key is `base64(key + "=")`.
+fn decode_aes_key(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 43 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(format!("{text}="))
+        .ok()?;
+    bytes.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.admin.listen, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(c.server.max_body_bytes.get(), 1 << 20);
+        assert_eq!(c.tokens.ttl, Duration::from_secs(7200));
+        assert_eq!(c.tokens.grace, Duration::from_secs(300));
+        assert_eq!(c.state.backend, Backend::Memory);
+        assert!(c.apps.is_empty());
+        assert!(!c.engine.reveal_builtin_words);
+    }
+
+    #[test]
+    fn spec_example_config_parses() {
+        let text = r#"
+[server]
+listen = "0.0.0.0:8080"
+[admin]
+listen = "127.0.0.1:9090"
+token = "change-me"
+[state]
+backend = "memory"
+data_dir = "./data"
+redis_url = "redis://127.0.0.1:6379/0"
+[media]
+allow_networks = ["127.0.0.0/8"]
+[[apps]]
+appid = "wx0123456789abcdef"
+secret = "0123456789abcdef0123456789abcdef"
+original_id = "gh_0123456789ab"
+push_url = "http://127.0.0.1:9999/push"
+push_token = "AAAAA"
+push_format = "json"
+push_mode = "plain"
+encoding_aes_key = ""
+"#;
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.apps.len(), 1);
+        assert_eq!(c.apps[0].appid, "wx0123456789abcdef");
+        assert_eq!(c.media.allow_networks.len(), 1);
+    }
+
+    #[test]
+    fn all_errors_are_reported_at_once_with_their_keys() {
+        let text = r#"
+[server]
+listen = "nowhere"
+max_connections = 0
+[state]
+backend = "etcd"
+[media]
+allow_networks = ["10.0.0.0/33"]
+[[apps]]
+appid = "wx123"
+secret = "short"
+push_mode = "aes"
+[[apps]]
+secret = "0123456789abcdef0123456789abcdef"
+text_per_minute = -4
+"#;
+        let errs = Config::from_toml(text).unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.listen",
+                "server.max_connections",
+                "state.backend",
+                "media.allow_networks[0]",
+                "apps[0].appid",
+                "apps[0].secret",
+                "apps[1].appid",
+                "apps[1].text_per_minute",
+            ]
+        );
+    }
+
+    #[test]
+    fn aes_mode_needs_a_key_and_the_key_must_decode() {
+        let base = r#"
+[[apps]]
+appid = "wx0123456789abcdef"
+secret = "0123456789abcdef0123456789abcdef"
+push_mode = "aes"
+"#;
+        let errs = Config::from_toml(base).unwrap_err();
+        assert_eq!(errs.0[0].key, "apps[0].encoding_aes_key");
+        let good = format!("{base}encoding_aes_key = \"{}\"\n", "A".repeat(43));
+        let c = Config::from_toml(&good).unwrap();
+        assert_eq!(c.apps[0].aes_key, Some([0u8; 32]));
+        let bad = format!("{base}encoding_aes_key = \"{}\"\n", "A".repeat(42));
+        assert_eq!(
+            Config::from_toml(&bad).unwrap_err().0[0].key,
+            "apps[0].encoding_aes_key"
+        );
+    }
+
+    #[test]
+    fn duplicate_appids_and_unknown_keys_are_refused() {
+        let dup = r#"
+[[apps]]
+appid = "wx0123456789abcdef"
+secret = "0123456789abcdef0123456789abcdef"
+[[apps]]
+appid = "wx0123456789abcdef"
+secret = "0123456789abcdef0123456789abcdef"
+"#;
+        let errs = Config::from_toml(dup).unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].key, "apps[1].appid");
+        let unknown = Config::from_toml("[server]\nlisten_on = \"x\"\n").unwrap_err();
+        assert!(unknown.to_string().contains("listen_on"), "{unknown}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = Config::from_toml(
+            r#"
+[admin]
+token = "very-secret-admin-token"
+[[apps]]
+appid = "wx0123456789abcdef"
+secret = "0123456789abcdef0123456789abcdef"
+"#,
+        )
+        .unwrap();
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("very-secret-admin-token"));
+        assert!(!dump.contains("0123456789abcdef0123456789abcdef"));
+    }
+}

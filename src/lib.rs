@@ -1,0 +1,159 @@
+//! modgate: a self-hosted content-moderation gateway that speaks the wire protocol of WeChat's
+//! mini-program content-security APIs.
+//!
+//! # Layout
+//!
+//! Requests flow `api -> {engine, limits, media} -> state`:
+//!
+//! - [`config`]: raw TOML, then a validated [`config::Config`] (all errors at once).
+//! - [`server`]: the hyper accept loop (connection limit, header timeout, graceful drain).
+//! - [`api`]: HTTP only: routing, wire types, the one error-to-response mapping.
+//! - [`engine`]: the pure, synchronous text engine (normalize, lexicon, automaton, verdict).
+//! - [`token`]: access-token minting and verification (pure).
+//! - [`state`]: small backend traits and their implementations.
+//! - [`metrics`], [`rid`], [`clock`]: Prometheus metrics, request ids, injected time.
+//!
+//! [`run`] starts both listeners on already-bound sockets and returns after a graceful shutdown,
+//! so tests run the real server on `127.0.0.1:0`.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod rid;
+pub mod server;
+pub mod state;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::Gateway;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::engine::{Engine, EngineError};
+use crate::metrics::Metrics;
+use crate::rid::RidGenerator;
+use crate::server::ServerOptions;
+use crate::state::{App, AppRegistry, memory::MemoryTokenStore};
+
+/// The two bound sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The WeChat-compatible API.
+    pub api: TcpListener,
+    /// `/metrics`, `/healthz`, `/readyz` (and later `/admin/*`).
+    pub admin: TcpListener,
+}
+
+/// What a caller may inject.
+#[derive(Clone)]
+pub struct Options {
+    pub clock: SharedClock,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Whether the gateway is draining (for `/readyz`).
+#[derive(Debug, Default)]
+pub struct Readiness {
+    pub draining: AtomicBool,
+}
+
+/// Starting the gateway failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("building the text engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Builds the shared gateway state from a validated config.
+pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
+    let engine = Engine::builtin()?;
+    let apps = AppRegistry::new(
+        config
+            .apps
+            .iter()
+            .cloned()
+            .map(|a| App::new(a, &config.tokens)),
+    );
+    Ok(Arc::new(Gateway {
+        apps,
+        tokens: Arc::new(MemoryTokenStore::new()),
+        engine,
+        metrics: Metrics::new()?,
+        clock: options.clock,
+        rids: RidGenerator::new(),
+        config,
+    }))
+}
+
+/// Runs the gateway on `listeners` until `shutdown` resolves, then drains: `/readyz` turns 503,
+/// the API listener stops accepting and finishes in-flight requests, and the admin listener
+/// closes last.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), RunError> {
+    let gw = build(config, options)?;
+    let ready = Arc::new(Readiness::default());
+    let server = &gw.config.server;
+    let api_opts = ServerOptions {
+        name: "api",
+        max_connections: server.max_connections.get(),
+        header_read_timeout: server.header_read_timeout,
+        drain_timeout: server.drain_timeout,
+    };
+    let admin_opts = ServerOptions {
+        name: "admin",
+        max_connections: 256,
+        ..api_opts.clone()
+    };
+
+    let (stop_api, api_rx) = watch::channel(false);
+    let (stop_admin, admin_rx) = watch::channel(false);
+    let api_gw = Arc::clone(&gw);
+    let api = tokio::spawn(server::serve(
+        listeners.api,
+        api_opts,
+        gw.metrics.connections("api"),
+        move |req| Arc::clone(&api_gw).handle(req),
+        api_rx,
+    ));
+    let (admin_gw, admin_ready) = (Arc::clone(&gw), Arc::clone(&ready));
+    let admin = tokio::spawn(server::serve(
+        listeners.admin,
+        admin_opts,
+        gw.metrics.connections("admin"),
+        move |req| api::admin::handle(Arc::clone(&admin_gw), Arc::clone(&admin_ready), req),
+        admin_rx,
+    ));
+
+    shutdown.await;
+    ready.draining.store(true, Ordering::Release);
+    let _ = stop_api.send(true);
+    if let Err(e) = api.await {
+        tracing::error!(error = %e, "api listener task failed");
+    }
+    let _ = stop_admin.send(true);
+    if let Err(e) = admin.await {
+        tracing::error!(error = %e, "admin listener task failed");
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}

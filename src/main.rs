@@ -1,0 +1,136 @@
+//! The `modgate` command: parse the CLI, load config, init logging, bind, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use modgate::api::wire::V2Body;
+use modgate::config::Config;
+use modgate::engine::Engine;
+
+#[derive(Parser)]
+#[command(name = "modgate", version, about = "Content-moderation gateway speaking WeChat's content-security API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (built-in defaults when no config is given: no apps).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print the built-in engine's verdict for one text as JSON, offline.
+    Check {
+        /// The text to check.
+        text: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Check { text } => check(&text),
+    }
+}
+
+fn check(text: &str) -> ExitCode {
+    let engine = match Engine::builtin() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("modgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let verdict = engine.check(&[text]);
+    // Offline and run by the operator: the deciding built-in word is shown.
+    let body = V2Body::new("", &verdict, true);
+    let out = serde_json::json!({ "result": body.result, "detail": body.detail });
+    println!("{out}");
+    ExitCode::SUCCESS
+}
+
+fn serve(path: Option<PathBuf>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match path {
+        Some(p) => Config::from_file(&p),
+        None => Ok(Config::default()),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("modgate: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("modgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let api = tokio::net::TcpListener::bind(config.server.listen).await;
+        let admin = tokio::net::TcpListener::bind(config.admin.listen).await;
+        let (api, admin) = match (api, admin) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => {
+                eprintln!("modgate: cannot listen on {}: {e}", config.server.listen);
+                return ExitCode::FAILURE;
+            }
+            (_, Err(e)) => {
+                eprintln!("modgate: cannot listen on {}: {e}", config.admin.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let (api_addr, admin_addr) = (api.local_addr().ok(), admin.local_addr().ok());
+        tracing::info!(
+            api = %api_addr.map(|a| a.to_string()).unwrap_or_default(),
+            admin = %admin_addr.map(|a| a.to_string()).unwrap_or_default(),
+            apps = config.apps.len(),
+            "listening"
+        );
+        let listeners = modgate::Listeners { api, admin };
+        match modgate::run(config, listeners, modgate::Options::default(), signals()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("modgate: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.
+async fn signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; shut down with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("signal received: draining (send another to exit at once)");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second signal: exiting without draining");
+        std::process::exit(130);
+    });
+}

@@ -1,0 +1,115 @@
+//! Prometheus metrics. Names follow `modgate_<name>_<unit>[_total]`; every label takes values
+//! from a fixed set (API names, errcodes the gateway defines, suggests, labels), so cardinality is
+//! bounded whatever clients send.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The WeChat-compatible APIs, as metric label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    MsgSecCheck,
+    Token,
+    StableToken,
+    /// Unknown paths and methods.
+    Other,
+}
+
+impl Api {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::MsgSecCheck => "msg_sec_check",
+            Api::Token => "token",
+            Api::StableToken => "stable_token",
+            Api::Other => "other",
+        }
+    }
+}
+
+/// All metrics of one gateway.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    verdicts: IntCounterVec,
+    connections: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("modgate_api_requests_total", "API requests by API and errcode"),
+            &["api", "errcode"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "modgate_api_request_duration_seconds",
+                "Time from request head to response, by API",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["api"],
+        )?;
+        let verdicts = IntCounterVec::new(
+            Opts::new("modgate_verdicts_total", "Verdicts by API, suggest and label"),
+            &["api", "suggest", "label"],
+        )?;
+        let connections = IntGaugeVec::new(
+            Opts::new("modgate_connections_open", "Open HTTP connections by listener"),
+            &["listener"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(verdicts.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            verdicts,
+            connections,
+        })
+    }
+
+    /// Records one finished API request.
+    pub fn request(&self, api: Api, errcode: i32, seconds: f64) {
+        self.requests
+            .with_label_values(&[api.as_str(), &errcode.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[api.as_str()])
+            .observe(seconds);
+    }
+
+    /// Records one verdict.
+    pub fn verdict(&self, api: Api, suggest: &'static str, label: u32) {
+        self.verdicts
+            .with_label_values(&[api.as_str(), suggest, &label.to_string()])
+            .inc();
+    }
+
+    /// The gauge of open connections for a listener.
+    pub fn connections(&self, listener: &'static str) -> prometheus::IntGauge {
+        self.connections.with_label_values(&[listener])
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        // Encoding into a Vec only fails on invalid metric families, which `register` prevents.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}

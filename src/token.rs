@@ -1,0 +1,290 @@
+//! Access tokens: self-contained, MAC'd credentials.
+//!
+//! A token is `base64url(version ‖ issued_ms ‖ ttl_secs ‖ len ‖ appid ‖ tag)` where
+//! `tag = HMAC-SHA256(app_key, everything before it)` and
+//! `app_key = HMAC-SHA256(tokens.key, "modgate access token v1" ‖ 0 ‖ appid ‖ 0 ‖ secret)`.
+//!
+//! Why this shape:
+//! - *No per-token memory.* Any gateway instance that shares the configuration can verify a token
+//!   from its bytes alone; the only state is per app: which issue time is current and which one it
+//!   superseded ([`Epochs`]), kept behind the `TokenStore` trait.
+//! - *Unguessable.* Forging a token needs the app key (the app secret, plus `tokens.key` when set).
+//! - *Deterministic.* The token for an epoch can be re-derived, so `stable_token` returns the same
+//!   current token without storing it.
+//! - *Rotating the app secret* invalidates every token of that app.
+//!
+//! The tag is checked with a constant-time comparison. Tokens never appear in logs.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const VERSION: u8 = 1;
+const TAG_LEN: usize = 32;
+/// version(1) + issued_ms(8) + ttl_secs(4) + appid length(1)
+const HEADER_LEN: usize = 14;
+/// Longest token we bother decoding: the header, a 255-byte appid and the tag, in base64.
+const MAX_TOKEN_CHARS: usize = (HEADER_LEN + 255 + TAG_LEN).div_ceil(3) * 4;
+
+/// The per-app signing key.
+#[derive(Clone)]
+pub struct AppKey([u8; 32]);
+
+impl std::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppKey(***)")
+    }
+}
+
+impl AppKey {
+    /// Derives the key for one app.
+    pub fn derive(server_key: Option<&str>, appid: &str, secret: &str) -> Self {
+        let mut mac = HmacSha256::new_from_slice(server_key.unwrap_or("").as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(b"modgate access token v1\0");
+        mac.update(appid.as_bytes());
+        mac.update(b"\0");
+        mac.update(secret.as_bytes());
+        Self(mac.finalize().into_bytes().into())
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("32-byte key"))
+    }
+}
+
+/// What a token says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub appid: String,
+    pub issued_ms: u64,
+    pub ttl_secs: u32,
+}
+
+impl Claims {
+    /// The instant the token stops working.
+    pub fn expires_ms(&self) -> u64 {
+        self.issued_ms
+            .saturating_add(u64::from(self.ttl_secs) * 1000)
+    }
+}
+
+/// A decoded but not yet verified token.
+#[derive(Debug)]
+pub struct Unverified {
+    pub claims: Claims,
+    signed: Vec<u8>,
+}
+
+/// Why a token was refused. Each maps to one WeChat errcode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// 41001: no `access_token` parameter.
+    #[error("access_token missing")]
+    Missing,
+    /// 40014: not a token this gateway could have issued.
+    #[error("invalid access_token")]
+    Malformed,
+    /// 40001: wrong signature, unknown app, or superseded past its grace period.
+    #[error("invalid credential, access_token is invalid or not latest")]
+    Invalid,
+    /// 42001: past its lifetime.
+    #[error("access_token expired")]
+    Expired,
+}
+
+/// Mints the token for `claims`.
+pub fn encode(key: &AppKey, claims: &Claims) -> String {
+    let appid = claims.appid.as_bytes();
+    let appid_len = u8::try_from(appid.len()).unwrap_or(u8::MAX);
+    let mut buf = Vec::with_capacity(HEADER_LEN + appid.len() + TAG_LEN);
+    buf.push(VERSION);
+    buf.extend_from_slice(&claims.issued_ms.to_be_bytes());
+    buf.extend_from_slice(&claims.ttl_secs.to_be_bytes());
+    buf.push(appid_len);
+    buf.extend_from_slice(&appid[..usize::from(appid_len)]);
+    let mut mac = key.mac();
+    mac.update(&buf);
+    buf.extend_from_slice(&mac.finalize().into_bytes());
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Decodes a token's structure. Anything that is not shaped like one of ours is `Malformed`.
+pub fn decode(token: &str) -> Result<Unverified, TokenError> {
+    if token.is_empty() {
+        return Err(TokenError::Missing);
+    }
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(TokenError::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| TokenError::Malformed)?;
+    if bytes.len() < HEADER_LEN + TAG_LEN || bytes[0] != VERSION {
+        return Err(TokenError::Malformed);
+    }
+    let appid_len = usize::from(bytes[13]);
+    if bytes.len() != HEADER_LEN + appid_len + TAG_LEN {
+        return Err(TokenError::Malformed);
+    }
+    let issued_ms = u64::from_be_bytes(bytes[1..9].try_into().map_err(|_| TokenError::Malformed)?);
+    let ttl_secs = u32::from_be_bytes(bytes[9..13].try_into().map_err(|_| TokenError::Malformed)?);
+    let appid = std::str::from_utf8(&bytes[HEADER_LEN..HEADER_LEN + appid_len])
+        .map_err(|_| TokenError::Malformed)?
+        .to_owned();
+    Ok(Unverified {
+        claims: Claims {
+            appid,
+            issued_ms,
+            ttl_secs,
+        },
+        signed: bytes,
+    })
+}
+
+impl Unverified {
+    /// Checks the tag in constant time.
+    pub fn verify(self, key: &AppKey) -> Result<Claims, TokenError> {
+        let (body, tag) = self.signed.split_at(self.signed.len() - TAG_LEN);
+        let mut mac = key.mac();
+        mac.update(body);
+        mac.verify_slice(tag).map_err(|_| TokenError::Invalid)?;
+        Ok(self.claims)
+    }
+}
+
+/// Per-app rotation state: the issue time (ms) of the current token and of the one it replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epochs {
+    pub current: u64,
+    pub previous: Option<u64>,
+}
+
+impl Epochs {
+    /// The rotation that happens at `now_ms`. Issue times strictly increase, so two rotations in
+    /// the same millisecond still produce distinct tokens.
+    pub fn rotated(current: Option<Epochs>, now_ms: u64) -> Epochs {
+        match current {
+            None => Epochs {
+                current: now_ms,
+                previous: None,
+            },
+            Some(e) => Epochs {
+                current: now_ms.max(e.current + 1),
+                previous: Some(e.current),
+            },
+        }
+    }
+}
+
+/// Decides whether verified `claims` are usable at `now_ms` given the app's rotation state.
+///
+/// - Past its lifetime: `Expired`.
+/// - The current token, or one issued after it: valid. A newer token than this instance knows of
+///   was issued by another instance that does not share rotation state with it (the memory
+///   backend); it is authentic, so it is honoured.
+/// - The token the current one replaced: valid until `grace_ms` after the replacement.
+/// - Anything older: `Invalid` ("not latest").
+/// - No rotation state at all (issued before a restart of the memory backend, or elsewhere):
+///   valid until it expires.
+pub fn judge(
+    claims: &Claims,
+    epochs: Option<Epochs>,
+    now_ms: u64,
+    grace_ms: u64,
+) -> Result<(), TokenError> {
+    if now_ms >= claims.expires_ms() {
+        return Err(TokenError::Expired);
+    }
+    let Some(e) = epochs else { return Ok(()) };
+    if claims.issued_ms >= e.current {
+        return Ok(());
+    }
+    if e.previous == Some(claims.issued_ms) && now_ms < e.current.saturating_add(grace_ms) {
+        return Ok(());
+    }
+    Err(TokenError::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> AppKey {
+        AppKey::derive(None, "wx0123456789abcdef", "0123456789abcdef0123456789abcdef")
+    }
+
+    fn claims(issued_ms: u64) -> Claims {
+        Claims {
+            appid: "wx0123456789abcdef".into(),
+            issued_ms,
+            ttl_secs: 7200,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = claims(1_700_000_000_000);
+        let t = encode(&key(), &c);
+        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(decode(&t).unwrap().verify(&key()).unwrap(), c);
+        // Deterministic: the same epoch gives the same token.
+        assert_eq!(t, encode(&key(), &c));
+    }
+
+    #[test]
+    fn tampering_and_foreign_keys_are_invalid() {
+        let t = encode(&key(), &claims(5));
+        let other = AppKey::derive(Some("pepper-pepper-pepper"), "wx0123456789abcdef", "0123456789abcdef0123456789abcdef");
+        assert_eq!(decode(&t).unwrap().verify(&other).unwrap_err(), TokenError::Invalid);
+        // Flip one bit of the issue time.
+        let mut raw = URL_SAFE_NO_PAD.decode(&t).unwrap();
+        raw[8] ^= 1;
+        let forged = URL_SAFE_NO_PAD.encode(raw);
+        assert_eq!(decode(&forged).unwrap().verify(&key()).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn malformed_tokens() {
+        assert_eq!(decode("").unwrap_err(), TokenError::Missing);
+        for bad in ["x", "!!!!", "AAAA", &"A".repeat(5000)] {
+            assert_eq!(decode(bad).unwrap_err(), TokenError::Malformed, "{bad}");
+        }
+        // Right alphabet, wrong version byte.
+        let mut raw = URL_SAFE_NO_PAD.decode(encode(&key(), &claims(1))).unwrap();
+        raw[0] = 9;
+        assert_eq!(decode(&URL_SAFE_NO_PAD.encode(raw)).unwrap_err(), TokenError::Malformed);
+    }
+
+    #[test]
+    fn lifecycle_rules() {
+        let grace = 300_000;
+        let first = claims(1_000);
+        let e1 = Epochs::rotated(None, 1_000);
+        assert_eq!(judge(&first, Some(e1), 2_000, grace), Ok(()));
+        // Superseded at t=10s: still fine inside the grace period, refused at its end.
+        let e2 = Epochs::rotated(Some(e1), 10_000);
+        assert_eq!(judge(&first, Some(e2), 10_000 + grace - 1, grace), Ok(()));
+        assert_eq!(judge(&first, Some(e2), 10_000 + grace, grace), Err(TokenError::Invalid));
+        // Two rotations: the first token is two generations old and is refused at once.
+        let e3 = Epochs::rotated(Some(e2), 11_000);
+        assert_eq!(judge(&first, Some(e3), 11_001, grace), Err(TokenError::Invalid));
+        assert_eq!(judge(&claims(e2.current), Some(e3), 11_001, grace), Ok(()));
+        // Expiry beats everything.
+        let exp = first.expires_ms();
+        assert_eq!(judge(&first, Some(e1), exp - 1, grace), Ok(()));
+        assert_eq!(judge(&first, Some(e1), exp, grace), Err(TokenError::Expired));
+        assert_eq!(judge(&first, None, exp, grace), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn rotations_in_one_millisecond_stay_distinct() {
+        let e1 = Epochs::rotated(None, 50);
+        let e2 = Epochs::rotated(Some(e1), 50);
+        assert_eq!(e2.current, 51);
+        assert_eq!(e2.previous, Some(50));
+    }
+}

@@ -1,0 +1,195 @@
+//! Test harness: the real gateway on `127.0.0.1:0` with a manual clock.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use modgate::clock::ManualClock;
+use modgate::config::Config;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const APPID: &str = "wx0123456789abcdef";
+pub const SECRET: &str = "0123456789abcdef0123456789abcdef";
+pub const APPID2: &str = "wxfedcba9876543210";
+pub const SECRET2: &str = "fedcba9876543210fedcba9876543210";
+/// 2024-11-28T08:26:40Z
+pub const T0_MS: u64 = 1_732_782_400_000;
+
+pub fn default_config() -> String {
+    format!(
+        r#"
+[admin]
+token = "test-admin-token"
+[[apps]]
+appid = "{APPID}"
+secret = "{SECRET}"
+[[apps]]
+appid = "{APPID2}"
+secret = "{SECRET2}"
+"#
+    )
+}
+
+pub struct TestServer {
+    pub api: SocketAddr,
+    pub admin: SocketAddr,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), modgate::RunError>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(&default_config()).await
+    }
+
+    pub async fn start_with(toml: &str) -> Self {
+        let config = Config::from_toml(toml).expect("test config is valid");
+        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (api_addr, admin_addr) = (api.local_addr().unwrap(), admin.local_addr().unwrap());
+        let clock = ManualClock::new(T0_MS);
+        let options = modgate::Options {
+            clock: std::sync::Arc::new(clock.clone()),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(modgate::run(
+            config,
+            modgate::Listeners { api, admin },
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestServer {
+            api: api_addr,
+            admin: admin_addr,
+            clock,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.api, path_and_query)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+
+    /// GET, returning status and parsed JSON body.
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let resp = self.client.get(self.url(path_and_query)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// POST a raw body, returning status and parsed JSON body.
+    pub async fn post(&self, path_and_query: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.url(path_and_query))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A fresh token for the first app.
+    pub async fn token(&self) -> String {
+        self.token_for(APPID, SECRET).await
+    }
+
+    pub async fn token_for(&self, appid: &str, secret: &str) -> String {
+        let (status, body) = self
+            .get(&format!(
+                "/cgi-bin/token?grant_type=client_credential&appid={appid}&secret={secret}"
+            ))
+            .await;
+        assert_eq!(status, 200);
+        body["access_token"].as_str().expect("token issued").to_owned()
+    }
+
+    /// POST a msgSecCheck body with the given token.
+    pub async fn check(&self, token: &str, body: &str) -> Value {
+        let (status, v) = self
+            .post(&format!("/wxa/msg_sec_check?access_token={token}"), body.to_owned())
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// Stops the gateway and waits for it to finish draining.
+    pub async fn shutdown(mut self) {
+        self.begin_shutdown();
+        self.finished().await;
+    }
+
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn finished(&mut self) {
+        if let Some(h) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), h)
+                .await
+                .expect("gateway stops within 30 s")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// Asserts an error body: errcode, and an errmsg that ends with a well-formed rid.
+pub fn assert_err(v: &Value, errcode: i64) {
+    assert_eq!(v["errcode"], errcode, "{v}");
+    let msg = v["errmsg"].as_str().unwrap_or_default();
+    let (_, rid) = msg.rsplit_once(" rid: ").unwrap_or_else(|| panic!("no rid in {msg:?}"));
+    assert!(is_rid(rid), "bad rid {rid:?}");
+}
+
+/// `xxxxxxxx-xxxxxxxx-xxxxxxxx`, lowercase hex.
+pub fn is_rid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 3
+        && groups
+            .iter()
+            .all(|g| g.len() == 8 && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Writes raw bytes and reads until the server closes or `wait` passes.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    read_until_close(&mut stream, wait).await
+}
+
+pub async fn read_until_close(stream: &mut TcpStream, wait: Duration) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

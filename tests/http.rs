@@ -1,0 +1,224 @@
+//! Transport behaviour: routing, methods, body limits, keep-alive, header timeout, connection
+//! limit, graceful drain, and the admin listener.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods() {
+    let s = TestServer::start().await;
+    let (status, v) = s.get("/no/such/api").await;
+    assert_eq!(status, 404);
+    assert_err(&v, 404);
+    let resp = s.client.put(s.url("/cgi-bin/token")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, POST");
+    let resp = s.client.delete(s.url("/cgi-bin/stable_token")).send().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_err(&v, 43002);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_before_it_is_read() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    // Announce 10 MB and send none of it: the answer must come without the body.
+    let head = format!(
+        "POST /wxa/msg_sec_check?access_token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n"
+    );
+    let reply = raw_exchange(s.api, head.as_bytes(), Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.to_ascii_lowercase().contains("connection: close"), "{reply}");
+    assert!(reply.contains("\"errcode\":413"), "{reply}");
+
+    // Chunked with no length: refused once the limit is crossed.
+    let mut stream = TcpStream::connect(s.api).await.unwrap();
+    let head = format!(
+        "POST /wxa/msg_sec_check?access_token={t} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..20 {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        if stream.write_all(&frame).await.is_err() {
+            break; // the server may close as soon as it has answered
+        }
+    }
+    let reply = read_until_close(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply:.200}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let s = TestServer::start().await;
+    let mut stream = TcpStream::connect(s.api).await.unwrap();
+    let req = format!(
+        "GET /cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET} HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let close = format!(
+        "GET /cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(close.as_bytes()).await.unwrap();
+    let replies = read_until_close(&mut stream, Duration::from_secs(10)).await;
+    assert_eq!(replies.matches("HTTP/1.1 200").count(), 3, "{replies}");
+    assert_eq!(replies.matches("access_token").count(), 3);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_http_gets_400() {
+    let s = TestServer::start().await;
+    let reply = raw_exchange(s.api, b"NOT HTTP AT ALL\r\n\r\n", Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_at_the_header_timeout() {
+    let s = TestServer::start_with(&format!(
+        "[server]\nheader_read_timeout_secs = 1\n{}",
+        default_config()
+    ))
+    .await;
+    let mut stream = TcpStream::connect(s.api).await.unwrap();
+    stream.write_all(b"POST /wxa/msg_sec_check HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // Trickle a header byte now and then, never finishing the head.
+    let started = tokio::time::Instant::now();
+    let mut closed = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if stream.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut probe)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {
+                // The server answered (408) or is closing: read to the end.
+                let rest = read_until_close(&mut stream, Duration::from_secs(5)).await;
+                assert!(rest.is_empty() || rest.starts_with("HTTP/1.1 408"), "{rest}");
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "connection still open after {:?}", started.elapsed());
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_limit_queues_further_clients() {
+    let s = TestServer::start_with(&format!("[server]\nmax_connections = 2\n{}", default_config())).await;
+    let req = b"GET /healthz-not-here HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Two kept-alive connections take both slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(s.api).await.unwrap();
+        c.write_all(req).await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = tokio::io::AsyncReadExt::read(&mut c, &mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
+        held.push(c);
+    }
+    // A third client connects (kernel backlog) but is not served while both slots are held.
+    let mut third = TcpStream::connect(s.api).await.unwrap();
+    third.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let early = read_until_close(&mut third, Duration::from_millis(500)).await;
+    assert!(early.is_empty(), "served beyond the limit: {early}");
+    // Free a slot: now it is served.
+    drop(held.pop());
+    let reply = read_until_close(&mut third, Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight() {
+    let mut s = TestServer::start().await;
+    let t = s.token().await;
+    let body = json!({"content":"赌博","version":2,"scene":2,"openid":"o1"}).to_string();
+    let (first, second) = body.as_bytes().split_at(10);
+    let mut stream = TcpStream::connect(s.api).await.unwrap();
+    let head = format!(
+        "POST /wxa/msg_sec_check?access_token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    s.begin_shutdown();
+    // Draining: readiness turns 503 while the API finishes what it has.
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = s.client.get(s.admin_url("/readyz")).send().await.unwrap().status().as_u16();
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready, 503);
+    // New connections are no longer accepted on the API listener.
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(s.api).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "API listener still accepting during drain");
+
+    stream.write_all(second).await.unwrap();
+    let reply = read_until_close(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"suggest\":\"risky\""), "{reply}");
+    s.finished().await;
+}
+
+#[tokio::test]
+async fn admin_listener_health_and_metrics() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    s.check(&t, r#"{"content":"赌博","version":2,"scene":2,"openid":"o1"}"#).await;
+    s.check(&t, r#"{"content":"x","version":2,"scene":9,"openid":"o1"}"#).await;
+    let get = |p: &str| s.client.get(s.admin_url(p)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/readyz").await.unwrap().status(), 200);
+    let resp = get("/metrics").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    for line in [
+        r#"modgate_api_requests_total{api="msg_sec_check",errcode="0"} 1"#,
+        r#"modgate_api_requests_total{api="msg_sec_check",errcode="40129"} 1"#,
+        r#"modgate_api_requests_total{api="token",errcode="0"} 1"#,
+        r#"modgate_api_request_duration_seconds_count{api="msg_sec_check"} 2"#,
+        r#"modgate_verdicts_total{api="msg_sec_check",label="20006",suggest="risky"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    // Secrets and tokens never show up in metrics.
+    assert!(!text.contains(SECRET) && !text.contains(&t));
+    assert_eq!(get("/nope").await.unwrap().status(), 404);
+    let resp = s.client.post(s.admin_url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    s.shutdown().await;
+}
