@@ -356,7 +356,11 @@ impl RawConfig {
         let mut errs = Errors::default();
 
         let server = ServerConfig {
-            listen: errs.addr("server.listen", self.server.listen.as_deref(), "0.0.0.0:8080"),
+            listen: errs.addr(
+                "server.listen",
+                self.server.listen.as_deref(),
+                "0.0.0.0:8080",
+            ),
             max_connections: NonZeroUsize::new(errs.positive(
                 "server.max_connections",
                 self.server.max_connections,
@@ -393,13 +397,20 @@ impl RawConfig {
 
         let admin_token = match self.admin.token {
             Some(t) if t.expose().is_empty() => {
-                errs.push("admin.token", "must not be empty (omit it to disable /admin/*)");
+                errs.push(
+                    "admin.token",
+                    "must not be empty (omit it to disable /admin/*)",
+                );
                 None
             }
             other => other,
         };
         let admin = AdminConfig {
-            listen: errs.addr("admin.listen", self.admin.listen.as_deref(), "127.0.0.1:9090"),
+            listen: errs.addr(
+                "admin.listen",
+                self.admin.listen.as_deref(),
+                "127.0.0.1:9090",
+            ),
             token: admin_token,
         };
         if admin.listen.port() != 0 && admin.listen == server.listen {
@@ -474,7 +485,10 @@ impl RawConfig {
                 None => 300,
                 Some(v) if (0..=86_400).contains(&v) => v as u64,
                 Some(v) => {
-                    errs.push("tokens.grace_secs", format!("{v} is out of range (0..=86400)"));
+                    errs.push(
+                        "tokens.grace_secs",
+                        format!("{v} is out of range (0..=86400)"),
+                    );
                     300
                 }
             }),
@@ -533,7 +547,10 @@ impl RawApp {
         let appid = match self.appid {
             Some(a) if is_valid_appid(&a) => a,
             Some(_) => {
-                errs.push(format!("{prefix}.appid"), "must be \"wx\" followed by 16 hex digits");
+                errs.push(
+                    format!("{prefix}.appid"),
+                    "must be \"wx\" followed by 16 hex digits",
+                );
                 String::new()
             }
             None => {
@@ -542,9 +559,17 @@ impl RawApp {
             }
         };
         let secret = match self.secret {
-            Some(s) if s.expose().len() == 32 && s.expose().bytes().all(|b| b.is_ascii_alphanumeric()) => s,
+            Some(s)
+                if s.expose().len() == 32
+                    && s.expose().bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                s
+            }
             Some(_) => {
-                errs.push(format!("{prefix}.secret"), "must be 32 ASCII letters or digits");
+                errs.push(
+                    format!("{prefix}.secret"),
+                    "must be 32 ASCII letters or digits",
+                );
                 Secret::new("")
             }
             None => {
@@ -556,14 +581,20 @@ impl RawApp {
         if let Some(id) = &original_id
             && (id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         {
-            errs.push(format!("{prefix}.original_id"), "must be up to 64 letters, digits or _");
+            errs.push(
+                format!("{prefix}.original_id"),
+                "must be up to 64 letters, digits or _",
+            );
         }
         let push_url = match self.push_url.filter(|s| !s.is_empty()) {
             None => None,
             Some(text) => match Url::parse(&text) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
                 _ => {
-                    errs.push(format!("{prefix}.push_url"), "must be an http:// or https:// URL");
+                    errs.push(
+                        format!("{prefix}.push_url"),
+                        "must be an http:// or https:// URL",
+                    );
                     None
                 }
             },
@@ -574,13 +605,19 @@ impl RawApp {
                 || t.expose().len() > 32
                 || !t.expose().bytes().all(|b| b.is_ascii_alphanumeric()))
         {
-            errs.push(format!("{prefix}.push_token"), "must be 3 to 32 letters or digits");
+            errs.push(
+                format!("{prefix}.push_token"),
+                "must be 3 to 32 letters or digits",
+            );
         }
         let push_format = match self.push_format.as_deref().unwrap_or("json") {
             "json" | "" => PushFormat::Json,
             "xml" => PushFormat::Xml,
             _ => {
-                errs.push(format!("{prefix}.push_format"), "must be \"json\" or \"xml\"");
+                errs.push(
+                    format!("{prefix}.push_format"),
+                    "must be \"json\" or \"xml\"",
+                );
                 PushFormat::Json
             }
         };
@@ -588,7 +625,10 @@ impl RawApp {
             "plain" | "" => PushMode::Plain,
             "aes" => PushMode::Aes,
             _ => {
-                errs.push(format!("{prefix}.push_mode"), "must be \"plain\" or \"aes\"");
+                errs.push(
+                    format!("{prefix}.push_mode"),
+                    "must be \"plain\" or \"aes\"",
+                );
                 PushMode::Plain
             }
         };
@@ -606,13 +646,19 @@ impl RawApp {
             },
         };
         if push_mode == PushMode::Aes && aes_key.is_none() && errs.0.len() == before {
-            errs.push(format!("{prefix}.encoding_aes_key"), "is required when push_mode = \"aes\"");
+            errs.push(
+                format!("{prefix}.encoding_aes_key"),
+                "is required when push_mode = \"aes\"",
+            );
         }
-        let text_per_minute = errs.opt_positive_u32(&format!("{prefix}.text_per_minute"), self.text_per_minute);
-        let text_per_day = errs.opt_positive_u32(&format!("{prefix}.text_per_day"), self.text_per_day);
+        let text_per_minute =
+            errs.opt_positive_u32(&format!("{prefix}.text_per_minute"), self.text_per_minute);
+        let text_per_day =
+            errs.opt_positive_u32(&format!("{prefix}.text_per_day"), self.text_per_day);
         let media_per_minute =
             errs.opt_positive_u32(&format!("{prefix}.media_per_minute"), self.media_per_minute);
-        let media_per_day = errs.opt_positive_u32(&format!("{prefix}.media_per_day"), self.media_per_day);
+        let media_per_day =
+            errs.opt_positive_u32(&format!("{prefix}.media_per_day"), self.media_per_day);
 
         (errs.0.len() == before).then_some(AppConfig {
             appid,

@@ -9,7 +9,11 @@ use modgate::config::Config;
 use modgate::engine::Engine;
 
 #[derive(Parser)]
-#[command(name = "modgate", version, about = "Content-moderation gateway speaking WeChat's content-security API")]
+#[command(
+    name = "modgate",
+    version,
+    about = "Content-moderation gateway speaking WeChat's content-security API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,6 +65,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = match path {
         Some(p) => Config::from_file(&p),
@@ -73,7 +78,10 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("modgate: cannot start the runtime: {e}");
@@ -115,8 +123,10 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
 /// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.
 async fn signals() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; shut down with SIGKILL");
         return std::future::pending().await;
     };

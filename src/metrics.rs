@@ -2,9 +2,14 @@
 //! from a fixed set (API names, errcodes the gateway defines, suggests, labels), so cardinality is
 //! bounded whatever clients send.
 
+use std::sync::{Arc, OnceLock};
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::engine::{Label, Suggest};
 
 /// The WeChat-compatible APIs, as metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +22,12 @@ pub enum Api {
 }
 
 impl Api {
+    const COUNT: usize = 4;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Api::MsgSecCheck => "msg_sec_check",
@@ -35,6 +46,16 @@ pub struct Metrics {
     latency: HistogramVec,
     verdicts: IntCounterVec,
     connections: IntGaugeVec,
+    /// Children resolved once, so the hot path skips hashing label values. Filled lazily, so
+    /// a series appears in `/metrics` only once it has happened.
+    hot: Arc<Hot>,
+}
+
+#[derive(Default)]
+struct Hot {
+    ok: [OnceLock<IntCounter>; Api::COUNT],
+    latency: [OnceLock<Histogram>; Api::COUNT],
+    verdicts: [[[OnceLock<IntCounter>; Label::ALL.len()]; 3]; Api::COUNT],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -48,7 +69,10 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("modgate_api_requests_total", "API requests by API and errcode"),
+            Opts::new(
+                "modgate_api_requests_total",
+                "API requests by API and errcode",
+            ),
             &["api", "errcode"],
         )?;
         let latency = HistogramVec::new(
@@ -63,11 +87,17 @@ impl Metrics {
             &["api"],
         )?;
         let verdicts = IntCounterVec::new(
-            Opts::new("modgate_verdicts_total", "Verdicts by API, suggest and label"),
+            Opts::new(
+                "modgate_verdicts_total",
+                "Verdicts by API, suggest and label",
+            ),
             &["api", "suggest", "label"],
         )?;
         let connections = IntGaugeVec::new(
-            Opts::new("modgate_connections_open", "Open HTTP connections by listener"),
+            Opts::new(
+                "modgate_connections_open",
+                "Open HTTP connections by listener",
+            ),
             &["listener"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -80,23 +110,38 @@ impl Metrics {
             latency,
             verdicts,
             connections,
+            hot: Arc::default(),
         })
     }
 
     /// Records one finished API request.
     pub fn request(&self, api: Api, errcode: i32, seconds: f64) {
-        self.requests
-            .with_label_values(&[api.as_str(), &errcode.to_string()])
-            .inc();
-        self.latency
-            .with_label_values(&[api.as_str()])
+        let i = api.index();
+        if errcode == 0 {
+            self.hot.ok[i]
+                .get_or_init(|| self.requests.with_label_values(&[api.as_str(), "0"]))
+                .inc();
+        } else {
+            self.requests
+                .with_label_values(&[api.as_str(), &errcode.to_string()])
+                .inc();
+        }
+        self.hot.latency[i]
+            .get_or_init(|| self.latency.with_label_values(&[api.as_str()]))
             .observe(seconds);
     }
 
     /// Records one verdict.
-    pub fn verdict(&self, api: Api, suggest: &'static str, label: u32) {
-        self.verdicts
-            .with_label_values(&[api.as_str(), suggest, &label.to_string()])
+    pub fn verdict(&self, api: Api, suggest: Suggest, label: Label) {
+        let l = Label::ALL.iter().position(|x| *x == label).unwrap_or(0);
+        self.hot.verdicts[api.index()][suggest as usize][l]
+            .get_or_init(|| {
+                self.verdicts.with_label_values(&[
+                    api.as_str(),
+                    suggest.as_str(),
+                    &label.code().to_string(),
+                ])
+            })
             .inc();
     }
 

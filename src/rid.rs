@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(groups[0], "6744b7a0");
         for g in groups {
             assert_eq!(g.len(), 8);
-            assert!(g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(
+                g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            );
         }
     }
 

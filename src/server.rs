@@ -99,11 +99,17 @@ pub async fn serve<F, Fut>(
     }
 
     drop(listener);
-    tracing::info!(listener = opts.name, "stopped accepting; draining connections");
+    tracing::info!(
+        listener = opts.name,
+        "stopped accepting; draining connections"
+    );
     if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!(listener = opts.name, "drain timeout reached; closing remaining connections");
+        tracing::warn!(
+            listener = opts.name,
+            "drain timeout reached; closing remaining connections"
+        );
     }
 }

@@ -29,9 +29,9 @@ const HEADER_LEN: usize = 14;
 /// Longest token we bother decoding: the header, a 255-byte appid and the tag, in base64.
 const MAX_TOKEN_CHARS: usize = (HEADER_LEN + 255 + TAG_LEN).div_ceil(3) * 4;
 
-/// The per-app signing key.
+/// The per-app signing key, kept as a keyed HMAC state so each use skips the key schedule.
 #[derive(Clone)]
-pub struct AppKey([u8; 32]);
+pub struct AppKey(HmacSha256);
 
 impl std::fmt::Debug for AppKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,11 +48,12 @@ impl AppKey {
         mac.update(appid.as_bytes());
         mac.update(b"\0");
         mac.update(secret.as_bytes());
-        Self(mac.finalize().into_bytes().into())
+        let key = mac.finalize().into_bytes();
+        Self(HmacSha256::new_from_slice(&key).unwrap_or_else(|_| unreachable!("32-byte key")))
     }
 
     fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("32-byte key"))
+        self.0.clone()
     }
 }
 
@@ -214,7 +215,11 @@ mod tests {
     use super::*;
 
     fn key() -> AppKey {
-        AppKey::derive(None, "wx0123456789abcdef", "0123456789abcdef0123456789abcdef")
+        AppKey::derive(
+            None,
+            "wx0123456789abcdef",
+            "0123456789abcdef0123456789abcdef",
+        )
     }
 
     fn claims(issued_ms: u64) -> Claims {
@@ -229,7 +234,10 @@ mod tests {
     fn round_trip() {
         let c = claims(1_700_000_000_000);
         let t = encode(&key(), &c);
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(decode(&t).unwrap().verify(&key()).unwrap(), c);
         // Deterministic: the same epoch gives the same token.
         assert_eq!(t, encode(&key(), &c));
@@ -238,13 +246,23 @@ mod tests {
     #[test]
     fn tampering_and_foreign_keys_are_invalid() {
         let t = encode(&key(), &claims(5));
-        let other = AppKey::derive(Some("pepper-pepper-pepper"), "wx0123456789abcdef", "0123456789abcdef0123456789abcdef");
-        assert_eq!(decode(&t).unwrap().verify(&other).unwrap_err(), TokenError::Invalid);
+        let other = AppKey::derive(
+            Some("pepper-pepper-pepper"),
+            "wx0123456789abcdef",
+            "0123456789abcdef0123456789abcdef",
+        );
+        assert_eq!(
+            decode(&t).unwrap().verify(&other).unwrap_err(),
+            TokenError::Invalid
+        );
         // Flip one bit of the issue time.
         let mut raw = URL_SAFE_NO_PAD.decode(&t).unwrap();
         raw[8] ^= 1;
         let forged = URL_SAFE_NO_PAD.encode(raw);
-        assert_eq!(decode(&forged).unwrap().verify(&key()).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            decode(&forged).unwrap().verify(&key()).unwrap_err(),
+            TokenError::Invalid
+        );
     }
 
     #[test]
@@ -256,7 +274,10 @@ mod tests {
         // Right alphabet, wrong version byte.
         let mut raw = URL_SAFE_NO_PAD.decode(encode(&key(), &claims(1))).unwrap();
         raw[0] = 9;
-        assert_eq!(decode(&URL_SAFE_NO_PAD.encode(raw)).unwrap_err(), TokenError::Malformed);
+        assert_eq!(
+            decode(&URL_SAFE_NO_PAD.encode(raw)).unwrap_err(),
+            TokenError::Malformed
+        );
     }
 
     #[test]
@@ -268,15 +289,24 @@ mod tests {
         // Superseded at t=10s: still fine inside the grace period, refused at its end.
         let e2 = Epochs::rotated(Some(e1), 10_000);
         assert_eq!(judge(&first, Some(e2), 10_000 + grace - 1, grace), Ok(()));
-        assert_eq!(judge(&first, Some(e2), 10_000 + grace, grace), Err(TokenError::Invalid));
+        assert_eq!(
+            judge(&first, Some(e2), 10_000 + grace, grace),
+            Err(TokenError::Invalid)
+        );
         // Two rotations: the first token is two generations old and is refused at once.
         let e3 = Epochs::rotated(Some(e2), 11_000);
-        assert_eq!(judge(&first, Some(e3), 11_001, grace), Err(TokenError::Invalid));
+        assert_eq!(
+            judge(&first, Some(e3), 11_001, grace),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(judge(&claims(e2.current), Some(e3), 11_001, grace), Ok(()));
         // Expiry beats everything.
         let exp = first.expires_ms();
         assert_eq!(judge(&first, Some(e1), exp - 1, grace), Ok(()));
-        assert_eq!(judge(&first, Some(e1), exp, grace), Err(TokenError::Expired));
+        assert_eq!(
+            judge(&first, Some(e1), exp, grace),
+            Err(TokenError::Expired)
+        );
         assert_eq!(judge(&first, None, exp, grace), Err(TokenError::Expired));
     }
 

@@ -1,6 +1,8 @@
 //! Transport behaviour: routing, methods, body limits, keep-alive, header timeout, connection
 //! limit, graceful drain, and the admin listener.
 
+#![allow(clippy::unwrap_used)] // a failing step is a failing test
+
 mod common;
 
 use std::time::Duration;
@@ -19,7 +21,12 @@ async fn unknown_paths_and_wrong_methods() {
     let resp = s.client.put(s.url("/cgi-bin/token")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 405);
     assert_eq!(resp.headers()["allow"], "GET, POST");
-    let resp = s.client.delete(s.url("/cgi-bin/stable_token")).send().await.unwrap();
+    let resp = s
+        .client
+        .delete(s.url("/cgi-bin/stable_token"))
+        .send()
+        .await
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     assert_err(&v, 43002);
     s.shutdown().await;
@@ -35,7 +42,10 @@ async fn oversized_body_is_refused_before_it_is_read() {
     );
     let reply = raw_exchange(s.api, head.as_bytes(), Duration::from_secs(10)).await;
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
-    assert!(reply.to_ascii_lowercase().contains("connection: close"), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("connection: close"),
+        "{reply}"
+    );
     assert!(reply.contains("\"errcode\":413"), "{reply}");
 
     // Chunked with no length: refused once the limit is crossed.
@@ -93,7 +103,10 @@ async fn slow_headers_are_cut_off_at_the_header_timeout() {
     ))
     .await;
     let mut stream = TcpStream::connect(s.api).await.unwrap();
-    stream.write_all(b"POST /wxa/msg_sec_check HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"POST /wxa/msg_sec_check HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     // Trickle a header byte now and then, never finishing the head.
     let started = tokio::time::Instant::now();
     let mut closed = false;
@@ -112,20 +125,31 @@ async fn slow_headers_are_cut_off_at_the_header_timeout() {
             Ok(Ok(_)) => {
                 // The server answered (408) or is closing: read to the end.
                 let rest = read_until_close(&mut stream, Duration::from_secs(5)).await;
-                assert!(rest.is_empty() || rest.starts_with("HTTP/1.1 408"), "{rest}");
+                assert!(
+                    rest.is_empty() || rest.starts_with("HTTP/1.1 408"),
+                    "{rest}"
+                );
                 closed = true;
                 break;
             }
             Err(_) => {}
         }
     }
-    assert!(closed, "connection still open after {:?}", started.elapsed());
+    assert!(
+        closed,
+        "connection still open after {:?}",
+        started.elapsed()
+    );
     s.shutdown().await;
 }
 
 #[tokio::test]
 async fn connection_limit_queues_further_clients() {
-    let s = TestServer::start_with(&format!("[server]\nmax_connections = 2\n{}", default_config())).await;
+    let s = TestServer::start_with(&format!(
+        "[server]\nmax_connections = 2\n{}",
+        default_config()
+    ))
+    .await;
     let req = b"GET /healthz-not-here HTTP/1.1\r\nHost: x\r\n\r\n";
     // Two kept-alive connections take both slots.
     let mut held = Vec::new();
@@ -133,13 +157,18 @@ async fn connection_limit_queues_further_clients() {
         let mut c = TcpStream::connect(s.api).await.unwrap();
         c.write_all(req).await.unwrap();
         let mut buf = [0u8; 512];
-        let n = tokio::io::AsyncReadExt::read(&mut c, &mut buf).await.unwrap();
+        let n = tokio::io::AsyncReadExt::read(&mut c, &mut buf)
+            .await
+            .unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
         held.push(c);
     }
     // A third client connects (kernel backlog) but is not served while both slots are held.
     let mut third = TcpStream::connect(s.api).await.unwrap();
-    third.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    third
+        .write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let early = read_until_close(&mut third, Duration::from_millis(500)).await;
     assert!(early.is_empty(), "served beyond the limit: {early}");
     // Free a slot: now it is served.
@@ -168,7 +197,14 @@ async fn shutdown_finishes_the_request_in_flight() {
     // Draining: readiness turns 503 while the API finishes what it has.
     let mut ready = 0;
     for _ in 0..100 {
-        ready = s.client.get(s.admin_url("/readyz")).send().await.unwrap().status().as_u16();
+        ready = s
+            .client
+            .get(s.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if ready == 503 {
             break;
         }
@@ -197,14 +233,24 @@ async fn shutdown_finishes_the_request_in_flight() {
 async fn admin_listener_health_and_metrics() {
     let s = TestServer::start().await;
     let t = s.token().await;
-    s.check(&t, r#"{"content":"赌博","version":2,"scene":2,"openid":"o1"}"#).await;
-    s.check(&t, r#"{"content":"x","version":2,"scene":9,"openid":"o1"}"#).await;
+    s.check(
+        &t,
+        r#"{"content":"赌博","version":2,"scene":2,"openid":"o1"}"#,
+    )
+    .await;
+    s.check(&t, r#"{"content":"x","version":2,"scene":9,"openid":"o1"}"#)
+        .await;
     let get = |p: &str| s.client.get(s.admin_url(p)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let resp = get("/metrics").await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = resp.text().await.unwrap();
     for line in [
         r#"modgate_api_requests_total{api="msg_sec_check",errcode="0"} 1"#,

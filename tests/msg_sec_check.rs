@@ -50,7 +50,12 @@ async fn wechat_test_strings_are_risky_in_v1_and_v2() {
 
         let v1 = s.check(&t, &json!({"content": text}).to_string()).await;
         assert_err(&v1, 87014);
-        assert!(v1["errmsg"].as_str().unwrap().starts_with("risky content rid: "));
+        assert!(
+            v1["errmsg"]
+                .as_str()
+                .unwrap()
+                .starts_with("risky content rid: ")
+        );
     }
     s.shutdown().await;
 }
@@ -68,7 +73,11 @@ async fn v2_verdicts_from_the_builtin_lexicon() {
     ];
     for (text, suggest, label) in cases {
         let v = s.check(&t, &v2(text)).await;
-        assert_eq!(v["result"], json!({"suggest":suggest,"label":label}), "{text}: {v}");
+        assert_eq!(
+            v["result"],
+            json!({"suggest":suggest,"label":label}),
+            "{text}: {v}"
+        );
         assert_eq!(v["detail"][0]["suggest"], suggest);
         assert_eq!(v["detail"][0]["label"], label);
     }
@@ -81,13 +90,21 @@ async fn title_nickname_and_scene_1_signature_are_checked() {
     let t = s.token().await;
     let base = |extra: Value, scene: i64| {
         let mut b = json!({"content":"你好","version":2,"scene":scene,"openid":"o1"});
-        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         b.to_string()
     };
     let risky = |v: &Value| v["result"]["suggest"] == "risky";
-    assert!(risky(&s.check(&t, &base(json!({"title":"网络赌博"}), 3)).await));
-    assert!(risky(&s.check(&t, &base(json!({"nickname":"冰毒哥"}), 2)).await));
-    assert!(risky(&s.check(&t, &base(json!({"signature":"出售枪支"}), 1)).await));
+    assert!(risky(
+        &s.check(&t, &base(json!({"title":"网络赌博"}), 3)).await
+    ));
+    assert!(risky(
+        &s.check(&t, &base(json!({"nickname":"冰毒哥"}), 2)).await
+    ));
+    assert!(risky(
+        &s.check(&t, &base(json!({"signature":"出售枪支"}), 1)).await
+    ));
     // Signature only counts on profiles (scene 1).
     let v = s.check(&t, &base(json!({"signature":"出售枪支"}), 2)).await;
     assert_eq!(v["result"]["suggest"], "pass", "{v}");
@@ -137,26 +154,102 @@ async fn validation_errcodes_name_the_field() {
         ("   ".into(), 44002, "empty post data"),
         ("{\"content\":".into(), 47001, "not valid JSON"),
         ("[1,2]".into(), 47001, "JSON object"),
-        (r#"{"version":2,"scene":2,"openid":"o1"}"#.into(), 47001, "`content` is required"),
-        (r#"{"content":"","version":2,"scene":2,"openid":"o1"}"#.into(), 47001, "`content` is required"),
-        (r#"{"content":42,"version":2,"scene":2,"openid":"o1"}"#.into(), 47001, "`content` must be a string"),
-        (json!({"content":long,"version":2,"scene":2,"openid":"o1"}).to_string(), 47001, "longer than 2500"),
-        (r#"{"content":"a","title":[1],"version":2,"scene":2,"openid":"o1"}"#.into(), 47001, "`title`"),
-        (r#"{"content":"a","version":2,"scene":{},"openid":"o1"}"#.into(), 47001, "`scene` must be a number"),
-        (r#"{"content":"a","version":2,"scene":2,"openid":7}"#.into(), 47001, "`openid` must be a string"),
-        (r#"{"content":"a","content":"b","version":2,"scene":2,"openid":"o1"}"#.into(), 47001, "duplicate"),
-        (r#"{"content":"a","version":2,"openid":"o1"}"#.into(), 40129, "`scene` is required"),
-        (r#"{"content":"a","version":2,"scene":0,"openid":"o1"}"#.into(), 40129, "1, 2, 3 or 4"),
-        (r#"{"content":"a","version":2,"scene":5,"openid":"o1"}"#.into(), 40129, "1, 2, 3 or 4"),
-        (r#"{"content":"a","version":2,"scene":"abc","openid":"o1"}"#.into(), 40129, "1, 2, 3 or 4"),
-        (r#"{"content":"a","version":2,"scene":1.5,"openid":"o1"}"#.into(), 40129, "1, 2, 3 or 4"),
-        (r#"{"content":"a","version":2,"scene":2}"#.into(), 40003, "`openid` is required"),
-        (r#"{"content":"a","version":2,"scene":2,"openid":""}"#.into(), 40003, "`openid` is required"),
-        (json!({"content":"a","version":2,"scene":2,"openid":"o".repeat(129)}).to_string(), 40003, "128 bytes"),
-        (r#"{"content":"a","version":2,"scene":2,"openid":"o@x"}"#.into(), 40003, "letters, digits"),
+        (
+            r#"{"version":2,"scene":2,"openid":"o1"}"#.into(),
+            47001,
+            "`content` is required",
+        ),
+        (
+            r#"{"content":"","version":2,"scene":2,"openid":"o1"}"#.into(),
+            47001,
+            "`content` is required",
+        ),
+        (
+            r#"{"content":42,"version":2,"scene":2,"openid":"o1"}"#.into(),
+            47001,
+            "`content` must be a string",
+        ),
+        (
+            json!({"content":long,"version":2,"scene":2,"openid":"o1"}).to_string(),
+            47001,
+            "longer than 2500",
+        ),
+        (
+            r#"{"content":"a","title":[1],"version":2,"scene":2,"openid":"o1"}"#.into(),
+            47001,
+            "`title`",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":{},"openid":"o1"}"#.into(),
+            47001,
+            "`scene` must be a number",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":2,"openid":7}"#.into(),
+            47001,
+            "`openid` must be a string",
+        ),
+        (
+            r#"{"content":"a","content":"b","version":2,"scene":2,"openid":"o1"}"#.into(),
+            47001,
+            "duplicate",
+        ),
+        (
+            r#"{"content":"a","version":2,"openid":"o1"}"#.into(),
+            40129,
+            "`scene` is required",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":0,"openid":"o1"}"#.into(),
+            40129,
+            "1, 2, 3 or 4",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":5,"openid":"o1"}"#.into(),
+            40129,
+            "1, 2, 3 or 4",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":"abc","openid":"o1"}"#.into(),
+            40129,
+            "1, 2, 3 or 4",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":1.5,"openid":"o1"}"#.into(),
+            40129,
+            "1, 2, 3 or 4",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":2}"#.into(),
+            40003,
+            "`openid` is required",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":2,"openid":""}"#.into(),
+            40003,
+            "`openid` is required",
+        ),
+        (
+            json!({"content":"a","version":2,"scene":2,"openid":"o".repeat(129)}).to_string(),
+            40003,
+            "128 bytes",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":2,"openid":"o@x"}"#.into(),
+            40003,
+            "letters, digits",
+        ),
         // Order: format before scene before openid.
-        (r#"{"version":2,"scene":9,"openid":"@"}"#.into(), 47001, "`content` is required"),
-        (r#"{"content":"a","version":2,"scene":9,"openid":"@"}"#.into(), 40129, "scene"),
+        (
+            r#"{"version":2,"scene":9,"openid":"@"}"#.into(),
+            47001,
+            "`content` is required",
+        ),
+        (
+            r#"{"content":"a","version":2,"scene":9,"openid":"@"}"#.into(),
+            40129,
+            "scene",
+        ),
     ];
     for (body, code, needle) in cases {
         let v = s.check(&t, &body).await;
@@ -204,7 +297,12 @@ async fn v1_requests() {
     let v = s.check(&t, r#"{"content":"hello world"}"#).await;
     assert_eq!(v, json!({"errcode":0,"errmsg":"ok"}));
     // version other than 2 is v1: scene and openid are not read.
-    let v = s.check(&t, r#"{"content":"hello","version":1,"scene":"junk","openid":"@@"}"#).await;
+    let v = s
+        .check(
+            &t,
+            r#"{"content":"hello","version":1,"scene":"junk","openid":"@@"}"#,
+        )
+        .await;
     assert_eq!(v, json!({"errcode":0,"errmsg":"ok"}));
     assert_err(&s.check(&t, r#"{"content":"一起来网络赌博"}"#).await, 87014);
     // review is not 87014 in v1: only risky content is refused.
@@ -213,7 +311,10 @@ async fn v1_requests() {
     assert_err(&s.check(&t, "").await, 44002);
     // Large v1 content (checked off the async workers) still finds a word at the end.
     let big = format!("{}赌博", "好".repeat(100_000));
-    assert_err(&s.check(&t, &json!({"content": big}).to_string()).await, 87014);
+    assert_err(
+        &s.check(&t, &json!({"content": big}).to_string()).await,
+        87014,
+    );
     // Over 500 KB of content.
     let huge = "a".repeat(500 * 1024 + 1);
     let v = s.check(&t, &json!({"content": huge}).to_string()).await;
@@ -234,7 +335,11 @@ async fn get_is_43002() {
 
 #[tokio::test]
 async fn reveal_setting_exposes_builtin_words() {
-    let s = TestServer::start_with(&format!("[engine]\nreveal_builtin_words = true\n{}", default_config())).await;
+    let s = TestServer::start_with(&format!(
+        "[engine]\nreveal_builtin_words = true\n{}",
+        default_config()
+    ))
+    .await;
     let t = s.token().await;
     let v = s.check(&t, &v2("我们去赌 博")).await;
     assert_eq!(v["detail"][0]["keyword"], "赌博", "{v}");

@@ -14,11 +14,26 @@ async fn token_endpoint_errcodes() {
     let s = TestServer::start().await;
     let cases = [
         ("/cgi-bin/token?appid=wx0123456789abcdef&secret=x", 40002),
-        ("/cgi-bin/token?grant_type=password&appid=wx0123456789abcdef&secret=x", 40002),
-        ("/cgi-bin/token?grant_type=client_credential&secret=x", 41002),
-        ("/cgi-bin/token?grant_type=client_credential&appid=&secret=x", 41002),
-        ("/cgi-bin/token?grant_type=client_credential&appid=wx0123456789abcdef", 41004),
-        ("/cgi-bin/token?grant_type=client_credential&appid=wx9999999999999999&secret=x", 40013),
+        (
+            "/cgi-bin/token?grant_type=password&appid=wx0123456789abcdef&secret=x",
+            40002,
+        ),
+        (
+            "/cgi-bin/token?grant_type=client_credential&secret=x",
+            41002,
+        ),
+        (
+            "/cgi-bin/token?grant_type=client_credential&appid=&secret=x",
+            41002,
+        ),
+        (
+            "/cgi-bin/token?grant_type=client_credential&appid=wx0123456789abcdef",
+            41004,
+        ),
+        (
+            "/cgi-bin/token?grant_type=client_credential&appid=wx9999999999999999&secret=x",
+            40013,
+        ),
         (
             "/cgi-bin/token?grant_type=client_credential&appid=wx0123456789abcdef&secret=0123456789abcdef0123456789abcdeX",
             40125,
@@ -48,8 +63,15 @@ async fn token_is_issued_and_works() {
     assert_eq!(status, 200);
     assert_eq!(v["expires_in"], 7200);
     let token = v["access_token"].as_str().unwrap();
-    assert!(token.len() >= 64, "token too short to be unguessable: {token}");
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(
+        token.len() >= 64,
+        "token too short to be unguessable: {token}"
+    );
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
     let v = s.check(token, V2_OK).await;
     assert_eq!(v["errcode"], 0, "{v}");
     s.shutdown().await;
@@ -66,14 +88,18 @@ async fn business_api_token_errcodes() {
     assert_err(&v, 41001);
     // 40014: not shaped like a token.
     for bad in ["abc", "%21%21%21", "ACCESS_TOKEN", &"A".repeat(600)] {
-        let (_, v) = s.post(&format!("/wxa/msg_sec_check?access_token={bad}"), V2_OK).await;
+        let (_, v) = s
+            .post(&format!("/wxa/msg_sec_check?access_token={bad}"), V2_OK)
+            .await;
         assert_err(&v, 40014);
     }
     // 40001: well-formed but forged (one character of the tag changed).
     let mut chars: Vec<char> = good.chars().collect();
     chars[70] = if chars[70] == 'A' { 'B' } else { 'A' };
     let forged: String = chars.into_iter().collect();
-    let (_, v) = s.post(&format!("/wxa/msg_sec_check?access_token={forged}"), V2_OK).await;
+    let (_, v) = s
+        .post(&format!("/wxa/msg_sec_check?access_token={forged}"), V2_OK)
+        .await;
     assert_err(&v, 40001);
     // Token errors come first: a bad token with a bad body is still a token error.
     let (_, v) = s.post("/wxa/msg_sec_check?access_token=abc", "").await;
@@ -157,12 +183,30 @@ async fn stable_token_errcodes() {
     let s = TestServer::start().await;
     let cases = [
         (json!({"appid":APPID,"secret":SECRET}), 40002),
-        (json!({"grant_type":"client_credential","secret":SECRET}), 41002),
-        (json!({"grant_type":"client_credential","appid":APPID}), 41004),
-        (json!({"grant_type":"client_credential","appid":"wx9999999999999999","secret":SECRET}), 40013),
-        (json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET2}), 40125),
-        (json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":"maybe"}), 47001),
-        (json!({"grant_type":"client_credential","appid":12,"secret":SECRET}), 47001),
+        (
+            json!({"grant_type":"client_credential","secret":SECRET}),
+            41002,
+        ),
+        (
+            json!({"grant_type":"client_credential","appid":APPID}),
+            41004,
+        ),
+        (
+            json!({"grant_type":"client_credential","appid":"wx9999999999999999","secret":SECRET}),
+            40013,
+        ),
+        (
+            json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET2}),
+            40125,
+        ),
+        (
+            json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":"maybe"}),
+            47001,
+        ),
+        (
+            json!({"grant_type":"client_credential","appid":12,"secret":SECRET}),
+            47001,
+        ),
     ];
     for (body, code) in cases {
         let (status, v) = s.post("/cgi-bin/stable_token", body.to_string()).await;
@@ -196,7 +240,11 @@ async fn tokens_verify_on_another_instance_sharing_the_configuration() {
 #[tokio::test]
 async fn tokens_key_setting_changes_every_token() {
     let plain = TestServer::start().await;
-    let peppered = TestServer::start_with(&format!("[tokens]\nkey = \"a-long-operator-pepper\"\n{}", default_config())).await;
+    let peppered = TestServer::start_with(&format!(
+        "[tokens]\nkey = \"a-long-operator-pepper\"\n{}",
+        default_config()
+    ))
+    .await;
     let token = plain.token().await;
     assert_err(&peppered.check(&token, V2_OK).await, 40001);
     let own = peppered.token().await;

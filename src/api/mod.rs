@@ -40,7 +40,9 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("apps", &self.apps.len()).finish_non_exhaustive()
+        f.debug_struct("Gateway")
+            .field("apps", &self.apps.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,7 +140,10 @@ impl Gateway {
 }
 
 /// The value of one query parameter, percent-decoded.
-pub(crate) fn query_param<'a>(req: &'a Request<Incoming>, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+pub(crate) fn query_param<'a>(
+    req: &'a Request<Incoming>,
+    name: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
     let query = req.uri().query()?;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)

@@ -41,10 +41,16 @@ pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
     }
 }
 
-fn text<'a>(field: &'static str, value: &'a Str<'_>, max_chars: usize) -> Result<Option<&'a str>, ApiError> {
+fn text<'a>(
+    field: &'static str,
+    value: &'a Str<'_>,
+    max_chars: usize,
+) -> Result<Option<&'a str>, ApiError> {
     match value {
         Str::Absent => Ok(None),
-        Str::Wrong => Err(ApiError::Format(format!("field `{field}` must be a string").into())),
+        Str::Wrong => Err(ApiError::Format(
+            format!("field `{field}` must be a string").into(),
+        )),
         Str::Value(v) => {
             // Cheap bound first: a string of n bytes has at most n characters.
             if v.len() > max_chars && v.chars().count() > max_chars {
@@ -74,7 +80,11 @@ fn v2(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
     // 40129
     let scene = match b.scene {
         Int::Value(s @ 1..=4) => s,
-        Int::Absent => return Err(ApiError::InvalidScene("field `scene` is required (1, 2, 3 or 4)")),
+        Int::Absent => {
+            return Err(ApiError::InvalidScene(
+                "field `scene` is required (1, 2, 3 or 4)",
+            ));
+        }
         _ => return Err(ApiError::InvalidScene("field `scene` must be 1, 2, 3 or 4")),
     };
     // 40003
@@ -97,8 +107,8 @@ fn v2(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
 fn v2_reply(gw: &Gateway, verdict: &Verdict) -> Reply {
     gw.metrics.verdict(
         Api::MsgSecCheck,
-        verdict.result.suggest.as_str(),
-        verdict.result.label.code(),
+        verdict.result.suggest,
+        verdict.result.label,
     );
     let trace_id = gw.rid().to_string();
     Reply::json(&V2Body::new(
@@ -111,7 +121,9 @@ fn v2_reply(gw: &Gateway, verdict: &Verdict) -> Reply {
 /// An openid: 1 to 128 bytes of `[A-Za-z0-9_-]`.
 pub fn validate_openid(openid: &str) -> Result<(), ApiError> {
     if openid.len() > MAX_OPENID_BYTES {
-        return Err(ApiError::InvalidOpenid("field `openid` is longer than 128 bytes"));
+        return Err(ApiError::InvalidOpenid(
+            "field `openid` is longer than 128 bytes",
+        ));
     }
     if !openid
         .bytes()
@@ -146,8 +158,8 @@ async fn v1(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
     };
     gw.metrics.verdict(
         Api::MsgSecCheck,
-        verdict.result.suggest.as_str(),
-        verdict.result.label.code(),
+        verdict.result.suggest,
+        verdict.result.label,
     );
     if verdict.result.suggest == Suggest::Risky {
         let errmsg = format!("risky content rid: {}", gw.rid());

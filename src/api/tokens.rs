@@ -27,21 +27,26 @@ pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply
 /// expired or `force_refresh` is true.
 pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let body = gw.read_body(req).await?;
-    let b: StableTokenBody<'_> = wire::parse_body(&body).map_err(super::msg_sec_check::body_error)?;
+    let b: StableTokenBody<'_> =
+        wire::parse_body(&body).map_err(super::msg_sec_check::body_error)?;
     for (field, wrong) in [
         ("grant_type", b.grant_type == Str::Wrong),
         ("appid", b.appid == Str::Wrong),
         ("secret", b.secret == Str::Wrong),
     ] {
         if wrong {
-            return Err(ApiError::Format(format!("field `{field}` must be a string").into()));
+            return Err(ApiError::Format(
+                format!("field `{field}` must be a string").into(),
+            ));
         }
     }
     let force = match b.force_refresh {
         Bool::Value(v) => v,
         Bool::Absent => false,
         Bool::Wrong => {
-            return Err(ApiError::Format("field `force_refresh` must be a boolean".into()));
+            return Err(ApiError::Format(
+                "field `force_refresh` must be a boolean".into(),
+            ));
         }
     };
     let app = credentials(gw, b.grant_type.value(), b.appid.value(), b.secret.value())?;
@@ -50,7 +55,9 @@ pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result
     let epochs = if force {
         gw.tokens.rotate(app.appid(), now).await?
     } else {
-        gw.tokens.current_or_rotate(app.appid(), now, ttl_ms).await?
+        gw.tokens
+            .current_or_rotate(app.appid(), now, ttl_ms)
+            .await?
     };
     Ok(issue(gw, &app, epochs.current, now))
 }
@@ -65,11 +72,19 @@ fn credentials(
     if grant_type != Some("client_credential") {
         return Err(ApiError::InvalidGrantType);
     }
-    let appid = appid.filter(|s| !s.is_empty()).ok_or(ApiError::MissingAppid)?;
-    let secret = secret.filter(|s| !s.is_empty()).ok_or(ApiError::MissingSecret)?;
+    let appid = appid
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::MissingAppid)?;
+    let secret = secret
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::MissingSecret)?;
     let app = gw.apps.get(appid).ok_or(ApiError::InvalidAppid)?;
     // Constant time in the secret's content; its length is not secret (always 32).
-    if bool::from(secret.as_bytes().ct_eq(app.config.secret.expose().as_bytes())) {
+    if bool::from(
+        secret
+            .as_bytes()
+            .ct_eq(app.config.secret.expose().as_bytes()),
+    ) {
         Ok(app)
     } else {
         Err(ApiError::InvalidSecret)
@@ -90,7 +105,10 @@ fn issue(gw: &Gateway, app: &App, issued_ms: u64, now_ms: u64) -> Reply {
 }
 
 /// The app a business request's `access_token` belongs to, or the token errcode.
-pub(super) async fn authenticate(gw: &Gateway, req: &Request<Incoming>) -> Result<Arc<App>, ApiError> {
+pub(super) async fn authenticate(
+    gw: &Gateway,
+    req: &Request<Incoming>,
+) -> Result<Arc<App>, ApiError> {
     let raw = query_param(req, "access_token").ok_or(TokenError::Missing)?;
     let unverified = token::decode(&raw)?;
     let app = gw

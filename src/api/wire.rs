@@ -88,13 +88,25 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
                 f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
-                Ok(if v.is_empty() { Str::Absent } else { Str::Value(Cow::Borrowed(v)) })
+                Ok(if v.is_empty() {
+                    Str::Absent
+                } else {
+                    Str::Value(Cow::Borrowed(v))
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
-                Ok(if v.is_empty() { Str::Absent } else { Str::Value(Cow::Owned(v.to_owned())) })
+                Ok(if v.is_empty() {
+                    Str::Absent
+                } else {
+                    Str::Value(Cow::Owned(v.to_owned()))
+                })
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'de>, E> {
-                Ok(if v.is_empty() { Str::Absent } else { Str::Value(Cow::Owned(v)) })
+                Ok(if v.is_empty() {
+                    Str::Absent
+                } else {
+                    Str::Value(Cow::Owned(v))
+                })
             }
             fn visit_unit<E: de::Error>(self) -> Result<Str<'de>, E> {
                 Ok(Str::Absent)
@@ -124,11 +136,19 @@ impl<'de> Deserialize<'de> for Int {
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Int, E> {
                 // 2.0 is an integer written sloppily; 2.5 is not.
-                Ok(if v.fract() == 0.0 && v.abs() < 9.0e15 { Int::Value(v as i64) } else { Int::NotInteger })
+                Ok(if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Int::Value(v as i64)
+                } else {
+                    Int::NotInteger
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
                 let v = v.trim();
-                Ok(if v.is_empty() { Int::Absent } else { v.parse().map_or(Int::NotInteger, Int::Value) })
+                Ok(if v.is_empty() {
+                    Int::Absent
+                } else {
+                    v.parse().map_or(Int::NotInteger, Int::Value)
+                })
             }
             fn visit_unit<E: de::Error>(self) -> Result<Int, E> {
                 Ok(Int::Absent)
@@ -154,10 +174,18 @@ impl<'de> Deserialize<'de> for Bool {
                 Ok(Bool::Value(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bool, E> {
-                Ok(match v { 0 => Bool::Value(false), 1 => Bool::Value(true), _ => Bool::Wrong })
+                Ok(match v {
+                    0 => Bool::Value(false),
+                    1 => Bool::Value(true),
+                    _ => Bool::Wrong,
+                })
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bool, E> {
-                Ok(match v { 0 => Bool::Value(false), 1 => Bool::Value(true), _ => Bool::Wrong })
+                Ok(match v {
+                    0 => Bool::Value(false),
+                    1 => Bool::Value(true),
+                    _ => Bool::Wrong,
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Bool, E> {
                 Ok(match v.trim() {
@@ -321,7 +349,11 @@ impl<'a> V2Body<'a> {
                     label: Some(c.label.code()),
                     prob: Some(c.prob),
                     level: None,
-                    keyword: if reveal_builtin { c.word.as_deref() } else { None },
+                    keyword: if reveal_builtin {
+                        c.word.as_deref()
+                    } else {
+                        None
+                    },
                 },
                 DetailItem::Keyword(k) => DetailWire {
                     strategy: "keyword",
@@ -374,7 +406,8 @@ mod tests {
         assert_eq!(b.nickname, Str::Wrong);
         assert_eq!(b.signature, Str::Wrong);
 
-        let b: MsgSecCheckBody<'_> = parse_body(br#"{"scene":"abc","version":true,"content":"\u8d4c\u535a"}"#).unwrap();
+        let b: MsgSecCheckBody<'_> =
+            parse_body(br#"{"scene":"abc","version":true,"content":"\u8d4c\u535a"}"#).unwrap();
         assert_eq!(b.scene, Int::NotInteger);
         assert_eq!(b.version, Int::Wrong);
         assert_eq!(b.content.value(), Some("赌博"));

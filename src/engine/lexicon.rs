@@ -38,12 +38,18 @@ pub struct LexiconError {
 /// The files under `keywords/`, embedded at build time.
 const BUILTIN: &[(&str, &str)] = &[
     ("abuse.txt", include_str!("../../keywords/abuse.txt")),
-    ("advertising.txt", include_str!("../../keywords/advertising.txt")),
+    (
+        "advertising.txt",
+        include_str!("../../keywords/advertising.txt"),
+    ),
     ("fraud.txt", include_str!("../../keywords/fraud.txt")),
     ("illegal.txt", include_str!("../../keywords/illegal.txt")),
     ("politics.txt", include_str!("../../keywords/politics.txt")),
     ("porn.txt", include_str!("../../keywords/porn.txt")),
-    ("wechat-test.txt", include_str!("../../keywords/wechat-test.txt")),
+    (
+        "wechat-test.txt",
+        include_str!("../../keywords/wechat-test.txt"),
+    ),
 ];
 
 impl Lexicon {
@@ -111,7 +117,8 @@ mod tests {
     #[test]
     fn lines_are_parsed_and_errors_name_the_line() {
         let mut lex = Lexicon::default();
-        lex.add_source("t.txt", "# c\n\n赌博, 20006, risky, 95\n").unwrap();
+        lex.add_source("t.txt", "# c\n\n赌博, 20006, risky, 95\n")
+            .unwrap();
         assert_eq!(
             lex.entries,
             [LexiconEntry {
@@ -129,7 +136,9 @@ mod tests {
             (" , 20006, risky, 1", "empty word"),
         ];
         for (line, needle) in bad {
-            let e = Lexicon::default().add_source("t.txt", &format!("ok, 100, pass, 1\n{line}")).unwrap_err();
+            let e = Lexicon::default()
+                .add_source("t.txt", &format!("ok, 100, pass, 1\n{line}"))
+                .unwrap_err();
             assert_eq!(e.line, 2, "{line}");
             assert!(e.message.contains(needle), "{line}: {e}");
         }

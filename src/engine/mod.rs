@@ -250,12 +250,17 @@ mod tests {
     }
 
     fn words(e: &Engine, text: &str) -> Vec<String> {
-        e.scan(text).iter().map(|h| e.entry(h).word.clone()).collect()
+        e.scan(text)
+            .iter()
+            .map(|h| e.entry(h).word.clone())
+            .collect()
     }
 
     #[test]
     fn overlapping_hits_are_all_reported() {
-        let e = engine("中华人民共和国, 21000, review, 50\n人民, 21000, review, 50\nshe, 21000, review, 50\nhe, 21000, review, 50\n");
+        let e = engine(
+            "中华人民共和国, 21000, review, 50\n人民, 21000, review, 50\nshe, 21000, review, 50\nhe, 21000, review, 50\n",
+        );
         assert_eq!(words(&e, "中华人民银行"), ["人民"]);
         assert_eq!(words(&e, "中华人民共和国"), ["人民", "中华人民共和国"]);
         // `he` inside `she` is not on a word boundary; `she` alone is.
@@ -288,8 +293,16 @@ mod tests {
 
     /// Texts that once went wrong, or that pin a decision. Each row: text, suggest, label.
     const REGRESSION: &[(&str, Suggest, u32)] = &[
-        ("特3456书yuuo莞6543李zxcz蒜7782法fgnv级", Suggest::Risky, 21000),
-        ("完2347全dfji试3726测asad感3847知qwez到", Suggest::Risky, 21000),
+        (
+            "特3456书yuuo莞6543李zxcz蒜7782法fgnv级",
+            Suggest::Risky,
+            21000,
+        ),
+        (
+            "完2347全dfji试3726测asad感3847知qwez到",
+            Suggest::Risky,
+            21000,
+        ),
         ("今天天气真好", Suggest::Pass, 100),
         ("我们去赌.博吧", Suggest::Risky, 20006),
         ("ＦＵＣＫ you", Suggest::Risky, 20003),
@@ -303,7 +316,11 @@ mod tests {
         let e = Engine::builtin().unwrap();
         for &(text, suggest, label) in REGRESSION {
             let v = e.check(&[text]);
-            assert_eq!((v.result.suggest, v.result.label.code()), (suggest, label), "{text}");
+            assert_eq!(
+                (v.result.suggest, v.result.label.code()),
+                (suggest, label),
+                "{text}"
+            );
         }
     }
 }

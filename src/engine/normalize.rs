@@ -39,7 +39,10 @@ impl Normalized {
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
         let first = self.spans.partition_point(|s| (s.norm as usize) < start);
         let last = self.spans.partition_point(|s| (s.norm as usize) < end);
-        match (self.spans.get(first), last.checked_sub(1).and_then(|i| self.spans.get(i))) {
+        match (
+            self.spans.get(first),
+            last.checked_sub(1).and_then(|i| self.spans.get(i)),
+        ) {
             (Some(a), Some(b)) => (a.orig_start as usize, b.orig_end as usize),
             _ => (0, 0),
         }
@@ -76,7 +79,7 @@ pub fn normalize(input: &str) -> Normalized {
                 {
                     push(&mut out, ' ', s, e);
                 }
-                if k.is_uppercase() {
+                if !k.is_ascii_lowercase() && !cjk && k.is_uppercase() {
                     for l in k.to_lowercase() {
                         push(&mut out, l, at, end);
                     }
@@ -106,7 +109,9 @@ fn classify(c: char) -> Class {
         '\u{3000}' => return Class::Space,
         _ => c,
     };
-    if c.is_ascii_alphanumeric() {
+    // Fast paths for the common cases: ASCII letters and digits, and CJK ideographs (which are
+    // neither upper-case nor noise), before the Unicode table look-ups below.
+    if c.is_ascii_alphanumeric() || ('\u{4E00}'..='\u{9FFF}').contains(&c) {
         return Class::Keep(c);
     }
     if c.is_whitespace() {

@@ -113,17 +113,33 @@ mod tests {
     use super::*;
 
     fn cm(suggest: Suggest, label: Label, prob: u8) -> ContentModel {
-        ContentModel { suggest, label, prob, word: None }
+        ContentModel {
+            suggest,
+            label,
+            prob,
+            word: None,
+        }
     }
 
     fn kw(suggest: Suggest, label: Label, level: u8) -> KeywordHit {
-        KeywordHit { keyword: "k".into(), label, level, suggest }
+        KeywordHit {
+            keyword: "k".into(),
+            label,
+            level,
+            suggest,
+        }
     }
 
     #[test]
     fn no_hits_is_a_pass_with_label_100_and_a_bare_keyword_item() {
         let v = compose(ContentModel::from_best(None), &[]);
-        assert_eq!(v.result, Outcome { suggest: Suggest::Pass, label: Label::Normal });
+        assert_eq!(
+            v.result,
+            Outcome {
+                suggest: Suggest::Pass,
+                label: Label::Normal
+            }
+        );
         assert_eq!(v.detail.len(), 2);
         assert_eq!(v.detail[1], DetailItem::NoKeyword);
     }
@@ -132,19 +148,40 @@ mod tests {
     fn most_severe_item_wins_then_higher_score() {
         let v = compose(
             cm(Suggest::Review, Label::Abuse, 95),
-            &[kw(Suggest::Risky, Label::Fraud, 10), kw(Suggest::Risky, Label::Illegal, 60)],
+            &[
+                kw(Suggest::Risky, Label::Fraud, 10),
+                kw(Suggest::Risky, Label::Illegal, 60),
+            ],
         );
-        assert_eq!(v.result, Outcome { suggest: Suggest::Risky, label: Label::Illegal });
+        assert_eq!(
+            v.result,
+            Outcome {
+                suggest: Suggest::Risky,
+                label: Label::Illegal
+            }
+        );
         assert_eq!(v.detail.len(), 3);
 
-        let v = compose(cm(Suggest::Risky, Label::Abuse, 95), &[kw(Suggest::Risky, Label::Fraud, 95)]);
+        let v = compose(
+            cm(Suggest::Risky, Label::Abuse, 95),
+            &[kw(Suggest::Risky, Label::Fraud, 95)],
+        );
         // Equal severity and score: the first item (content_model) stands.
         assert_eq!(v.result.label, Label::Abuse);
     }
 
     #[test]
     fn a_pass_result_always_has_label_100() {
-        let v = compose(cm(Suggest::Pass, Label::Normal, 90), &[kw(Suggest::Pass, Label::Advertising, 99)]);
-        assert_eq!(v.result, Outcome { suggest: Suggest::Pass, label: Label::Normal });
+        let v = compose(
+            cm(Suggest::Pass, Label::Normal, 90),
+            &[kw(Suggest::Pass, Label::Advertising, 99)],
+        );
+        assert_eq!(
+            v.result,
+            Outcome {
+                suggest: Suggest::Pass,
+                label: Label::Normal
+            }
+        );
     }
 }

@@ -11,16 +11,37 @@ pub async fn token_store(store: &dyn TokenStore) {
     assert_eq!(store.epochs(app).await.unwrap(), None);
 
     let first = store.current_or_rotate(app, 1_000, 10_000).await.unwrap();
-    assert_eq!(first, Epochs { current: 1_000, previous: None });
+    assert_eq!(
+        first,
+        Epochs {
+            current: 1_000,
+            previous: None
+        }
+    );
     // Still live: the same epoch comes back, whatever the time inside its life.
-    assert_eq!(store.current_or_rotate(app, 10_999, 10_000).await.unwrap(), first);
+    assert_eq!(
+        store.current_or_rotate(app, 10_999, 10_000).await.unwrap(),
+        first
+    );
     // Expired: a new epoch, the old one kept as previous.
     let second = store.current_or_rotate(app, 11_000, 10_000).await.unwrap();
-    assert_eq!(second, Epochs { current: 11_000, previous: Some(1_000) });
+    assert_eq!(
+        second,
+        Epochs {
+            current: 11_000,
+            previous: Some(1_000)
+        }
+    );
 
     // Forced rotations in one millisecond still move forward.
     let third = store.rotate(app, 11_000).await.unwrap();
-    assert_eq!(third, Epochs { current: 11_001, previous: Some(11_000) });
+    assert_eq!(
+        third,
+        Epochs {
+            current: 11_001,
+            previous: Some(11_000)
+        }
+    );
     assert_eq!(store.epochs(app).await.unwrap(), Some(third));
 
     // Apps are independent.

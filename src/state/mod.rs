@@ -39,8 +39,11 @@ pub trait TokenStore: Send + Sync + 'static {
     fn epochs<'a>(&'a self, appid: &'a str) -> BoxFuture<'a, Result<Option<Epochs>, StateError>>;
 
     /// Starts a new epoch at `now_ms`: the current one becomes the previous one.
-    fn rotate<'a>(&'a self, appid: &'a str, now_ms: u64)
-    -> BoxFuture<'a, Result<Epochs, StateError>>;
+    fn rotate<'a>(
+        &'a self,
+        appid: &'a str,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Epochs, StateError>>;
 
     /// The current epoch when it is still within `ttl_ms` of its issue time, else a rotation.
     fn current_or_rotate<'a>(

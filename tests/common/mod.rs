@@ -1,5 +1,5 @@
 //! Test harness: the real gateway on `127.0.0.1:0` with a manual clock.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // a failing step is a failing test
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -90,10 +90,18 @@ impl TestServer {
 
     /// GET, returning status and parsed JSON body.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let resp = self.client.get(self.url(path_and_query)).send().await.unwrap();
+        let resp = self
+            .client
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// POST a raw body, returning status and parsed JSON body.
@@ -107,7 +115,10 @@ impl TestServer {
             .unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// A fresh token for the first app.
@@ -122,13 +133,19 @@ impl TestServer {
             ))
             .await;
         assert_eq!(status, 200);
-        body["access_token"].as_str().expect("token issued").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("token issued")
+            .to_owned()
     }
 
     /// POST a msgSecCheck body with the given token.
     pub async fn check(&self, token: &str, body: &str) -> Value {
         let (status, v) = self
-            .post(&format!("/wxa/msg_sec_check?access_token={token}"), body.to_owned())
+            .post(
+                &format!("/wxa/msg_sec_check?access_token={token}"),
+                body.to_owned(),
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         v
@@ -161,7 +178,9 @@ impl TestServer {
 pub fn assert_err(v: &Value, errcode: i64) {
     assert_eq!(v["errcode"], errcode, "{v}");
     let msg = v["errmsg"].as_str().unwrap_or_default();
-    let (_, rid) = msg.rsplit_once(" rid: ").unwrap_or_else(|| panic!("no rid in {msg:?}"));
+    let (_, rid) = msg
+        .rsplit_once(" rid: ")
+        .unwrap_or_else(|| panic!("no rid in {msg:?}"));
     assert!(is_rid(rid), "bad rid {rid:?}");
 }
 
@@ -169,9 +188,11 @@ pub fn assert_err(v: &Value, errcode: i64) {
 pub fn is_rid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 3
-        && groups
-            .iter()
-            .all(|g| g.len() == 8 && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().all(|g| {
+            g.len() == 8
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Writes raw bytes and reads until the server closes or `wait` passes.

@@ -1,0 +1,24 @@
+# modgate container image: build with the pinned toolchain, run as an unprivileged user on a
+# slim Debian base. Ports: 8080 (WeChat-compatible API), 9090 (admin: /metrics, /healthz,
+# /readyz: point the orchestrator's probes there; the image carries no curl).
+FROM rust:1.95.0-slim-bookworm AS build
+WORKDIR /src
+COPY rust-toolchain.toml Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY keywords ./keywords
+COPY examples ./examples
+RUN cargo build --release --locked --bin modgate
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/modgate --create-home modgate
+COPY --from=build /src/target/release/modgate /usr/local/bin/modgate
+COPY config/docker.toml /etc/modgate/modgate.toml
+USER modgate
+WORKDIR /var/lib/modgate
+VOLUME ["/var/lib/modgate/data"]
+EXPOSE 8080 9090
+ENTRYPOINT ["/usr/local/bin/modgate"]
+CMD ["serve", "--config", "/etc/modgate/modgate.toml"]

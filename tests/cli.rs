@@ -1,0 +1,222 @@
+//! The `modgate` binary: help, offline check, config errors, and signal handling on a real
+//! process.
+
+#![allow(clippy::unwrap_used)] // a failing step is a failing test
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_modgate");
+
+#[test]
+fn help_on_every_command() {
+    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage: modgate"), "{args:?}: {text}");
+    }
+    let out = Command::new(BIN)
+        .arg("serve")
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--config <FILE>"));
+}
+
+#[test]
+fn check_prints_the_verdict_as_json() {
+    let out = Command::new(BIN)
+        .args(["check", "我们去赌.博吧"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["result"],
+        serde_json::json!({"suggest":"risky","label":20006})
+    );
+    assert_eq!(v["detail"][0]["strategy"], "content_model");
+    assert_eq!(v["detail"][0]["keyword"], "赌博");
+    let out = Command::new(BIN).args(["check", "你好"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"]["suggest"], "pass");
+}
+
+#[test]
+fn bad_config_lists_every_error_and_exits_2() {
+    let dir = tempdir();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"nope\"\n[[apps]]\nappid = \"wx1\"\nsecret = \"s\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in ["server.listen", "apps[0].appid", "apps[0].secret"] {
+        assert!(err.contains(key), "{key} missing from {err}");
+    }
+    let out = Command::new(BIN)
+        .args(["serve", "--config", "/no/such/file.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "modgate-cli-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts `modgate serve` on ephemeral ports and returns it with its API address.
+fn spawn_server() -> (Child, SocketAddr) {
+    let dir = tempdir();
+    let path = dir.join("modgate.toml");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[state]\ndata_dir = \"{}\"\n{}",
+        dir.join("data").display(),
+        default_config().replace("[admin]\ntoken = \"test-admin-token\"\n", "")
+    );
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its addresses").unwrap();
+        if line.contains("listening") {
+            let api = line
+                .split("api=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            break api.parse().unwrap();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn kill(child: &Child, signal: &str) {
+    let ok = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Opens a msgSecCheck request and sends all but the last bytes of its body.
+async fn half_request(addr: SocketAddr) -> (TcpStream, &'static [u8]) {
+    let url = format!(
+        "http://{addr}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
+    );
+    let v: serde_json::Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    let token = v["access_token"].as_str().unwrap().to_owned();
+    let body: &'static [u8] = br#"{"content":"hello","version":2,"scene":2,"openid":"o1"}"#;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /wxa/msg_sec_check?access_token={token} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() - 5]).await.unwrap();
+    (stream, &body[body.len() - 5..])
+}
+
+trait JsonValue {
+    async fn json_value(self) -> serde_json::Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
+    let (mut child, addr) = spawn_server();
+    let (mut stream, rest) = half_request(addr).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    kill(&child, "-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    stream.write_all(rest).await.unwrap();
+    let reply = read_until_close(&mut stream, Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"errcode\":0"), "{reply}");
+    let status = wait_exit(&mut child, Duration::from_secs(20)).expect("exits after draining");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    let (mut child, addr) = spawn_server();
+    let (_stream, _rest) = half_request(addr).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    kill(&child, "-TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    kill(&child, "-INT");
+    let status =
+        wait_exit(&mut child, Duration::from_secs(10)).expect("exits on the second signal");
+    assert_eq!(status.code(), Some(130));
+}

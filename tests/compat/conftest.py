@@ -1,0 +1,54 @@
+"""Starts a real modgate process on ephemeral ports for the SDK compatibility tests."""
+
+import os
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APPID = "wx0123456789abcdef"
+SECRET = "0123456789abcdef0123456789abcdef"
+
+# Loopback only: never route test traffic through an environment proxy.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+@pytest.fixture(scope="session")
+def modgate():
+    binary = os.environ.get("MODGATE_BIN", str(ROOT / "target" / "debug" / "modgate"))
+    workdir = tempfile.mkdtemp(prefix="modgate-compat-")
+    config = Path(workdir) / "modgate.toml"
+    config.write_text(
+        f"""
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+[state]
+data_dir = "{workdir}/data"
+[[apps]]
+appid = "{APPID}"
+secret = "{SECRET}"
+"""
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "RUST_LOG": "info"},
+    )
+    api = None
+    for line in proc.stderr:
+        if "listening" in line:
+            api = line.split("api=")[1].split()[0]
+            break
+    assert api, "modgate did not report its address"
+    # Keep draining stderr so the server never blocks on a full pipe.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    yield f"http://{api}"
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
