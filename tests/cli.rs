@@ -91,8 +91,12 @@ fn tempdir() -> std::path::PathBuf {
     dir
 }
 
-/// Starts `modgate serve` on ephemeral ports and returns it with its API address.
-fn spawn_server() -> (Child, SocketAddr) {
+/// Everything the server wrote to stderr so far.
+type Log = std::sync::Arc<std::sync::Mutex<String>>;
+
+/// Starts `modgate serve` on ephemeral ports (logging at trace level) and returns it with its API
+/// address and its log.
+fn spawn_server() -> (Child, SocketAddr, Log) {
     let dir = tempdir();
     let path = dir.join("modgate.toml");
     let config = format!(
@@ -104,15 +108,17 @@ fn spawn_server() -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&path)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "trace")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let log = Log::default();
     let addr = loop {
         let line = lines.next().expect("server printed its addresses").unwrap();
+        log.lock().unwrap().push_str(&line);
         if line.contains("listening") {
             let api = line
                 .split("api=")
@@ -124,9 +130,14 @@ fn spawn_server() -> (Child, SocketAddr) {
             break api.parse().unwrap();
         }
     };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    // Keep reading stderr so the child never blocks on a full pipe.
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&line);
+        }
+    });
+    (child, addr, log)
 }
 
 fn kill(child: &Child, signal: &str) {
@@ -148,21 +159,15 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
     None
 }
 
-/// Opens a msgSecCheck request and sends all but the last bytes of its body.
-async fn half_request(addr: SocketAddr) -> (TcpStream, &'static [u8]) {
+/// Opens a msgSecCheck request and sends all but the last bytes of its body. Returns the stream,
+/// the bytes still to send, and the token used.
+async fn half_request(addr: SocketAddr) -> (TcpStream, &'static [u8], String) {
     let url = format!(
         "http://{addr}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
     );
-    let v: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json_value()
-        .await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let resp = client.get(url).send().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     let token = v["access_token"].as_str().unwrap().to_owned();
     let body: &'static [u8] = br#"{"content":"hello","version":2,"scene":2,"openid":"o1"}"#;
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -172,23 +177,13 @@ async fn half_request(addr: SocketAddr) -> (TcpStream, &'static [u8]) {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body[..body.len() - 5]).await.unwrap();
-    (stream, &body[body.len() - 5..])
-}
-
-trait JsonValue {
-    async fn json_value(self) -> serde_json::Value;
-}
-
-impl JsonValue for reqwest::Response {
-    async fn json_value(self) -> serde_json::Value {
-        serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
-    }
+    (stream, &body[body.len() - 5..], token)
 }
 
 #[tokio::test]
 async fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
-    let (mut child, addr) = spawn_server();
-    let (mut stream, rest) = half_request(addr).await;
+    let (mut child, addr, log) = spawn_server();
+    let (mut stream, rest, token) = half_request(addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     kill(&child, "-TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -202,12 +197,17 @@ async fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
     assert!(reply.contains("\"errcode\":0"), "{reply}");
     let status = wait_exit(&mut child, Duration::from_secs(20)).expect("exits after draining");
     assert!(status.success(), "{status:?}");
+    // Even at trace level, neither the token nor the secret reaches the log.
+    std::thread::sleep(Duration::from_millis(100));
+    let log = log.lock().unwrap();
+    assert!(log.contains("shutdown complete"), "{log}");
+    assert!(!log.contains(&token) && !log.contains(SECRET), "{log}");
 }
 
 #[tokio::test]
 async fn a_second_signal_exits_at_once() {
-    let (mut child, addr) = spawn_server();
-    let (_stream, _rest) = half_request(addr).await;
+    let (mut child, addr, _log) = spawn_server();
+    let (_stream, _rest, _token) = half_request(addr).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     kill(&child, "-TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;

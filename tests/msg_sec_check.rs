@@ -345,3 +345,53 @@ async fn reveal_setting_exposes_builtin_words() {
     assert_eq!(v["detail"][0]["keyword"], "赌博", "{v}");
     s.shutdown().await;
 }
+
+/// Mangled bodies (random byte flips, truncations and splices of a valid body) always get a
+/// JSON answer with an errcode: never a 5xx, never a dropped connection.
+#[tokio::test]
+async fn mangled_bodies_never_get_a_server_error() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    let valid = r#"{"content":"一起去赌博","version":2,"scene":2,"openid":"o1","title":"标题","nickname":null}"#.as_bytes();
+    // A fixed-seed xorshift keeps the cases reproducible.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..400 {
+        let mut body = valid.to_vec();
+        match i % 4 {
+            0 => {
+                for _ in 0..(next() % 4 + 1) {
+                    let at = (next() as usize) % body.len();
+                    body[at] = next() as u8;
+                }
+            }
+            1 => body.truncate((next() as usize) % body.len()),
+            2 => {
+                let at = (next() as usize) % body.len();
+                let junk: Vec<u8> = (0..next() % 16).map(|_| next() as u8).collect();
+                body.splice(at..at, junk);
+            }
+            _ => {
+                let at = (next() as usize) % body.len();
+                body.drain(at..(at + (next() as usize) % 8).min(body.len()));
+            }
+        }
+        let (status, v) = s
+            .post(
+                &format!("/wxa/msg_sec_check?access_token={t}"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(status, 200, "{:?}", String::from_utf8_lossy(&body));
+        assert!(v["errcode"].is_i64(), "{v}");
+        if v["errcode"] != 0 {
+            assert_err(&v, v["errcode"].as_i64().unwrap());
+        }
+    }
+    s.shutdown().await;
+}

@@ -47,3 +47,28 @@ pub async fn token_store(store: &dyn TokenStore) {
     // Apps are independent.
     assert_eq!(store.epochs("wx00000000000000bb").await.unwrap(), None);
 }
+
+/// Concurrent rotations of one app never hand out the same epoch twice.
+pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
+    let app = "wx00000000000000cc";
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = std::sync::Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(100);
+            for _ in 0..100 {
+                seen.push(store.rotate(app, 5_000).await.unwrap().current);
+            }
+            seen
+        }));
+    }
+    let mut all = std::collections::HashSet::new();
+    for t in tasks {
+        for epoch in t.await.unwrap() {
+            assert!(all.insert(epoch), "epoch {epoch} issued twice");
+        }
+    }
+    assert_eq!(all.len(), 800);
+    let last = store.epochs(app).await.unwrap().unwrap();
+    assert_eq!(last.current, 5_799);
+}

@@ -70,4 +70,12 @@ mod tests {
     async fn memory_token_store_passes_the_conformance_suite() {
         crate::state::conformance::token_store(&MemoryTokenStore::new()).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_token_store_is_exact_under_concurrency() {
+        crate::state::conformance::token_store_concurrent(std::sync::Arc::new(
+            MemoryTokenStore::new(),
+        ))
+        .await;
+    }
 }
