@@ -32,6 +32,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::engine::Label;
+
 /// A string that must never reach a log: `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -123,6 +125,16 @@ pub struct RawTokens {
 #[serde(deny_unknown_fields, default)]
 pub struct RawEngine {
     pub reveal_builtin_words: Option<bool>,
+    /// Operator lexicon files, added to the built-in lexicon.
+    pub lexicon: Vec<RawLexiconFile>,
+}
+
+/// One `[[engine.lexicon]]` entry.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLexiconFile {
+    pub path: Option<String>,
+    pub label: Option<i64>,
 }
 
 /// One `[[apps]]` entry (also the admin API's app body).
@@ -203,6 +215,8 @@ pub struct TokenConfig {
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
     pub reveal_builtin_words: bool,
+    /// Operator lexicon files (`word<TAB>suggest<TAB>prob`) and the label of each.
+    pub lexicon_files: Vec<(PathBuf, Label)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -494,8 +508,39 @@ impl RawConfig {
             }),
         };
 
+        let mut lexicon_files = Vec::new();
+        for (i, file) in self.engine.lexicon.iter().enumerate() {
+            let key = format!("engine.lexicon[{i}]");
+            let path = match file.path.as_deref() {
+                Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+                _ => {
+                    errs.push(format!("{key}.path"), "is required");
+                    None
+                }
+            };
+            let label = match file.label {
+                Some(code) => match u32::try_from(code).ok().and_then(Label::from_code) {
+                    Some(l) if l != Label::Normal => Some(l),
+                    _ => {
+                        errs.push(
+                            format!("{key}.label"),
+                            format!("{code} is not a risk label code"),
+                        );
+                        None
+                    }
+                },
+                None => {
+                    errs.push(format!("{key}.label"), "is required");
+                    None
+                }
+            };
+            if let (Some(path), Some(label)) = (path, label) {
+                lexicon_files.push((path, label));
+            }
+        }
         let engine = EngineConfig {
             reveal_builtin_words: self.engine.reveal_builtin_words.unwrap_or(false),
+            lexicon_files,
         };
 
         let mut apps = Vec::with_capacity(self.apps.len());
@@ -805,6 +850,19 @@ secret = "0123456789abcdef0123456789abcdef"
         assert_eq!(errs.0[0].key, "apps[1].appid");
         let unknown = Config::from_toml("[server]\nlisten_on = \"x\"\n").unwrap_err();
         assert!(unknown.to_string().contains("listen_on"), "{unknown}");
+    }
+
+    #[test]
+    fn operator_lexicon_files_need_a_path_and_a_label() {
+        let ok =
+            Config::from_toml("[[engine.lexicon]]\npath = \"x.txt\"\nlabel = 20006\n").unwrap();
+        assert_eq!(
+            ok.engine.lexicon_files,
+            [(PathBuf::from("x.txt"), Label::Illegal)]
+        );
+        let errs = Config::from_toml("[[engine.lexicon]]\nlabel = 100\n").unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["engine.lexicon[0].path", "engine.lexicon[0].label"]);
     }
 
     #[test]

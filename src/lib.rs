@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use crate::api::Gateway;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Lexicon};
 use crate::metrics::Metrics;
 use crate::rid::RidGenerator;
 use crate::server::ServerOptions;
@@ -82,7 +82,7 @@ pub enum RunError {
 
 /// Builds the shared gateway state from a validated config.
 pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
-    let engine = Engine::builtin()?;
+    let engine = build_engine(&config.engine)?;
     let apps = AppRegistry::new(
         config
             .apps
@@ -99,6 +99,15 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
         rids: RidGenerator::new(),
         config,
     }))
+}
+
+/// The built-in lexicon plus the operator's lexicon files.
+pub fn build_engine(config: &config::EngineConfig) -> Result<Engine, EngineError> {
+    let mut lexicon = Lexicon::builtin()?;
+    for (path, label) in &config.lexicon_files {
+        lexicon.add_file(path, *label)?;
+    }
+    Engine::new(lexicon)
 }
 
 /// Runs the gateway on `listeners` until `shutdown` resolves, then drains: `/readyz` turns 503,

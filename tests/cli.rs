@@ -35,7 +35,7 @@ fn help_on_every_command() {
 #[test]
 fn check_prints_the_verdict_as_json() {
     let out = Command::new(BIN)
-        .args(["check", "我们去赌.博吧"])
+        .args(["check", "我们去网络赌.博吧"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -45,7 +45,7 @@ fn check_prints_the_verdict_as_json() {
         serde_json::json!({"suggest":"risky","label":20006})
     );
     assert_eq!(v["detail"][0]["strategy"], "content_model");
-    assert_eq!(v["detail"][0]["keyword"], "赌博");
+    assert_eq!(v["detail"][0]["keyword"], "网络赌博");
     let out = Command::new(BIN).args(["check", "你好"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["result"]["suggest"], "pass");

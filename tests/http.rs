@@ -182,7 +182,7 @@ async fn connection_limit_queues_further_clients() {
 async fn shutdown_finishes_the_request_in_flight() {
     let mut s = TestServer::start().await;
     let t = s.token().await;
-    let body = json!({"content":"赌博","version":2,"scene":2,"openid":"o1"}).to_string();
+    let body = json!({"content":"网络赌博","version":2,"scene":2,"openid":"o1"}).to_string();
     let (first, second) = body.as_bytes().split_at(10);
     let mut stream = TcpStream::connect(s.api).await.unwrap();
     let head = format!(
@@ -235,7 +235,7 @@ async fn admin_listener_health_and_metrics() {
     let t = s.token().await;
     s.check(
         &t,
-        r#"{"content":"赌博","version":2,"scene":2,"openid":"o1"}"#,
+        r#"{"content":"网络赌博","version":2,"scene":2,"openid":"o1"}"#,
     )
     .await;
     s.check(&t, r#"{"content":"x","version":2,"scene":9,"openid":"o1"}"#)

@@ -65,7 +65,8 @@ async fn v2_verdicts_from_the_builtin_lexicon() {
     let s = TestServer::start().await;
     let t = s.token().await;
     let cases = [
-        ("周末一起去赌博吧", "risky", 20006),
+        ("周末一起去网络赌博吧", "risky", 20006),
+        ("他说喜欢赌博", "review", 20006),
         ("你这个傻 逼", "risky", 20003),
         ("ＦＵＣＫ this", "risky", 20003),
         ("他说话像个脑残", "review", 20003),
@@ -310,7 +311,7 @@ async fn v1_requests() {
     assert_err(&s.check(&t, r#"{"title":"x"}"#).await, 47001);
     assert_err(&s.check(&t, "").await, 44002);
     // Large v1 content (checked off the async workers) still finds a word at the end.
-    let big = format!("{}赌博", "好".repeat(100_000));
+    let big = format!("{}网络赌博", "好".repeat(100_000));
     assert_err(
         &s.check(&t, &json!({"content": big}).to_string()).await,
         87014,
@@ -394,4 +395,37 @@ async fn mangled_bodies_never_get_a_server_error() {
         }
     }
     s.shutdown().await;
+}
+
+#[tokio::test]
+async fn operator_lexicon_files_extend_the_builtin_lexicon() {
+    let dir = std::env::temp_dir().join(format!("modgate-lex-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("extra.txt");
+    std::fs::write(&path, "# operator words\n紫色药丸\trisky\t88\n").unwrap();
+    let config = format!(
+        "[[engine.lexicon]]\npath = \"{}\"\nlabel = 20006\n{}",
+        path.display(),
+        default_config()
+    );
+    let s = TestServer::start_with(&config).await;
+    let t = s.token().await;
+    let v = s.check(&t, &v2("出售紫.色.药.丸")).await;
+    assert_eq!(
+        v["detail"][0],
+        json!({"strategy":"content_model","errcode":0,"suggest":"risky","label":20006,"prob":88})
+    );
+    s.shutdown().await;
+
+    // A broken file stops the gateway from starting, naming the file and line.
+    std::fs::write(&path, "紫色药丸 risky 88\n").unwrap();
+    let config = modgate::config::Config::from_toml(&format!(
+        "[[engine.lexicon]]\npath = \"{}\"\nlabel = 20006\n",
+        path.display()
+    ))
+    .unwrap();
+    let err = modgate::build(config, modgate::Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("extra.txt:1"), "{err}");
 }

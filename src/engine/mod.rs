@@ -2,20 +2,24 @@
 //!
 //! An [`Engine`] is built once from a [`Lexicon`] into an immutable value behind an `Arc`, so it
 //! is cheap to clone and share across request tasks; reloading means building a new one and
-//! swapping it in. Checking a text is: [`normalize`](normalize::normalize) it, run the
-//! Aho-Corasick automaton over the normalized stream reporting *all* overlapping hits, drop Latin
-//! hits that are not on word boundaries, then [`compose`](verdict::compose) the verdict.
+//! swapping it in. Checking a text is: [`normalize`](normalize::normalize) it once, run the
+//! built-in [`Matcher`] (and an app's custom one) and the advertising [`detect`]ors over the
+//! stream, let allow entries suppress the deny hits they overlap, then
+//! [`compose`](verdict::compose) the verdict. DESIGN.md explains each step.
 
+pub mod detect;
+pub mod fold;
 pub mod lexicon;
+pub mod matcher;
 pub mod normalize;
 pub mod verdict;
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-
-pub use lexicon::{Lexicon, LexiconEntry, LexiconError};
-pub use verdict::{ContentModel, DetailItem, Outcome, Verdict};
+pub use lexicon::{Lexicon, LexiconError};
+pub use matcher::{Hit, Matcher, MatcherError, Rule};
+pub use normalize::{Normalized, normalize};
+pub use verdict::{ContentModel, DetailItem, KeywordHit, Outcome, Verdict};
 
 /// How severe a verdict is. Ordered: `Pass < Review < Risky`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,19 +102,31 @@ impl Label {
 pub enum EngineError {
     #[error("lexicon: {0}")]
     Lexicon(#[from] LexiconError),
-    #[error("lexicon word {0:?} is empty after normalization")]
-    EmptyWord(String),
-    #[error("automaton: {0}")]
-    Automaton(#[from] aho_corasick::BuildError),
+    #[error("lexicon: {0}")]
+    Matcher(#[from] MatcherError),
 }
 
-/// One lexicon hit in a checked text.
+/// Where a finding came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Hit {
-    /// Index into the engine's entries.
-    pub entry: u32,
-    /// Byte range in the normalized text.
-    pub start: u32,
+pub enum Source {
+    /// A built-in lexicon rule (index into [`Engine::matcher`]'s rules).
+    Builtin(u32),
+    /// A rule of the custom table passed to the check.
+    Custom(u32),
+    /// An advertising detector.
+    Detector(detect::Kind),
+}
+
+/// One finding in one field, after allow entries have had their say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub source: Source,
+    pub label: Label,
+    pub suggest: Suggest,
+    /// prob or level
+    pub score: u8,
+    /// Stream characters `first..end` of the field's normalized form.
+    pub first: u32,
     pub end: u32,
 }
 
@@ -122,11 +138,7 @@ pub struct Engine {
 
 #[derive(Debug)]
 struct Inner {
-    entries: Vec<LexiconEntry>,
-    /// Per pattern (pattern id == entry index): whether its first/last character is a Latin
-    /// letter or digit and so needs a word boundary on that side.
-    boundaries: Vec<(bool, bool)>,
-    automaton: AhoCorasick,
+    builtin: Matcher,
 }
 
 impl Engine {
@@ -135,192 +147,149 @@ impl Engine {
         Engine::new(Lexicon::builtin()?)
     }
 
-    /// Builds the engine. Words are normalized as texts are; when two words normalize to the same
-    /// pattern the more severe entry (then the higher prob) wins.
+    /// Builds the engine over a lexicon.
     pub fn new(lexicon: Lexicon) -> Result<Engine, EngineError> {
-        let mut by_pattern: std::collections::HashMap<String, LexiconEntry> =
-            std::collections::HashMap::with_capacity(lexicon.entries.len());
-        for entry in lexicon.entries {
-            let pattern = normalize::normalize(&entry.word).text;
-            if pattern.is_empty() {
-                return Err(EngineError::EmptyWord(entry.word));
-            }
-            match by_pattern.get(&pattern) {
-                Some(old) if (old.suggest, old.prob) >= (entry.suggest, entry.prob) => {}
-                _ => {
-                    by_pattern.insert(pattern, entry);
-                }
-            }
-        }
-        // Sorted for a deterministic pattern order (ids are stable across builds).
-        let mut pairs: Vec<(String, LexiconEntry)> = by_pattern.into_iter().collect();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let boundaries = pairs
-            .iter()
-            .map(|(p, _)| {
-                let first = p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-                let last = p.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
-                (first, last)
-            })
-            .collect();
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(pairs.iter().map(|(p, _)| p.as_bytes()))?;
+        fold::warm_up();
         Ok(Engine {
             inner: Arc::new(Inner {
-                entries: pairs.into_iter().map(|(_, e)| e).collect(),
-                boundaries,
-                automaton,
+                builtin: Matcher::new(lexicon.rules)?,
             }),
         })
     }
 
-    /// Number of distinct patterns.
-    pub fn len(&self) -> usize {
-        self.inner.entries.len()
+    /// The built-in rule set.
+    pub fn matcher(&self) -> &Matcher {
+        &self.inner.builtin
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.inner.entries.is_empty()
-    }
-
-    /// The entry behind a hit.
-    pub fn entry(&self, hit: &Hit) -> &LexiconEntry {
-        &self.inner.entries[hit.entry as usize]
-    }
-
-    /// All hits in an already normalized text, overlapping ones included, in order of their end.
-    pub fn scan_normalized(&self, norm: &str, hits: &mut Vec<Hit>) {
-        let bytes = norm.as_bytes();
-        for m in self.inner.automaton.find_overlapping_iter(norm) {
-            let (left, right) = self.inner.boundaries[m.pattern().as_usize()];
-            if left && m.start() > 0 && bytes[m.start() - 1].is_ascii_alphanumeric() {
-                continue;
-            }
-            if right && bytes.get(m.end()).is_some_and(u8::is_ascii_alphanumeric) {
-                continue;
-            }
-            hits.push(Hit {
-                entry: m.pattern().as_u32(),
-                start: m.start() as u32,
-                end: m.end() as u32,
-            });
-        }
-    }
-
-    /// Normalizes and scans one text.
-    pub fn scan(&self, text: &str) -> Vec<Hit> {
-        let norm = normalize::normalize(text);
+    /// Every finding in one text: built-in hits, custom hits and detections, with deny findings
+    /// that overlap an allow entry (built-in or custom) removed.
+    pub fn findings(&self, text: &str, custom: Option<&Matcher>, out: &mut Vec<Finding>) {
+        let norm = normalize(text);
         let mut hits = Vec::new();
-        self.scan_normalized(&norm.text, &mut hits);
-        hits
+        let from = out.len();
+        self.inner.builtin.scan(&norm, &mut hits);
+        for h in &hits {
+            let r = self.inner.builtin.rule(h.rule);
+            out.push(finding(Source::Builtin(h.rule), r, h));
+        }
+        if let Some(custom) = custom {
+            hits.clear();
+            custom.scan(&norm, &mut hits);
+            for h in &hits {
+                out.push(finding(Source::Custom(h.rule), custom.rule(h.rule), h));
+            }
+        }
+        let mut detections = Vec::new();
+        detect::detect(text, &norm, &mut detections);
+        out.extend(detections.iter().map(|d| Finding {
+            source: Source::Detector(d.kind),
+            label: Label::Advertising,
+            suggest: d.suggest,
+            score: d.prob,
+            first: d.first,
+            end: d.end,
+        }));
+        suppress_allowed(out, from);
     }
 
     /// The verdict over several fields of one request (content, title, nickname, …).
     pub fn check(&self, fields: &[&str]) -> Verdict {
-        let mut best: Option<&LexiconEntry> = None;
-        let mut hits = Vec::new();
-        for field in fields {
-            if field.is_empty() {
-                continue;
-            }
-            hits.clear();
-            let norm = normalize::normalize(field);
-            self.scan_normalized(&norm.text, &mut hits);
-            for hit in &hits {
-                let entry = self.entry(hit);
-                if best.is_none_or(|b| (entry.suggest, entry.prob) > (b.suggest, b.prob)) {
-                    best = Some(entry);
+        self.check_with(fields, None)
+    }
+
+    /// The verdict with an app's custom keyword table.
+    pub fn check_with(&self, fields: &[&str], custom: Option<&Matcher>) -> Verdict {
+        let mut found = Vec::new();
+        for field in fields.iter().filter(|f| !f.is_empty()) {
+            self.findings(field, custom, &mut found);
+        }
+        let mut best: Option<&Finding> = None;
+        let mut keywords: Vec<KeywordHit> = Vec::new();
+        for f in &found {
+            match f.source {
+                Source::Builtin(_) | Source::Detector(_) => {
+                    if best.is_none_or(|b| (f.suggest, f.score) > (b.suggest, b.score)) {
+                        best = Some(f);
+                    }
+                }
+                Source::Custom(id) => {
+                    let Some(custom) = custom else { continue };
+                    let rule = custom.rule(id);
+                    if !keywords.iter().any(|k| k.keyword == rule.word) {
+                        keywords.push(KeywordHit {
+                            keyword: rule.word.clone(),
+                            label: rule.label,
+                            level: rule.score,
+                            suggest: rule.suggest,
+                        });
+                    }
                 }
             }
         }
-        verdict::compose(ContentModel::from_best(best), &[])
+        let content_model = match best {
+            Some(f) if f.suggest != Suggest::Pass => ContentModel {
+                suggest: f.suggest,
+                label: f.label,
+                prob: f.score,
+                word: Some(match f.source {
+                    Source::Builtin(id) => self.inner.builtin.rule(id).word.clone(),
+                    Source::Detector(kind) => kind.as_str().to_owned(),
+                    Source::Custom(_) => String::new(),
+                }),
+            },
+            _ => ContentModel::from_best(None),
+        };
+        verdict::compose(content_model, &keywords)
+    }
+}
+
+fn finding(source: Source, r: &Rule, h: &Hit) -> Finding {
+    Finding {
+        source,
+        label: r.label,
+        suggest: r.suggest,
+        score: r.score,
+        first: h.first,
+        end: h.end,
+    }
+}
+
+/// Removes built-in deny findings and detections that overlap an allow entry. Custom deny
+/// entries are the operator's own word and are not overridden by built-in allow entries; custom
+/// allow entries override everything built in.
+fn suppress_allowed(found: &mut Vec<Finding>, from: usize) {
+    let allows: Vec<(Source, u32, u32)> = found[from..]
+        .iter()
+        .filter(|f| f.suggest == Suggest::Pass)
+        .map(|f| (f.source, f.first, f.end))
+        .collect();
+    if allows.is_empty() {
+        return;
+    }
+    let mut i = from;
+    while i < found.len() {
+        let f = found[i];
+        let suppressed = f.suggest != Suggest::Pass
+            && allows.iter().any(|&(src, first, end)| {
+                let overlaps = first < f.end && f.first < end;
+                let may = match (src, f.source) {
+                    (Source::Custom(_), _) => true,
+                    (_, Source::Custom(_)) => false,
+                    _ => true,
+                };
+                overlaps && may
+            });
+        // Built-in allow entries are bookkeeping, not findings.
+        let drop =
+            suppressed || (f.suggest == Suggest::Pass && matches!(f.source, Source::Builtin(_)));
+        if drop {
+            found.remove(i);
+        } else {
+            i += 1;
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn engine(lines: &str) -> Engine {
-        let mut lex = Lexicon::default();
-        lex.add_source("t", lines).unwrap();
-        Engine::new(lex).unwrap()
-    }
-
-    fn words(e: &Engine, text: &str) -> Vec<String> {
-        e.scan(text)
-            .iter()
-            .map(|h| e.entry(h).word.clone())
-            .collect()
-    }
-
-    #[test]
-    fn overlapping_hits_are_all_reported() {
-        let e = engine(
-            "中华人民共和国, 21000, review, 50\n人民, 21000, review, 50\nshe, 21000, review, 50\nhe, 21000, review, 50\n",
-        );
-        assert_eq!(words(&e, "中华人民银行"), ["人民"]);
-        assert_eq!(words(&e, "中华人民共和国"), ["人民", "中华人民共和国"]);
-        // `he` inside `she` is not on a word boundary; `she` alone is.
-        assert_eq!(words(&e, "she said"), ["she"]);
-    }
-
-    #[test]
-    fn latin_words_need_boundaries_cjk_do_not() {
-        let e = engine("ass, 20003, risky, 90\nav, 20002, risky, 90\n赌博, 20006, risky, 90\n");
-        assert!(words(&e, "grass").is_empty());
-        assert!(words(&e, "I have it").is_empty());
-        assert_eq!(words(&e, "you ass!"), ["ass"]);
-        assert_eq!(words(&e, "我爱赌博游戏"), ["赌博"]);
-    }
-
-    #[test]
-    fn duplicate_words_keep_the_most_severe() {
-        let e = engine("赌博, 20006, review, 50\n赌 博, 20006, risky, 80\n");
-        assert_eq!(e.len(), 1);
-        let hits = e.scan("赌博");
-        assert_eq!(e.entry(&hits[0]).suggest, Suggest::Risky);
-    }
-
-    #[test]
-    fn empty_normalized_words_are_refused() {
-        let mut lex = Lexicon::default();
-        lex.add_source("t", "!!!, 20006, risky, 80\n").unwrap();
-        assert!(matches!(Engine::new(lex), Err(EngineError::EmptyWord(_))));
-    }
-
-    /// Texts that once went wrong, or that pin a decision. Each row: text, suggest, label.
-    const REGRESSION: &[(&str, Suggest, u32)] = &[
-        (
-            "特3456书yuuo莞6543李zxcz蒜7782法fgnv级",
-            Suggest::Risky,
-            21000,
-        ),
-        (
-            "完2347全dfji试3726测asad感3847知qwez到",
-            Suggest::Risky,
-            21000,
-        ),
-        ("今天天气真好", Suggest::Pass, 100),
-        ("我们去赌.博吧", Suggest::Risky, 20006),
-        ("ＦＵＣＫ you", Suggest::Risky, 20003),
-        ("the grass is green", Suggest::Pass, 100),
-        ("scunthorpe shitake", Suggest::Pass, 100),
-        ("她是个脑残", Suggest::Review, 20003),
-    ];
-
-    #[test]
-    fn regression_table() {
-        let e = Engine::builtin().unwrap();
-        for &(text, suggest, label) in REGRESSION {
-            let v = e.check(&[text]);
-            assert_eq!(
-                (v.result.suggest, v.result.label.code()),
-                (suggest, label),
-                "{text}"
-            );
-        }
-    }
-}
+mod tests;

@@ -6,7 +6,7 @@
 //! (prob or level); the first such item wins ties, so the order is deterministic. A pass result
 //! always carries label 100.
 
-use super::{Label, LexiconEntry, Suggest};
+use super::{Label, Rule, Suggest};
 
 /// The confidence reported for a text that nothing matched.
 pub const PASS_PROB: u8 = 90;
@@ -22,14 +22,14 @@ pub struct ContentModel {
 }
 
 impl ContentModel {
-    /// The finding for the most severe built-in hit, or a pass.
-    pub fn from_best(best: Option<&LexiconEntry>) -> Self {
+    /// The finding for the most severe built-in rule hit, or a pass.
+    pub fn from_best(best: Option<&Rule>) -> Self {
         match best {
-            Some(e) if e.suggest != Suggest::Pass => ContentModel {
-                suggest: e.suggest,
-                label: e.label,
-                prob: e.prob,
-                word: Some(e.word.clone()),
+            Some(r) if r.suggest != Suggest::Pass => ContentModel {
+                suggest: r.suggest,
+                label: r.label,
+                prob: r.score,
+                word: Some(r.word.clone()),
             },
             _ => ContentModel {
                 suggest: Suggest::Pass,

@@ -1,0 +1,517 @@
+//! Advertising and contact-diversion detectors (label 10001), run inside `content_model`.
+//!
+//! They read the normalized stream, so they see through the same evasions as the lexicon
+//! (full-width digits, Chinese numerals, circled digits, noise between digits), and consult the
+//! original text only to tell which separator stood between two words (a `.` in a domain).
+//!
+//! | detector | finds | suggest |
+//! | --- | --- | --- |
+//! | phone | mainland mobile numbers: 11 digits `1[3-9]…`, optionally after `86` | review; risky when written evasively or after a contact word |
+//! | qq | 5–11 digits after `qq`, 扣扣, 企鹅 … | risky |
+//! | wechat | an id (a letter, then 5–19 letters, digits, `_`, `-`) after 微信, 威信, 薇信, vx, wx …; `wxid_…` anywhere | risky; review after the weak cues 微, 薇, v, 加 (the id must then mix letters and digits) |
+//! | url | `http(s)://`, `www.`, and bare domains `label.tld` for a fixed list of TLDs, with the dot written `.`, `。`, `．`, 点 or `dot` | review; risky when the dot is disguised |
+//!
+//! Evidence decides the tier: a plainly written phone number in a comment may be innocent (review);
+//! one spelt 一三八 or 1 3 8-1·2·3·4 is written to get past a filter (risky).
+
+use super::Suggest;
+use super::normalize::{Gap, Normalized, normalize};
+
+/// What a detector found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Phone,
+    Qq,
+    Wechat,
+    Url,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Phone => "phone number",
+            Kind::Qq => "QQ number",
+            Kind::Wechat => "WeChat id",
+            Kind::Url => "URL",
+        }
+    }
+}
+
+/// One detection over stream characters `first..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    pub kind: Kind,
+    pub suggest: Suggest,
+    pub prob: u8,
+    pub first: u32,
+    pub end: u32,
+}
+
+const REVIEW_PROB: u8 = 70;
+const RISKY_PROB: u8 = 90;
+
+const CONTACT_CUES: &[&str] = &[
+    "电话", "手机", "联系", "致电", "热线", "号码", "私聊", "加我", "加", "微信", "v信", "vx",
+    "wx", "qq", "tel", "call", "phone", "whatsapp", "威信", "薇信",
+];
+const QQ_CUES: &[&str] = &["qq", "扣扣", "抠抠", "企鹅号", "企鹅", "q号", "q群", "群号"];
+const WECHAT_STRONG: &[&str] = &[
+    "微信号",
+    "微信",
+    "威信",
+    "薇信",
+    "徽信",
+    "维信",
+    "v信",
+    "vx",
+    "wx",
+    "wechat",
+    "weixin",
+    "加v",
+    "加微",
+];
+const WECHAT_WEAK: &[&str] = &["微", "薇", "v", "加"];
+/// Stream characters allowed between a cue and the id (号, 是 …: "微信号是abc123").
+const FILLER: &[char] = &['号', '是', '为', '我', '的', '搜', '加'];
+const TLDS: &[&str] = &[
+    "com", "net", "org", "cn", "top", "xyz", "vip", "cc", "info", "me", "io", "co", "tv", "club",
+    "shop", "site", "online", "app", "link", "live", "fun", "ltd", "wang", "pro", "biz", "asia",
+    "tk", "ml", "ru", "win", "bid", "work", "red", "kim", "mobi", "name", "store", "tech", "space",
+    "website", "ink", "hk", "tw", "us", "uk",
+];
+
+/// Runs every detector over one normalized field.
+pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
+    // Every detector needs a Latin letter or a digit (Chinese numerals are digits by now).
+    if !norm.text.bytes().any(|b| b.is_ascii_alphanumeric()) {
+        return;
+    }
+    let s = Stream::new(input, norm);
+    let from = out.len();
+    phones(&s, out);
+    qq(&s, out);
+    wechat(&s, out);
+    urls(&s, out);
+    keep_strongest(out, from);
+}
+
+/// Among overlapping detections of the same kind, keeps only the strongest (several cues can
+/// point at one id: 微信 and 微 before the same name).
+fn keep_strongest(out: &mut Vec<Detection>, from: usize) {
+    let mut i = from;
+    while i < out.len() {
+        let d = out[i];
+        let beaten = out[from..].iter().enumerate().any(|(j, o)| {
+            from + j != i
+                && o.kind == d.kind
+                && o.first < d.end
+                && d.first < o.end
+                && ((o.suggest, o.prob) > (d.suggest, d.prob)
+                    || ((o.suggest, o.prob) == (d.suggest, d.prob) && from + j < i))
+        });
+        if beaten {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+struct Stream<'a> {
+    input: &'a str,
+    norm: &'a Normalized,
+    chars: Vec<char>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(input: &'a str, norm: &'a Normalized) -> Self {
+        Stream {
+            input,
+            norm,
+            chars: norm.text.chars().collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    fn gap(&self, i: usize) -> Gap {
+        self.norm.spans[i].gap
+    }
+
+    /// The original text dropped between stream characters `i - 1` and `i`.
+    fn between(&self, i: usize) -> &str {
+        let spans = &self.norm.spans;
+        if i == 0 || i >= spans.len() {
+            return "";
+        }
+        let (a, b) = (spans[i - 1].orig_end as usize, spans[i].orig_start as usize);
+        self.input.get(a..b).unwrap_or("")
+    }
+
+    /// Whether the character at `i` came from a plain ASCII character.
+    fn ascii_source(&self, i: usize) -> bool {
+        let s = &self.norm.spans[i];
+        s.orig_end - s.orig_start == s.run as u32
+    }
+
+    fn word(&self, i: usize) -> bool {
+        self.chars.get(i).is_some_and(char::is_ascii_alphanumeric)
+    }
+
+    /// Start positions of `needle` in the stream, and its length there. The needle is
+    /// normalized like the text (so `扣扣` is looked for as the collapsed `扣`). A Latin needle
+    /// must be a whole word.
+    fn find_all(&self, needle: &str) -> Vec<(usize, usize)> {
+        let needle = normalize(needle);
+        let n: Vec<char> = needle.text.chars().collect();
+        let latin_start = n.first().is_some_and(char::is_ascii_alphanumeric);
+        let latin_end = n.last().is_some_and(char::is_ascii_alphanumeric);
+        let mut found = Vec::new();
+        if n.is_empty() || n.len() > self.len() {
+            return found;
+        }
+        for i in 0..=self.len() - n.len() {
+            if self.chars[i..i + n.len()] != n[..] {
+                continue;
+            }
+            let runs = self.norm.spans[i..i + n.len()].iter().zip(&needle.spans);
+            if runs.clone().any(|(have, need)| have.run < need.run) {
+                continue;
+            }
+            let end = i + n.len();
+            if latin_start && i > 0 && self.gap(i) == Gap::None && self.word(i - 1) {
+                continue;
+            }
+            if latin_end && end < self.len() && self.gap(end) == Gap::None && self.word(end) {
+                continue;
+            }
+            found.push((i, n.len()));
+        }
+        found
+    }
+
+    /// Whether any of `cues` ends within `window` characters before `at`.
+    fn cue_before(&self, at: usize, window: usize, cues: &[&str]) -> bool {
+        let from = at.saturating_sub(window + 4);
+        let context: String = self.chars[from..at].iter().collect();
+        cues.iter().any(|c| context.contains(&normalize(c).text))
+    }
+
+    /// The maximal digit group starting at `i`: digits with any gaps between them, up to the
+    /// first non-digit stream character. Returns its end.
+    fn digit_group(&self, i: usize) -> usize {
+        let mut j = i;
+        while j < self.len() && self.chars[j].is_ascii_digit() {
+            j += 1;
+        }
+        j
+    }
+}
+
+fn phones(s: &Stream<'_>, out: &mut Vec<Detection>) {
+    let mut i = 0;
+    while i < s.len() {
+        if !s.chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let end = s.digit_group(i);
+        let digits: String = s.chars[i..end].iter().collect();
+        let body = match digits.len() {
+            11 => Some((i, &digits[..])),
+            13 if digits.starts_with("86") => Some((i + 2, &digits[2..])),
+            _ => None,
+        };
+        if let Some((start, number)) = body {
+            let b = number.as_bytes();
+            if b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+                // Standard writing: plain ASCII digits, grouped by at most two single spaces or
+                // hyphens. Anything else was written to get past a filter.
+                let gaps: Vec<&str> = (start + 1..end)
+                    .filter(|&k| s.gap(k) != Gap::None)
+                    .map(|k| s.between(k))
+                    .collect();
+                let standard = (start..end).all(|k| s.ascii_source(k))
+                    && gaps.len() <= 2
+                    && gaps.iter().all(|g| *g == " " || *g == "-");
+                let cued = s.cue_before(i, 8, CONTACT_CUES);
+                let risky = !standard || cued;
+                out.push(Detection {
+                    kind: Kind::Phone,
+                    suggest: if risky {
+                        Suggest::Risky
+                    } else {
+                        Suggest::Review
+                    },
+                    prob: if risky { RISKY_PROB } else { REVIEW_PROB },
+                    first: start as u32,
+                    end: end as u32,
+                });
+            }
+        }
+        i = end;
+    }
+}
+
+/// The first digit group starting within `window` characters after `from`, skipping filler.
+fn digits_after(s: &Stream<'_>, from: usize, window: usize) -> Option<(usize, usize)> {
+    let mut k = from;
+    while k < s.len() && k < from + window {
+        if s.chars[k].is_ascii_digit() {
+            return Some((k, s.digit_group(k)));
+        }
+        if s.word(k) {
+            return None; // letters first: not a number after the cue
+        }
+        k += 1;
+    }
+    None
+}
+
+fn qq(s: &Stream<'_>, out: &mut Vec<Detection>) {
+    for cue in QQ_CUES {
+        for (at, len) in s.find_all(cue) {
+            let after = at + len;
+            // `qq123456` glues the number to the cue: the Latin-word rule rejected it above, so
+            // look for that form separately.
+            if let Some((first, end)) = digits_after(s, after, 4) {
+                let n = end - first;
+                if (5..=11).contains(&n) && s.chars[first] != '0' {
+                    out.push(Detection {
+                        kind: Kind::Qq,
+                        suggest: Suggest::Risky,
+                        prob: RISKY_PROB,
+                        first: at as u32,
+                        end: end as u32,
+                    });
+                }
+            }
+        }
+    }
+    // qq123456789 written as one word (`qq` is one stream character with a run of two).
+    for i in 0..s.len().saturating_sub(1) {
+        if s.chars[i] == 'q'
+            && s.norm.spans[i].run == 2
+            && s.chars[i + 1].is_ascii_digit()
+            && s.gap(i + 1) == Gap::None
+            && (i == 0 || s.gap(i) != Gap::None || !s.word(i - 1))
+        {
+            let end = s.digit_group(i + 1);
+            if (5..=11).contains(&(end - i - 1)) && s.chars[i + 1] != '0' {
+                out.push(Detection {
+                    kind: Kind::Qq,
+                    suggest: Suggest::Risky,
+                    prob: RISKY_PROB,
+                    first: i as u32,
+                    end: end as u32,
+                });
+            }
+        }
+    }
+}
+
+/// A WeChat id starting at `i`: a letter, then letters, digits, `_` or `-` (the latter two are
+/// dropped from the stream, so they show as gaps whose original text is `_` or `-`).
+fn wechat_id(s: &Stream<'_>, i: usize) -> Option<(usize, bool)> {
+    if !s.chars.get(i).is_some_and(char::is_ascii_lowercase) {
+        return None;
+    }
+    let mut j = i + 1;
+    let mut has_digit = false;
+    while j < s.len() && s.word(j) {
+        if s.gap(j) != Gap::None && !s.between(j).chars().all(|c| c == '_' || c == '-') {
+            break;
+        }
+        has_digit |= s.chars[j].is_ascii_digit();
+        j += 1;
+    }
+    let len = j - i;
+    (6..=20).contains(&len).then_some((j, has_digit))
+}
+
+fn wechat(s: &Stream<'_>, out: &mut Vec<Detection>) {
+    for (cues, strong) in [(WECHAT_STRONG, true), (WECHAT_WEAK, false)] {
+        for cue in cues {
+            for (at, len) in s.find_all(cue) {
+                let mut k = at + len;
+                let limit = k + 3;
+                while k < s.len() && k < limit && FILLER.contains(&s.chars[k]) {
+                    k += 1;
+                }
+                if let Some((end, has_digit)) = wechat_id(s, k) {
+                    if !strong && !has_digit {
+                        continue;
+                    }
+                    out.push(Detection {
+                        kind: Kind::Wechat,
+                        suggest: if strong {
+                            Suggest::Risky
+                        } else {
+                            Suggest::Review
+                        },
+                        prob: if strong { 85 } else { REVIEW_PROB },
+                        first: at as u32,
+                        end: end as u32,
+                    });
+                }
+            }
+        }
+    }
+    // wxid_… is a WeChat id whatever precedes it.
+    for (at, _) in s.find_all("wxid") {
+        if let Some((end, _)) = wechat_id(s, at)
+            && end - at >= 8
+        {
+            out.push(Detection {
+                kind: Kind::Wechat,
+                suggest: Suggest::Risky,
+                prob: 85,
+                first: at as u32,
+                end: end as u32,
+            });
+        }
+    }
+}
+
+/// Latin words: maximal runs of letters and digits with nothing dropped inside.
+fn words(s: &Stream<'_>) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        if !s.word(i) {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < s.len() && s.word(j) && s.gap(j) == Gap::None {
+            j += 1;
+        }
+        out.push((i, j));
+        i = j;
+    }
+    out
+}
+
+fn urls(s: &Stream<'_>, out: &mut Vec<Detection>) {
+    let ws = words(s);
+    let text = |w: (usize, usize)| -> String { s.chars[w.0..w.1].iter().collect() };
+    let mut k = 0;
+    while k < ws.len() {
+        let w = ws[k];
+        let t = text(w);
+        let next = ws.get(k + 1).copied();
+        // http:// and https://
+        if (t == "http" || t == "https")
+            && let Some(n) = next
+            && n.0 == w.1
+            && s.between(n.0).contains("://")
+        {
+            out.push(url(w.0, n.1, false));
+            k += 2;
+            continue;
+        }
+        // label <dot> tld, or www <dot> anything
+        if let Some((j, disguised)) = separator(s, &ws, k) {
+            let tld = text(ws[j]);
+            if t == "www" || TLDS.contains(&tld.as_str()) {
+                out.push(url(w.0, ws[j].1, disguised));
+                k = j + 1;
+                continue;
+            }
+        }
+        k += 1;
+    }
+}
+
+/// Whether word `k` is followed by a dot (a dot character, 点, or the word `dot`), and if so
+/// the index of the word after it and whether the dot was disguised.
+fn separator(s: &Stream<'_>, ws: &[(usize, usize)], k: usize) -> Option<(usize, bool)> {
+    let w = ws[k];
+    let next = *ws.get(k + 1)?;
+    if next.0 == w.1 {
+        let between = s.between(next.0);
+        if between.contains(['.', '。', '．', '｡']) {
+            return Some((k + 1, !between.contains('.')));
+        }
+    }
+    if next.0 == w.1 + 1 && s.chars[w.1] == '点' {
+        return Some((k + 1, true));
+    }
+    let is_dot = s.chars[next.0..next.1].iter().copied().eq("dot".chars());
+    if is_dot && next.0 == w.1 && ws.get(k + 2).is_some_and(|n| n.0 == next.1) {
+        return Some((k + 2, true));
+    }
+    None
+}
+
+fn url(first: usize, end: usize, disguised: bool) -> Detection {
+    Detection {
+        kind: Kind::Url,
+        suggest: if disguised {
+            Suggest::Risky
+        } else {
+            Suggest::Review
+        },
+        prob: if disguised { RISKY_PROB } else { 75 },
+        first: first as u32,
+        end: end as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::normalize::normalize;
+
+    fn run(text: &str) -> Vec<(Kind, Suggest)> {
+        let norm = normalize(text);
+        let mut out = Vec::new();
+        detect(text, &norm, &mut out);
+        out.iter().map(|d| (d.kind, d.suggest)).collect()
+    }
+
+    /// Each row: text, what must be found (empty: nothing).
+    const TABLE: &[(&str, &[(Kind, Suggest)])] = &[
+        ("我的号码13812345678", &[(Kind::Phone, Suggest::Risky)]),
+        ("13812345678", &[(Kind::Phone, Suggest::Review)]),
+        ("138 1234 5678", &[(Kind::Phone, Suggest::Review)]),
+        ("138-1234-5678", &[(Kind::Phone, Suggest::Review)]),
+        ("+86 138 1234 5678", &[(Kind::Phone, Suggest::Review)]),
+        ("１３８１２３４５６７８", &[(Kind::Phone, Suggest::Risky)]),
+        ("一三八一二三四五六七八", &[(Kind::Phone, Suggest::Risky)]),
+        ("壹叁捌壹贰叁肆伍陆柒捌", &[(Kind::Phone, Suggest::Risky)]),
+        ("1 3 8 1 2 3 4 5 6 7 8", &[(Kind::Phone, Suggest::Risky)]),
+        ("①③⑧①②③④⑤⑥⑦⑧", &[(Kind::Phone, Suggest::Risky)]),
+        ("138一二三4五六7八", &[(Kind::Phone, Suggest::Risky)]),
+        ("订单号123456789012", &[]),
+        ("12345678901", &[]),
+        ("加我qq 12345678", &[(Kind::Qq, Suggest::Risky)]),
+        ("扣扣：一二三四五六七", &[(Kind::Qq, Suggest::Risky)]),
+        ("qq123456789", &[(Kind::Qq, Suggest::Risky)]),
+        ("微信号是 abc_12345", &[(Kind::Wechat, Suggest::Risky)]),
+        ("威信：hello_world", &[(Kind::Wechat, Suggest::Risky)]),
+        ("加v abc12345", &[(Kind::Wechat, Suggest::Risky)]),
+        ("vx: zhang-san88", &[(Kind::Wechat, Suggest::Risky)]),
+        ("微 abc12345", &[(Kind::Wechat, Suggest::Review)]),
+        ("wxid_abcdefg123", &[(Kind::Wechat, Suggest::Risky)]),
+        ("我用微信支付了", &[]),
+        ("www.example.com", &[(Kind::Url, Suggest::Review)]),
+        ("https://example.org/path", &[(Kind::Url, Suggest::Review)]),
+        ("上 baidu.com 搜", &[(Kind::Url, Suggest::Review)]),
+        ("abc点com", &[(Kind::Url, Suggest::Risky)]),
+        ("abc。cn", &[(Kind::Url, Suggest::Risky)]),
+        ("abc dot com", &[(Kind::Url, Suggest::Risky)]),
+        ("node.js and e.g. this", &[]),
+        ("今天天气真好", &[]),
+    ];
+
+    #[test]
+    fn detector_table() {
+        for (text, want) in TABLE {
+            let got = run(text);
+            assert_eq!(&got[..], *want, "{text}");
+        }
+    }
+}

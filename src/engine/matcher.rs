@@ -1,0 +1,289 @@
+//! A compiled rule set: a charwise double-array Aho-Corasick automaton (daachorse) over the
+//! normalized patterns, plus the checks a raw automaton match must pass to count as a hit.
+//!
+//! Why daachorse rather than the aho-corasick crate: on this project's benchmark (the 14k-word
+//! lexicon over 35,000 Chinese reviews, `cargo bench --bench engine`) its charwise automaton
+//! scanned CJK text faster in overlapping mode than aho-corasick's DFA, builds a 1000-entry table
+//! in about a millisecond, and is a fraction of the DFA's size, which matters with one table per
+//! app. BENCHMARKS.md has the figures.
+//!
+//! Match semantics (see DESIGN.md):
+//! - every occurrence is reported, overlapping ones included;
+//! - repeated characters: the text's run at each pattern position must be at least the
+//!   pattern's own (`ass` needs `ss`; `fuuuck` satisfies `fuck`);
+//! - a pattern that starts (ends) with a Latin letter or digit needs a word boundary there: the
+//!   neighbouring stream character is not a Latin letter or digit, or something was dropped in
+//!   between (`grass` has no `ass`; `my ass` and `my.ass` do);
+//! - inside a Latin word, whitespace must separate all letters or none (`f u c k` is the word,
+//!   `pen is` is two words and not `penis`).
+
+use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
+
+use super::normalize::{Gap, Normalized, normalize};
+use super::{Label, Suggest};
+
+/// One entry of a rule set: a lexicon word or a custom keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// As written by its author (shown in keyword detail items and when revealing).
+    pub word: String,
+    pub label: Label,
+    pub suggest: Suggest,
+    /// prob (lexicon) or level (custom keyword), 0–100.
+    pub score: u8,
+}
+
+impl Rule {
+    fn rank(&self) -> (Suggest, u8) {
+        (self.suggest, self.score)
+    }
+}
+
+/// A rule that failed to compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MatcherError {
+    #[error("{0:?} has no letters or digits to match")]
+    EmptyWord(String),
+    #[error("automaton: {0}")]
+    Automaton(String),
+}
+
+#[derive(Debug)]
+struct Pattern {
+    rule: u32,
+    /// Required run length per pattern character; empty when every run is 1.
+    runs: Box<[u16]>,
+    left_boundary: bool,
+    right_boundary: bool,
+    /// Positions `j` (1-based within the pattern) where characters `j-1` and `j` are both Latin
+    /// letters or digits: whitespace there must be all-or-nothing.
+    latin_pairs: Box<[u16]>,
+}
+
+/// A raw hit: which rule, and which stream characters (`first..end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: u32,
+    pub first: u32,
+    pub end: u32,
+}
+
+/// A compiled, immutable rule set.
+pub struct Matcher {
+    automaton: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    patterns: Vec<Pattern>,
+    rules: Vec<Rule>,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+impl Matcher {
+    /// Compiles `rules`. Words are normalized as texts are; when several words normalize to the
+    /// same pattern, the most severe (then highest-scoring) rule is kept.
+    pub fn new(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
+        type Compiled = (Rule, Vec<u16>, Vec<Gap>);
+        let mut by_pattern: std::collections::HashMap<String, Compiled> =
+            std::collections::HashMap::new();
+        for rule in rules {
+            let norm = normalize(&rule.word);
+            if norm.text.is_empty() {
+                return Err(MatcherError::EmptyWord(rule.word));
+            }
+            let runs: Vec<u16> = norm.spans.iter().map(|s| s.run).collect();
+            let gaps: Vec<Gap> = norm.spans.iter().map(|s| s.gap).collect();
+            match by_pattern.get(&norm.text) {
+                Some((old, _, _)) if old.rank() >= rule.rank() => {}
+                _ => {
+                    by_pattern.insert(norm.text, (rule, runs, gaps));
+                }
+            }
+        }
+        // Sorted so rule ids are stable for a given rule set.
+        let mut entries: Vec<(String, Compiled)> = by_pattern.into_iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut patterns = Vec::with_capacity(entries.len());
+        let mut rules = Vec::with_capacity(entries.len());
+        let mut texts = Vec::with_capacity(entries.len());
+        for (i, (text, (rule, runs, gaps))) in entries.into_iter().enumerate() {
+            let chars: Vec<char> = text.chars().collect();
+            // Where the word itself has a space ("fuck you") the text may or may not have one;
+            // only the other Latin pairs take part in the all-or-nothing rule.
+            let latin_pairs = (1..chars.len())
+                .filter(|&j| is_word_char(chars[j - 1]) && is_word_char(chars[j]))
+                .filter(|&j| gaps[j] != Gap::Space)
+                .map(|j| j as u16)
+                .collect();
+            patterns.push(Pattern {
+                rule: i as u32,
+                runs: if runs.iter().all(|r| *r == 1) {
+                    Box::default()
+                } else {
+                    runs.into()
+                },
+                left_boundary: chars.first().is_some_and(|c| is_word_char(*c)),
+                right_boundary: chars.last().is_some_and(|c| is_word_char(*c)),
+                latin_pairs,
+            });
+            rules.push(rule);
+            texts.push((text, i as u32));
+        }
+        let automaton = if texts.is_empty() {
+            None
+        } else {
+            Some(
+                CharwiseDoubleArrayAhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build_with_values(texts)
+                    .map_err(|e| MatcherError::Automaton(e.to_string()))?,
+            )
+        };
+        Ok(Matcher {
+            automaton,
+            patterns,
+            rules,
+        })
+    }
+
+    /// Number of distinct patterns.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rule behind a hit.
+    pub fn rule(&self, id: u32) -> &Rule {
+        &self.rules[id as usize]
+    }
+
+    /// All rules, in pattern order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Appends every valid hit in `norm` to `out`.
+    pub fn scan(&self, norm: &Normalized, out: &mut Vec<Hit>) {
+        let Some(automaton) = &self.automaton else {
+            return;
+        };
+        for m in automaton.find_overlapping_iter(&norm.text) {
+            let p = &self.patterns[m.value() as usize];
+            let first = norm.span_at(m.start());
+            let end = norm.span_at(m.end());
+            if self.accepts(p, norm, first, end) {
+                out.push(Hit {
+                    rule: p.rule,
+                    first: first as u32,
+                    end: end as u32,
+                });
+            }
+        }
+    }
+
+    fn accepts(&self, p: &Pattern, norm: &Normalized, first: usize, end: usize) -> bool {
+        let spans = &norm.spans[first..end];
+        if !p.runs.is_empty()
+            && spans
+                .iter()
+                .zip(p.runs.iter())
+                .any(|(s, need)| s.run < *need)
+        {
+            return false;
+        }
+        if p.left_boundary
+            && spans[0].gap == Gap::None
+            && first > 0
+            && norm.char_at(first - 1).is_some_and(is_word_char)
+        {
+            return false;
+        }
+        if p.right_boundary
+            && end < norm.spans.len()
+            && norm.spans[end].gap == Gap::None
+            && norm.char_at(end).is_some_and(is_word_char)
+        {
+            return false;
+        }
+        if p.latin_pairs.len() > 1 {
+            let spaced = p
+                .latin_pairs
+                .iter()
+                .filter(|&&j| spans[j as usize].gap == Gap::Space)
+                .count();
+            if spaced != 0 && spaced != p.latin_pairs.len() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(words: &[&str]) -> Matcher {
+        Matcher::new(words.iter().map(|w| Rule {
+            word: (*w).to_owned(),
+            label: Label::Other,
+            suggest: Suggest::Risky,
+            score: 90,
+        }))
+        .unwrap()
+    }
+
+    fn found(m: &Matcher, text: &str) -> Vec<String> {
+        let norm = normalize(text);
+        let mut hits = Vec::new();
+        m.scan(&norm, &mut hits);
+        hits.iter().map(|h| m.rule(h.rule).word.clone()).collect()
+    }
+
+    #[test]
+    fn runs_must_cover_the_pattern() {
+        let m = matcher(&["ass", "fuck", "赌博"]);
+        assert_eq!(found(&m, "as"), Vec::<String>::new());
+        assert_eq!(found(&m, "asss"), ["ass"]);
+        assert_eq!(found(&m, "fuuuuck"), ["fuck"]);
+        assert_eq!(found(&m, "赌赌赌博博"), ["赌博"]);
+    }
+
+    #[test]
+    fn latin_spacing_is_all_or_nothing() {
+        let m = matcher(&["penis", "fuck", "fuck you"]);
+        assert_eq!(found(&m, "f.u.c.k y.o.u"), ["fuck", "fuck you"]);
+        assert_eq!(found(&m, "fuckyou"), ["fuck you"]);
+        assert_eq!(found(&m, "the pen is mightier"), Vec::<String>::new());
+        assert_eq!(found(&m, "p e n i s"), ["penis"]);
+        assert_eq!(found(&m, "f.u.c.k"), ["fuck"]);
+        assert_eq!(found(&m, "f u c k you"), ["fuck"]);
+    }
+
+    #[test]
+    fn empty_rule_sets_and_words() {
+        let m = Matcher::new(Vec::new()).unwrap();
+        assert!(m.is_empty());
+        assert!(found(&m, "anything").is_empty());
+        assert!(matches!(
+            Matcher::new([Rule {
+                word: "!!".into(),
+                label: Label::Other,
+                suggest: Suggest::Risky,
+                score: 1
+            }]),
+            Err(MatcherError::EmptyWord(_))
+        ));
+    }
+}
