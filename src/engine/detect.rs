@@ -14,8 +14,11 @@
 //! Evidence decides the tier: a plainly written phone number in a comment may be innocent (review);
 //! one spelt 一三八 or 1 3 8-1·2·3·4 is written to get past a filter (risky).
 
-use super::Suggest;
-use super::normalize::{Gap, Normalized, normalize};
+use std::sync::OnceLock;
+
+use super::matcher::{Hit, Matcher, Rule};
+use super::normalize::{Gap, Normalized};
+use super::{Label, Suggest};
 
 /// What a detector found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,27 +53,95 @@ pub struct Detection {
 const REVIEW_PROB: u8 = 70;
 const RISKY_PROB: u8 = 90;
 
-const CONTACT_CUES: &[&str] = &[
-    "电话", "手机", "联系", "致电", "热线", "号码", "私聊", "加我", "加", "微信", "v信", "vx",
-    "wx", "qq", "tel", "call", "phone", "whatsapp", "威信", "薇信",
+/// What a cue word announces (a word may announce several things: `qq` is a contact cue and a
+/// QQ cue).
+const CONTACT: u8 = 1;
+const QQ: u8 = 2;
+const WECHAT_STRONG: u8 = 4;
+const WECHAT_WEAK: u8 = 8;
+const WXID: u8 = 16;
+
+const CUES: &[(&str, u8)] = &[
+    ("电话", CONTACT),
+    ("手机", CONTACT),
+    ("联系", CONTACT),
+    ("致电", CONTACT),
+    ("热线", CONTACT),
+    ("号码", CONTACT),
+    ("私聊", CONTACT),
+    ("加我", CONTACT),
+    ("tel", CONTACT),
+    ("call", CONTACT),
+    ("phone", CONTACT),
+    ("whatsapp", CONTACT),
+    ("qq", CONTACT | QQ),
+    ("扣扣", QQ),
+    ("抠抠", QQ),
+    ("企鹅号", QQ),
+    ("企鹅", QQ),
+    ("q号", QQ),
+    ("q群", QQ),
+    ("群号", QQ),
+    ("微信号", CONTACT | WECHAT_STRONG),
+    ("微信", CONTACT | WECHAT_STRONG),
+    ("威信", CONTACT | WECHAT_STRONG),
+    ("薇信", CONTACT | WECHAT_STRONG),
+    ("徽信", CONTACT | WECHAT_STRONG),
+    ("维信", CONTACT | WECHAT_STRONG),
+    ("v信", CONTACT | WECHAT_STRONG),
+    ("vx", CONTACT | WECHAT_STRONG),
+    ("wx", CONTACT | WECHAT_STRONG),
+    ("wechat", CONTACT | WECHAT_STRONG),
+    ("weixin", CONTACT | WECHAT_STRONG),
+    ("加v", CONTACT | WECHAT_STRONG),
+    ("加微", CONTACT | WECHAT_STRONG),
+    ("微", WECHAT_WEAK),
+    ("薇", WECHAT_WEAK),
+    ("v", WECHAT_WEAK),
+    ("加", CONTACT | WECHAT_WEAK),
+    ("wxid", WXID),
 ];
-const QQ_CUES: &[&str] = &["qq", "扣扣", "抠抠", "企鹅号", "企鹅", "q号", "q群", "群号"];
-const WECHAT_STRONG: &[&str] = &[
-    "微信号",
-    "微信",
-    "威信",
-    "薇信",
-    "徽信",
-    "维信",
-    "v信",
-    "vx",
-    "wx",
-    "wechat",
-    "weixin",
-    "加v",
-    "加微",
-];
-const WECHAT_WEAK: &[&str] = &["微", "薇", "v", "加"];
+
+/// The cue words as one automaton (normalized and matched like lexicon words), built once.
+struct Cues {
+    matcher: Matcher,
+    /// Flags per matcher rule id.
+    flags: Vec<u8>,
+}
+
+fn cues() -> &'static Cues {
+    static CUE_SET: OnceLock<Cues> = OnceLock::new();
+    CUE_SET.get_or_init(|| {
+        let rules = CUES.iter().map(|(w, _)| Rule {
+            word: (*w).to_owned(),
+            label: Label::Advertising,
+            suggest: Suggest::Review,
+            score: 0,
+        });
+        // The cue words are constants that all contain letters; a failure is a bug caught by
+        // every detector test.
+        let matcher = Matcher::new(rules).unwrap_or_else(|e| panic!("detector cues: {e}"));
+        let flags = matcher
+            .rules()
+            .iter()
+            .map(|r| {
+                CUES.iter()
+                    .filter(|(w, _)| *w == r.word)
+                    .fold(0, |acc, (_, f)| acc | f)
+            })
+            .collect();
+        Cues { matcher, flags }
+    })
+}
+
+/// A cue found in the stream.
+#[derive(Debug, Clone, Copy)]
+struct CueHit {
+    first: usize,
+    end: usize,
+    flags: u8,
+}
+
 /// Stream characters allowed between a cue and the id (号, 是 …: "微信号是abc123").
 const FILLER: &[char] = &['号', '是', '为', '我', '的', '搜', '加'];
 const TLDS: &[&str] = &[
@@ -86,7 +157,22 @@ pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
     if !norm.text.bytes().any(|b| b.is_ascii_alphanumeric()) {
         return;
     }
-    let s = Stream::new(input, norm);
+    let mut hits: Vec<Hit> = Vec::new();
+    let cue_set = cues();
+    cue_set.matcher.scan(norm, &mut hits);
+    let s = Stream {
+        input,
+        norm,
+        chars: norm.text.chars().collect(),
+        cues: hits
+            .iter()
+            .map(|h| CueHit {
+                first: h.first as usize,
+                end: h.end as usize,
+                flags: cue_set.flags[h.rule as usize],
+            })
+            .collect(),
+    };
     let from = out.len();
     phones(&s, out);
     qq(&s, out);
@@ -121,17 +207,10 @@ struct Stream<'a> {
     input: &'a str,
     norm: &'a Normalized,
     chars: Vec<char>,
+    cues: Vec<CueHit>,
 }
 
 impl<'a> Stream<'a> {
-    fn new(input: &'a str, norm: &'a Normalized) -> Self {
-        Stream {
-            input,
-            norm,
-            chars: norm.text.chars().collect(),
-        }
-    }
-
     fn len(&self) -> usize {
         self.chars.len()
     }
@@ -160,43 +239,18 @@ impl<'a> Stream<'a> {
         self.chars.get(i).is_some_and(char::is_ascii_alphanumeric)
     }
 
-    /// Start positions of `needle` in the stream, and its length there. The needle is
-    /// normalized like the text (so `扣扣` is looked for as the collapsed `扣`). A Latin needle
-    /// must be a whole word.
-    fn find_all(&self, needle: &str) -> Vec<(usize, usize)> {
-        let needle = normalize(needle);
-        let n: Vec<char> = needle.text.chars().collect();
-        let latin_start = n.first().is_some_and(char::is_ascii_alphanumeric);
-        let latin_end = n.last().is_some_and(char::is_ascii_alphanumeric);
-        let mut found = Vec::new();
-        if n.is_empty() || n.len() > self.len() {
-            return found;
-        }
-        for i in 0..=self.len() - n.len() {
-            if self.chars[i..i + n.len()] != n[..] {
-                continue;
-            }
-            let runs = self.norm.spans[i..i + n.len()].iter().zip(&needle.spans);
-            if runs.clone().any(|(have, need)| have.run < need.run) {
-                continue;
-            }
-            let end = i + n.len();
-            if latin_start && i > 0 && self.gap(i) == Gap::None && self.word(i - 1) {
-                continue;
-            }
-            if latin_end && end < self.len() && self.gap(end) == Gap::None && self.word(end) {
-                continue;
-            }
-            found.push((i, n.len()));
-        }
-        found
+    /// Cues with any of `flags`.
+    fn cues(&self, flags: u8) -> impl Iterator<Item = CueHit> + '_ {
+        self.cues
+            .iter()
+            .copied()
+            .filter(move |c| c.flags & flags != 0)
     }
 
-    /// Whether any of `cues` ends within `window` characters before `at`.
-    fn cue_before(&self, at: usize, window: usize, cues: &[&str]) -> bool {
-        let from = at.saturating_sub(window + 4);
-        let context: String = self.chars[from..at].iter().collect();
-        cues.iter().any(|c| context.contains(&normalize(c).text))
+    /// Whether a cue with `flags` ends within `window` characters before `at`.
+    fn cue_before(&self, at: usize, window: usize, flags: u8) -> bool {
+        self.cues(flags)
+            .any(|c| c.end <= at && c.end + window >= at)
     }
 
     /// The maximal digit group starting at `i`: digits with any gaps between them, up to the
@@ -236,7 +290,7 @@ fn phones(s: &Stream<'_>, out: &mut Vec<Detection>) {
                 let standard = (start..end).all(|k| s.ascii_source(k))
                     && gaps.len() <= 2
                     && gaps.iter().all(|g| *g == " " || *g == "-");
-                let cued = s.cue_before(i, 8, CONTACT_CUES);
+                let cued = s.cue_before(i, 8, CONTACT);
                 let risky = !standard || cued;
                 out.push(Detection {
                     kind: Kind::Phone,
@@ -271,22 +325,18 @@ fn digits_after(s: &Stream<'_>, from: usize, window: usize) -> Option<(usize, us
 }
 
 fn qq(s: &Stream<'_>, out: &mut Vec<Detection>) {
-    for cue in QQ_CUES {
-        for (at, len) in s.find_all(cue) {
-            let after = at + len;
-            // `qq123456` glues the number to the cue: the Latin-word rule rejected it above, so
-            // look for that form separately.
-            if let Some((first, end)) = digits_after(s, after, 4) {
-                let n = end - first;
-                if (5..=11).contains(&n) && s.chars[first] != '0' {
-                    out.push(Detection {
-                        kind: Kind::Qq,
-                        suggest: Suggest::Risky,
-                        prob: RISKY_PROB,
-                        first: at as u32,
-                        end: end as u32,
-                    });
-                }
+    for cue in s.cues(QQ) {
+        let (at, after) = (cue.first, cue.end);
+        if let Some((first, end)) = digits_after(s, after, 4) {
+            let n = end - first;
+            if (5..=11).contains(&n) && s.chars[first] != '0' {
+                out.push(Detection {
+                    kind: Kind::Qq,
+                    suggest: Suggest::Risky,
+                    prob: RISKY_PROB,
+                    first: at as u32,
+                    end: end as u32,
+                });
             }
         }
     }
@@ -332,35 +382,34 @@ fn wechat_id(s: &Stream<'_>, i: usize) -> Option<(usize, bool)> {
 }
 
 fn wechat(s: &Stream<'_>, out: &mut Vec<Detection>) {
-    for (cues, strong) in [(WECHAT_STRONG, true), (WECHAT_WEAK, false)] {
-        for cue in cues {
-            for (at, len) in s.find_all(cue) {
-                let mut k = at + len;
-                let limit = k + 3;
-                while k < s.len() && k < limit && FILLER.contains(&s.chars[k]) {
-                    k += 1;
+    for (flags, strong) in [(WECHAT_STRONG, true), (WECHAT_WEAK, false)] {
+        for cue in s.cues(flags) {
+            let (at, mut k) = (cue.first, cue.end);
+            let limit = k + 3;
+            while k < s.len() && k < limit && FILLER.contains(&s.chars[k]) {
+                k += 1;
+            }
+            if let Some((end, has_digit)) = wechat_id(s, k) {
+                if !strong && !has_digit {
+                    continue;
                 }
-                if let Some((end, has_digit)) = wechat_id(s, k) {
-                    if !strong && !has_digit {
-                        continue;
-                    }
-                    out.push(Detection {
-                        kind: Kind::Wechat,
-                        suggest: if strong {
-                            Suggest::Risky
-                        } else {
-                            Suggest::Review
-                        },
-                        prob: if strong { 85 } else { REVIEW_PROB },
-                        first: at as u32,
-                        end: end as u32,
-                    });
-                }
+                out.push(Detection {
+                    kind: Kind::Wechat,
+                    suggest: if strong {
+                        Suggest::Risky
+                    } else {
+                        Suggest::Review
+                    },
+                    prob: if strong { 85 } else { REVIEW_PROB },
+                    first: at as u32,
+                    end: end as u32,
+                });
             }
         }
     }
     // wxid_… is a WeChat id whatever precedes it.
-    for (at, _) in s.find_all("wxid") {
+    for cue in s.cues(WXID) {
+        let at = cue.first;
         if let Some((end, _)) = wechat_id(s, at)
             && end - at >= 8
         {

@@ -387,3 +387,21 @@ proptest! {
         );
     }
 }
+
+/// Every input in the fuzz corpus (seeds and whatever fuzzing added) replays without a panic and
+/// with valid offsets.
+#[test]
+fn fuzz_corpus_replays_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/engine_check");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz corpus present") {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        check_spans(&text);
+        let mut found = Vec::new();
+        builtin().findings(&text, None, &mut found);
+        assert!(builtin().check(&[&text]).detail.len() >= 2);
+        replayed += 1;
+    }
+    assert!(replayed >= 7, "only {replayed} corpus files");
+}
