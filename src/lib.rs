@@ -13,8 +13,8 @@
 //! - [`state`]: small backend traits and their implementations.
 //! - [`metrics`], [`rid`], [`clock`]: Prometheus metrics, request ids, injected time.
 //!
-//! [`run`] starts both listeners on already-bound sockets and returns after a graceful shutdown,
-//! so tests run the real server on `127.0.0.1:0`.
+//! [`run`] (or [`build`] then [`serve`]) starts both listeners on already-bound sockets and
+//! returns after a graceful shutdown, so tests run the real server on `127.0.0.1:0`.
 
 pub mod api;
 pub mod clock;
@@ -93,7 +93,7 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
     Ok(Arc::new(Gateway {
         apps,
         tokens: Arc::new(MemoryTokenStore::new()),
-        engine,
+        engine: arc_swap::ArcSwap::from_pointee(engine),
         metrics: Metrics::new()?,
         clock: options.clock,
         rids: RidGenerator::new(),
@@ -110,16 +110,25 @@ pub fn build_engine(config: &config::EngineConfig) -> Result<Engine, EngineError
     Engine::new(lexicon)
 }
 
-/// Runs the gateway on `listeners` until `shutdown` resolves, then drains: `/readyz` turns 503,
-/// the API listener stops accepting and finishes in-flight requests, and the admin listener
-/// closes last.
+/// Builds the gateway and serves it; see [`serve`].
 pub async fn run(
     config: Config,
     listeners: Listeners,
     options: Options,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    let gw = build(config, options)?;
+    serve(build(config, options)?, listeners, shutdown).await;
+    Ok(())
+}
+
+/// Serves a built gateway on `listeners` until `shutdown` resolves, then drains: `/readyz` turns
+/// 503, the API listener stops accepting and finishes in-flight requests, and the admin listener
+/// closes last.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let ready = Arc::new(Readiness::default());
     let server = &gw.config.server;
     let api_opts = ServerOptions {
@@ -164,5 +173,4 @@ pub async fn run(
         tracing::error!(error = %e, "admin listener task failed");
     }
     tracing::info!("shutdown complete");
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use modgate::api::wire::V2Body;
@@ -21,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway (built-in defaults when no config is given: no apps).
+    /// Run the gateway (built-in defaults when no config is given: no apps). SIGTERM or SIGINT
+    /// drains and exits (a second one exits at once); SIGHUP reloads the lexicon files.
     Serve {
         /// TOML configuration file.
         #[arg(long, value_name = "FILE")]
@@ -89,16 +91,24 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let api = tokio::net::TcpListener::bind(config.server.listen).await;
-        let admin = tokio::net::TcpListener::bind(config.admin.listen).await;
+        let listen = (config.server.listen, config.admin.listen);
+        let gw = match modgate::build(config, modgate::Options::default()) {
+            Ok(gw) => gw,
+            Err(e) => {
+                eprintln!("modgate: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let api = tokio::net::TcpListener::bind(listen.0).await;
+        let admin = tokio::net::TcpListener::bind(listen.1).await;
         let (api, admin) = match (api, admin) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) => {
-                eprintln!("modgate: cannot listen on {}: {e}", config.server.listen);
+                eprintln!("modgate: cannot listen on {}: {e}", listen.0);
                 return ExitCode::FAILURE;
             }
             (_, Err(e)) => {
-                eprintln!("modgate: cannot listen on {}: {e}", config.admin.listen);
+                eprintln!("modgate: cannot listen on {}: {e}", listen.1);
                 return ExitCode::FAILURE;
             }
         };
@@ -106,18 +116,30 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         tracing::info!(
             api = %api_addr.map(|a| a.to_string()).unwrap_or_default(),
             admin = %admin_addr.map(|a| a.to_string()).unwrap_or_default(),
-            apps = config.apps.len(),
+            apps = gw.apps.len(),
             "listening"
         );
-        let listeners = modgate::Listeners { api, admin };
-        match modgate::run(config, listeners, modgate::Options::default(), signals()).await {
-            Ok(()) => ExitCode::SUCCESS,
+        tokio::spawn(reload_on_sighup(Arc::clone(&gw)));
+        modgate::serve(gw, modgate::Listeners { api, admin }, signals()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Rebuilds the lexicon (built-in plus `[[engine.lexicon]]` files) on every SIGHUP.
+async fn reload_on_sighup(gw: Arc<modgate::api::Gateway>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; lexicon reload is unavailable");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match gw.reload_engine().await {
+            Ok(patterns) => tracing::info!(patterns, "lexicon reloaded"),
             Err(e) => {
-                eprintln!("modgate: {e}");
-                ExitCode::FAILURE
+                tracing::error!(error = %e, "lexicon reload failed; the previous lexicon stays in force")
             }
         }
-    })
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.

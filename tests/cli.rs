@@ -97,10 +97,16 @@ type Log = std::sync::Arc<std::sync::Mutex<String>>;
 /// Starts `modgate serve` on ephemeral ports (logging at trace level) and returns it with its API
 /// address and its log.
 fn spawn_server() -> (Child, SocketAddr, Log) {
+    let (child, addr, log, _lines) = spawn_server_with("");
+    (child, addr, log)
+}
+
+/// As [`spawn_server`], with extra config, also returning each log line as it is written.
+fn spawn_server_with(extra: &str) -> (Child, SocketAddr, Log, std::sync::mpsc::Receiver<String>) {
     let dir = tempdir();
     let path = dir.join("modgate.toml");
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[state]\ndata_dir = \"{}\"\n{}",
+        "{extra}\n[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[state]\ndata_dir = \"{}\"\n{}",
         dir.join("data").display(),
         default_config().replace("[admin]\ntoken = \"test-admin-token\"\n", "")
     );
@@ -132,12 +138,28 @@ fn spawn_server() -> (Child, SocketAddr, Log) {
     };
     // Keep reading stderr so the child never blocks on a full pipe.
     let sink = log.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             sink.lock().unwrap().push_str(&line);
+            let _ = tx.send(line);
         }
     });
-    (child, addr, log)
+    (child, addr, log, rx)
+}
+
+/// Blocks until the server logs a line containing `needle`.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
 }
 
 fn kill(child: &Child, signal: &str) {
@@ -219,4 +241,70 @@ async fn a_second_signal_exits_at_once() {
     let status =
         wait_exit(&mut child, Duration::from_secs(10)).expect("exits on the second signal");
     assert_eq!(status.code(), Some(130));
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_lexicon_files() {
+    let dir = tempdir();
+    let lexicon = dir.join("extra.txt");
+    std::fs::write(&lexicon, "紫色药丸\trisky\t88\n").unwrap();
+    let extra = format!(
+        "[[engine.lexicon]]\npath = \"{}\"\nlabel = 20006\n",
+        lexicon.display()
+    );
+    let (mut child, addr, _log, lines) = spawn_server_with(&extra);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token_url = format!(
+        "http://{addr}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(
+        &client
+            .get(token_url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let url = format!(
+        "http://{addr}/wxa/msg_sec_check?access_token={}",
+        v["access_token"].as_str().unwrap()
+    );
+    let check = |text: &str| {
+        let body = serde_json::json!({"content": text, "version": 2, "scene": 2, "openid": "o1"})
+            .to_string();
+        let req = client.post(&url).body(body);
+        async move {
+            serde_json::from_slice::<serde_json::Value>(
+                &req.send().await.unwrap().bytes().await.unwrap(),
+            )
+            .unwrap()
+        }
+    };
+    assert_eq!(check("卖紫色药丸").await["result"]["suggest"], "risky");
+
+    std::fs::write(&lexicon, "紫色药丸\treview\t55\n").unwrap();
+    kill(&child, "-HUP");
+    let line = wait_for_line(&lines, "lexicon reload");
+    assert!(line.contains("lexicon reloaded"), "{line}");
+    assert_eq!(check("卖紫色药丸").await["detail"][0]["prob"], 55);
+
+    // A broken file: logged, and the lexicon in force stays.
+    std::fs::write(&lexicon, "no tabs here\n").unwrap();
+    kill(&child, "-HUP");
+    let line = wait_for_line(&lines, "lexicon reload");
+    assert!(
+        line.contains("failed") && line.contains("extra.txt:1"),
+        "{line}"
+    );
+    assert_eq!(check("卖紫色药丸").await["detail"][0]["prob"], 55);
+
+    kill(&child, "-TERM");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(20))
+            .expect("exits")
+            .success()
+    );
 }

@@ -32,7 +32,9 @@ pub struct Gateway {
     pub config: Config,
     pub apps: AppRegistry,
     pub tokens: Arc<dyn TokenStore>,
-    pub engine: Engine,
+    /// The text engine in force. Readers take a snapshot per request; a reload builds a new
+    /// engine off the async workers and swaps it in whole.
+    pub engine: arc_swap::ArcSwap<Engine>,
     pub metrics: Metrics,
     pub clock: SharedClock,
     pub rids: RidGenerator,
@@ -62,6 +64,25 @@ impl Reply {
 }
 
 impl Gateway {
+    /// Rebuilds the engine from the built-in lexicon and the operator's lexicon files (on the
+    /// blocking pool) and swaps it in. On failure the engine in force stays, and the error says
+    /// which file and line are at fault. Returns the number of patterns now in force.
+    pub async fn reload_engine(&self) -> Result<usize, crate::engine::EngineError> {
+        let config = self.config.engine.clone();
+        let built = tokio::task::spawn_blocking(move || crate::build_engine(&config))
+            .await
+            .map_err(|e| {
+                crate::engine::EngineError::Lexicon(crate::engine::LexiconError {
+                    source_name: "(reload)".into(),
+                    line: 0,
+                    message: format!("build task failed: {e}"),
+                })
+            })??;
+        let patterns = built.matcher().len();
+        self.engine.store(Arc::new(built));
+        Ok(patterns)
+    }
+
     /// A fresh request id.
     pub fn rid(&self) -> Rid {
         self.rids.next(self.clock.now_secs())

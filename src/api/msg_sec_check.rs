@@ -100,7 +100,7 @@ fn v2(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
     if scene == 1 {
         fields[3] = signature.unwrap_or("");
     }
-    let verdict = gw.engine.check(&fields);
+    let verdict = gw.engine.load().check(&fields);
     Ok(v2_reply(gw, &verdict))
 }
 
@@ -148,9 +148,9 @@ async fn v1(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
         ));
     }
     let verdict = if content.len() <= INLINE_CHECK_BYTES {
-        gw.engine.check(&[content])
+        gw.engine.load().check(&[content])
     } else {
-        let engine: Engine = gw.engine.clone();
+        let engine: Engine = Engine::clone(&gw.engine.load());
         let owned = content.to_string();
         tokio::task::spawn_blocking(move || engine.check(&[&owned]))
             .await
