@@ -71,6 +71,11 @@ pub const BUILTIN: &[(&str, Label, &str)] = &[
         include_str!("../../keywords/vulgar.txt"),
     ),
     (
+        "copyright.txt",
+        Label::Copyright,
+        include_str!("../../keywords/copyright.txt"),
+    ),
+    (
         "other.txt",
         Label::Other,
         include_str!("../../keywords/other.txt"),
