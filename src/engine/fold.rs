@@ -50,17 +50,48 @@ pub enum Fold {
 /// Folds one character.
 #[inline]
 pub fn fold(c: char) -> Fold {
-    let cp = c as u32;
-    if cp < 0x80 {
-        return fold_ascii(c);
+    Folder::get().fold(c)
+}
+
+/// A handle on the folding table, taken once per text so the per-character path is a plain
+/// array read (no lazy-initialisation check per character).
+#[derive(Clone, Copy)]
+pub struct Folder(&'static Table);
+
+impl Folder {
+    /// The process-wide table (built on first use).
+    #[inline]
+    pub fn get() -> Folder {
+        Folder(table_cell())
     }
-    if cp < 0x1_0000 {
-        return decode(table()[cp as usize]);
+
+    /// Folds one character.
+    #[inline]
+    pub fn fold(self, c: char) -> Fold {
+        let cp = c as u32;
+        if cp < 0x80 {
+            return fold_ascii(c);
+        }
+        if cp < 0x1_0000 {
+            return self.decode(self.0.bmp[cp as usize]);
+        }
+        if (0x1_F000..=0x1_FAFF).contains(&cp) {
+            return Fold::Noise; // emoji and pictographs: the common astral case
+        }
+        slow(c)
     }
-    if (0x1_F000..=0x1_FAFF).contains(&cp) {
-        return Fold::Noise; // emoji and pictographs: the common astral case
+
+    #[inline]
+    fn decode(self, v: u32) -> Fold {
+        match v {
+            TAG_DROP => Fold::Drop,
+            TAG_SPACE => Fold::Space,
+            TAG_NOISE => Fold::Noise,
+            v if v & TAG_MANY != 0 => Fold::Many(self.0.many[(v & !TAG_MANY) as usize]),
+            // Only valid chars are stored (see `table_cell`).
+            v => Fold::One(char::from_u32(v).unwrap_or(' ')),
+        }
     }
-    slow(c)
 }
 
 #[inline]
@@ -116,25 +147,9 @@ fn table_cell() -> &'static Table {
     })
 }
 
-fn table() -> &'static [u32] {
-    &table_cell().bmp
-}
-
 /// Builds the table now (it is otherwise built on first use).
 pub fn warm_up() {
     let _ = table_cell();
-}
-
-#[inline]
-fn decode(v: u32) -> Fold {
-    match v {
-        TAG_DROP => Fold::Drop,
-        TAG_SPACE => Fold::Space,
-        TAG_NOISE => Fold::Noise,
-        v if v & TAG_MANY != 0 => Fold::Many(table_cell().many[(v & !TAG_MANY) as usize]),
-        // Only valid chars are stored (see `table_cell`).
-        v => Fold::One(char::from_u32(v).unwrap_or(' ')),
-    }
 }
 
 /// Invisible characters: dropped with no gap.

@@ -116,11 +116,11 @@ impl Matcher {
         let mut texts = Vec::with_capacity(entries.len());
         for (i, (text, (rule, runs, gaps))) in entries.into_iter().enumerate() {
             let chars: Vec<char> = text.chars().collect();
-            // Where the word itself has a space ("fuck you") the text may or may not have one;
-            // only the other Latin pairs take part in the all-or-nothing rule.
+            // Where the word itself has a separator ("fuck you", "risk-free") the text may or
+            // may not have one; only the other Latin pairs take part in the all-or-nothing rule.
             let latin_pairs = (1..chars.len())
                 .filter(|&j| is_word_char(chars[j - 1]) && is_word_char(chars[j]))
-                .filter(|&j| gaps[j] != Gap::Space)
+                .filter(|&j| gaps[j] == Gap::None)
                 .map(|j| j as u16)
                 .collect();
             patterns.push(Pattern {

@@ -17,7 +17,7 @@
 //! The output is UTF-8; `spans` has one entry per stream character with the byte range of the
 //! input it came from (a whole run for a collapsed character).
 
-use super::fold::{Fold, fold};
+use super::fold::{Fold, Folder};
 
 /// What was dropped just before a stream character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -60,9 +60,10 @@ impl Normalized {
         self.spans.reserve(input.len() / 2);
         let mut gap = Gap::None;
         let mut last: Option<char> = None;
+        let folder = Folder::get();
         for (at, c) in input.char_indices() {
             let end = at + c.len_utf8();
-            match fold(c) {
+            match folder.fold(c) {
                 Fold::Drop => {}
                 Fold::Space => gap = Gap::Space,
                 Fold::Noise => gap = gap.max(Gap::Noise),
