@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let mut found = Vec::new();
     engine().findings(text, None, &mut found);
     for f in &found {
-        assert!(f.first < f.end && f.end as usize <= norm.spans.len());
+        assert!(f.start < f.end && f.end as usize <= norm.text.len());
     }
     let verdict = engine().check(&[text]);
     assert!(verdict.detail.len() >= 2);

@@ -167,8 +167,8 @@ pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
         cues: hits
             .iter()
             .map(|h| CueHit {
-                first: h.first as usize,
-                end: h.end as usize,
+                first: norm.span_at(h.start as usize),
+                end: norm.span_at(h.end as usize),
                 flags: cue_set.flags[h.rule as usize],
             })
             .collect(),

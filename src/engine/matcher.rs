@@ -60,11 +60,20 @@ struct Pattern {
     latin_pairs: Box<[u16]>,
 }
 
-/// A raw hit: which rule, and which stream characters (`first..end`).
+impl Pattern {
+    fn needs_checks(&self) -> bool {
+        !self.runs.is_empty()
+            || self.left_boundary
+            || self.right_boundary
+            || self.latin_pairs.len() > 1
+    }
+}
+
+/// A hit: which rule, and where in the normalized text (byte offsets `start..end`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
     pub rule: u32,
-    pub first: u32,
+    pub start: u32,
     pub end: u32,
 }
 
@@ -180,19 +189,21 @@ impl Matcher {
         };
         for m in automaton.find_overlapping_iter(&norm.text) {
             let p = &self.patterns[m.value() as usize];
-            let first = norm.span_at(m.start());
-            let end = norm.span_at(m.end());
-            if self.accepts(p, norm, first, end) {
-                out.push(Hit {
-                    rule: p.rule,
-                    first: first as u32,
-                    end: end as u32,
-                });
+            if p.needs_checks() && !Self::accepts(p, norm, m.start(), m.end()) {
+                continue;
             }
+            out.push(Hit {
+                rule: p.rule,
+                start: m.start() as u32,
+                end: m.end() as u32,
+            });
         }
     }
 
-    fn accepts(&self, p: &Pattern, norm: &Normalized, first: usize, end: usize) -> bool {
+    /// The boundary, run and spacing checks, for patterns that need any (most CJK words need
+    /// none, and skip the span look-ups).
+    fn accepts(p: &Pattern, norm: &Normalized, start: usize, end: usize) -> bool {
+        let (first, end) = (norm.span_at(start), norm.span_at(end));
         let spans = &norm.spans[first..end];
         if !p.runs.is_empty()
             && spans

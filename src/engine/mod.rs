@@ -125,8 +125,8 @@ pub struct Finding {
     pub suggest: Suggest,
     /// prob or level
     pub score: u8,
-    /// Stream characters `first..end` of the field's normalized form.
-    pub first: u32,
+    /// Byte range `start..end` in the field's normalized text.
+    pub start: u32,
     pub end: u32,
 }
 
@@ -182,13 +182,19 @@ impl Engine {
         }
         let mut detections = Vec::new();
         detect::detect(text, &norm, &mut detections);
+        // Detections are in stream characters; findings are in normalized bytes.
+        let byte = |i: u32| {
+            norm.spans
+                .get(i as usize)
+                .map_or(norm.text.len() as u32, |s| s.norm)
+        };
         out.extend(detections.iter().map(|d| Finding {
             source: Source::Detector(d.kind),
             label: Label::Advertising,
             suggest: d.suggest,
             score: d.prob,
-            first: d.first,
-            end: d.end,
+            start: byte(d.first),
+            end: byte(d.end),
         }));
         suppress_allowed(out, from);
     }
@@ -250,7 +256,7 @@ fn finding(source: Source, r: &Rule, h: &Hit) -> Finding {
         label: r.label,
         suggest: r.suggest,
         score: r.score,
-        first: h.first,
+        start: h.start,
         end: h.end,
     }
 }
@@ -262,7 +268,7 @@ fn suppress_allowed(found: &mut Vec<Finding>, from: usize) {
     let allows: Vec<(Source, u32, u32)> = found[from..]
         .iter()
         .filter(|f| f.suggest == Suggest::Pass)
-        .map(|f| (f.source, f.first, f.end))
+        .map(|f| (f.source, f.start, f.end))
         .collect();
     if allows.is_empty() {
         return;
@@ -271,8 +277,8 @@ fn suppress_allowed(found: &mut Vec<Finding>, from: usize) {
     while i < found.len() {
         let f = found[i];
         let suppressed = f.suggest != Suggest::Pass
-            && allows.iter().any(|&(src, first, end)| {
-                let overlaps = first < f.end && f.first < end;
+            && allows.iter().any(|&(src, start, end)| {
+                let overlaps = start < f.end && f.start < end;
                 let may = match (src, f.source) {
                     (Source::Custom(_), _) => true,
                     (_, Source::Custom(_)) => false,

@@ -371,7 +371,7 @@ proptest! {
         let mut found = Vec::new();
         builtin().findings(&input, None, &mut found);
         for f in &found {
-            prop_assert!(f.first < f.end);
+            prop_assert!(f.start < f.end);
         }
     }
 
