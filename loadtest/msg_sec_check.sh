@@ -29,6 +29,8 @@ done
 
 TOKEN=$(curl -sf 'http://127.0.0.1:18080/cgi-bin/token?grant_type=client_credential&appid=wx0123456789abcdef&secret=0123456789abcdef0123456789abcdef' \
     | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+# The benchmark user has visited (v2 checks need a visit in the last 120 minutes).
+curl -sf -X POST -d '{"openid":"oBenchUser_0123456789"}' "http://127.0.0.1:18080/wxa/visit/report?access_token=$TOKEN" | grep -q '"recorded":1'
 # Sanity: the gateway answers the benchmark body with a verdict, not an error.
 curl -sf -X POST --data-binary @"$BODY_FILE" "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$TOKEN" | grep -q '"errcode":0'
 

@@ -71,7 +71,24 @@ pub struct RawConfig {
     pub media: RawMedia,
     pub tokens: RawTokens,
     pub engine: RawEngine,
+    pub limits: RawLimits,
     pub apps: Vec<RawApp>,
+}
+
+/// `[limits]`: rate limits, daily quotas and visit freshness.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    pub enforce: Option<bool>,
+    pub text_per_minute: Option<i64>,
+    pub media_per_minute: Option<i64>,
+    pub text_per_day: Option<i64>,
+    pub media_per_day: Option<i64>,
+    pub day_offset_hours: Option<i64>,
+    pub resets_per_month: Option<i64>,
+    pub visit_ttl_secs: Option<i64>,
+    pub max_visits: Option<i64>,
+    pub visit_sweep_secs: Option<i64>,
 }
 
 /// `[server]`: the WeChat-compatible listener.
@@ -168,7 +185,25 @@ pub struct Config {
     pub media: MediaConfig,
     pub tokens: TokenConfig,
     pub engine: EngineConfig,
+    pub limits: LimitsConfig,
     pub apps: Vec<AppConfig>,
+}
+
+/// Validated `[limits]`.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// `false` skips rate limits, quotas and the visit check (benchmarks and tests only).
+    pub enforce: bool,
+    pub text_per_minute: NonZeroU32,
+    pub media_per_minute: NonZeroU32,
+    pub text_per_day: NonZeroU32,
+    pub media_per_day: NonZeroU32,
+    /// The quota day's offset from UTC (China: +8, no DST).
+    pub day_offset_hours: i8,
+    pub resets_per_month: u32,
+    pub visit_ttl: Duration,
+    pub max_visits: NonZeroUsize,
+    pub visit_sweep: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -543,6 +578,77 @@ impl RawConfig {
             lexicon_files,
         };
 
+        let l = &self.limits;
+        let nz = |v: u64| NonZeroU32::new(v as u32).unwrap_or(NonZeroU32::MIN);
+        let limits = LimitsConfig {
+            enforce: l.enforce.unwrap_or(true),
+            text_per_minute: nz(errs.positive(
+                "limits.text_per_minute",
+                l.text_per_minute,
+                4000,
+                u32::MAX as u64,
+            )),
+            media_per_minute: nz(errs.positive(
+                "limits.media_per_minute",
+                l.media_per_minute,
+                2000,
+                u32::MAX as u64,
+            )),
+            text_per_day: nz(errs.positive(
+                "limits.text_per_day",
+                l.text_per_day,
+                2_000_000,
+                u32::MAX as u64,
+            )),
+            media_per_day: nz(errs.positive(
+                "limits.media_per_day",
+                l.media_per_day,
+                200_000,
+                u32::MAX as u64,
+            )),
+            day_offset_hours: match l.day_offset_hours {
+                None => 8,
+                Some(h) if (-12..=14).contains(&h) => h as i8,
+                Some(h) => {
+                    errs.push(
+                        "limits.day_offset_hours",
+                        format!("{h} is out of range (-12..=14)"),
+                    );
+                    8
+                }
+            },
+            resets_per_month: match l.resets_per_month {
+                None => 10,
+                Some(n) if (0..=1000).contains(&n) => n as u32,
+                Some(n) => {
+                    errs.push(
+                        "limits.resets_per_month",
+                        format!("{n} is out of range (0..=1000)"),
+                    );
+                    10
+                }
+            },
+            visit_ttl: Duration::from_secs(errs.positive(
+                "limits.visit_ttl_secs",
+                l.visit_ttl_secs,
+                7200,
+                86_400 * 30,
+            )),
+            max_visits: NonZeroUsize::new(errs.positive(
+                "limits.max_visits",
+                l.max_visits,
+                20_000_000,
+                1_000_000_000,
+            ) as usize)
+            .unwrap_or(NonZeroUsize::MIN),
+            visit_sweep: Duration::from_secs(errs.positive(
+                "limits.visit_sweep_secs",
+                l.visit_sweep_secs,
+                60,
+                3600,
+            )),
+        };
+
         let mut apps = Vec::with_capacity(self.apps.len());
         let mut seen = HashSet::new();
         for (i, raw) in self.apps.into_iter().enumerate() {
@@ -566,6 +672,7 @@ impl RawConfig {
                 media: MediaConfig { allow_networks },
                 tokens,
                 engine,
+                limits,
                 apps,
             })
         } else {
@@ -748,6 +855,14 @@ mod tests {
         assert_eq!(c.state.backend, Backend::Memory);
         assert!(c.apps.is_empty());
         assert!(!c.engine.reveal_builtin_words);
+        assert!(c.limits.enforce);
+        assert_eq!(c.limits.text_per_minute.get(), 4000);
+        assert_eq!(c.limits.media_per_minute.get(), 2000);
+        assert_eq!(c.limits.text_per_day.get(), 2_000_000);
+        assert_eq!(c.limits.media_per_day.get(), 200_000);
+        assert_eq!(c.limits.day_offset_hours, 8);
+        assert_eq!(c.limits.resets_per_month, 10);
+        assert_eq!(c.limits.visit_ttl, Duration::from_secs(7200));
     }
 
     #[test]

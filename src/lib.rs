@@ -20,6 +20,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod limits;
 pub mod metrics;
 pub mod rid;
 pub mod server;
@@ -40,7 +41,8 @@ use crate::engine::{Engine, EngineError, Lexicon};
 use crate::metrics::Metrics;
 use crate::rid::RidGenerator;
 use crate::server::ServerOptions;
-use crate::state::{App, AppRegistry, memory::MemoryTokenStore};
+use crate::state::memory::{MemoryQuotaStore, MemoryTokenStore, MemoryVisitStore};
+use crate::state::{App, AppRegistry};
 
 /// The two bound sockets.
 #[derive(Debug)]
@@ -88,11 +90,13 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             .apps
             .iter()
             .cloned()
-            .map(|a| App::new(a, &config.tokens)),
+            .map(|a| App::new(a, &config.tokens, &config.limits, &options.clock)),
     );
     Ok(Arc::new(Gateway {
         apps,
         tokens: Arc::new(MemoryTokenStore::new()),
+        quotas: Arc::new(MemoryQuotaStore::new()),
+        visits: Arc::new(MemoryVisitStore::new(config.limits.max_visits.get())),
         engine: arc_swap::ArcSwap::from_pointee(engine),
         metrics: Metrics::new()?,
         clock: options.clock,
@@ -145,6 +149,7 @@ pub async fn serve(
 
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
+    let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
     let api_gw = Arc::clone(&gw);
     let api = tokio::spawn(server::serve(
         listeners.api,
@@ -169,8 +174,31 @@ pub async fn serve(
         tracing::error!(error = %e, "api listener task failed");
     }
     let _ = stop_admin.send(true);
+    let _ = sweeper.await;
     if let Err(e) = admin.await {
         tracing::error!(error = %e, "admin listener task failed");
     }
     tracing::info!("shutdown complete");
+}
+
+/// Reclaims expired visits every `limits.visit_sweep` until shutdown, on the blocking pool (a
+/// pass over millions of entries must not occupy an async worker).
+async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let every = gw.config.limits.visit_sweep;
+    loop {
+        tokio::select! {
+            () = server::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let ttl = gw.config.limits.visit_ttl.as_secs();
+        let before = gw.clock.now_secs().saturating_sub(ttl);
+        let visits = Arc::clone(&gw.visits);
+        match tokio::task::spawn_blocking(move || (visits.sweep(before), visits.len())).await {
+            Ok((removed, left)) => {
+                gw.metrics.visit_entries(left);
+                tracing::debug!(removed, left, "visits swept");
+            }
+            Err(e) => tracing::error!(error = %e, "visit sweep failed"),
+        }
+    }
 }

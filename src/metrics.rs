@@ -10,6 +10,7 @@ use prometheus::{
 };
 
 use crate::engine::{Label, Suggest};
+use crate::limits::Metered;
 
 /// The WeChat-compatible APIs, as metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +18,15 @@ pub enum Api {
     MsgSecCheck,
     Token,
     StableToken,
+    QuotaGet,
+    ClearQuota,
+    VisitReport,
     /// Unknown paths and methods.
     Other,
 }
 
 impl Api {
-    const COUNT: usize = 4;
+    const COUNT: usize = 7;
 
     fn index(self) -> usize {
         self as usize
@@ -33,6 +37,9 @@ impl Api {
             Api::MsgSecCheck => "msg_sec_check",
             Api::Token => "token",
             Api::StableToken => "stable_token",
+            Api::QuotaGet => "quota_get",
+            Api::ClearQuota => "clear_quota",
+            Api::VisitReport => "visit_report",
             Api::Other => "other",
         }
     }
@@ -46,6 +53,9 @@ pub struct Metrics {
     latency: HistogramVec,
     verdicts: IntCounterVec,
     connections: IntGaugeVec,
+    refusals: IntCounterVec,
+    quota_admitted: IntCounterVec,
+    visits: prometheus::IntGauge,
     /// Children resolved once, so the hot path skips hashing label values. Filled lazily, so
     /// a series appears in `/metrics` only once it has happened.
     hot: Arc<Hot>,
@@ -56,6 +66,7 @@ struct Hot {
     ok: [OnceLock<IntCounter>; Api::COUNT],
     latency: [OnceLock<Histogram>; Api::COUNT],
     verdicts: [[[OnceLock<IntCounter>; Label::ALL.len()]; 3]; Api::COUNT],
+    quota: [OnceLock<IntCounter>; 2],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -104,12 +115,36 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(verdicts.clone()))?;
         registry.register(Box::new(connections.clone()))?;
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "modgate_limit_refusals_total",
+                "Calls refused by a limit, by API and reason (rate, quota, visit)",
+            ),
+            &["api", "reason"],
+        )?;
+        let quota_admitted = IntCounterVec::new(
+            Opts::new(
+                "modgate_quota_admitted_total",
+                "Calls counted against a daily quota, by API",
+            ),
+            &["api"],
+        )?;
+        let visits = prometheus::IntGauge::new(
+            "modgate_visit_entries",
+            "Visit entries held (fresh or not yet swept)",
+        )?;
+        registry.register(Box::new(refusals.clone()))?;
+        registry.register(Box::new(quota_admitted.clone()))?;
+        registry.register(Box::new(visits.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             verdicts,
             connections,
+            refusals,
+            quota_admitted,
+            visits,
             hot: Arc::default(),
         })
     }
@@ -143,6 +178,25 @@ impl Metrics {
                 ])
             })
             .inc();
+    }
+
+    /// Records a call refused by a limit.
+    pub fn refusal(&self, api: Metered, reason: &'static str) {
+        self.refusals
+            .with_label_values(&[api.as_str(), reason])
+            .inc();
+    }
+
+    /// Records a call counted against its daily quota.
+    pub fn quota_admitted(&self, api: Metered) {
+        self.hot.quota[api.index()]
+            .get_or_init(|| self.quota_admitted.with_label_values(&[api.as_str()]))
+            .inc();
+    }
+
+    /// Sets the number of visit entries held.
+    pub fn visit_entries(&self, n: usize) {
+        self.visits.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The gauge of open connections for a listener.

@@ -53,6 +53,21 @@ pub enum ApiError {
     /// 41004
     #[error("appsecret missing")]
     MissingSecret,
+    /// 44991, with the wait until the next call is allowed.
+    #[error("reach max api minute frequence")]
+    RateLimited(std::time::Duration),
+    /// 45009
+    #[error("reach max api daily quota limit")]
+    QuotaExceeded,
+    /// 61010
+    #[error("code is expired")]
+    VisitExpired,
+    /// 76021
+    #[error("cgi_path not found")]
+    UnknownCgiPath,
+    /// 48006
+    #[error("forbid to clear quota: this month's resets are used up")]
+    ResetsExhausted,
     /// -1: a backend could not answer; SDKs back off and retry.
     #[error("system error, retry later")]
     System,
@@ -88,6 +103,11 @@ impl ApiError {
             ApiError::InvalidSecret => 40125,
             ApiError::MissingAppid => 41002,
             ApiError::MissingSecret => 41004,
+            ApiError::RateLimited(_) => 44991,
+            ApiError::QuotaExceeded => 45009,
+            ApiError::VisitExpired => 61010,
+            ApiError::UnknownCgiPath => 76021,
+            ApiError::ResetsExhausted => 48006,
             ApiError::System => -1,
             ApiError::NotFound
             | ApiError::MethodNotAllowed(_)
@@ -116,6 +136,13 @@ impl ApiError {
         };
         let mut resp = json_response(self.status(), &body);
         match self {
+            ApiError::RateLimited(wait) => {
+                // Whole seconds, rounded up: a client that waits this long is admitted.
+                let secs = wait.as_millis().div_ceil(1000).max(1);
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
             ApiError::MethodNotAllowed(allow) => {
                 resp.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allow));

@@ -7,7 +7,9 @@
 pub mod admin;
 pub mod error;
 mod msg_sec_check;
+mod quota;
 mod tokens;
+mod visits;
 pub mod wire;
 
 use std::sync::Arc;
@@ -23,15 +25,18 @@ pub use error::{ApiError, Response};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::limits::{Metered, calendar, is_fresh};
 use crate::metrics::{Api, Metrics};
 use crate::rid::{Rid, RidGenerator};
-use crate::state::{AppRegistry, TokenStore};
+use crate::state::{App, AppRegistry, QuotaDecision, QuotaStore, TokenStore, VisitStore};
 
 /// Everything the handlers share. One per process; cloned as an `Arc`.
 pub struct Gateway {
     pub config: Config,
     pub apps: AppRegistry,
     pub tokens: Arc<dyn TokenStore>,
+    pub quotas: Arc<dyn QuotaStore>,
+    pub visits: Arc<dyn VisitStore>,
     /// The text engine in force. Readers take a snapshot per request; a reload builds a new
     /// engine off the async workers and swaps it in whole.
     pub engine: arc_swap::ArcSwap<Engine>,
@@ -83,6 +88,43 @@ impl Gateway {
         Ok(patterns)
     }
 
+    /// Steps 3–5 of the SPEC's check order for a metered call that passed validation: the
+    /// per-minute rate limit (44991), the daily quota (45009, counted only here, so refusals at
+    /// earlier steps consume nothing), and, when the API names a user, visit freshness (61010).
+    pub async fn admit(
+        &self,
+        app: &App,
+        api: Metered,
+        openid: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let limits = &self.config.limits;
+        if !limits.enforce {
+            return Ok(());
+        }
+        let api_limits = app.limits.api(api);
+        if let Err(wait) = api_limits.check_rate(&self.clock) {
+            self.metrics.refusal(api, "rate");
+            return Err(ApiError::RateLimited(wait));
+        }
+        let day = calendar::day_number(self.clock.now_secs(), limits.day_offset_hours);
+        let limit = u64::from(api_limits.per_day.get());
+        match self.quotas.acquire(app.appid(), api, day, limit).await? {
+            QuotaDecision::Admitted { .. } => self.metrics.quota_admitted(api),
+            QuotaDecision::Exhausted { .. } => {
+                self.metrics.refusal(api, "quota");
+                return Err(ApiError::QuotaExceeded);
+            }
+        }
+        if let Some(openid) = openid {
+            let last = self.visits.last_visit(app.appid(), openid).await?;
+            if !is_fresh(last, self.clock.now_secs(), limits.visit_ttl) {
+                self.metrics.refusal(api, "visit");
+                return Err(ApiError::VisitExpired);
+            }
+        }
+        Ok(())
+    }
+
     /// A fresh request id.
     pub fn rid(&self) -> Rid {
         self.rids.next(self.clock.now_secs())
@@ -122,6 +164,12 @@ impl Gateway {
                 };
                 (Api::Token, r)
             }
+            "/cgi-bin/openapi/quota/get" => (Api::QuotaGet, post_only(self, req, quota::get).await),
+            "/cgi-bin/clear_quota" => (Api::ClearQuota, post_only(self, req, quota::clear).await),
+            "/cgi-bin/clear_quota/v2" => {
+                (Api::ClearQuota, post_only(self, req, quota::clear_v2).await)
+            }
+            "/wxa/visit/report" => (Api::VisitReport, post_only(self, req, visits::report).await),
             "/cgi-bin/stable_token" => {
                 let r = if req.method() == Method::POST {
                     tokens::stable_token(self, req).await
@@ -158,6 +206,22 @@ impl Gateway {
             Err(_) => Err(ApiError::BadRequest("request body could not be read")),
         }
     }
+}
+
+/// Runs a POST-only handler; other methods get 43002, as the platform answers.
+async fn post_only<'a, F, Fut>(
+    gw: &'a Gateway,
+    req: Request<Incoming>,
+    handler: F,
+) -> Result<Reply, ApiError>
+where
+    F: FnOnce(&'a Gateway, Request<Incoming>) -> Fut,
+    Fut: std::future::Future<Output = Result<Reply, ApiError>>,
+{
+    if req.method() != Method::POST {
+        return Err(ApiError::RequirePost);
+    }
+    handler(gw, req).await
 }
 
 /// The value of one query parameter, percent-decoded.

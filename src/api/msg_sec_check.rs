@@ -10,7 +10,9 @@ use hyper::body::Incoming;
 use super::wire::{self, BodyError, ErrorBody, Int, MsgSecCheckBody, Str, V2Body};
 use super::{ApiError, Gateway, Reply, tokens};
 use crate::engine::{Engine, Suggest, Verdict};
+use crate::limits::Metered;
 use crate::metrics::Api;
+use crate::state::App;
 
 /// v2 `content` limit, in Unicode scalar values.
 pub const MAX_V2_CHARS: usize = 2500;
@@ -31,13 +33,13 @@ pub(super) fn body_error(e: BodyError) -> ApiError {
 }
 
 pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    tokens::authenticate(gw, &req).await?;
+    let app = tokens::authenticate(gw, &req).await?;
     let body = gw.read_body(req).await?;
     let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
     if b.version == Int::Value(2) {
-        v2(gw, &b)
+        v2(gw, &app, &b).await
     } else {
-        v1(gw, &b).await
+        v1(gw, &app, &b).await
     }
 }
 
@@ -64,7 +66,7 @@ fn text<'a>(
     }
 }
 
-fn v2(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
+async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
     // 47001: every format problem, before scene and openid are judged.
     let content = text("content", &b.content, MAX_V2_CHARS)?
         .ok_or(ApiError::Format("field `content` is required".into()))?;
@@ -93,6 +95,8 @@ fn v2(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
         .value()
         .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
     validate_openid(openid)?;
+    // 44991, 45009, 61010
+    gw.admit(app, Metered::MsgSecCheck, Some(openid)).await?;
 
     let mut fields = [content, "", "", ""];
     fields[1] = title.unwrap_or("");
@@ -136,7 +140,7 @@ pub fn validate_openid(openid: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn v1(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
+async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
     let content = match &b.content {
         Str::Value(v) => v,
         Str::Absent => return Err(ApiError::Format("field `content` is required".into())),
@@ -147,6 +151,8 @@ async fn v1(gw: &Gateway, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
             format!("field `content` is longer than {MAX_V1_BYTES} bytes").into(),
         ));
     }
+    // v1 names no user: rate limit and quota only.
+    gw.admit(app, Metered::MsgSecCheck, None).await?;
     let verdict = if content.len() <= INLINE_CHECK_BYTES {
         gw.engine.load().check(&[content])
     } else {

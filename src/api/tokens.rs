@@ -72,6 +72,15 @@ fn credentials(
     if grant_type != Some("client_credential") {
         return Err(ApiError::InvalidGrantType);
     }
+    check_secret(gw, appid, secret)
+}
+
+/// Checks an appid and its secret: 41002, 41004, 40013, 40125.
+pub(super) fn check_secret(
+    gw: &Gateway,
+    appid: Option<&str>,
+    secret: Option<&str>,
+) -> Result<Arc<App>, ApiError> {
     let appid = appid
         .filter(|s| !s.is_empty())
         .ok_or(ApiError::MissingAppid)?;

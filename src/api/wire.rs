@@ -207,6 +207,89 @@ impl<'de> Deserialize<'de> for Bool {
     }
 }
 
+/// A list of strings, read leniently: each item is a [`Str`], so a bad item is reported on its own.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum List<'a> {
+    #[default]
+    Absent,
+    Items(Vec<Str<'a>>),
+    /// Present but not an array.
+    Wrong,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for List<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = List<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<'de>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(item) = seq.next_element::<Str<'de>>()? {
+                    items.push(item);
+                }
+                Ok(List::Items(items))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<List<'de>, E> {
+                Ok(List::Absent)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<List<'de>, E> {
+                Ok(List::Absent)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<'de>, A::Error> {
+                drain_map(map)?;
+                Ok(List::Wrong)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<List<'de>, E> {
+                Ok(List::Wrong)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<List<'de>, E> {
+                Ok(List::Wrong)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<List<'de>, E> {
+                Ok(List::Wrong)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<List<'de>, E> {
+                Ok(List::Wrong)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<List<'de>, E> {
+                Ok(List::Wrong)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `POST /wxa/visit/report` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VisitReportBody<'a> {
+    #[serde(borrow)]
+    pub openid: Str<'a>,
+    #[serde(borrow)]
+    pub openids: List<'a>,
+}
+
+/// `POST /cgi-bin/openapi/quota/get` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct QuotaGetBody<'a> {
+    #[serde(borrow)]
+    pub cgi_path: Str<'a>,
+}
+
+/// `POST /cgi-bin/clear_quota` and `/cgi-bin/clear_quota/v2` bodies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ClearQuotaBody<'a> {
+    #[serde(borrow)]
+    pub appid: Str<'a>,
+    #[serde(borrow)]
+    pub appsecret: Str<'a>,
+}
+
 /// `POST /wxa/msg_sec_check` body, v1 or v2.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -299,6 +382,44 @@ pub struct ErrorBody<'a> {
 pub struct TokenBody<'a> {
     pub access_token: &'a str,
     pub expires_in: u64,
+}
+
+/// `quota/get` success.
+#[derive(Debug, Serialize)]
+pub struct QuotaReply {
+    pub errcode: i32,
+    pub errmsg: &'static str,
+    pub quota: QuotaFigures,
+    pub rate_limit: RateFigures,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuotaFigures {
+    pub daily_limit: u64,
+    pub used: u64,
+    pub remain: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RateFigures {
+    pub call_count: u32,
+    pub refresh_second: u32,
+}
+
+/// `visit/report` success: how many were recorded, and each item that was not.
+#[derive(Debug, Serialize)]
+pub struct VisitReply {
+    pub errcode: i32,
+    pub errmsg: &'static str,
+    pub recorded: usize,
+    pub failed: Vec<VisitFailure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VisitFailure {
+    pub index: usize,
+    pub errcode: i32,
+    pub errmsg: String,
 }
 
 /// The v2 verdict response.

@@ -8,25 +8,48 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::config::{AppConfig, TokenConfig};
+use crate::clock::SharedClock;
+use crate::config::{AppConfig, LimitsConfig, TokenConfig};
+use crate::limits::AppLimits;
 use crate::token::AppKey;
 
-/// A registered app, with its derived token key.
+/// A registered app, with its derived token key and its rate limiters.
 #[derive(Debug)]
 pub struct App {
     pub config: AppConfig,
     pub token_key: AppKey,
+    pub limits: AppLimits,
 }
 
 impl App {
-    /// Builds the runtime form of an app.
-    pub fn new(config: AppConfig, tokens: &TokenConfig) -> Self {
+    /// Builds the runtime form of an app: its overrides, or the defaults.
+    pub fn new(
+        config: AppConfig,
+        tokens: &TokenConfig,
+        limits: &LimitsConfig,
+        clock: &SharedClock,
+    ) -> Self {
         let token_key = AppKey::derive(
             tokens.key.as_ref().map(|k| k.expose()),
             &config.appid,
             config.secret.expose(),
         );
-        Self { config, token_key }
+        let limits = AppLimits::new(
+            (
+                config.text_per_minute.unwrap_or(limits.text_per_minute),
+                config.text_per_day.unwrap_or(limits.text_per_day),
+            ),
+            (
+                config.media_per_minute.unwrap_or(limits.media_per_minute),
+                config.media_per_day.unwrap_or(limits.media_per_day),
+            ),
+            clock,
+        );
+        Self {
+            config,
+            token_key,
+            limits,
+        }
     }
 
     pub fn appid(&self) -> &str {

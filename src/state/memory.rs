@@ -1,12 +1,20 @@
 //! The in-process backend: the default, and production code.
 //!
-//! Bounds: the token store holds one 24-byte record (plus the appid key) per app that has been
-//! issued a token; apps are registered by the operator, so the map cannot grow from client input.
+//! Bounds: the token and quota stores hold one small record per registered app that has used
+//! them (apps are registered by the operator, so these maps cannot grow from client input). The
+//! visit store is bounded by `limits.max_visits` and swept of expired entries.
+
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{BoxFuture, StateError, TokenStore};
+use super::{
+    BoxFuture, QuotaDecision, QuotaStore, ResetDecision, StateError, TokenStore, VisitOutcome,
+    VisitStore,
+};
+use crate::limits::Metered;
 use crate::token::Epochs;
 
 /// Token rotation state in a concurrent map. Each decision runs under the map's entry lock, so
@@ -62,6 +70,252 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
+/// Quota counters: per app, one atomic word per API holding `day << 40 | used`, and one for the
+/// monthly resets holding `month << 32 | count`. Every decision is one compare-and-swap loop on
+/// one word, so concurrent callers can never admit more than the limit.
+#[derive(Debug, Default)]
+pub struct MemoryQuotaStore {
+    apps: DashMap<String, QuotaCell>,
+}
+
+#[derive(Debug, Default)]
+struct QuotaCell {
+    counters: [AtomicU64; 2],
+    resets: AtomicU64,
+}
+
+const USED_BITS: u32 = 40;
+const USED_MASK: u64 = (1 << USED_BITS) - 1;
+
+fn unpack_used(word: u64, day: u32) -> u64 {
+    if (word >> USED_BITS) as u32 == day {
+        word & USED_MASK
+    } else {
+        0
+    }
+}
+
+impl MemoryQuotaStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_cell<T>(&self, appid: &str, f: impl FnOnce(&QuotaCell) -> T) -> T {
+        if let Some(cell) = self.apps.get(appid) {
+            return f(&cell);
+        }
+        let cell = self.apps.entry(appid.to_owned()).or_default();
+        f(&cell)
+    }
+}
+
+impl QuotaStore for MemoryQuotaStore {
+    fn acquire<'a>(
+        &'a self,
+        appid: &'a str,
+        api: Metered,
+        day: u32,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<QuotaDecision, StateError>> {
+        let decision = self.with_cell(appid, |cell| {
+            let counter = &cell.counters[api.index()];
+            let mut current = counter.load(Ordering::Acquire);
+            loop {
+                let used = unpack_used(current, day);
+                if used >= limit {
+                    return QuotaDecision::Exhausted { used };
+                }
+                let next = (u64::from(day) << USED_BITS) | (used + 1);
+                match counter.compare_exchange_weak(
+                    current,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return QuotaDecision::Admitted { used: used + 1 },
+                    Err(actual) => current = actual,
+                }
+            }
+        });
+        Box::pin(std::future::ready(Ok(decision)))
+    }
+
+    fn used<'a>(
+        &'a self,
+        appid: &'a str,
+        api: Metered,
+        day: u32,
+    ) -> BoxFuture<'a, Result<u64, StateError>> {
+        let used = self.apps.get(appid).map_or(0, |cell| {
+            unpack_used(cell.counters[api.index()].load(Ordering::Acquire), day)
+        });
+        Box::pin(std::future::ready(Ok(used)))
+    }
+
+    fn reset<'a>(
+        &'a self,
+        appid: &'a str,
+        day: u32,
+        month: u32,
+        allowance: u32,
+    ) -> BoxFuture<'a, Result<ResetDecision, StateError>> {
+        let decision = self.with_cell(appid, |cell| {
+            let mut current = cell.resets.load(Ordering::Acquire);
+            let remaining = loop {
+                let count = if (current >> 32) as u32 == month {
+                    current as u32
+                } else {
+                    0
+                };
+                if count >= allowance {
+                    return ResetDecision::AllowanceSpent;
+                }
+                let next = (u64::from(month) << 32) | u64::from(count + 1);
+                match cell.resets.compare_exchange_weak(
+                    current,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break allowance - count - 1,
+                    Err(actual) => current = actual,
+                }
+            };
+            for counter in &cell.counters {
+                counter.store(u64::from(day) << USED_BITS, Ordering::Release);
+            }
+            ResetDecision::Reset { remaining }
+        });
+        Box::pin(std::future::ready(Ok(decision)))
+    }
+}
+
+/// A hasher for keys that are already uniformly distributed 64-bit hashes.
+#[derive(Default)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed (see `write_u64`); fold anything else in for safety.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Visits: a map from a keyed 64-bit hash of `(appid, openid)` to the visit time in seconds.
+///
+/// Cost per entry: an 8-byte key and a 4-byte value in a hashbrown table (one control byte,
+/// padding to 16 bytes, load factor up to 7/8) — about 18–36 bytes depending on where the table
+/// is in its growth cycle; 10 million users fit in well under 1 GiB (BENCHMARKS.md has the
+/// measurement). The hash is SipHash with a per-process random key, so clients cannot aim
+/// collisions at one another; an accidental collision (probability about n²/2⁶⁵) would let one
+/// user borrow another's freshness, which is harmless.
+///
+/// Bound: at most `max_entries`; when full, visits of known users still refresh and new users are
+/// refused until the sweep frees room ([`VisitOutcome::Full`]). The sweep (`retain`) locks one of
+/// many small shards at a time, so requests never wait for a whole-map pass.
+pub struct MemoryVisitStore {
+    visits: DashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    keys: std::hash::RandomState,
+    entries: AtomicUsize,
+    max_entries: usize,
+}
+
+impl std::fmt::Debug for MemoryVisitStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryVisitStore")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryVisitStore {
+    pub fn new(max_entries: usize) -> Self {
+        MemoryVisitStore {
+            visits: DashMap::with_hasher_and_shard_amount(BuildHasherDefault::default(), 256),
+            keys: std::hash::RandomState::new(),
+            entries: AtomicUsize::new(0),
+            max_entries,
+        }
+    }
+
+    fn key(&self, appid: &str, openid: &str) -> u64 {
+        self.keys.hash_one((appid, openid))
+    }
+}
+
+impl VisitStore for MemoryVisitStore {
+    fn record<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+        now_secs: u64,
+    ) -> BoxFuture<'a, Result<VisitOutcome, StateError>> {
+        let key = self.key(appid, openid);
+        let at = u32::try_from(now_secs).unwrap_or(u32::MAX);
+        let outcome = match self.visits.entry(key) {
+            Entry::Occupied(mut o) => {
+                let v = o.get_mut();
+                *v = (*v).max(at);
+                VisitOutcome::Recorded
+            }
+            Entry::Vacant(v) => {
+                // Reserve a slot first so concurrent inserts cannot overshoot the cap.
+                let reserved =
+                    self.entries
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                            (n < self.max_entries).then_some(n + 1)
+                        });
+                if reserved.is_ok() {
+                    v.insert(at);
+                    VisitOutcome::Recorded
+                } else {
+                    VisitOutcome::Full
+                }
+            }
+        };
+        Box::pin(std::future::ready(Ok(outcome)))
+    }
+
+    fn last_visit<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, StateError>> {
+        let found = self
+            .visits
+            .get(&self.key(appid, openid))
+            .map(|v| u64::from(*v));
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn sweep(&self, before_secs: u64) -> usize {
+        let before = u32::try_from(before_secs).unwrap_or(u32::MAX);
+        let removed = AtomicUsize::new(0);
+        self.visits.retain(|_, at| {
+            let keep = *at >= before;
+            if !keep {
+                removed.fetch_add(1, Ordering::Relaxed);
+            }
+            keep
+        });
+        let removed = removed.into_inner();
+        self.entries.fetch_sub(removed, Ordering::AcqRel);
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.entries.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +323,24 @@ mod tests {
     #[tokio::test]
     async fn memory_token_store_passes_the_conformance_suite() {
         crate::state::conformance::token_store(&MemoryTokenStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_quota_store_passes_the_conformance_suite() {
+        crate::state::conformance::quota_store(&MemoryQuotaStore::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_quota_store_is_exact_under_concurrency() {
+        crate::state::conformance::quota_store_concurrent(std::sync::Arc::new(
+            MemoryQuotaStore::new(),
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn memory_visit_store_passes_the_conformance_suite() {
+        crate::state::conformance::visit_store(&MemoryVisitStore::new(3)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

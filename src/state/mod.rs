@@ -18,6 +18,7 @@ pub(crate) mod conformance;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::limits::Metered;
 use crate::token::Epochs;
 
 pub use apps::{App, AppRegistry};
@@ -52,4 +53,90 @@ pub trait TokenStore: Send + Sync + 'static {
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
+}
+
+/// The outcome of counting one call against a daily quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaDecision {
+    /// Counted; `used` includes this call.
+    Admitted { used: u64 },
+    /// Not counted: the day's quota is spent.
+    Exhausted { used: u64 },
+}
+
+/// The outcome of a quota reset request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetDecision {
+    /// Today's counts are zero again; `remaining` resets are left this month.
+    Reset { remaining: u32 },
+    /// The monthly allowance is spent; nothing changed.
+    AllowanceSpent,
+}
+
+/// Daily quota counters per app and API, and the monthly reset allowance. Days and months are
+/// numbers computed by the caller (see [`crate::limits::calendar`]); a counter from an earlier
+/// day counts as zero. Holds one small record per app that has made a metered call.
+pub trait QuotaStore: Send + Sync + 'static {
+    /// Counts one call if fewer than `limit` were counted on `day`. Exact under concurrency.
+    fn acquire<'a>(
+        &'a self,
+        appid: &'a str,
+        api: Metered,
+        day: u32,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<QuotaDecision, StateError>>;
+
+    /// Calls counted on `day`.
+    fn used<'a>(
+        &'a self,
+        appid: &'a str,
+        api: Metered,
+        day: u32,
+    ) -> BoxFuture<'a, Result<u64, StateError>>;
+
+    /// Zeroes the app's counts for `day` if fewer than `allowance` resets were made in `month`.
+    fn reset<'a>(
+        &'a self,
+        appid: &'a str,
+        day: u32,
+        month: u32,
+        allowance: u32,
+    ) -> BoxFuture<'a, Result<ResetDecision, StateError>>;
+}
+
+/// The outcome of recording a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitOutcome {
+    Recorded,
+    /// A new user could not be recorded: the store is at its capacity (a documented policy:
+    /// existing users keep refreshing, new ones wait for the sweep to free room).
+    Full,
+}
+
+/// When each user last visited each app.
+pub trait VisitStore: Send + Sync + 'static {
+    /// Records a visit at `now_secs` (the latest visit wins).
+    fn record<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+        now_secs: u64,
+    ) -> BoxFuture<'a, Result<VisitOutcome, StateError>>;
+
+    /// The user's latest visit, if one is still held.
+    fn last_visit<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, StateError>>;
+
+    /// Drops every visit made before `before_secs`; returns how many were dropped.
+    fn sweep(&self, before_secs: u64) -> usize;
+
+    /// Entries held now.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -19,9 +19,12 @@ pub const SECRET2: &str = "fedcba9876543210fedcba9876543210";
 /// 2024-11-28T08:26:40Z
 pub const T0_MS: u64 = 1_732_782_400_000;
 
+/// Two apps; limits off (tests/limits.rs turns them on with its own settings).
 pub fn default_config() -> String {
     format!(
         r#"
+[limits]
+enforce = false
 [admin]
 token = "test-admin-token"
 [[apps]]

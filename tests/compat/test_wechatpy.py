@@ -49,6 +49,9 @@ def test_v1_check_text_security(client):
 
 
 def test_v2_through_generic_post(client, modgate):
+    # A v2 check needs a recent visit by the user (else 61010), reported through the same SDK.
+    report = client.post("wxa/visit/report", data={"openid": "oUser-1"}, api_base_url=f"{modgate}/")
+    assert report["recorded"] == 1
     body = {"content": "来玩网络赌博", "version": 2, "scene": 2, "openid": "oUser-1"}
     result = client.post("wxa/msg_sec_check", data=body, api_base_url=f"{modgate}/")
     assert result["errcode"] == 0
@@ -74,6 +77,16 @@ def test_sdk_refreshes_a_superseded_token_and_retries(client, modgate):
         ).raise_for_status()
     assert client.wxa.check_text_security("你好")["errcode"] == 0
     assert client.access_token != stale
+
+
+def test_stale_user_is_61010(client, modgate):
+    with pytest.raises(WeChatClientException) as err:
+        client.post(
+            "wxa/msg_sec_check",
+            data={"content": "你好", "version": 2, "scene": 2, "openid": "never-visited"},
+            api_base_url=f"{modgate}/",
+        )
+    assert err.value.errcode == 61010
 
 
 def test_token_errors_surface_as_sdk_exceptions(modgate, monkeypatch):

@@ -1,0 +1,90 @@
+//! `POST /wxa/visit/report`: the app tells modgate which users visited (SPEC §5). A user is fresh
+//! for `limits.visit_ttl` after the latest report; checks for stale users answer 61010.
+
+use http::Request;
+use hyper::body::Incoming;
+
+use super::msg_sec_check::{body_error, validate_openid};
+use super::wire::{self, List, Str, VisitFailure, VisitReply, VisitReportBody};
+use super::{ApiError, Gateway, Reply, tokens};
+use crate::state::VisitOutcome;
+
+/// Most openids one report may carry.
+pub const MAX_BATCH: usize = 1000;
+
+pub(super) async fn report(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let app = tokens::authenticate(gw, &req).await?;
+    let body = gw.read_body(req).await?;
+    let b: VisitReportBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    let single;
+    let items: &[Str<'_>] = match (&b.openids, &b.openid) {
+        (List::Wrong, _) => {
+            return Err(ApiError::Format(
+                "field `openids` must be an array of strings".into(),
+            ));
+        }
+        (_, Str::Wrong) => return Err(ApiError::Format("field `openid` must be a string".into())),
+        (List::Items(items), _) if items.len() > MAX_BATCH => {
+            return Err(ApiError::Format(
+                format!("field `openids` has more than {MAX_BATCH} items").into(),
+            ));
+        }
+        (List::Items(items), _) if !items.is_empty() => items,
+        (_, Str::Value(_)) => {
+            single = [b.openid.clone()];
+            &single
+        }
+        _ => {
+            return Err(ApiError::Format(
+                "field `openid` or `openids` is required".into(),
+            ));
+        }
+    };
+    let now = gw.clock.now_secs();
+    let mut recorded = 0;
+    let mut failed = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let openid = match item {
+            Str::Value(v) => v,
+            Str::Absent => {
+                failed.push(VisitFailure {
+                    index,
+                    errcode: 40003,
+                    errmsg: "invalid openid: empty".into(),
+                });
+                continue;
+            }
+            Str::Wrong => {
+                failed.push(VisitFailure {
+                    index,
+                    errcode: 40003,
+                    errmsg: "invalid openid: not a string".into(),
+                });
+                continue;
+            }
+        };
+        if let Err(e) = validate_openid(openid) {
+            failed.push(VisitFailure {
+                index,
+                errcode: e.errcode(),
+                errmsg: e.to_string(),
+            });
+            continue;
+        }
+        match gw.visits.record(app.appid(), openid, now).await? {
+            VisitOutcome::Recorded => recorded += 1,
+            VisitOutcome::Full => failed.push(VisitFailure {
+                index,
+                errcode: -1,
+                errmsg: "visit store is full; retry later".into(),
+            }),
+        }
+    }
+    gw.metrics.visit_entries(gw.visits.len());
+    Ok(Reply::json(&VisitReply {
+        errcode: 0,
+        errmsg: "ok",
+        recorded,
+        failed,
+    }))
+}
