@@ -1,0 +1,49 @@
+# Shared helpers for the load scripts (sourced, not run).
+# Needs: wrk (apt-get install wrk), taskset (util-linux), curl.
+
+BODY_FILE=${BODY_FILE:-loadtest/body.json}
+export BODY_FILE
+APPID=wx0123456789abcdef
+SECRET=0123456789abcdef0123456789abcdef
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# start_modgate CONFIG: runs the gateway pinned to CPU 0 with one tokio worker.
+start_modgate() {
+    TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 target/release/modgate serve --config "$1" &
+    pids+=($!)
+}
+
+# wait_healthy ADMIN_PORT
+wait_healthy() {
+    for _ in $(seq 50); do
+        curl -sf -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
+        sleep 0.1
+    done
+    echo "gateway on admin port $1 did not come up" >&2
+    return 1
+}
+
+# prepare PORT: prints a token, after reporting the benchmark user's visit and checking that the
+# benchmark body gets a verdict.
+prepare() {
+    local token
+    token=$(curl -sf "http://127.0.0.1:$1/cgi-bin/token?grant_type=client_credential&appid=$APPID&secret=$SECRET" \
+        | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    curl -sf -X POST -d '{"openid":"oBenchUser_0123456789"}' \
+        "http://127.0.0.1:$1/wxa/visit/report?access_token=$token" | grep -q '"recorded":1'
+    curl -sf -X POST --data-binary @"$BODY_FILE" \
+        "http://127.0.0.1:$1/wxa/msg_sec_check?access_token=$token" | grep -q '"errcode":0'
+    echo "$token"
+}
+
+# measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms" for one wrk run on CPU 1.
+measure() {
+    taskset -c 1 wrk -t1 -c"$3" -d"$2" --latency -s loadtest/post.lua "$1" | awk '
+        /Requests\/sec/ { rps = $2 }
+        $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+        END { printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99) }'
+}
