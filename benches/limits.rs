@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use modgate::clock::{ManualClock, SharedClock};
 use modgate::limits::{AppLimits, Metered, calendar, is_fresh};
 use modgate::state::memory::{MemoryQuotaStore, MemoryVisitStore};
-use modgate::state::{QuotaDecision, QuotaStore, VisitStore};
+use modgate::state::{QuotaDecision, QuotaStore, VisitOutcome, VisitStore};
 
 /// The memory backend's futures are ready at once; poll one without a runtime.
 fn ready<T>(fut: impl Future<Output = T>) -> T {
@@ -53,7 +53,8 @@ fn bench(c: &mut Criterion) {
     for a in 0..apps {
         let app = appid(a);
         for u in 0..users {
-            ready(visits.record(&app, &format!("o{u:027}"), now));
+            let outcome = ready(visits.record(&app, &format!("o{u:027}"), now));
+            assert_eq!(outcome.expect("memory backend"), VisitOutcome::Recorded);
         }
     }
     let after = rss_bytes();
