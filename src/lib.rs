@@ -191,7 +191,8 @@ async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             () = tokio::time::sleep(every) => {}
         }
         let ttl = gw.config.limits.visit_ttl.as_secs();
-        let before = gw.clock.now_secs().saturating_sub(ttl);
+        // Stale means `now - last >= ttl`, i.e. `last < now - ttl + 1`.
+        let before = gw.clock.now_secs().saturating_sub(ttl) + 1;
         let visits = Arc::clone(&gw.visits);
         match tokio::task::spawn_blocking(move || (visits.sweep(before), visits.len())).await {
             Ok((removed, left)) => {
@@ -200,5 +201,70 @@ async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             }
             Err(e) => tracing::error!(error = %e, "visit sweep failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    /// The background sweep reclaims expired visits on its own schedule (tokio time is paused and
+    /// advanced by hand; the wall clock is the injected one).
+    #[tokio::test(start_paused = true)]
+    async fn visits_are_swept_in_the_background() {
+        let config =
+            Config::from_toml("[limits]\nvisit_sweep_secs = 30\nvisit_ttl_secs = 600\n").unwrap();
+        let manual = ManualClock::new(1_000_000_000);
+        let gw = build(
+            config,
+            Options {
+                clock: Arc::new(manual.clone()),
+            },
+        )
+        .unwrap();
+        let (stop, rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), rx));
+        let now = gw.clock.now_secs();
+        gw.visits
+            .record("wx00000000000000aa", "old", now)
+            .await
+            .unwrap();
+        manual.advance(Duration::from_secs(300));
+        gw.visits
+            .record("wx00000000000000aa", "new", now + 300)
+            .await
+            .unwrap();
+        assert_eq!(gw.visits.len(), 2);
+        // 10 minutes after the first visit it has expired; the next sweep removes only it.
+        manual.advance(Duration::from_secs(300));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        // The sweep itself runs on the blocking pool (real threads): let virtual time pass in
+        // small steps until it has reported back.
+        for _ in 0..100_000 {
+            if gw.visits.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(gw.visits.len(), 1);
+        assert_eq!(
+            gw.visits
+                .last_visit("wx00000000000000aa", "old")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            gw.visits
+                .last_visit("wx00000000000000aa", "new")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let _ = stop.send(true);
+        sweeper.await.unwrap();
     }
 }

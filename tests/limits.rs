@@ -418,3 +418,19 @@ async fn refusal_metrics() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_visit_store_refuses_new_users_but_refreshes_known_ones() {
+    let s = TestServer::start_with(
+        &config().replace("text_per_day = 8\n", "text_per_day = 8\nmax_visits = 2\n"),
+    )
+    .await;
+    let t = s.token().await;
+    let v = visit(&s, &t, json!({"openids":["u1","u2","u3"]})).await;
+    assert_eq!(v["recorded"], 2);
+    assert_eq!(v["failed"][0]["index"], 2);
+    assert_eq!(v["failed"][0]["errcode"], -1);
+    assert!(v["failed"][0]["errmsg"].as_str().unwrap().contains("full"));
+    assert_eq!(visit(&s, &t, json!({"openid":"u1"})).await["recorded"], 1);
+    s.shutdown().await;
+}
