@@ -7,6 +7,7 @@ COPY rust-toolchain.toml Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY keywords ./keywords
 COPY examples ./examples
+COPY benches ./benches
 RUN cargo build --release --locked --bin modgate
 
 FROM debian:bookworm-slim
