@@ -47,3 +47,21 @@ measure() {
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
         END { printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99) }'
 }
+
+# compare ROUNDS "NAME A" URL_A "NAME B" URL_B: alternates wrk runs (A first), prints a markdown
+# table and B's requests/s as a share of A's, summed over rounds. Uses DURATION and CONNS.
+compare() {
+    local rounds=$1 name_a=$2 url_a=$3 name_b=$4 url_b=$5 sum_a=0 sum_b=0 r rps p50 p99
+    echo "| round | server | requests/s | p50 ms | p99 ms |"
+    echo "| --- | --- | ---: | ---: | ---: |"
+    for r in $(seq "$rounds"); do
+        read -r rps p50 p99 < <(measure "$url_a" "$DURATION" "$CONNS")
+        echo "| $r | $name_a | $rps | $p50 | $p99 |"
+        sum_a=$((sum_a + rps))
+        read -r rps p50 p99 < <(measure "$url_b" "$DURATION" "$CONNS")
+        echo "| $r | $name_b | $rps | $p50 | $p99 |"
+        sum_b=$((sum_b + rps))
+    done
+    awk -v a="$sum_a" -v b="$sum_b" -v na="$name_a" -v nb="$name_b" \
+        'BEGIN { printf "\n%s / %s, summed over rounds: %.1f%%\n", nb, na, 100 * b / a }'
+}

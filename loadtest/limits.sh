@@ -19,14 +19,5 @@ wait_healthy 19092
 ON=$(prepare 18080)
 OFF=$(prepare 18082)
 
-echo "| round | gateway | requests/s | p50 ms | p99 ms |"
-echo "| --- | --- | ---: | ---: | ---: |"
-sum_on=0; sum_off=0
-for r in $(seq "$ROUNDS"); do
-    read -r off off_p50 off_p99 < <(measure "http://127.0.0.1:18082/wxa/msg_sec_check?access_token=$OFF" "$DURATION" "$CONNS")
-    echo "| $r | limits off | $off | $off_p50 | $off_p99 |"
-    read -r on on_p50 on_p99 < <(measure "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$ON" "$DURATION" "$CONNS")
-    echo "| $r | limits on | $on | $on_p50 | $on_p99 |"
-    sum_on=$((sum_on + on)); sum_off=$((sum_off + off))
-done
-awk -v a="$sum_on" -v b="$sum_off" 'BEGIN { printf "\nlimits on / limits off, summed over rounds: %.1f%%\n", 100 * a / b }'
+compare "$ROUNDS" "limits off" "http://127.0.0.1:18082/wxa/msg_sec_check?access_token=$OFF" \
+    "limits on" "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$ON"

@@ -18,14 +18,5 @@ pids+=($!)
 wait_healthy 19090
 TOKEN=$(prepare 18080)
 
-echo "| round | server | requests/s | p50 ms | p99 ms |"
-echo "| --- | --- | ---: | ---: | ---: |"
-sum_c=0; sum_m=0
-for r in $(seq "$ROUNDS"); do
-    read -r c50 c_p50 c_p99 < <(measure "http://127.0.0.1:18081/wxa/msg_sec_check" "$DURATION" "$CONNS")
-    echo "| $r | ceiling (hyper + serde_json) | $c50 | $c_p50 | $c_p99 |"
-    read -r m50 m_p50 m_p99 < <(measure "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$TOKEN" "$DURATION" "$CONNS")
-    echo "| $r | modgate msgSecCheck v2 | $m50 | $m_p50 | $m_p99 |"
-    sum_c=$((sum_c + c50)); sum_m=$((sum_m + m50))
-done
-awk -v m="$sum_m" -v c="$sum_c" 'BEGIN { printf "\nmodgate / ceiling, summed over rounds: %.1f%%\n", 100 * m / c }'
+compare "$ROUNDS" "ceiling (hyper + serde_json)" "http://127.0.0.1:18081/wxa/msg_sec_check" \
+    "modgate msgSecCheck v2" "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$TOKEN"

@@ -95,29 +95,17 @@ impl TestServer {
 
     /// GET, returning status and parsed JSON body.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let resp = self
-            .client
-            .get(self.url(path_and_query))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        Self::send(self.client.get(self.url(path_and_query))).await
     }
 
     /// POST a raw body, returning status and parsed JSON body.
     pub async fn post(&self, path_and_query: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let resp = self
-            .client
-            .post(self.url(path_and_query))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        Self::send(self.client.post(self.url(path_and_query)).body(body)).await
+    }
+
+    /// Sends a request; returns the status and the JSON body (`Null` when it is not JSON).
+    async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+        let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
         (
