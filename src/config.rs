@@ -154,8 +154,8 @@ pub struct RawLexiconFile {
     pub label: Option<i64>,
 }
 
-/// One `[[apps]]` entry (also the admin API's app body).
-#[derive(Debug, Default, Clone, Deserialize)]
+/// One `[[apps]]` entry (also the admin API's app body, and what the embedded store keeps).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawApp {
     pub appid: Option<String>,
@@ -692,6 +692,15 @@ pub fn is_valid_appid(s: &str) -> bool {
 }
 
 impl RawApp {
+    /// Validates one app on its own (the admin API), reporting every problem.
+    pub fn validate(self) -> Result<AppConfig, ConfigErrors> {
+        let mut errs = Errors::default();
+        match self.validate_into("app", &mut errs) {
+            Some(app) if errs.0.is_empty() => Ok(app),
+            _ => Err(ConfigErrors(errs.0)),
+        }
+    }
+
     /// Validates one app, as the config file and the admin API both need. Problems are added to
     /// `errs` under `prefix`; returns the app when it is usable.
     fn validate_into(self, prefix: &str, errs: &mut Errors) -> Option<AppConfig> {
@@ -826,6 +835,38 @@ impl RawApp {
             media_per_minute,
             media_per_day,
         })
+    }
+}
+
+impl AppConfig {
+    /// The app as written in config or the admin API (secrets included: only the authenticated
+    /// admin API shows it).
+    pub fn to_raw(&self) -> RawApp {
+        let n = |v: Option<NonZeroU32>| v.map(|v| i64::from(v.get()));
+        RawApp {
+            appid: Some(self.appid.clone()),
+            secret: Some(self.secret.clone()),
+            original_id: self.original_id.clone(),
+            push_url: self.push_url.as_ref().map(|u| u.to_string()),
+            push_token: self.push_token.clone(),
+            push_format: Some(match self.push_format {
+                PushFormat::Json => "json".into(),
+                PushFormat::Xml => "xml".into(),
+            }),
+            push_mode: Some(match self.push_mode {
+                PushMode::Plain => "plain".into(),
+                PushMode::Aes => "aes".into(),
+            }),
+            encoding_aes_key: self.aes_key.map(|k| {
+                let mut text = base64::engine::general_purpose::STANDARD.encode(k);
+                text.pop(); // the trailing "=" is implied
+                Secret::new(text)
+            }),
+            text_per_minute: n(self.text_per_minute),
+            text_per_day: n(self.text_per_day),
+            media_per_minute: n(self.media_per_minute),
+            media_per_day: n(self.media_per_day),
+        }
     }
 }
 
@@ -978,6 +1019,24 @@ secret = "0123456789abcdef0123456789abcdef"
         let errs = Config::from_toml("[[engine.lexicon]]\nlabel = 100\n").unwrap_err();
         let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["engine.lexicon[0].path", "engine.lexicon[0].label"]);
+    }
+
+    #[test]
+    fn apps_round_trip_through_their_raw_form() {
+        let text = format!(
+            "[[apps]]\nappid = \"wx0123456789abcdef\"\nsecret = \"0123456789abcdef0123456789abcdef\"\npush_mode = \"aes\"\nencoding_aes_key = \"{}\"\ntext_per_day = 7\n",
+            "A".repeat(43)
+        );
+        let app = Config::from_toml(&text).unwrap().apps.remove(0);
+        let again = app.to_raw().validate().unwrap();
+        assert_eq!(again.aes_key, app.aes_key);
+        assert_eq!(again.text_per_day, app.text_per_day);
+        assert_eq!(
+            app.to_raw().encoding_aes_key.unwrap().expose(),
+            "A".repeat(43)
+        );
+        let errs = RawApp::default().validate().unwrap_err();
+        assert_eq!(errs.0[0].key, "app.appid");
     }
 
     #[test]

@@ -37,10 +37,13 @@ use tokio::sync::watch;
 use crate::api::Gateway;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::config::RawApp;
+use crate::engine::table::{CustomTable, TableError};
 use crate::engine::{Engine, EngineError, Lexicon};
 use crate::metrics::Metrics;
 use crate::rid::RidGenerator;
 use crate::server::ServerOptions;
+use crate::state::durable::{Durable, DurableError, Kind};
 use crate::state::memory::{MemoryQuotaStore, MemoryTokenStore, MemoryVisitStore};
 use crate::state::{App, AppRegistry};
 
@@ -80,6 +83,10 @@ pub enum RunError {
     Engine(#[from] EngineError),
     #[error("registering metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Durable(#[from] DurableError),
+    #[error("embedded store holds an invalid {0}")]
+    Stored(String),
 }
 
 /// Builds the shared gateway state from a validated config.
@@ -92,7 +99,32 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             .cloned()
             .map(|a| App::new(a, &config.tokens, &config.limits, &options.clock)),
     );
+    let durable = Durable::open(&config.state.data_dir)?;
+    // Apps created or replaced through the admin API overlay the config file's.
+    for (appid, json) in durable.all(Kind::Apps)? {
+        let app = serde_json::from_slice::<RawApp>(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| raw.validate().map_err(|e| e.to_string()))
+            .map_err(|e| RunError::Stored(format!("app {appid}: {e}")))?;
+        apps.put(App::new(
+            app,
+            &config.tokens,
+            &config.limits,
+            &options.clock,
+        ));
+    }
+    let tables = dashmap::DashMap::new();
+    for (appid, json) in durable.all(Kind::Keywords)? {
+        let table = serde_json::from_slice(&json)
+            .map_err(|e| TableError::Format(e.to_string()))
+            .and_then(CustomTable::build)
+            .map_err(|e| RunError::Stored(format!("keyword table of {appid}: {e}")))?;
+        tables.insert(appid, Arc::new(table));
+    }
     Ok(Arc::new(Gateway {
+        tables,
+        durable: Arc::new(durable),
+        admin_writes: tokio::sync::Mutex::new(()),
         apps,
         tokens: Arc::new(MemoryTokenStore::new()),
         quotas: Arc::new(MemoryQuotaStore::new()),
@@ -215,8 +247,13 @@ mod tests {
     /// advanced by hand; the wall clock is the injected one).
     #[tokio::test(start_paused = true)]
     async fn visits_are_swept_in_the_background() {
-        let config =
-            Config::from_toml("[limits]\nvisit_sweep_secs = 30\nvisit_ttl_secs = 600\n").unwrap();
+        let dir = std::env::temp_dir().join(format!("modgate-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = Config::from_toml(&format!(
+            "[limits]\nvisit_sweep_secs = 30\nvisit_ttl_secs = 600\n[state]\ndata_dir = \"{}\"\n",
+            dir.display()
+        ))
+        .unwrap();
         let manual = ManualClock::new(1_000_000_000);
         let gw = build(
             config,

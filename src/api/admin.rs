@@ -1,4 +1,4 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`.
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, and `/admin/*` (see `admin_api`).
 //!
 //! `/healthz` says the process is up; `/readyz` says it takes traffic (503 while draining, so a
 //! load balancer stops sending new requests); `/metrics` is the Prometheus text format.
@@ -16,6 +16,9 @@ use crate::Readiness;
 
 /// Serves one request on the admin listener.
 pub async fn handle(gw: Arc<Gateway>, ready: Arc<Readiness>, req: Request<Incoming>) -> Response {
+    if req.uri().path().starts_with("/admin/") {
+        return super::admin_api::handle(&gw, req).await;
+    }
     let path = req.uri().path();
     let known = matches!(path, "/healthz" | "/readyz" | "/metrics");
     if !known {

@@ -5,6 +5,7 @@
 //! directly beyond the state traits.
 
 pub mod admin;
+mod admin_api;
 pub mod error;
 mod msg_sec_check;
 mod quota;
@@ -37,6 +38,12 @@ pub struct Gateway {
     pub tokens: Arc<dyn TokenStore>,
     pub quotas: Arc<dyn QuotaStore>,
     pub visits: Arc<dyn VisitStore>,
+    /// Custom keyword tables by appid; a change replaces the whole `Arc`.
+    pub tables: dashmap::DashMap<String, Arc<crate::engine::table::CustomTable>>,
+    /// What must survive a restart (admin-made apps, keyword tables).
+    pub durable: Arc<crate::state::durable::Durable>,
+    /// Serialises admin writes, so read-modify-write changes to a table never interleave.
+    pub admin_writes: tokio::sync::Mutex<()>,
     /// The text engine in force. Readers take a snapshot per request; a reload builds a new
     /// engine off the async workers and swaps it in whole.
     pub engine: arc_swap::ArcSwap<Engine>,

@@ -4,6 +4,8 @@
 //! (JSON, types, content presence and length); scene; openid. Rate limits, quotas and visits slot
 //! in after validation.
 
+use std::sync::Arc;
+
 use http::Request;
 use hyper::body::Incoming;
 
@@ -104,7 +106,11 @@ async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     if scene == 1 {
         fields[3] = signature.unwrap_or("");
     }
-    let verdict = gw.engine.load().check(&fields);
+    let table = gw.tables.get(app.appid()).map(|t| Arc::clone(t.value()));
+    let verdict = gw
+        .engine
+        .load()
+        .check_with(&fields, table.as_deref().map(|t| &t.matcher));
     Ok(v2_reply(gw, &verdict))
 }
 
@@ -153,14 +159,19 @@ async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     }
     // v1 names no user: rate limit and quota only.
     gw.admit(app, Metered::MsgSecCheck, None).await?;
+    let table = gw.tables.get(app.appid()).map(|t| Arc::clone(t.value()));
     let verdict = if content.len() <= INLINE_CHECK_BYTES {
-        gw.engine.load().check(&[content])
+        gw.engine
+            .load()
+            .check_with(&[content], table.as_deref().map(|t| &t.matcher))
     } else {
         let engine: Engine = Engine::clone(&gw.engine.load());
         let owned = content.to_string();
-        tokio::task::spawn_blocking(move || engine.check(&[&owned]))
-            .await
-            .map_err(|_| ApiError::System)?
+        tokio::task::spawn_blocking(move || {
+            engine.check_with(&[&owned], table.as_deref().map(|t| &t.matcher))
+        })
+        .await
+        .map_err(|_| ApiError::System)?
     };
     gw.metrics.verdict(
         Api::MsgSecCheck,

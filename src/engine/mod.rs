@@ -12,6 +12,7 @@ pub mod fold;
 pub mod lexicon;
 pub mod matcher;
 pub mod normalize;
+pub mod table;
 pub mod verdict;
 
 use std::sync::Arc;

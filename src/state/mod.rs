@@ -10,6 +10,7 @@
 //! beside an HTTP request.
 
 pub mod apps;
+pub mod durable;
 pub mod memory;
 
 #[cfg(test)]

@@ -53,7 +53,16 @@ impl TestServer {
     }
 
     pub async fn start_with(toml: &str) -> Self {
-        let config = Config::from_toml(toml).expect("test config is valid");
+        // Each server gets its own embedded store unless the test names one.
+        let toml = if toml.contains("data_dir") {
+            toml.to_owned()
+        } else {
+            format!(
+                "{toml}\n[state]\ndata_dir = \"{}\"\n",
+                fresh_dir("data").display()
+            )
+        };
+        let config = Config::from_toml(&toml).expect("test config is valid");
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (api_addr, admin_addr) = (api.local_addr().unwrap(), admin.local_addr().unwrap());
@@ -205,4 +214,18 @@ pub async fn read_until_close(stream: &mut TcpStream, wait: Duration) -> String 
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A new, empty directory under the system temp dir.
+pub fn fresh_dir(tag: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("modgate-{tag}-{}-{n}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -1,0 +1,314 @@
+//! `/admin/*` on the admin listener: apps and custom keyword tables (SPEC §7, §9).
+//!
+//! Every route needs `Authorization: Bearer <admin.token>` (compared in constant time; 401
+//! otherwise; the routes do not exist without a configured token). Errors are JSON
+//! `{"error": "..."}` with a 4xx status. Changes are validated in full, written to the embedded
+//! store (fsync'd), and only then put in force, whole: a request sees the old app or table, or the
+//! new one. Writes are serialised so read-modify-write changes never interleave.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::error::json_response;
+use super::{ApiError, Gateway, Response, query_param};
+use crate::config::RawApp;
+use crate::engine::table::{self, CustomTable, KeywordEntry, TableError};
+use crate::state::App;
+use crate::state::durable::Kind;
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct FieldError {
+    key: String,
+    message: String,
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(
+        status,
+        &ErrorJson {
+            error: message,
+            errors: Vec::new(),
+        },
+    )
+}
+
+/// Serves one `/admin/...` request.
+pub async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response {
+    let Some(token) = &gw.config.admin.token else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the admin API is disabled: set [admin] token",
+        );
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
+        let mut resp = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
+    let method = req.method().clone();
+    match segments.as_slice() {
+        ["apps", appid] => match method {
+            Method::GET => get_app(gw, appid),
+            Method::PUT => put_app(gw, appid, req).await,
+            _ => not_allowed("GET, PUT"),
+        },
+        ["apps", appid, "keywords"] => match method {
+            Method::GET => list_keywords(gw, appid, &req),
+            Method::PUT => change_keywords(gw, appid, req, Change::Replace).await,
+            Method::POST => change_keywords(gw, appid, req, Change::Add).await,
+            _ => not_allowed("GET, PUT, POST"),
+        },
+        ["apps", appid, "keywords", keyword] => match method {
+            Method::DELETE => {
+                let keyword = percent_decode(keyword);
+                change_keywords(gw, appid, req, Change::Remove(keyword)).await
+            }
+            _ => not_allowed("DELETE"),
+        },
+        _ => error(StatusCode::NOT_FOUND, "no such admin route"),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Response {
+    let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("k={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn get_app(gw: &Gateway, appid: &str) -> Response {
+    match gw.apps.get(appid) {
+        Some(app) => json_response(StatusCode::OK, &app.config.to_raw()),
+        None => error(StatusCode::NOT_FOUND, "no such app"),
+    }
+}
+
+async fn body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, Response> {
+    gw.read_body(req).await.map_err(|e| match e {
+        ApiError::BodyTooLarge(limit) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body too large: the limit is {limit} bytes"),
+        ),
+        _ => error(StatusCode::BAD_REQUEST, "request body could not be read"),
+    })
+}
+
+/// Runs a blocking store write on the blocking pool.
+async fn persist(gw: &Gateway, kind: Kind, key: String, value: Vec<u8>) -> Result<(), Response> {
+    let durable = Arc::clone(&gw.durable);
+    match tokio::task::spawn_blocking(move || durable.put(kind, &key, &value)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "embedded store write failed");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the change could not be stored; nothing changed",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "embedded store task failed");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the change could not be stored; nothing changed",
+            ))
+        }
+    }
+}
+
+async fn put_app(gw: &Gateway, appid: &str, req: Request<Incoming>) -> Response {
+    let bytes = match body(gw, req).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let mut raw: RawApp = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid app JSON: {e}")),
+    };
+    match raw.appid.as_deref() {
+        None => raw.appid = Some(appid.to_owned()),
+        Some(a) if a == appid => {}
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body's appid differs from the path's",
+            );
+        }
+    }
+    let config = match raw.clone().validate() {
+        Ok(c) => c,
+        Err(errs) => {
+            let errors = errs
+                .0
+                .into_iter()
+                .map(|e| FieldError {
+                    key: e.key,
+                    message: e.message,
+                })
+                .collect();
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &ErrorJson {
+                    error: "invalid app",
+                    errors,
+                },
+            );
+        }
+    };
+    let _writes = gw.admin_writes.lock().await;
+    let existed = gw.apps.get(appid).is_some();
+    let json = serde_json::to_vec(&raw).unwrap_or_default();
+    if let Err(resp) = persist(gw, Kind::Apps, appid.to_owned(), json).await {
+        return resp;
+    }
+    let app = App::new(config, &gw.config.tokens, &gw.config.limits, &gw.clock);
+    let shown = app.config.to_raw();
+    gw.apps.put(app);
+    tracing::info!(appid, created = !existed, "app stored");
+    json_response(
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        &shown,
+    )
+}
+
+fn list_keywords(gw: &Gateway, appid: &str, req: &Request<Incoming>) -> Response {
+    if gw.apps.get(appid).is_none() {
+        return error(StatusCode::NOT_FOUND, "no such app");
+    }
+    let entries = gw
+        .tables
+        .get(appid)
+        .map(|t| t.entries.clone())
+        .unwrap_or_default();
+    if query_param(req, "format").as_deref() == Some("csv") {
+        let mut resp = http::Response::new(Full::new(Bytes::from(table::to_csv(&entries))));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return resp;
+    }
+    json_response(StatusCode::OK, &entries)
+}
+
+enum Change {
+    Replace,
+    Add,
+    Remove(String),
+}
+
+#[derive(Serialize)]
+struct TableSummary {
+    count: usize,
+}
+
+/// Parses a CSV or JSON body of entries: CSV when the Content-Type says so or the body does not
+/// start like JSON.
+fn parse_entries(req_is_csv: bool, bytes: &[u8]) -> Result<Vec<KeywordEntry>, TableError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if req_is_csv || !matches!(first, Some(b'[') | Some(b'{')) {
+        table::parse_csv(bytes)
+    } else {
+        table::parse_json(bytes)
+    }
+}
+
+async fn change_keywords(
+    gw: &Gateway,
+    appid: &str,
+    req: Request<Incoming>,
+    change: Change,
+) -> Response {
+    if gw.apps.get(appid).is_none() {
+        return error(StatusCode::NOT_FOUND, "no such app");
+    }
+    let is_csv = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("csv"));
+    let bytes = match body(gw, req).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let _writes = gw.admin_writes.lock().await;
+    let current = gw
+        .tables
+        .get(appid)
+        .map(|t| t.entries.clone())
+        .unwrap_or_default();
+    let entries = match change {
+        Change::Replace => match parse_entries(is_csv, &bytes) {
+            Ok(e) => e,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        },
+        Change::Add => {
+            let added = match parse_entries(is_csv, &bytes) {
+                Ok(e) => e,
+                Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+            };
+            // An added keyword replaces an existing entry with the same keyword.
+            let mut merged: Vec<KeywordEntry> = current
+                .into_iter()
+                .filter(|c| !added.iter().any(|a| a.keyword == c.keyword))
+                .collect();
+            merged.extend(added);
+            merged
+        }
+        Change::Remove(keyword) => {
+            if !current.iter().any(|c| c.keyword == keyword) {
+                return error(StatusCode::NOT_FOUND, "no such keyword in this app's table");
+            }
+            current
+                .into_iter()
+                .filter(|c| c.keyword != keyword)
+                .collect()
+        }
+    };
+    // Validate and compile off the async workers; the old table stays in force on failure.
+    let built = match tokio::task::spawn_blocking(move || CustomTable::build(entries)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "table build failed"),
+    };
+    let json = serde_json::to_vec(&built.entries).unwrap_or_default();
+    if let Err(resp) = persist(gw, Kind::Keywords, appid.to_owned(), json).await {
+        return resp;
+    }
+    let count = built.entries.len();
+    gw.tables.insert(appid.to_owned(), Arc::new(built));
+    tracing::info!(appid, count, "keyword table stored");
+    json_response(StatusCode::OK, &TableSummary { count })
+}

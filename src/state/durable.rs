@@ -1,0 +1,136 @@
+//! The embedded durable store: a redb database under `state.data_dir` holding what must survive a
+//! restart — apps created or replaced through the admin API, and custom keyword tables.
+//!
+//! Values are JSON documents keyed by appid. Each write is one redb transaction, committed with
+//! redb's default immediate durability (fsync before `commit` returns), so an admin call answers
+//! only after its change is on disk. Calls block: async callers run them on the blocking pool.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+/// What a key-value table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Apps,
+    Keywords,
+}
+
+impl Kind {
+    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Kind::Apps => TableDefinition::new("apps"),
+            Kind::Keywords => TableDefinition::new("keywords"),
+        }
+    }
+}
+
+/// The store could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("embedded store {path}: {message}")]
+pub struct DurableError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// The open database.
+pub struct Durable {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Durable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durable")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Durable {
+    /// Opens (creating if needed) `dir/modgate.redb`.
+    pub fn open(dir: &Path) -> Result<Durable, DurableError> {
+        let path = dir.join("modgate.redb");
+        let err = |message: String| DurableError {
+            path: path.clone(),
+            message,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| err(format!("cannot create the directory: {e}")))?;
+        let db = Database::create(&path).map_err(|e| err(e.to_string()))?;
+        let durable = Durable {
+            db,
+            path: path.clone(),
+        };
+        // Create both tables up front so reads never meet a missing table.
+        durable.write(|txn| {
+            for kind in [Kind::Apps, Kind::Keywords] {
+                txn.open_table(kind.table())?;
+            }
+            Ok(())
+        })?;
+        Ok(durable)
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> DurableError {
+        DurableError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), DurableError> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        f(&txn).map_err(|e| self.err(e))?;
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub fn put(&self, kind: Kind, key: &str, value: &[u8]) -> Result<(), DurableError> {
+        self.write(|txn| {
+            txn.open_table(kind.table())?.insert(key, value)?;
+            Ok(())
+        })
+    }
+
+    /// Every stored `(key, value)`, in key order.
+    pub fn all(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, DurableError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(kind.table()).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_survive_reopening() {
+        let dir = std::env::temp_dir().join(format!("modgate-durable-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let d = Durable::open(&dir).unwrap();
+            d.put(Kind::Apps, "wx1", b"one").unwrap();
+            d.put(Kind::Apps, "wx1", b"two").unwrap();
+            d.put(Kind::Keywords, "wx1", b"[]").unwrap();
+        }
+        let d = Durable::open(&dir).unwrap();
+        assert_eq!(
+            d.all(Kind::Apps).unwrap(),
+            [("wx1".to_owned(), b"two".to_vec())]
+        );
+        assert_eq!(d.all(Kind::Keywords).unwrap().len(), 1);
+        // A second open of the same file in one process is refused, with the path in the error.
+        let e = Durable::open(&dir).unwrap_err().to_string();
+        assert!(e.contains("modgate.redb"), "{e}");
+    }
+}

@@ -1,0 +1,485 @@
+//! The admin API: bearer auth, apps, custom keyword tables, atomic replacement, persistence.
+
+#![allow(clippy::unwrap_used)] // a failing step is a failing test
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::*;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token";
+const NEW_APP: &str = "wx1111111111111111";
+const NEW_SECRET: &str = "11111111111111111111111111111111";
+
+async fn admin(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<(&str, String)>,
+) -> (u16, Value, String) {
+    let mut req = s
+        .client
+        .request(method, s.admin_url(path))
+        .bearer_auth(ADMIN);
+    if let Some((ctype, b)) = body {
+        req = req.header("content-type", ctype).body(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+async fn put_table(s: &TestServer, appid: &str, entries: Value) -> (u16, Value) {
+    let (st, v, _) = admin(
+        s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{appid}/keywords"),
+        Some(("application/json", entries.to_string())),
+    )
+    .await;
+    (st, v)
+}
+
+async fn checked(s: &TestServer, token: &str, text: &str) -> Value {
+    s.check(
+        token,
+        &json!({"content": text, "version": 2, "scene": 2, "openid": "o1"}).to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn bearer_token_is_required() {
+    let s = TestServer::start().await;
+    let resp = s
+        .client
+        .get(s.admin_url(&format!("/admin/apps/{APPID}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    let resp = s
+        .client
+        .get(s.admin_url(&format!("/admin/apps/{APPID}")))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("bearer"));
+    s.shutdown().await;
+
+    // Without a configured token the admin routes do not exist.
+    let s = TestServer::start_with(
+        &default_config().replace("[admin]\ntoken = \"test-admin-token\"\n", ""),
+    )
+    .await;
+    let resp = s
+        .client
+        .get(s.admin_url(&format!("/admin/apps/{APPID}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn apps_are_created_read_and_replaced() {
+    let s = TestServer::start().await;
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::GET,
+        &format!("/admin/apps/{APPID}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["appid"], APPID);
+    assert_eq!(v["push_format"], "json");
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::GET,
+        &format!("/admin/apps/{NEW_APP}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    let body =
+        json!({"secret": NEW_SECRET, "push_url": "http://127.0.0.1:9/push", "text_per_day": 5});
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        Some(("application/json", body.to_string())),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["text_per_day"], 5);
+    // In force at once: the new app gets tokens.
+    let t = s.token_for(NEW_APP, NEW_SECRET).await;
+    assert_eq!(checked(&s, &t, "你好").await["errcode"], 0);
+
+    // Replace with a new secret: the old one stops working.
+    let other = "22222222222222222222222222222222";
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        Some(("application/json", json!({"secret": other}).to_string())),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (_, v) = s
+        .get(&format!(
+            "/cgi-bin/token?grant_type=client_credential&appid={NEW_APP}&secret={NEW_SECRET}"
+        ))
+        .await;
+    assert_err(&v, 40125);
+    s.token_for(NEW_APP, other).await;
+
+    // Invalid bodies: every problem listed; nothing changes.
+    let bad = json!({"secret": "short", "push_mode": "aes", "text_per_minute": 0});
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        "/admin/apps/wx2222222222222222",
+        Some(("application/json", bad.to_string())),
+    )
+    .await;
+    assert_eq!(st, 400);
+    let keys: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["app.secret", "app.text_per_minute"]);
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        Some((
+            "application/json",
+            json!({"appid": APPID, "secret": other}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        Some(("application/json", "{nope".into())),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(v["error"].as_str().unwrap().contains("invalid app JSON"));
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        Some((
+            "application/json",
+            json!({"secret": other, "colour": "red"}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(st, 400, "unknown fields are refused");
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/admin/apps/{NEW_APP}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 405);
+    let (st, _, _) = admin(&s, reqwest::Method::GET, "/admin/nothing", None).await;
+    assert_eq!(st, 404);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn keyword_tables_list_replace_add_delete_export() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    let path = format!("/admin/apps/{APPID}/keywords");
+    let (st, v, _) = admin(&s, reqwest::Method::GET, &path, None).await;
+    assert_eq!((st, v), (200, json!([])));
+
+    let table = json!([
+        {"keyword":"竞品","label":10001,"level":40,"suggest":"review"},
+        {"keyword":"badword","label":20003,"level":80,"suggest":"risky"},
+        {"keyword":"赌博游戏机","label":100,"level":100,"suggest":"pass"}
+    ]);
+    assert_eq!(
+        put_table(&s, APPID, table.clone()).await,
+        (200, json!({"count":3}))
+    );
+    let (_, v, _) = admin(&s, reqwest::Method::GET, &path, None).await;
+    assert_eq!(v, table);
+
+    // The keyword detail item, exactly as SPEC §3 shows it; normalization applies.
+    let v = checked(&s, &t, "看看竞.品吧").await;
+    assert_eq!(
+        v["detail"][1],
+        json!({"strategy":"keyword","errcode":0,"suggest":"review","label":10001,"level":40,"keyword":"竞品"})
+    );
+    assert_eq!(v["result"], json!({"suggest":"review","label":10001}));
+    let v = checked(&s, &t, "ＢＡＤＷＯＲＤ and 竞品").await;
+    assert_eq!(v["result"], json!({"suggest":"risky","label":20003}));
+    assert_eq!(v["detail"].as_array().unwrap().len(), 3);
+    // The pass entry is an allow entry over the built-in 赌博.
+    let v = checked(&s, &t, "二手赌博游戏机").await;
+    assert_eq!(v["result"]["suggest"], "pass", "{v}");
+    // Other apps do not see this table.
+    let t2 = s.token_for(APPID2, SECRET2).await;
+    assert_eq!(
+        checked(&s, &t2, "竞品").await["detail"][1],
+        json!({"strategy":"keyword","errcode":0})
+    );
+
+    // Add (replacing a same-keyword entry), delete one (percent-encoded), export CSV.
+    let add = json!([{"keyword":"竞品","label":10001,"level":90,"suggest":"risky"},{"keyword":"新词","label":21000,"level":10,"suggest":"review"}]);
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::POST,
+        &path,
+        Some(("application/json", add.to_string())),
+    )
+    .await;
+    assert_eq!((st, v), (200, json!({"count":4})));
+    assert_eq!(checked(&s, &t, "竞品").await["detail"][1]["level"], 90);
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("{path}/%E6%96%B0%E8%AF%8D"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("{path}/%E6%96%B0%E8%AF%8D"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    let (st, _, csv) = admin(
+        &s,
+        reqwest::Method::GET,
+        &format!("{path}?format=csv"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(csv.starts_with("keyword,label,level,suggest\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 4);
+
+    // Replace from CSV.
+    let csv_body =
+        "keyword,label,level,suggest\n紫色药丸,20006,77,risky\n\"a,b\",21000,5,review\n".to_owned();
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &path,
+        Some(("text/csv", csv_body)),
+    )
+    .await;
+    assert_eq!((st, v), (200, json!({"count":2})));
+    assert_eq!(
+        checked(&s, &t, "竞品").await["detail"][1],
+        json!({"strategy":"keyword","errcode":0})
+    );
+    assert_eq!(checked(&s, &t, "紫色药丸").await["detail"][1]["level"], 77);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_tables_are_refused_whole_and_the_old_one_stays() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    put_table(
+        &s,
+        APPID,
+        json!([{"keyword":"旧词","label":20006,"level":50,"suggest":"risky"}]),
+    )
+    .await;
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"keyword":format!("w{i}"),"label":20006,"level":1,"suggest":"risky"}))
+        .collect();
+    let (st, v) = put_table(&s, APPID, Value::Array(too_many)).await;
+    assert_eq!(st, 400);
+    assert!(v["error"].as_str().unwrap().contains("1000"), "{v}");
+    for (bad, needle) in [
+        (
+            json!([{"keyword":"ok","label":20006,"level":1,"suggest":"risky"},{"keyword":"x","label":999,"level":1,"suggest":"risky"}]),
+            "entry 1 (\"x\")",
+        ),
+        (
+            json!([{"keyword":"字".repeat(51),"label":20006,"level":1,"suggest":"risky"}]),
+            "50 characters",
+        ),
+        (
+            json!([{"keyword":"x","label":20006,"level":1,"suggest":"never"}]),
+            "suggest",
+        ),
+        (
+            json!([{"keyword":"x","label":20006,"level":101,"suggest":"risky"}]),
+            "entry 0",
+        ),
+        (
+            json!([{"keyword":"x","label":20006,"suggest":"risky"}]),
+            "level",
+        ),
+    ] {
+        let (st, v) = put_table(&s, APPID, bad).await;
+        assert_eq!(st, 400);
+        assert!(v["error"].as_str().unwrap().contains(needle), "{v}");
+    }
+    let csv = "keyword,label,level\nx,20006,1\n".to_owned();
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{APPID}/keywords"),
+        Some(("text/csv", csv)),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(v["error"].as_str().unwrap().contains("suggest"));
+    // Adding past 1000 is refused too.
+    let nine_ninety_nine: Vec<Value> = (0..999)
+        .map(|i| json!({"keyword":format!("w{i}"),"label":20006,"level":1,"suggest":"risky"}))
+        .collect();
+    let (st, v, _) = admin(
+        &s,
+        reqwest::Method::POST,
+        &format!("/admin/apps/{APPID}/keywords"),
+        Some((
+            "application/json",
+            Value::Array(nine_ninety_nine).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!((st, v), (200, json!({"count":1000})));
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::POST,
+        &format!("/admin/apps/{APPID}/keywords"),
+        Some((
+            "application/json",
+            json!({"keyword":"one more","label":20006,"level":1,"suggest":"risky"}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        checked(&s, &t, "旧词").await["detail"][1]["keyword"],
+        "旧词"
+    );
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::GET,
+        "/admin/apps/wx9999999999999999/keywords",
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn apps_and_tables_survive_a_restart() {
+    let dir = fresh_dir("restart");
+    let config = format!(
+        "{}\n[state]\ndata_dir = \"{}\"\n",
+        default_config(),
+        dir.display()
+    );
+    let s = TestServer::start_with(&config).await;
+    let (st, _, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        Some((
+            "application/json",
+            json!({"secret": NEW_SECRET}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(st, 201);
+    put_table(
+        &s,
+        NEW_APP,
+        json!([{"keyword":"持久词","label":20008,"level":66,"suggest":"risky"}]),
+    )
+    .await;
+    s.shutdown().await;
+
+    let s = TestServer::start_with(&config).await;
+    let t = s.token_for(NEW_APP, NEW_SECRET).await;
+    let v = checked(&s, &t, "这是持久词").await;
+    assert_eq!(
+        v["detail"][1],
+        json!({"strategy":"keyword","errcode":0,"suggest":"risky","label":20008,"level":66,"keyword":"持久词"})
+    );
+    s.shutdown().await;
+}
+
+/// Checks run continuously while the table is replaced back and forth: every answer matches the
+/// old table or the new one, never a mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacement_is_atomic_under_load() {
+    let s = Arc::new(TestServer::start().await);
+    let t = s.token().await;
+    let a = json!([{"keyword":"甲词","label":20006,"level":11,"suggest":"risky"},{"keyword":"乙词","label":20006,"level":12,"suggest":"risky"}]);
+    let b = json!([{"keyword":"丙词","label":20003,"level":21,"suggest":"review"},{"keyword":"丁词","label":20003,"level":22,"suggest":"review"}]);
+    put_table(&s, APPID, a.clone()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut checkers = Vec::new();
+    for _ in 0..4 {
+        let (s, t, stop) = (Arc::clone(&s), t.clone(), Arc::clone(&stop));
+        checkers.push(tokio::spawn(async move {
+            let mut seen = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let v = checked(&s, &t, "甲词乙词丙词丁词").await;
+                let words: Vec<&str> = v["detail"].as_array().unwrap()[1..]
+                    .iter()
+                    .map(|d| d["keyword"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    words == ["甲词", "乙词"] || words == ["丙词", "丁词"],
+                    "mixed answer: {v}"
+                );
+                seen += 1;
+            }
+            seen
+        }));
+    }
+    for i in 0..40 {
+        let table = if i % 2 == 0 { b.clone() } else { a.clone() };
+        assert_eq!(put_table(&s, APPID, table).await.0, 200);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for c in checkers {
+        total += c.await.unwrap();
+    }
+    assert!(
+        total > 40,
+        "only {total} checks ran during the replacements"
+    );
+}
