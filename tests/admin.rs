@@ -37,6 +37,24 @@ async fn admin(
     )
 }
 
+async fn admin_get(s: &TestServer, path: &str) -> (u16, Value, String) {
+    admin(s, reqwest::Method::GET, path, None).await
+}
+
+async fn admin_delete(s: &TestServer, path: &str) -> (u16, Value, String) {
+    admin(s, reqwest::Method::DELETE, path, None).await
+}
+
+async fn admin_send(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    ctype: &str,
+    body: String,
+) -> (u16, Value, String) {
+    admin(s, method, path, Some((ctype, body))).await
+}
+
 async fn put_table(s: &TestServer, appid: &str, entries: Value) -> (u16, Value) {
     let (st, v, _) = admin(
         s,
@@ -98,32 +116,21 @@ async fn bearer_token_is_required() {
 #[tokio::test]
 async fn apps_are_created_read_and_replaced() {
     let s = TestServer::start().await;
-    let (st, v, _) = admin(
-        &s,
-        reqwest::Method::GET,
-        &format!("/admin/apps/{APPID}"),
-        None,
-    )
-    .await;
+    let (st, v, _) = admin_get(&s, &format!("/admin/apps/{APPID}")).await;
     assert_eq!(st, 200);
     assert_eq!(v["appid"], APPID);
     assert_eq!(v["push_format"], "json");
-    let (st, _, _) = admin(
-        &s,
-        reqwest::Method::GET,
-        &format!("/admin/apps/{NEW_APP}"),
-        None,
-    )
-    .await;
+    let (st, _, _) = admin_get(&s, &format!("/admin/apps/{NEW_APP}")).await;
     assert_eq!(st, 404);
 
     let body =
         json!({"secret": NEW_SECRET, "push_url": "http://127.0.0.1:9/push", "text_per_day": 5});
-    let (st, v, _) = admin(
+    let (st, v, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{NEW_APP}"),
-        Some(("application/json", body.to_string())),
+        "application/json",
+        body.to_string(),
     )
     .await;
     assert_eq!(st, 201, "{v}");
@@ -134,11 +141,12 @@ async fn apps_are_created_read_and_replaced() {
 
     // Replace with a new secret: the old one stops working.
     let other = "22222222222222222222222222222222";
-    let (st, _, _) = admin(
+    let (st, _, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{NEW_APP}"),
-        Some(("application/json", json!({"secret": other}).to_string())),
+        "application/json",
+        json!({"secret": other}).to_string(),
     )
     .await;
     assert_eq!(st, 200);
@@ -152,11 +160,12 @@ async fn apps_are_created_read_and_replaced() {
 
     // Invalid bodies: every problem listed; nothing changes.
     let bad = json!({"secret": "short", "push_mode": "aes", "text_per_minute": 0});
-    let (st, v, _) = admin(
+    let (st, v, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         "/admin/apps/wx2222222222222222",
-        Some(("application/json", bad.to_string())),
+        "application/json",
+        bad.to_string(),
     )
     .await;
     assert_eq!(st, 400);
@@ -167,46 +176,37 @@ async fn apps_are_created_read_and_replaced() {
         .map(|e| e["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["app.secret", "app.text_per_minute"]);
-    let (st, _, _) = admin(
+    let (st, _, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{NEW_APP}"),
-        Some((
-            "application/json",
-            json!({"appid": APPID, "secret": other}).to_string(),
-        )),
+        "application/json",
+        json!({"appid": APPID, "secret": other}).to_string(),
     )
     .await;
     assert_eq!(st, 400);
-    let (st, v, _) = admin(
+    let (st, v, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{NEW_APP}"),
-        Some(("application/json", "{nope".into())),
+        "application/json",
+        "{nope".into(),
     )
     .await;
     assert_eq!(st, 400);
     assert!(v["error"].as_str().unwrap().contains("invalid app JSON"));
-    let (st, _, _) = admin(
+    let (st, _, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{NEW_APP}"),
-        Some((
-            "application/json",
-            json!({"secret": other, "colour": "red"}).to_string(),
-        )),
+        "application/json",
+        json!({"secret": other, "colour": "red"}).to_string(),
     )
     .await;
     assert_eq!(st, 400, "unknown fields are refused");
-    let (st, _, _) = admin(
-        &s,
-        reqwest::Method::DELETE,
-        &format!("/admin/apps/{NEW_APP}"),
-        None,
-    )
-    .await;
+    let (st, _, _) = admin_delete(&s, &format!("/admin/apps/{NEW_APP}")).await;
     assert_eq!(st, 405);
-    let (st, _, _) = admin(&s, reqwest::Method::GET, "/admin/nothing", None).await;
+    let (st, _, _) = admin_get(&s, "/admin/nothing").await;
     assert_eq!(st, 404);
     s.shutdown().await;
 }
@@ -216,7 +216,7 @@ async fn keyword_tables_list_replace_add_delete_export() {
     let s = TestServer::start().await;
     let t = s.token().await;
     let path = format!("/admin/apps/{APPID}/keywords");
-    let (st, v, _) = admin(&s, reqwest::Method::GET, &path, None).await;
+    let (st, v, _) = admin_get(&s, &path).await;
     assert_eq!((st, v), (200, json!([])));
 
     let table = json!([
@@ -228,7 +228,7 @@ async fn keyword_tables_list_replace_add_delete_export() {
         put_table(&s, APPID, table.clone()).await,
         (200, json!({"count":3}))
     );
-    let (_, v, _) = admin(&s, reqwest::Method::GET, &path, None).await;
+    let (_, v, _) = admin_get(&s, &path).await;
     assert_eq!(v, table);
 
     // The keyword detail item, exactly as SPEC §3 shows it; normalization applies.
@@ -253,38 +253,21 @@ async fn keyword_tables_list_replace_add_delete_export() {
 
     // Add (replacing a same-keyword entry), delete one (percent-encoded), export CSV.
     let add = json!([{"keyword":"竞品","label":10001,"level":90,"suggest":"risky"},{"keyword":"新词","label":21000,"level":10,"suggest":"review"}]);
-    let (st, v, _) = admin(
+    let (st, v, _) = admin_send(
         &s,
         reqwest::Method::POST,
         &path,
-        Some(("application/json", add.to_string())),
+        "application/json",
+        add.to_string(),
     )
     .await;
     assert_eq!((st, v), (200, json!({"count":4})));
     assert_eq!(checked(&s, &t, "竞品").await["detail"][1]["level"], 90);
-    let (st, _, _) = admin(
-        &s,
-        reqwest::Method::DELETE,
-        &format!("{path}/%E6%96%B0%E8%AF%8D"),
-        None,
-    )
-    .await;
+    let (st, _, _) = admin_delete(&s, &format!("{path}/%E6%96%B0%E8%AF%8D")).await;
     assert_eq!(st, 200);
-    let (st, _, _) = admin(
-        &s,
-        reqwest::Method::DELETE,
-        &format!("{path}/%E6%96%B0%E8%AF%8D"),
-        None,
-    )
-    .await;
+    let (st, _, _) = admin_delete(&s, &format!("{path}/%E6%96%B0%E8%AF%8D")).await;
     assert_eq!(st, 404);
-    let (st, _, csv) = admin(
-        &s,
-        reqwest::Method::GET,
-        &format!("{path}?format=csv"),
-        None,
-    )
-    .await;
+    let (st, _, csv) = admin_get(&s, &format!("{path}?format=csv")).await;
     assert_eq!(st, 200);
     assert!(csv.starts_with("keyword,label,level,suggest\n"), "{csv}");
     assert_eq!(csv.lines().count(), 4);
@@ -292,13 +275,7 @@ async fn keyword_tables_list_replace_add_delete_export() {
     // Replace from CSV.
     let csv_body =
         "keyword,label,level,suggest\n紫色药丸,20006,77,risky\n\"a,b\",21000,5,review\n".to_owned();
-    let (st, v, _) = admin(
-        &s,
-        reqwest::Method::PUT,
-        &path,
-        Some(("text/csv", csv_body)),
-    )
-    .await;
+    let (st, v, _) = admin_send(&s, reqwest::Method::PUT, &path, "text/csv", csv_body).await;
     assert_eq!((st, v), (200, json!({"count":2})));
     assert_eq!(
         checked(&s, &t, "竞品").await["detail"][1],
@@ -351,11 +328,12 @@ async fn invalid_tables_are_refused_whole_and_the_old_one_stays() {
         assert!(v["error"].as_str().unwrap().contains(needle), "{v}");
     }
     let csv = "keyword,label,level\nx,20006,1\n".to_owned();
-    let (st, v, _) = admin(
+    let (st, v, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{APPID}/keywords"),
-        Some(("text/csv", csv)),
+        "text/csv",
+        csv,
     )
     .await;
     assert_eq!(st, 400);
@@ -364,25 +342,21 @@ async fn invalid_tables_are_refused_whole_and_the_old_one_stays() {
     let nine_ninety_nine: Vec<Value> = (0..999)
         .map(|i| json!({"keyword":format!("w{i}"),"label":20006,"level":1,"suggest":"risky"}))
         .collect();
-    let (st, v, _) = admin(
+    let (st, v, _) = admin_send(
         &s,
         reqwest::Method::POST,
         &format!("/admin/apps/{APPID}/keywords"),
-        Some((
-            "application/json",
-            Value::Array(nine_ninety_nine).to_string(),
-        )),
+        "application/json",
+        Value::Array(nine_ninety_nine).to_string(),
     )
     .await;
     assert_eq!((st, v), (200, json!({"count":1000})));
-    let (st, _, _) = admin(
+    let (st, _, _) = admin_send(
         &s,
         reqwest::Method::POST,
         &format!("/admin/apps/{APPID}/keywords"),
-        Some((
-            "application/json",
-            json!({"keyword":"one more","label":20006,"level":1,"suggest":"risky"}).to_string(),
-        )),
+        "application/json",
+        json!({"keyword":"one more","label":20006,"level":1,"suggest":"risky"}).to_string(),
     )
     .await;
     assert_eq!(st, 400);
@@ -390,13 +364,7 @@ async fn invalid_tables_are_refused_whole_and_the_old_one_stays() {
         checked(&s, &t, "旧词").await["detail"][1]["keyword"],
         "旧词"
     );
-    let (st, _, _) = admin(
-        &s,
-        reqwest::Method::GET,
-        "/admin/apps/wx9999999999999999/keywords",
-        None,
-    )
-    .await;
+    let (st, _, _) = admin_get(&s, "/admin/apps/wx9999999999999999/keywords").await;
     assert_eq!(st, 404);
     s.shutdown().await;
 }
@@ -410,14 +378,12 @@ async fn apps_and_tables_survive_a_restart() {
         dir.display()
     );
     let s = TestServer::start_with(&config).await;
-    let (st, _, _) = admin(
+    let (st, _, _) = admin_send(
         &s,
         reqwest::Method::PUT,
         &format!("/admin/apps/{NEW_APP}"),
-        Some((
-            "application/json",
-            json!({"secret": NEW_SECRET}).to_string(),
-        )),
+        "application/json",
+        json!({"secret": NEW_SECRET}).to_string(),
     )
     .await;
     assert_eq!(st, 201);

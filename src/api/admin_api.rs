@@ -99,10 +99,9 @@ fn not_allowed(allow: &'static str) -> Response {
 }
 
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("k={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn get_app(gw: &Gateway, appid: &str) -> Response {
