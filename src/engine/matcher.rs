@@ -3,9 +3,9 @@
 //!
 //! Why daachorse rather than the aho-corasick crate: on this project's benchmark (the 14k-word
 //! lexicon over 35,000 Chinese reviews, `cargo bench --bench engine`) its charwise automaton
-//! scanned CJK text faster in overlapping mode than aho-corasick's DFA, builds a 1000-entry table
-//! in about a millisecond, and is a fraction of the DFA's size, which matters with one table per
-//! app. BENCHMARKS.md has the figures.
+//! scanned CJK text about twice as fast in overlapping mode as aho-corasick's DFA. BENCHMARKS.md
+//! has the figures. Per-app tables, which are many and small, use the compact automaton of
+//! `compact.rs` ([`Matcher::new_compact`]) because memory matters more there than speed.
 //!
 //! Match semantics (see DESIGN.md):
 //! - every occurrence is reported, overlapping ones included;
@@ -19,6 +19,7 @@
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 
+use super::compact::CompactAc;
 use super::normalize::{Gap, Normalized, normalize};
 use super::{Label, Suggest};
 
@@ -77,9 +78,17 @@ pub struct Hit {
     pub end: u32,
 }
 
+/// The automaton behind a matcher: daachorse for the large built-in lexicon (fastest per
+/// character), the compact one for per-app tables (smallest; see `compact.rs`).
+enum Automaton {
+    Empty,
+    DoubleArray(CharwiseDoubleArrayAhoCorasick<u32>),
+    Compact(CompactAc),
+}
+
 /// A compiled, immutable rule set.
 pub struct Matcher {
-    automaton: Option<CharwiseDoubleArrayAhoCorasick<u32>>,
+    automaton: Automaton,
     patterns: Vec<Pattern>,
     rules: Vec<Rule>,
 }
@@ -100,6 +109,18 @@ impl Matcher {
     /// Compiles `rules`. Words are normalized as texts are; when several words normalize to the
     /// same pattern, the most severe (then highest-scoring) rule is kept.
     pub fn new(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
+        Self::build(rules, false)
+    }
+
+    /// As [`Matcher::new`], with the compact automaton: for the many small per-app tables.
+    pub fn new_compact(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
+        Self::build(rules, true)
+    }
+
+    fn build(
+        rules: impl IntoIterator<Item = Rule>,
+        compact: bool,
+    ) -> Result<Matcher, MatcherError> {
         type Compiled = (Rule, Vec<u16>, Vec<Gap>);
         let mut by_pattern: std::collections::HashMap<String, Compiled> =
             std::collections::HashMap::new();
@@ -147,9 +168,12 @@ impl Matcher {
             texts.push((text, i as u32));
         }
         let automaton = if texts.is_empty() {
-            None
+            Automaton::Empty
+        } else if compact {
+            let words: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
+            Automaton::Compact(CompactAc::new(&words))
         } else {
-            Some(
+            Automaton::DoubleArray(
                 CharwiseDoubleArrayAhoCorasickBuilder::new()
                     .match_kind(MatchKind::Standard)
                     .build_with_values(texts)
@@ -184,19 +208,25 @@ impl Matcher {
 
     /// Appends every valid hit in `norm` to `out`.
     pub fn scan(&self, norm: &Normalized, out: &mut Vec<Hit>) {
-        let Some(automaton) = &self.automaton else {
-            return;
-        };
-        for m in automaton.find_overlapping_iter(&norm.text) {
-            let p = &self.patterns[m.value() as usize];
-            if p.needs_checks() && !Self::accepts(p, norm, m.start(), m.end()) {
-                continue;
+        let mut found = |start: usize, end: usize, value: u32| {
+            let p = &self.patterns[value as usize];
+            if p.needs_checks() && !Self::accepts(p, norm, start, end) {
+                return;
             }
             out.push(Hit {
                 rule: p.rule,
-                start: m.start() as u32,
-                end: m.end() as u32,
+                start: start as u32,
+                end: end as u32,
             });
+        };
+        match &self.automaton {
+            Automaton::Empty => {}
+            Automaton::DoubleArray(a) => {
+                for m in a.find_overlapping_iter(&norm.text) {
+                    found(m.start(), m.end(), m.value());
+                }
+            }
+            Automaton::Compact(a) => a.for_each_overlapping(&norm.text, found),
         }
     }
 
@@ -245,14 +275,29 @@ impl Matcher {
 mod tests {
     use super::*;
 
+    fn rules(words: &[&str]) -> Vec<Rule> {
+        words
+            .iter()
+            .map(|w| Rule {
+                word: (*w).to_owned(),
+                label: Label::Other,
+                suggest: Suggest::Risky,
+                score: 90,
+            })
+            .collect()
+    }
+
+    /// The compact matcher, after checking that both automata give the same hits.
     fn matcher(words: &[&str]) -> Matcher {
-        Matcher::new(words.iter().map(|w| Rule {
-            word: (*w).to_owned(),
-            label: Label::Other,
-            suggest: Suggest::Risky,
-            score: 90,
-        }))
-        .unwrap()
+        let compact = Matcher::new_compact(rules(words)).unwrap();
+        let double = Matcher::new(rules(words)).unwrap();
+        for text in [
+            "as asss fuuuuck 赌赌赌博博",
+            "the pen is p e n i s f.u.c.k y.o.u fuckyou grass",
+        ] {
+            assert_eq!(found(&compact, text), found(&double, text), "{text}");
+        }
+        compact
     }
 
     fn found(m: &Matcher, text: &str) -> Vec<String> {

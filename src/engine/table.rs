@@ -87,7 +87,7 @@ impl CustomTable {
                 score: e.level,
             });
         }
-        let matcher = Matcher::new(rules).map_err(|e| TableError::Format(e.to_string()))?;
+        let matcher = Matcher::new_compact(rules).map_err(|e| TableError::Format(e.to_string()))?;
         Ok(CustomTable { entries, matcher })
     }
 }
