@@ -96,13 +96,39 @@ type Log = std::sync::Arc<std::sync::Mutex<String>>;
 
 /// Starts `modgate serve` on ephemeral ports (logging at trace level) and returns it with its API
 /// address and its log.
-fn spawn_server() -> (Child, SocketAddr, Log) {
+/// A server process that is killed if the test ends without stopping it (a failed assertion must
+/// not leave a gateway running).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_server() -> (Server, SocketAddr, Log) {
     let (child, addr, log, _lines) = spawn_server_with("");
     (child, addr, log)
 }
 
 /// As [`spawn_server`], with extra config, also returning each log line as it is written.
-fn spawn_server_with(extra: &str) -> (Child, SocketAddr, Log, std::sync::mpsc::Receiver<String>) {
+fn spawn_server_with(extra: &str) -> (Server, SocketAddr, Log, std::sync::mpsc::Receiver<String>) {
     let dir = tempdir();
     let path = dir.join("modgate.toml");
     let config = format!(
@@ -145,7 +171,7 @@ fn spawn_server_with(extra: &str) -> (Child, SocketAddr, Log, std::sync::mpsc::R
             let _ = tx.send(line);
         }
     });
-    (child, addr, log, rx)
+    (Server(child), addr, log, rx)
 }
 
 /// Blocks until the server logs a line containing `needle`.
