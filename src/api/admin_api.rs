@@ -209,7 +209,7 @@ fn list_keywords(gw: &Gateway, appid: &str, req: &Request<Incoming>) -> Response
     let entries = gw
         .tables
         .get(appid)
-        .map(|t| t.entries.clone())
+        .map(|t| t.entries())
         .unwrap_or_default();
     if query_param(req, "format").as_deref() == Some("csv") {
         let mut resp = http::Response::new(Full::new(Bytes::from(table::to_csv(&entries))));
@@ -266,7 +266,7 @@ async fn change_keywords(
     let current = gw
         .tables
         .get(appid)
-        .map(|t| t.entries.clone())
+        .map(|t| t.entries())
         .unwrap_or_default();
     let entries = match change {
         Change::Replace => match parse_entries(is_csv, &bytes) {
@@ -302,11 +302,11 @@ async fn change_keywords(
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "table build failed"),
     };
-    let json = serde_json::to_vec(&built.entries).unwrap_or_default();
+    let json = built.json().to_vec();
     if let Err(resp) = persist(gw, Kind::Keywords, appid.to_owned(), json).await {
         return resp;
     }
-    let count = built.entries.len();
+    let count = built.len();
     gw.tables.insert(appid.to_owned(), Arc::new(built));
     tracing::info!(appid, count, "keyword table stored");
     json_response(StatusCode::OK, &TableSummary { count })

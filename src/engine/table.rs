@@ -42,9 +42,14 @@ pub enum TableError {
 }
 
 /// A validated, compiled table. Immutable: a change builds a new one.
+///
+/// The entries as written are kept only as their JSON document (one allocation instead of two
+/// strings per entry): listing and persisting use it as is, and memory per app matters when there
+/// are thousands of apps.
 #[derive(Debug)]
 pub struct CustomTable {
-    pub entries: Vec<KeywordEntry>,
+    source: Box<[u8]>,
+    len: usize,
     pub matcher: Matcher,
 }
 
@@ -88,7 +93,33 @@ impl CustomTable {
             });
         }
         let matcher = Matcher::new_compact(rules).map_err(|e| TableError::Format(e.to_string()))?;
-        Ok(CustomTable { entries, matcher })
+        let source = serde_json::to_vec(&entries)
+            .map_err(|e| TableError::Format(e.to_string()))?
+            .into_boxed_slice();
+        Ok(CustomTable {
+            source,
+            len: entries.len(),
+            matcher,
+        })
+    }
+
+    /// The entries as written, in order.
+    pub fn entries(&self) -> Vec<KeywordEntry> {
+        // The document was serialized from these very entries in `build`.
+        serde_json::from_slice(&self.source).unwrap_or_default()
+    }
+
+    /// The entries as a JSON array (what the embedded store keeps).
+    pub fn json(&self) -> &[u8] {
+        &self.source
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -246,6 +277,9 @@ mod tests {
         ];
         let csv = to_csv(&entries);
         assert_eq!(parse_csv(&csv).unwrap(), entries);
+        let table = CustomTable::build(entries.clone()).unwrap();
+        assert_eq!(table.entries(), entries);
+        assert_eq!(parse_json(table.json()).unwrap(), entries);
         let json = serde_json::to_vec(&entries).unwrap();
         assert_eq!(parse_json(&json).unwrap(), entries);
         // Columns in any order; a single JSON object is one entry.
