@@ -29,13 +29,6 @@ impl fmt::Display for Rid {
     }
 }
 
-impl Rid {
-    /// The Unix second the id was made in.
-    pub fn secs(&self) -> u32 {
-        self.secs
-    }
-}
-
 /// Makes unique [`Rid`]s.
 #[derive(Debug)]
 pub struct RidGenerator {

@@ -132,6 +132,12 @@ impl Gateway {
         Ok(())
     }
 
+    /// The app's custom keyword table in force now, if it has one. The caller keeps this `Arc` for
+    /// the whole check, so a concurrent replacement cannot change the table under it.
+    pub fn table(&self, app: &App) -> Option<Arc<crate::engine::table::CustomTable>> {
+        self.tables.get(app.appid()).map(|t| Arc::clone(t.value()))
+    }
+
     /// A fresh request id.
     pub fn rid(&self) -> Rid {
         self.rids.next(self.clock.now_secs())
@@ -155,14 +161,10 @@ impl Gateway {
 
     async fn route(&self, req: Request<Incoming>) -> (Api, Result<Reply, ApiError>) {
         match req.uri().path() {
-            "/wxa/msg_sec_check" => {
-                let r = if req.method() == Method::POST {
-                    msg_sec_check::handle(self, req).await
-                } else {
-                    Err(ApiError::RequirePost)
-                };
-                (Api::MsgSecCheck, r)
-            }
+            "/wxa/msg_sec_check" => (
+                Api::MsgSecCheck,
+                post_only(self, req, msg_sec_check::handle).await,
+            ),
             "/cgi-bin/token" => {
                 let r = if matches!(*req.method(), Method::GET | Method::POST) {
                     tokens::token(self, &req).await
@@ -177,14 +179,10 @@ impl Gateway {
                 (Api::ClearQuota, post_only(self, req, quota::clear_v2).await)
             }
             "/wxa/visit/report" => (Api::VisitReport, post_only(self, req, visits::report).await),
-            "/cgi-bin/stable_token" => {
-                let r = if req.method() == Method::POST {
-                    tokens::stable_token(self, req).await
-                } else {
-                    Err(ApiError::RequirePost)
-                };
-                (Api::StableToken, r)
-            }
+            "/cgi-bin/stable_token" => (
+                Api::StableToken,
+                post_only(self, req, tokens::stable_token).await,
+            ),
             _ => (Api::Other, Err(ApiError::NotFound)),
         }
     }

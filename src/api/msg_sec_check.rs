@@ -4,8 +4,6 @@
 //! (JSON, types, content presence and length); scene; openid. Rate limits, quotas and visits slot
 //! in after validation.
 
-use std::sync::Arc;
-
 use http::Request;
 use hyper::body::Incoming;
 
@@ -106,7 +104,7 @@ async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     if scene == 1 {
         fields[3] = signature.unwrap_or("");
     }
-    let table = gw.tables.get(app.appid()).map(|t| Arc::clone(t.value()));
+    let table = gw.table(app);
     let verdict = gw
         .engine
         .load()
@@ -159,7 +157,7 @@ async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     }
     // v1 names no user: rate limit and quota only.
     gw.admit(app, Metered::MsgSecCheck, None).await?;
-    let table = gw.tables.get(app.appid()).map(|t| Arc::clone(t.value()));
+    let table = gw.table(app);
     let verdict = if content.len() <= INLINE_CHECK_BYTES {
         gw.engine
             .load()

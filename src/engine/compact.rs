@@ -154,13 +154,6 @@ impl CompactAc {
             }
         }
     }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.states.capacity() * std::mem::size_of::<State>()
-            + self.edges.capacity() * std::mem::size_of::<(char, u32)>()
-            + self.lens.capacity() * 4
-    }
 }
 
 #[cfg(test)]

@@ -246,7 +246,7 @@ impl Engine {
                     Source::Custom(_) => String::new(),
                 }),
             },
-            _ => ContentModel::from_best(None),
+            _ => ContentModel::pass(),
         };
         verdict::compose(content_model, &keywords)
     }

@@ -6,7 +6,7 @@
 //! (prob or level); the first such item wins ties, so the order is deterministic. A pass result
 //! always carries label 100.
 
-use super::{Label, Rule, Suggest};
+use super::{Label, Suggest};
 
 /// The confidence reported for a text that nothing matched.
 pub const PASS_PROB: u8 = 90;
@@ -22,21 +22,13 @@ pub struct ContentModel {
 }
 
 impl ContentModel {
-    /// The finding for the most severe built-in rule hit, or a pass.
-    pub fn from_best(best: Option<&Rule>) -> Self {
-        match best {
-            Some(r) if r.suggest != Suggest::Pass => ContentModel {
-                suggest: r.suggest,
-                label: r.label,
-                prob: r.score,
-                word: Some(r.word.clone()),
-            },
-            _ => ContentModel {
-                suggest: Suggest::Pass,
-                label: Label::Normal,
-                prob: PASS_PROB,
-                word: None,
-            },
+    /// The finding when nothing built in matched.
+    pub fn pass() -> Self {
+        ContentModel {
+            suggest: Suggest::Pass,
+            label: Label::Normal,
+            prob: PASS_PROB,
+            word: None,
         }
     }
 }
@@ -132,7 +124,7 @@ mod tests {
 
     #[test]
     fn no_hits_is_a_pass_with_label_100_and_a_bare_keyword_item() {
-        let v = compose(ContentModel::from_best(None), &[]);
+        let v = compose(ContentModel::pass(), &[]);
         assert_eq!(
             v.result,
             Outcome {

@@ -13,12 +13,6 @@ pub fn month_number(day: u32) -> u32 {
     (y * 12 + (m as i64 - 1)).max(0) as u32
 }
 
-/// Seconds until the next local midnight.
-pub fn secs_to_next_day(now_secs: u64, offset_hours: i8) -> u64 {
-    let local = now_secs as i64 + i64::from(offset_hours) * 3600;
-    (86_400 - local.rem_euclid(86_400)) as u64
-}
-
 /// (year, month 1-12, day 1-31) for days since 1970-01-01 (proleptic Gregorian; the well-known
 /// era-based algorithm: 400-year eras of 146,097 days).
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -51,8 +45,7 @@ mod tests {
         // 2024-11-28 00:00:00 UTC+8 is 2024-11-27 16:00:00 UTC = 1732723200.
         let midnight = 1_732_723_200;
         assert_eq!(day_number(midnight - 1, 8) + 1, day_number(midnight, 8));
-        assert_eq!(secs_to_next_day(midnight - 1, 8), 1);
-        assert_eq!(secs_to_next_day(midnight, 8), 86_400);
+        assert_eq!(day_number(midnight + 86_399, 8), day_number(midnight, 8));
         // The same instant is still the 27th in UTC.
         assert_eq!(day_number(midnight, 0), day_number(midnight - 1, 8));
     }
