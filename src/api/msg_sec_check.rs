@@ -1,8 +1,8 @@
 //! `POST /wxa/msg_sec_check` (SPEC §3), v1 and v2.
 //!
 //! Checks run in the SPEC's order and the first failure answers: token; empty body; format
-//! (JSON, types, content presence and length); scene; openid. Rate limits, quotas and visits slot
-//! in after validation.
+//! (JSON, types, content presence and length); scene; openid; then the rate limit, the daily quota
+//! and (v2 only) visit freshness, through `Gateway::admit`.
 
 use http::Request;
 use hyper::body::Incoming;
