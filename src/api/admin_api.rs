@@ -302,7 +302,7 @@ async fn change_keywords(
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "table build failed"),
     };
-    let json = built.json().to_vec();
+    let json = built.json();
     if let Err(resp) = persist(gw, Kind::Keywords, appid.to_owned(), json).await {
         return resp;
     }

@@ -123,7 +123,6 @@ fn cues() -> &'static Cues {
         let matcher = Matcher::new(rules).unwrap_or_else(|e| panic!("detector cues: {e}"));
         let flags = matcher
             .rules()
-            .iter()
             .map(|r| {
                 CUES.iter()
                     .filter(|(w, _)| *w == r.word)

@@ -19,11 +19,11 @@
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 
-use super::compact::CompactAc;
+use super::compact::CompactTrie;
 use super::normalize::{Gap, Normalized, normalize};
 use super::{Label, Suggest};
 
-/// One entry of a rule set: a lexicon word or a custom keyword.
+/// One entry of a rule set as written: a lexicon word or a custom keyword.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// As written by its author (shown in keyword detail items and when revealing).
@@ -40,6 +40,15 @@ impl Rule {
     }
 }
 
+/// A rule as a compiled matcher holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleRef<'a> {
+    pub word: &'a str,
+    pub label: Label,
+    pub suggest: Suggest,
+    pub score: u8,
+}
+
 /// A rule that failed to compile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MatcherError {
@@ -47,26 +56,28 @@ pub enum MatcherError {
     EmptyWord(String),
     #[error("automaton: {0}")]
     Automaton(String),
+    #[error("a rule set holds at most {} rules", u32::MAX)]
+    TooMany,
 }
 
+/// A distinct normalized pattern: the rule it reports and the checks a raw match must pass.
 #[derive(Debug)]
 struct Pattern {
     rule: u32,
-    /// Required run length per pattern character; empty when every run is 1.
-    runs: Box<[u16]>,
+    /// `extras[extra..extra + runs]` is the required run length per pattern character (none
+    /// stored when every run is 1); the next `pairs` values are the positions `j` (1-based within
+    /// the pattern) where characters `j-1` and `j` are both Latin letters or digits, where
+    /// whitespace must be all-or-nothing.
+    extra: u32,
+    runs: u16,
+    pairs: u16,
     left_boundary: bool,
     right_boundary: bool,
-    /// Positions `j` (1-based within the pattern) where characters `j-1` and `j` are both Latin
-    /// letters or digits: whitespace there must be all-or-nothing.
-    latin_pairs: Box<[u16]>,
 }
 
 impl Pattern {
     fn needs_checks(&self) -> bool {
-        !self.runs.is_empty()
-            || self.left_boundary
-            || self.right_boundary
-            || self.latin_pairs.len() > 1
+        self.runs != 0 || self.left_boundary || self.right_boundary || self.pairs > 1
     }
 }
 
@@ -79,24 +90,34 @@ pub struct Hit {
 }
 
 /// The automaton behind a matcher: daachorse for the large built-in lexicon (fastest per
-/// character), the compact one for per-app tables (smallest; see `compact.rs`).
+/// character), the compact trie for per-app tables (smallest; see `compact.rs`).
 enum Automaton {
     Empty,
     DoubleArray(CharwiseDoubleArrayAhoCorasick<u32>),
-    Compact(CompactAc),
+    Compact(CompactTrie),
 }
 
 /// A compiled, immutable rule set.
+///
+/// Every rule is kept, in the order given (a rule's id is its index), so the rule set can be
+/// listed back exactly as written; the words share one string. When several rules normalize to
+/// the same pattern, hits on it report the most severe (then highest-scoring, then first) of
+/// them.
 pub struct Matcher {
     automaton: Automaton,
-    patterns: Vec<Pattern>,
-    rules: Vec<Rule>,
+    patterns: Box<[Pattern]>,
+    extras: Box<[u16]>,
+    words: Box<str>,
+    /// Rule `i`'s word is `words[word_end[i - 1]..word_end[i]]` (from 0 for the first).
+    word_end: Box<[u32]>,
+    meta: Box<[(Label, Suggest, u8)]>,
 }
 
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher")
-            .field("rules", &self.rules.len())
+            .field("rules", &self.meta.len())
+            .field("patterns", &self.patterns.len())
             .finish_non_exhaustive()
     }
 }
@@ -106,13 +127,12 @@ fn is_word_char(c: char) -> bool {
 }
 
 impl Matcher {
-    /// Compiles `rules`. Words are normalized as texts are; when several words normalize to the
-    /// same pattern, the most severe (then highest-scoring) rule is kept.
+    /// Compiles `rules`. Words are normalized as texts are.
     pub fn new(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
         Self::build(rules, false)
     }
 
-    /// As [`Matcher::new`], with the compact automaton: for the many small per-app tables.
+    /// As [`Matcher::new`], with the compact trie: for the many small per-app tables.
     pub fn new_compact(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
         Self::build(rules, true)
     }
@@ -121,57 +141,79 @@ impl Matcher {
         rules: impl IntoIterator<Item = Rule>,
         compact: bool,
     ) -> Result<Matcher, MatcherError> {
-        type Compiled = (Rule, Vec<u16>, Vec<Gap>);
-        let mut by_pattern: std::collections::HashMap<String, Compiled> =
+        /// A pattern while building: the winning rule, its runs and gaps.
+        struct Candidate {
+            rule: u32,
+            rank: (Suggest, u8),
+            runs: Vec<u16>,
+            gaps: Vec<Gap>,
+        }
+        let mut by_pattern: std::collections::HashMap<String, Candidate> =
             std::collections::HashMap::new();
+        let mut words = String::new();
+        let mut word_end = Vec::new();
+        let mut meta = Vec::new();
         for rule in rules {
+            let id = u32::try_from(meta.len()).map_err(|_| MatcherError::TooMany)?;
             let norm = normalize(&rule.word);
             if norm.text.is_empty() {
                 return Err(MatcherError::EmptyWord(rule.word));
             }
-            let runs: Vec<u16> = norm.spans.iter().map(|s| s.run).collect();
-            let gaps: Vec<Gap> = norm.spans.iter().map(|s| s.gap).collect();
+            words.push_str(&rule.word);
+            word_end.push(u32::try_from(words.len()).map_err(|_| MatcherError::TooMany)?);
+            meta.push((rule.label, rule.suggest, rule.score));
             match by_pattern.get(&norm.text) {
-                Some((old, _, _)) if old.rank() >= rule.rank() => {}
+                Some(old) if old.rank >= rule.rank() => {}
                 _ => {
-                    by_pattern.insert(norm.text, (rule, runs, gaps));
+                    let candidate = Candidate {
+                        rule: id,
+                        rank: rule.rank(),
+                        runs: norm.spans.iter().map(|s| s.run).collect(),
+                        gaps: norm.spans.iter().map(|s| s.gap).collect(),
+                    };
+                    by_pattern.insert(norm.text, candidate);
                 }
             }
         }
-        // Sorted so rule ids are stable for a given rule set.
-        let mut entries: Vec<(String, Compiled)> = by_pattern.into_iter().collect();
+        // Sorted so pattern ids are stable for a given rule set.
+        let mut entries: Vec<(String, Candidate)> = by_pattern.into_iter().collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut patterns = Vec::with_capacity(entries.len());
-        let mut rules = Vec::with_capacity(entries.len());
+        let mut extras: Vec<u16> = Vec::new();
         let mut texts = Vec::with_capacity(entries.len());
-        for (i, (text, (rule, runs, gaps))) in entries.into_iter().enumerate() {
+        for (i, (text, c)) in entries.into_iter().enumerate() {
             let chars: Vec<char> = text.chars().collect();
+            let extra = u32::try_from(extras.len()).map_err(|_| MatcherError::TooMany)?;
+            let runs = if c.runs.iter().all(|r| *r == 1) {
+                0
+            } else {
+                extras.extend_from_slice(&c.runs);
+                c.runs.len()
+            };
             // Where the word itself has a separator ("fuck you", "risk-free") the text may or
             // may not have one; only the other Latin pairs take part in the all-or-nothing rule.
-            let latin_pairs = (1..chars.len())
-                .filter(|&j| is_word_char(chars[j - 1]) && is_word_char(chars[j]))
-                .filter(|&j| gaps[j] == Gap::None)
-                .map(|j| j as u16)
-                .collect();
+            let before = extras.len();
+            extras.extend(
+                (1..chars.len())
+                    .filter(|&j| is_word_char(chars[j - 1]) && is_word_char(chars[j]))
+                    .filter(|&j| c.gaps[j] == Gap::None)
+                    .map(|j| j as u16),
+            );
             patterns.push(Pattern {
-                rule: i as u32,
-                runs: if runs.iter().all(|r| *r == 1) {
-                    Box::default()
-                } else {
-                    runs.into()
-                },
+                rule: c.rule,
+                extra,
+                runs: u16::try_from(runs).map_err(|_| MatcherError::TooMany)?,
+                pairs: u16::try_from(extras.len() - before).map_err(|_| MatcherError::TooMany)?,
                 left_boundary: chars.first().is_some_and(|c| is_word_char(*c)),
                 right_boundary: chars.last().is_some_and(|c| is_word_char(*c)),
-                latin_pairs,
             });
-            rules.push(rule);
             texts.push((text, i as u32));
         }
         let automaton = if texts.is_empty() {
             Automaton::Empty
         } else if compact {
             let words: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
-            Automaton::Compact(CompactAc::new(&words))
+            Automaton::Compact(CompactTrie::new(&words))
         } else {
             Automaton::DoubleArray(
                 CharwiseDoubleArrayAhoCorasickBuilder::new()
@@ -182,35 +224,66 @@ impl Matcher {
         };
         Ok(Matcher {
             automaton,
-            patterns,
-            rules,
+            patterns: patterns.into(),
+            extras: extras.into(),
+            words: words.into(),
+            word_end: word_end.into(),
+            meta: meta.into(),
         })
     }
 
-    /// Number of distinct patterns.
+    /// Number of distinct patterns (rules that normalize alike count once).
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.patterns.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.patterns.is_empty()
     }
 
-    /// The rule behind a hit.
-    pub fn rule(&self, id: u32) -> &Rule {
-        &self.rules[id as usize]
+    /// Number of rules, as given.
+    pub fn rule_count(&self) -> usize {
+        self.meta.len()
     }
 
-    /// All rules, in pattern order.
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
+    /// Rule `id` (a hit's `rule`, or an index below [`Matcher::rule_count`]).
+    pub fn rule(&self, id: u32) -> RuleRef<'_> {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.word_end[i - 1] };
+        let (label, suggest, score) = self.meta[i];
+        RuleRef {
+            word: &self.words[start as usize..self.word_end[i] as usize],
+            label,
+            suggest,
+            score,
+        }
+    }
+
+    /// All rules, in the order given.
+    pub fn rules(&self) -> impl ExactSizeIterator<Item = RuleRef<'_>> {
+        (0..self.meta.len() as u32).map(|id| self.rule(id))
+    }
+
+    /// Heap bytes held by the compiled form (for capacity planning and the scale benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        let automaton = match &self.automaton {
+            Automaton::Empty => 0,
+            Automaton::DoubleArray(a) => a.heap_bytes(),
+            Automaton::Compact(t) => t.heap_bytes(),
+        };
+        automaton
+            + self.patterns.len() * std::mem::size_of::<Pattern>()
+            + self.extras.len() * 2
+            + self.words.len()
+            + self.word_end.len() * 4
+            + self.meta.len() * std::mem::size_of::<(Label, Suggest, u8)>()
     }
 
     /// Appends every valid hit in `norm` to `out`.
     pub fn scan(&self, norm: &Normalized, out: &mut Vec<Hit>) {
         let mut found = |start: usize, end: usize, value: u32| {
             let p = &self.patterns[value as usize];
-            if p.needs_checks() && !Self::accepts(p, norm, start, end) {
+            if p.needs_checks() && !self.accepts(p, norm, start, end) {
                 return;
             }
             out.push(Hit {
@@ -226,21 +299,18 @@ impl Matcher {
                     found(m.start(), m.end(), m.value());
                 }
             }
-            Automaton::Compact(a) => a.for_each_overlapping(&norm.text, found),
+            Automaton::Compact(t) => t.for_each_overlapping(&norm.text, found),
         }
     }
 
     /// The boundary, run and spacing checks, for patterns that need any (most CJK words need
     /// none, and skip the span look-ups).
-    fn accepts(p: &Pattern, norm: &Normalized, start: usize, end: usize) -> bool {
+    fn accepts(&self, p: &Pattern, norm: &Normalized, start: usize, end: usize) -> bool {
         let (first, end) = (norm.span_at(start), norm.span_at(end));
         let spans = &norm.spans[first..end];
-        if !p.runs.is_empty()
-            && spans
-                .iter()
-                .zip(p.runs.iter())
-                .any(|(s, need)| s.run < *need)
-        {
+        let extra = p.extra as usize;
+        let runs = &self.extras[extra..extra + p.runs as usize];
+        if spans.iter().zip(runs).any(|(s, need)| s.run < *need) {
             return false;
         }
         if p.left_boundary
@@ -257,13 +327,14 @@ impl Matcher {
         {
             return false;
         }
-        if p.latin_pairs.len() > 1 {
-            let spaced = p
-                .latin_pairs
+        if p.pairs > 1 {
+            let from = extra + p.runs as usize;
+            let pairs = &self.extras[from..from + p.pairs as usize];
+            let spaced = pairs
                 .iter()
                 .filter(|&&j| spans[j as usize].gap == Gap::Space)
                 .count();
-            if spaced != 0 && spaced != p.latin_pairs.len() {
+            if spaced != 0 && spaced != pairs.len() {
                 return false;
             }
         }
@@ -304,7 +375,9 @@ mod tests {
         let norm = normalize(text);
         let mut hits = Vec::new();
         m.scan(&norm, &mut hits);
-        hits.iter().map(|h| m.rule(h.rule).word.clone()).collect()
+        hits.iter()
+            .map(|h| m.rule(h.rule).word.to_owned())
+            .collect()
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod verdict;
 use std::sync::Arc;
 
 pub use lexicon::{Lexicon, LexiconError};
-pub use matcher::{Hit, Matcher, MatcherError, Rule};
+pub use matcher::{Hit, Matcher, MatcherError, Rule, RuleRef};
 pub use normalize::{Normalized, normalize};
 pub use verdict::{ContentModel, DetailItem, KeywordHit, Outcome, Verdict};
 
@@ -226,7 +226,7 @@ impl Engine {
                     let rule = custom.rule(id);
                     if !keywords.iter().any(|k| k.keyword == rule.word) {
                         keywords.push(KeywordHit {
-                            keyword: rule.word.clone(),
+                            keyword: rule.word.to_owned(),
                             label: rule.label,
                             level: rule.score,
                             suggest: rule.suggest,
@@ -241,7 +241,7 @@ impl Engine {
                 label: f.label,
                 prob: f.score,
                 word: Some(match f.source {
-                    Source::Builtin(id) => self.inner.builtin.rule(id).word.clone(),
+                    Source::Builtin(id) => self.inner.builtin.rule(id).word.to_owned(),
                     Source::Detector(kind) => kind.as_str().to_owned(),
                     Source::Custom(_) => String::new(),
                 }),
@@ -252,7 +252,7 @@ impl Engine {
     }
 }
 
-fn finding(source: Source, r: &Rule, h: &Hit) -> Finding {
+fn finding(source: Source, r: RuleRef<'_>, h: &Hit) -> Finding {
     Finding {
         source,
         label: r.label,

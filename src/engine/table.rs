@@ -43,13 +43,11 @@ pub enum TableError {
 
 /// A validated, compiled table. Immutable: a change builds a new one.
 ///
-/// The entries as written are kept only as their JSON document (one allocation instead of two
-/// strings per entry): listing and persisting use it as is, and memory per app matters when there
-/// are thousands of apps.
+/// The matcher keeps every entry as written, in order (its rules are the entries), so listing,
+/// exporting and persisting read them back from it: one copy of each keyword in memory, which
+/// matters when there are thousands of apps.
 #[derive(Debug)]
 pub struct CustomTable {
-    source: Box<[u8]>,
-    len: usize,
     pub matcher: Matcher,
 }
 
@@ -61,7 +59,7 @@ impl CustomTable {
             return Err(TableError::TooMany(entries.len()));
         }
         let mut rules = Vec::with_capacity(entries.len());
-        for (index, e) in entries.iter().enumerate() {
+        for (index, e) in entries.into_iter().enumerate() {
             let invalid = |reason: &str| TableError::Invalid {
                 index,
                 keyword: e.keyword.chars().take(MAX_KEYWORD_CHARS + 10).collect(),
@@ -86,40 +84,47 @@ impl CustomTable {
             let suggest = Suggest::parse(&e.suggest)
                 .ok_or_else(|| invalid("suggest must be risky, review or pass"))?;
             rules.push(Rule {
-                word: e.keyword.clone(),
+                word: e.keyword,
                 label,
                 suggest,
                 score: e.level,
             });
         }
         let matcher = Matcher::new_compact(rules).map_err(|e| TableError::Format(e.to_string()))?;
-        let source = serde_json::to_vec(&entries)
-            .map_err(|e| TableError::Format(e.to_string()))?
-            .into_boxed_slice();
-        Ok(CustomTable {
-            source,
-            len: entries.len(),
-            matcher,
-        })
+        Ok(CustomTable { matcher })
     }
 
-    /// The entries as written, in order.
+    /// The entries as written, in order. (Validation made every field round-trip: the label
+    /// code, level and suggest string come back as they were given.)
     pub fn entries(&self) -> Vec<KeywordEntry> {
-        // The document was serialized from these very entries in `build`.
-        serde_json::from_slice(&self.source).unwrap_or_default()
+        self.matcher
+            .rules()
+            .map(|r| KeywordEntry {
+                keyword: r.word.to_owned(),
+                label: r.label.code(),
+                level: r.score,
+                suggest: r.suggest.as_str().to_owned(),
+            })
+            .collect()
     }
 
     /// The entries as a JSON array (what the embedded store keeps).
-    pub fn json(&self) -> &[u8] {
-        &self.source
+    pub fn json(&self) -> Vec<u8> {
+        // Serializing plain strings and numbers into memory cannot fail.
+        serde_json::to_vec(&self.entries()).unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.matcher.rule_count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// Heap bytes held (for capacity planning and the scale benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        self.matcher.heap_bytes()
     }
 }
 
@@ -270,6 +275,27 @@ mod tests {
     }
 
     #[test]
+    fn entries_that_normalize_alike_are_all_kept_and_the_most_severe_reports() {
+        let entries = vec![
+            entry("賭博", 20006, 40, "review"),
+            entry("赌博", 20006, 90, "risky"),
+            entry("ＤＵ博", 20006, 10, "review"),
+        ];
+        let table = CustomTable::build(entries.clone()).unwrap();
+        assert_eq!(table.entries(), entries);
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.matcher.len(), 2);
+        let norm = normalize("去赌博吧");
+        let mut hits = Vec::new();
+        table.matcher.scan(&norm, &mut hits);
+        let words: Vec<&str> = hits
+            .iter()
+            .map(|h| table.matcher.rule(h.rule).word)
+            .collect();
+        assert_eq!(words, ["赌博"]);
+    }
+
+    #[test]
     fn csv_and_json_round_trip() {
         let entries = vec![
             entry("竞品,名字", 10001, 40, "review"),
@@ -279,7 +305,7 @@ mod tests {
         assert_eq!(parse_csv(&csv).unwrap(), entries);
         let table = CustomTable::build(entries.clone()).unwrap();
         assert_eq!(table.entries(), entries);
-        assert_eq!(parse_json(table.json()).unwrap(), entries);
+        assert_eq!(parse_json(&table.json()).unwrap(), entries);
         let json = serde_json::to_vec(&entries).unwrap();
         assert_eq!(parse_json(&json).unwrap(), entries);
         // Columns in any order; a single JSON object is one entry.

@@ -96,6 +96,22 @@ impl Durable {
         })
     }
 
+    /// Calls `f` with every stored `(key, value)`, in key order, one at a time (without holding
+    /// them all in memory), stopping at the first error `f` returns.
+    pub fn scan<E: From<DurableError>>(
+        &self,
+        kind: Kind,
+        mut f: impl FnMut(&str, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(kind.table()).map_err(|e| self.err(e))?;
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            f(k.value(), v.value())?;
+        }
+        Ok(())
+    }
+
     /// Every stored `(key, value)`, in key order.
     pub fn all(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, DurableError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
