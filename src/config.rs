@@ -17,6 +17,7 @@
 //! | `admin.listen` | `127.0.0.1:9090` |
 //! | `state.backend` | `memory` |
 //! | `state.data_dir` | `./data` |
+//! | `state.store_cache_mib` | `64` (the embedded store's page cache) |
 //! | `tokens.ttl_secs` / `tokens.grace_secs` | `7200` / `300` |
 //! | `engine.reveal_builtin_words` | `false` |
 
@@ -116,6 +117,7 @@ pub struct RawAdmin {
 pub struct RawState {
     pub backend: Option<String>,
     pub data_dir: Option<String>,
+    pub store_cache_mib: Option<i64>,
     pub redis_url: Option<String>,
 }
 
@@ -232,6 +234,8 @@ pub enum Backend {
 pub struct StateConfig {
     pub backend: Backend,
     pub data_dir: PathBuf,
+    /// The embedded store's page cache (redb's default, 1 GiB, would dominate resident memory).
+    pub store_cache_bytes: usize,
     pub redis_url: Url,
 }
 
@@ -498,9 +502,16 @@ impl RawConfig {
                 placeholder_url()
             }
         };
+        let store_cache_mib = errs.positive(
+            "state.store_cache_mib",
+            self.state.store_cache_mib,
+            64,
+            1 << 20,
+        );
         let state = StateConfig {
             backend,
             data_dir: PathBuf::from(data_dir),
+            store_cache_bytes: usize::try_from(store_cache_mib << 20).unwrap_or(usize::MAX),
             redis_url,
         };
 

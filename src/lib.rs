@@ -99,7 +99,7 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             .cloned()
             .map(|a| App::new(a, &config.tokens, &config.limits, &options.clock)),
     );
-    let durable = Durable::open(&config.state.data_dir)?;
+    let durable = Durable::open(&config.state.data_dir, config.state.store_cache_bytes)?;
     // Apps created or replaced through the admin API overlay the config file's.
     for (appid, json) in durable.all(Kind::Apps)? {
         let app = serde_json::from_slice::<RawApp>(&json)
@@ -292,7 +292,7 @@ mod tests {
     fn stored_tables_load_in_parallel_and_a_bad_one_is_named() {
         let dir = std::env::temp_dir().join(format!("modgate-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let durable = Durable::open(&dir).unwrap();
+        let durable = Durable::open(&dir, 1 << 20).unwrap();
         for i in 0..50 {
             let json =
                 format!(r#"[{{"keyword":"词{i}","label":20006,"level":{i},"suggest":"risky"}}]"#);

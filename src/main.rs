@@ -9,6 +9,13 @@ use modgate::api::wire::V2Body;
 use modgate::config::Config;
 use modgate::engine::Engine;
 
+/// mimalloc rather than the system allocator: a table replacement builds and frees thousands of
+/// small vectors on a blocking-pool thread while request tasks free the old table on a worker;
+/// glibc's per-thread arenas spent most of a replacement's CPU consolidating and unlinking chunks
+/// (BENCHMARKS.md, "Custom keyword tables at scale").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "modgate",

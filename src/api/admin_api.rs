@@ -263,51 +263,77 @@ async fn change_keywords(
         Err(resp) => return resp,
     };
     let _writes = gw.admin_writes.lock().await;
-    let current = gw
-        .tables
-        .get(appid)
-        .map(|t| t.entries())
-        .unwrap_or_default();
-    let entries = match change {
-        Change::Replace => match parse_entries(is_csv, &bytes) {
-            Ok(e) => e,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        },
-        Change::Add => {
-            let added = match parse_entries(is_csv, &bytes) {
-                Ok(e) => e,
-                Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-            };
-            // An added keyword replaces an existing entry with the same keyword.
-            let mut merged: Vec<KeywordEntry> = current
-                .into_iter()
-                .filter(|c| !added.iter().any(|a| a.keyword == c.keyword))
-                .collect();
-            merged.extend(added);
-            merged
-        }
-        Change::Remove(keyword) => {
-            if !current.iter().any(|c| c.keyword == keyword) {
-                return error(StatusCode::NOT_FOUND, "no such keyword in this app's table");
+    let current = gw.tables.get(appid).map(|t| Arc::clone(t.value()));
+    let durable = Arc::clone(&gw.durable);
+    let key = appid.to_owned();
+    let started = std::time::Instant::now();
+    // Parse, merge, validate, compile and store in one task on the blocking pool: all of it is
+    // CPU or disk work, and one hand-off keeps a replacement's latency low under load. The table
+    // in force stays until the new one is on disk.
+    let task = tokio::task::spawn_blocking(move || -> Result<(CustomTable, f64), Refused> {
+        let bad = |e: TableError| Refused::BadRequest(e.to_string());
+        let entries = match change {
+            Change::Replace => parse_entries(is_csv, &bytes).map_err(bad)?,
+            Change::Add => {
+                let added = parse_entries(is_csv, &bytes).map_err(bad)?;
+                // An added keyword replaces an existing entry with the same keyword.
+                let mut merged: Vec<KeywordEntry> = current
+                    .map(|t| t.entries())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|c| !added.iter().any(|a| a.keyword == c.keyword))
+                    .collect();
+                merged.extend(added);
+                merged
             }
-            current
-                .into_iter()
-                .filter(|c| c.keyword != keyword)
-                .collect()
+            Change::Remove(keyword) => {
+                let current = current.map(|t| t.entries()).unwrap_or_default();
+                if !current.iter().any(|c| c.keyword == keyword) {
+                    return Err(Refused::NotFound);
+                }
+                current
+                    .into_iter()
+                    .filter(|c| c.keyword != keyword)
+                    .collect()
+            }
+        };
+        let built = CustomTable::build(entries).map_err(bad)?;
+        let built_ms = started.elapsed().as_secs_f64() * 1e3;
+        durable
+            .put(Kind::Keywords, &key, &built.json())
+            .map_err(Refused::Store)?;
+        Ok((built, built_ms))
+    });
+    let (built, built_ms) = match task.await {
+        Ok(Ok(done)) => done,
+        Ok(Err(Refused::BadRequest(message))) => {
+            return error(StatusCode::BAD_REQUEST, &message);
+        }
+        Ok(Err(Refused::NotFound)) => {
+            return error(StatusCode::NOT_FOUND, "no such keyword in this app's table");
+        }
+        Ok(Err(Refused::Store(e))) => {
+            tracing::error!(error = %e, "embedded store write failed");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the change could not be stored; nothing changed",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "keyword table task failed");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "table build failed");
         }
     };
-    // Validate and compile off the async workers; the old table stays in force on failure.
-    let built = match tokio::task::spawn_blocking(move || CustomTable::build(entries)).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "table build failed"),
-    };
-    let json = built.json();
-    if let Err(resp) = persist(gw, Kind::Keywords, appid.to_owned(), json).await {
-        return resp;
-    }
     let count = built.len();
     gw.tables.insert(appid.to_owned(), Arc::new(built));
-    tracing::info!(appid, count, "keyword table stored");
+    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    tracing::info!(appid, count, built_ms, total_ms, "keyword table stored");
     json_response(StatusCode::OK, &TableSummary { count })
+}
+
+/// Why a table change was refused.
+enum Refused {
+    BadRequest(String),
+    NotFound,
+    Store(crate::state::durable::DurableError),
 }

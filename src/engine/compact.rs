@@ -12,7 +12,8 @@
 //!
 //! The price is walking the trie afresh from each text position instead of once over the text:
 //! at most one step per pattern character, and for most positions none, because a bitmap of the
-//! patterns' first characters turns away positions no pattern starts with before any search.
+//! patterns' first three characters turns away positions no pattern starts with before any
+//! search.
 //! For a table of at most 1,000 words of at most 50 characters that bound is small, and texts
 //! are normalized (runs collapsed) before they get here.
 //!
@@ -20,8 +21,8 @@
 //! overlapping ones included (reported by start position rather than end).
 
 const NONE: u32 = u32::MAX;
-/// Bits in the first-character filter (a power of two).
-const FILTER_BITS: usize = 4096;
+/// Bits per pattern in the start filter: ~3% of text positions pass it at random.
+const FILTER_BITS_PER_PATTERN: usize = 32;
 
 /// The trie. Immutable once built.
 ///
@@ -37,8 +38,38 @@ pub struct CompactTrie {
     /// The pattern ending at this node, or `NONE`.
     value: Box<[u32]>,
     labels: Box<str>,
-    /// Bit `c % FILTER_BITS` is set when some pattern starts with a character `c`.
+    /// The start filter: a bitmap over a hash of each pattern's first three characters (padded
+    /// with `'\0'` for shorter patterns). A text position whose next three characters' bit is
+    /// clear (and, when the table has shorter patterns, whose next one or two characters' bits
+    /// are) starts no pattern, so most positions are turned away by a bit test in a bitmap of
+    /// ~4 KiB instead of a walk: with thousands of apps the table a request uses is rarely in
+    /// cache, each step of a walk is a dependent load from memory, and the bitmap is the only
+    /// part of the table that every position touches (its loads do not depend on each other).
     filter: Box<[u64]>,
+    /// Some pattern has one character / two characters.
+    has_one: bool,
+    has_two: bool,
+    /// The root's children by first character: an open-addressing table (linear probing, at most
+    /// half full) of `(character's low 16 bits) << 16 | child index`, `EMPTY` where free. One
+    /// probe usually decides, where a binary search over a thousand children takes ten dependent
+    /// loads from a table that is likely not in cache. Empty when the root has too many children
+    /// for 16-bit indexes (never for a table of at most 1,000 entries): then `child` searches.
+    root: Box<[u32]>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// Slot of `c` in a root table of `len` (a power of two) slots.
+fn root_slot(c: char, len: usize) -> usize {
+    ((c as u32).wrapping_mul(0x9E37_79B1) as usize >> 8) & (len - 1)
+}
+
+/// The start filter's bit for a pattern starting with `a`, `b`, `c` (`'\0'` past its end).
+fn filter_bit(a: char, b: char, c: char, mask: usize) -> usize {
+    let h = (a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (c as u64).wrapping_mul(0x1656_67B1_9E37_79F9);
+    (h >> 32) as usize & mask
 }
 
 impl CompactTrie {
@@ -76,17 +107,28 @@ impl CompactTrie {
         let mut value = vec![NONE];
         let mut ends = vec![0usize];
         let mut labels = String::new();
-        let mut filter = vec![0u64; FILTER_BITS / 64];
+        let bits = (patterns.len() * FILTER_BITS_PER_PATTERN)
+            .next_power_of_two()
+            .clamp(512, 1 << 20);
+        let mut filter = vec![0u64; bits / 64];
+        let (mut has_one, mut has_two) = (false, false);
+        for p in patterns {
+            let mut chars = p.as_ref().chars();
+            if let Some(a) = chars.next() {
+                let b = chars.next().unwrap_or('\0');
+                let c = chars.next().unwrap_or('\0');
+                has_one |= b == '\0';
+                has_two |= b != '\0' && c == '\0';
+                let bit = filter_bit(a, b, c, bits - 1);
+                filter[bit / 64] |= 1 << (bit % 64);
+            }
+        }
         let mut i = 0;
         while i < ends.len() {
             child_start.push(first.len() as u32);
             let mut kids = std::mem::take(&mut children[ends[i]]);
             kids.sort_unstable_by_key(|(c, _)| *c);
             for &(c, t) in &kids {
-                if i == 0 {
-                    let bit = c as usize % FILTER_BITS;
-                    filter[bit / 64] |= 1 << (bit % 64);
-                }
                 let mut end = t as usize;
                 while terminal[end] == NONE && children[end].len() == 1 {
                     let (next_c, next) = children[end][0];
@@ -105,6 +147,21 @@ impl CompactTrie {
         label_start.push(0);
         label_start.extend(label_end);
         child_start.push(first.len() as u32);
+        let root_children = child_start[1] as usize - 1;
+        let root = if root_children == 0 || root_children >= 0xFFFF {
+            Vec::new()
+        } else {
+            let len = (root_children * 2).next_power_of_two();
+            let mut slots = vec![EMPTY; len];
+            for (k, &c) in first[1..=root_children].iter().enumerate() {
+                let mut at = root_slot(c, len);
+                while slots[at] != EMPTY {
+                    at = (at + 1) & (len - 1);
+                }
+                slots[at] = (c as u32) << 16 | (k as u32 + 1);
+            }
+            slots
+        };
         CompactTrie {
             first: first.into(),
             label_start: label_start.into(),
@@ -112,16 +169,41 @@ impl CompactTrie {
             value: value.into(),
             labels: labels.into(),
             filter: filter.into(),
+            has_one,
+            has_two,
+            root: root.into(),
         }
     }
 
-    fn may_start(&self, c: char) -> bool {
-        let bit = c as usize % FILTER_BITS;
+    fn filter_has(&self, a: char, b: char, c: char) -> bool {
+        let bit = filter_bit(a, b, c, self.filter.len() * 64 - 1);
         self.filter[bit / 64] & (1 << (bit % 64)) != 0
+    }
+
+    /// Whether a pattern may start with `a`, `b`, `c` (the text's next three characters).
+    fn may_start(&self, a: char, b: char, c: char) -> bool {
+        self.filter_has(a, b, c)
+            || (self.has_two && self.filter_has(a, b, '\0'))
+            || (self.has_one && self.filter_has(a, '\0', '\0'))
     }
 
     /// The child of `node` whose label starts with `c`.
     fn child(&self, node: usize, c: char) -> Option<usize> {
+        if node == 0 && !self.root.is_empty() {
+            let len = self.root.len();
+            let mut at = root_slot(c, len);
+            loop {
+                let slot = self.root[at];
+                if slot == EMPTY {
+                    return None;
+                }
+                let k = (slot & 0xFFFF) as usize;
+                if slot >> 16 == (c as u32) & 0xFFFF && (c as u32 <= 0xFFFF || self.first[k] == c) {
+                    return Some(k);
+                }
+                at = (at + 1) & (len - 1);
+            }
+        }
         let (from, to) = (
             self.child_start[node] as usize,
             self.child_start[node + 1] as usize,
@@ -138,25 +220,34 @@ impl CompactTrie {
 
     /// Calls `found(start, end, pattern)` for every occurrence in `text` (byte offsets).
     pub fn for_each_overlapping(&self, text: &str, mut found: impl FnMut(usize, usize, u32)) {
-        for (start, c) in text.char_indices() {
-            if !self.may_start(c) {
-                continue;
+        let mut chars = text.char_indices();
+        let (mut here, mut next) = (chars.next(), chars.next());
+        let mut after = chars.next();
+        while let Some((start, c)) = here {
+            let (b, c2) = (next.map_or('\0', |n| n.1), after.map_or('\0', |n| n.1));
+            if self.may_start(c, b, c2) {
+                self.walk(text, start, c, &mut found);
             }
-            let (mut node, mut c, mut at) = (0usize, c, start);
-            while let Some(child) = self.child(node, c) {
-                let rest = self.label(child);
-                at += c.len_utf8();
-                if !text[at..].starts_with(rest) {
-                    break;
-                }
-                at += rest.len();
-                if self.value[child] != NONE {
-                    found(start, at, self.value[child]);
-                }
-                match text[at..].chars().next() {
-                    Some(next) => (node, c) = (child, next),
-                    None => break,
-                }
+            (here, next, after) = (next, after, chars.next());
+        }
+    }
+
+    /// Reports every pattern that starts at `start` (where the text has `c`).
+    fn walk(&self, text: &str, start: usize, c: char, found: &mut impl FnMut(usize, usize, u32)) {
+        let (mut node, mut c, mut at) = (0usize, c, start);
+        while let Some(child) = self.child(node, c) {
+            let rest = self.label(child);
+            at += c.len_utf8();
+            if !text[at..].starts_with(rest) {
+                break;
+            }
+            at += rest.len();
+            if self.value[child] != NONE {
+                found(start, at, self.value[child]);
+            }
+            match text[at..].chars().next() {
+                Some(next) => (node, c) = (child, next),
+                None => break,
             }
         }
     }
@@ -169,6 +260,7 @@ impl CompactTrie {
             + self.value.len() * 4
             + self.labels.len()
             + self.filter.len() * 8
+            + self.root.len() * 4
     }
 }
 
@@ -195,6 +287,10 @@ mod tests {
         // Patterns that are prefixes of each other, and a text ending mid-label.
         let t = CompactTrie::new(&["a", "abc", "abcdef"]);
         assert_eq!(all(&t, "abcde"), [(0, 1, 0), (0, 3, 1)]);
+        // Characters beyond the BMP whose low 16 bits equal a BMP character's.
+        let t = CompactTrie::new(&["\u{1F600}x", "\u{F600}y"]);
+        assert_eq!(all(&t, "\u{F600}x\u{1F600}y"), Vec::new());
+        assert_eq!(all(&t, "\u{1F600}x\u{F600}y"), [(0, 5, 0), (5, 9, 1)]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Why daachorse rather than the aho-corasick crate: on this project's benchmark (the 14k-word
 //! lexicon over 35,000 Chinese reviews, `cargo bench --bench engine`) its charwise automaton
 //! scanned CJK text about twice as fast in overlapping mode as aho-corasick's DFA. BENCHMARKS.md
-//! has the figures. Per-app tables, which are many and small, use the compact automaton of
+//! has the figures. Per-app tables, which are many and small, use the compact radix trie of
 //! `compact.rs` ([`Matcher::new_compact`]) because memory matters more there than speed.
 //!
 //! Match semantics (see DESIGN.md):

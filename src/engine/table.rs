@@ -130,6 +130,14 @@ impl CustomTable {
 
 /// Parses a JSON array of entries (or a single entry object).
 pub fn parse_json(body: &[u8]) -> Result<Vec<KeywordEntry>, TableError> {
+    // The common case, a well-formed array, in one typed pass; anything else goes the slower way
+    // below, which names the entry at fault.
+    if let Ok(entries) = serde_json::from_slice::<Vec<KeywordEntry>>(body) {
+        if entries.len() > MAX_ENTRIES {
+            return Err(TableError::TooMany(entries.len()));
+        }
+        return Ok(entries);
+    }
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {

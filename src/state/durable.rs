@@ -48,8 +48,8 @@ impl std::fmt::Debug for Durable {
 }
 
 impl Durable {
-    /// Opens (creating if needed) `dir/modgate.redb`.
-    pub fn open(dir: &Path) -> Result<Durable, DurableError> {
+    /// Opens (creating if needed) `dir/modgate.redb`, with a page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<Durable, DurableError> {
         let path = dir.join("modgate.redb");
         let err = |message: String| DurableError {
             path: path.clone(),
@@ -57,7 +57,10 @@ impl Durable {
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| err(format!("cannot create the directory: {e}")))?;
-        let db = Database::create(&path).map_err(|e| err(e.to_string()))?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|e| err(e.to_string()))?;
         let durable = Durable {
             db,
             path: path.clone(),
@@ -134,19 +137,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("modgate-durable-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         {
-            let d = Durable::open(&dir).unwrap();
+            let d = Durable::open(&dir, 1 << 20).unwrap();
             d.put(Kind::Apps, "wx1", b"one").unwrap();
             d.put(Kind::Apps, "wx1", b"two").unwrap();
             d.put(Kind::Keywords, "wx1", b"[]").unwrap();
         }
-        let d = Durable::open(&dir).unwrap();
+        let d = Durable::open(&dir, 1 << 20).unwrap();
         assert_eq!(
             d.all(Kind::Apps).unwrap(),
             [("wx1".to_owned(), b"two".to_vec())]
         );
         assert_eq!(d.all(Kind::Keywords).unwrap().len(), 1);
         // A second open of the same file in one process is refused, with the path in the error.
-        let e = Durable::open(&dir).unwrap_err().to_string();
+        let e = Durable::open(&dir, 1 << 20).unwrap_err().to_string();
         assert!(e.contains("modgate.redb"), "{e}");
     }
 }

@@ -1,0 +1,704 @@
+//! Custom keyword tables at scale: many apps, each with a full table, in one gateway process.
+//!
+//! Starts one real gateway process (`target/release/modgate serve`, pinned to CPU 0 with one
+//! tokio worker) per app count in `--apps`, gives every app a table of `--entries` generated
+//! keywords through the admin API, then measures, side by side in one run:
+//! - msgSecCheck throughput and server CPU per request, each request for a random app, on every
+//!   gateway (rounds alternate between them, so drift on a shared machine hits all alike);
+//! - the latency of replacing one table through the admin API while the largest gateway serves
+//!   those requests;
+//! - resident memory before and after the tables are loaded, and after a restart of the largest
+//!   gateway, which loads every table back from the embedded store.
+//!
+//! Run through `loadtest/tables.sh`, which builds the binary and pins this client to CPU 1.
+//! Usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] [--conns N]
+
+#![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+const ADMIN_TOKEN: &str = "scale-admin-token";
+const OPENID: &str = "oScaleUser_0123456789";
+/// Pause between two replacements of app 0's table during the replacement rounds.
+const REPLACE_PAUSE_MS: u64 = 100;
+const LABELS: [u32; 9] = [
+    10001, 20001, 20002, 20003, 20006, 20008, 20012, 20013, 21000,
+];
+
+struct Args {
+    /// App counts, one gateway each, ascending; the first is the baseline, the last the one
+    /// whose memory, replacements and restart are measured.
+    apps: Vec<usize>,
+    entries: usize,
+    seconds: u64,
+    rounds: usize,
+    conns: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        apps: vec![1, 100, 1000, 10_000],
+        entries: 1000,
+        seconds: 10,
+        rounds: 3,
+        conns: 32,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let usage =
+        "usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] [--conns N]";
+    for pair in argv.chunks(2) {
+        let text = pair.get(1).unwrap_or_else(|| panic!("{usage}"));
+        let value = || -> usize { text.parse().unwrap_or_else(|_| panic!("{usage}")) };
+        match pair[0].as_str() {
+            "--apps" => {
+                a.apps = text
+                    .split(',')
+                    .map(|n| n.parse().unwrap_or_else(|_| panic!("{usage}")))
+                    .collect();
+                a.apps.sort_unstable();
+            }
+            "--entries" => a.entries = value(),
+            "--seconds" => a.seconds = value() as u64,
+            "--rounds" => a.rounds = value(),
+            "--conns" => a.conns = value(),
+            _ => panic!("{usage}"),
+        }
+    }
+    assert!(
+        !a.apps.is_empty() && a.apps[0] >= 1,
+        "{usage}: app counts must be at least 1"
+    );
+    a
+}
+
+/// xorshift64*: deterministic keywords and request mixes without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn appid(i: usize) -> String {
+    format!("wx{i:016x}")
+}
+
+fn secret(i: usize) -> String {
+    format!("{i:032x}")
+}
+
+/// The Chinese characters of the benign corpus, with their frequencies (as repetitions), and its
+/// lines as request texts.
+struct Corpus {
+    chars: Vec<char>,
+    lines: Vec<String>,
+}
+
+fn corpus() -> Corpus {
+    let text = std::fs::read_to_string("tests/data/benign-zh.txt").unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.chars().count() >= 10)
+        .map(str::to_owned)
+        .collect();
+    let chars = text
+        .chars()
+        .filter(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))
+        .collect();
+    Corpus { chars, lines }
+}
+
+/// App `app`'s table (variant 0 or 1): keywords of 3–8 common Chinese characters (85%) or 4–10
+/// Latin letters, random labels and levels, mostly risky, some review, some pass.
+fn table(corpus: &Corpus, app: usize, variant: u64, entries: usize) -> Vec<Value> {
+    let mut rng = Rng((app as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (variant + 1));
+    (0..entries)
+        .map(|k| {
+            let keyword: String = if rng.below(100) < 85 {
+                let len = 3 + rng.below(6);
+                (0..len)
+                    .map(|_| corpus.chars[rng.below(corpus.chars.len())])
+                    .collect()
+            } else {
+                let len = 4 + rng.below(7);
+                (0..len)
+                    .map(|_| (b'a' + rng.below(26) as u8) as char)
+                    .collect::<String>()
+                    + &k.to_string()
+            };
+            let suggest = match rng.below(10) {
+                0 => "pass",
+                1 | 2 => "review",
+                _ => "risky",
+            };
+            json!({
+                "keyword": keyword,
+                "label": LABELS[rng.below(LABELS.len())],
+                "level": rng.below(101),
+                "suggest": suggest,
+            })
+        })
+        .collect()
+}
+
+fn config_text(apps: usize, data_dir: &Path) -> String {
+    let mut c = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 16777216\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n\
+         [state]\ndata_dir = \"{}\"\n",
+        data_dir.display()
+    );
+    for i in 0..apps {
+        c += &format!(
+            "[[apps]]\nappid = \"{}\"\nsecret = \"{}\"\ntext_per_minute = 1000000000\ntext_per_day = 4000000000\n",
+            appid(i),
+            secret(i)
+        );
+    }
+    c
+}
+
+/// A gateway process and its addresses.
+struct Gateway {
+    child: Child,
+    api: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    fn start(config: &Path) -> Gateway {
+        use std::io::BufRead;
+        let mut child = Command::new("taskset")
+            .args(["-c", "0", "target/release/modgate", "serve", "--config"])
+            .arg(config)
+            .env("TOKIO_WORKER_THREADS", "1")
+            .env("RUST_LOG", "warn,modgate=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = |line: &str, key: &str| -> SocketAddr {
+            let at = line.find(key).unwrap() + key.len();
+            line[at..]
+                .split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap()
+                .trim_matches('"')
+                .parse()
+                .unwrap()
+        };
+        loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the gateway exited before listening");
+            };
+            if line.contains("listening") {
+                let (api, admin) = (addr(&line, "api="), addr(&line, "admin="));
+                // Keep draining stderr (so the gateway never blocks on a full pipe) into a log
+                // beside its config, for a look at the server-side timings afterwards.
+                let mut log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(config.with_extension("log"))
+                    .unwrap();
+                std::thread::spawn(move || {
+                    use std::io::Write;
+                    for line in lines.map_while(Result::ok) {
+                        let _ = writeln!(log, "{line}");
+                    }
+                });
+                return Gateway { child, api, admin };
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The gateway's own pid (the child is `taskset`, which execs it: the same pid).
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap();
+        kib / 1024.0
+    }
+
+    /// User + system CPU seconds the gateway has used.
+    fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        ticks / 100.0 // USER_HZ
+    }
+}
+
+async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+async fn call(
+    send: &mut SendRequest<Full<Bytes>>,
+    method: &str,
+    uri: &str,
+    auth: bool,
+    body: Vec<u8>,
+) -> (u16, Bytes) {
+    send.ready().await.unwrap();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json");
+    if auth {
+        req = req.header("authorization", format!("Bearer {ADMIN_TOKEN}"));
+    }
+    let resp = send
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// Puts `entries` as app `app`'s table; returns the round trip.
+async fn put_table(send: &mut SendRequest<Full<Bytes>>, app: usize, entries: &[Value]) -> Duration {
+    let body = serde_json::to_vec(entries).unwrap();
+    let started = Instant::now();
+    let (status, resp) = call(
+        send,
+        "PUT",
+        &format!("/admin/apps/{}/keywords", appid(app)),
+        true,
+        body,
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+    took
+}
+
+/// Fetches a token for each of `apps` apps and reports the benchmark user's visit.
+async fn tokens(gw: &Gateway, apps: usize) -> Vec<String> {
+    let mut send = connect(gw.api).await;
+    let mut out = Vec::with_capacity(apps);
+    for i in 0..apps {
+        let uri = format!(
+            "/cgi-bin/token?grant_type=client_credential&appid={}&secret={}",
+            appid(i),
+            secret(i)
+        );
+        let (status, body) = call(&mut send, "GET", &uri, false, Vec::new()).await;
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let token = v["access_token"].as_str().unwrap().to_owned();
+        let uri = format!("/wxa/visit/report?access_token={token}");
+        let body = json!({ "openid": OPENID }).to_string().into_bytes();
+        let (status, body) = call(&mut send, "POST", &uri, false, body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        out.push(token);
+    }
+    out
+}
+
+struct Load {
+    requests: u64,
+    flagged: u64,
+    rps: f64,
+    cpu_us_per_request: f64,
+}
+
+/// `conns` connections sending msgSecCheck v2 for `seconds`, each request for a random app of
+/// `tokens` with a random corpus line (a tenth of them with one of that app's keywords in it);
+/// at most `rate` requests per second in all when given.
+async fn load(
+    gw: &Gateway,
+    tokens: Arc<Vec<String>>,
+    keywords: Arc<Vec<Vec<String>>>,
+    lines: Arc<Vec<String>>,
+    conns: usize,
+    seconds: u64,
+    rate: Option<f64>,
+) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, flagged) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let cpu0 = gw.cpu_secs();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (tokens, keywords, lines) = (tokens.clone(), keywords.clone(), lines.clone());
+        let (stop, done, flagged) = (stop.clone(), done.clone(), flagged.clone());
+        let addr = gw.api;
+        tasks.push(tokio::spawn(async move {
+            let mut send = connect(addr).await;
+            let mut rng = Rng(0xC0FF_EE00 + c as u64);
+            // Paced: each connection sends at its share of `rate`; otherwise as fast as answered.
+            let mut pace = rate.map(|r| {
+                let mut i = tokio::time::interval(Duration::from_secs_f64(conns as f64 / r));
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(pace) = pace.as_mut() {
+                    pace.tick().await;
+                }
+                let app = rng.below(tokens.len());
+                let mut content = lines[rng.below(lines.len())].clone();
+                if rng.below(10) == 0 {
+                    let words = &keywords[app];
+                    content.push_str(&words[rng.below(words.len())]);
+                }
+                let body = json!({"content": content, "version": 2, "scene": 2, "openid": OPENID});
+                let uri = format!("/wxa/msg_sec_check?access_token={}", tokens[app]);
+                let (status, resp) = call(
+                    &mut send,
+                    "POST",
+                    &uri,
+                    false,
+                    body.to_string().into_bytes(),
+                )
+                .await;
+                let v: Value = serde_json::from_slice(&resp).unwrap();
+                assert!(status == 200 && v["errcode"] == 0, "{status} {v}");
+                if v["result"]["suggest"] != "pass" {
+                    flagged.fetch_add(1, Ordering::Relaxed);
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = gw.cpu_secs() - cpu0;
+    let requests = done.load(Ordering::Relaxed);
+    Load {
+        requests,
+        flagged: flagged.load(Ordering::Relaxed),
+        rps: requests as f64 / elapsed,
+        cpu_us_per_request: cpu * 1e6 / requests.max(1) as f64,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// "p50 | p99 | max" in milliseconds.
+fn percentiles(mut v: Vec<Duration>) -> String {
+    v.sort_unstable();
+    format!(
+        "{:.2} | {:.2} | {:.2}",
+        percentile(&v, 0.5),
+        percentile(&v, 0.99),
+        percentile(&v, 1.0)
+    )
+}
+
+/// Waits until the gateway answers `/healthz`.
+async fn healthy(gw: &Gateway) {
+    for _ in 0..600 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(gw.admin).await {
+            drop(stream);
+            let mut send = connect(gw.admin).await;
+            if call(&mut send, "GET", "/healthz", false, Vec::new())
+                .await
+                .0
+                == 200
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the gateway did not become healthy");
+}
+
+/// A load run on `s` with app 0's table replaced back and forth meanwhile (a pause of
+/// `REPLACE_PAUSE_MS` between replacements); returns the load and the replacements' round trips.
+async fn replacement_round(
+    s: &Subject,
+    corpus: &Corpus,
+    keywords: &Arc<Vec<Vec<String>>>,
+    lines: &Arc<Vec<String>>,
+    a: &Args,
+    rate: Option<f64>,
+) -> (Load, Vec<Duration>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let replacer = {
+        let (stop, addr) = (stop.clone(), s.gw.admin);
+        let tables = [
+            table(corpus, 0, 1, a.entries),
+            table(corpus, 0, 0, a.entries),
+        ];
+        tokio::spawn(async move {
+            let mut send = connect(addr).await;
+            let mut took = Vec::new();
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                took.push(put_table(&mut send, 0, &tables[k % 2]).await);
+                k += 1;
+                tokio::time::sleep(Duration::from_millis(REPLACE_PAUSE_MS)).await;
+            }
+            // End on variant 0, the table the load's keywords come from.
+            if k % 2 == 1 {
+                put_table(&mut send, 0, &tables[1]).await;
+            }
+            took
+        })
+    };
+    let r = load(
+        &s.gw,
+        s.tokens.clone(),
+        keywords.clone(),
+        lines.clone(),
+        a.conns,
+        a.seconds,
+        rate,
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    (r, replacer.await.unwrap())
+}
+
+/// One gateway under test: its app count, process, tokens.
+struct Subject {
+    apps: usize,
+    gw: Gateway,
+    config: PathBuf,
+    tokens: Arc<Vec<String>>,
+    rss_apps_only: f64,
+    rss_loaded: f64,
+    load_secs: f64,
+    puts: Vec<Duration>,
+    rps: Vec<f64>,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let a = args();
+    let corpus = corpus();
+    let work = PathBuf::from("target/table-scale");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    println!(
+        "# apps {:?} x {} entries; {} s x {} rounds, {} connections",
+        a.apps, a.entries, a.seconds, a.rounds, a.conns
+    );
+
+    // Every app's table (variant 0), generated once; gateways share the first apps' tables.
+    let most = *a.apps.last().unwrap();
+    let tables: Vec<Vec<Value>> = (0..most).map(|i| table(&corpus, i, 0, a.entries)).collect();
+    let keywords: Arc<Vec<Vec<String>>> = Arc::new(
+        tables
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .filter(|e| e["suggest"] != "pass")
+                    .map(|e| e["keyword"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect(),
+    );
+    let mut subjects = Vec::new();
+    for &n in &a.apps {
+        let config = work.join(format!("apps-{n}.toml"));
+        std::fs::write(&config, config_text(n, &work.join(format!("data-{n}")))).unwrap();
+        let gw = Gateway::start(&config);
+        healthy(&gw).await;
+        let rss_apps_only = gw.rss_mib();
+        let mut admin = connect(gw.admin).await;
+        let started = Instant::now();
+        let mut puts = Vec::with_capacity(n);
+        for (i, t) in tables.iter().enumerate().take(n) {
+            puts.push(put_table(&mut admin, i, t).await);
+        }
+        let load_secs = started.elapsed().as_secs_f64();
+        let rss_loaded = gw.rss_mib();
+        let tokens = Arc::new(tokens(&gw, n).await);
+        subjects.push(Subject {
+            apps: n,
+            gw,
+            config,
+            tokens,
+            rss_apps_only,
+            rss_loaded,
+            load_secs,
+            puts,
+            rps: Vec::new(),
+        });
+    }
+    drop(tables);
+
+    println!("\n## Loading the tables through the admin API (idle gateway)\n");
+    println!(
+        "| apps | load s | PUT p50 ms | PUT p99 ms | PUT max ms |\n| ---: | ---: | ---: | ---: | ---: |"
+    );
+    for s in &subjects {
+        println!(
+            "| {} | {:.1} | {} |",
+            s.apps,
+            s.load_secs,
+            percentiles(s.puts.clone())
+        );
+    }
+
+    let lines = Arc::new(corpus.lines.clone());
+    println!(
+        "\n## Throughput, each request for a random app\n\n| round | apps | requests/s | server CPU µs/request | requests | flagged |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let (mut replaces_full, mut replaces_half) = (Vec::new(), Vec::new());
+    for round in 1..=a.rounds {
+        for s in subjects.iter_mut() {
+            let r = load(
+                &s.gw,
+                s.tokens.clone(),
+                keywords.clone(),
+                lines.clone(),
+                a.conns,
+                a.seconds,
+                None,
+            )
+            .await;
+            s.rps.push(r.rps);
+            println!(
+                "| {round} | {} | {:.0} | {:.1} | {} | {} |",
+                s.apps, r.rps, r.cpu_us_per_request, r.requests, r.flagged
+            );
+        }
+        // The largest gateway again, with app 0's table replaced back and forth all along: under
+        // as much load as it takes, then paced at half the rate it just served.
+        let big = subjects.last().unwrap();
+        let full = *big.rps.last().unwrap();
+        for (rate, name, into) in [
+            (None, "full load", &mut replaces_full),
+            (Some(full / 2.0), "half load", &mut replaces_half),
+        ] {
+            let (r, took) = replacement_round(big, &corpus, &keywords, &lines, &a, rate).await;
+            println!(
+                "| {round} | {}, {name}, {} table replacements meanwhile | {:.0} | {:.1} | {} | {} |",
+                big.apps,
+                took.len(),
+                r.rps,
+                r.cpu_us_per_request,
+                r.requests,
+                r.flagged
+            );
+            into.extend(took);
+        }
+    }
+    let base: f64 = subjects[0].rps.iter().sum();
+    println!();
+    for s in &subjects[1..] {
+        println!(
+            "- {} apps / {} app(s), requests/s summed over rounds: {:.1}%",
+            s.apps,
+            subjects[0].apps,
+            100.0 * s.rps.iter().sum::<f64>() / base
+        );
+    }
+    let big = subjects.pop().unwrap();
+    println!(
+        "\n## Replacing app 0's {}-entry table while the {}-app gateway served requests\n\n| load | replacements | p50 ms | p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: |",
+        a.entries, big.apps
+    );
+    for (name, took) in [("full", replaces_full), ("half", replaces_half)] {
+        println!("| {name} | {} | {} |", took.len(), percentiles(took));
+    }
+
+    println!(
+        "\n## Resident memory (VmRSS)\n\n| apps | apps configured, no tables | tables loaded | after the rounds | per table |\n| ---: | ---: | ---: | ---: | ---: |"
+    );
+    for s in subjects.iter().chain(std::iter::once(&big)) {
+        println!(
+            "| {} | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.1} KiB |",
+            s.apps,
+            s.rss_apps_only,
+            s.rss_loaded,
+            s.gw.rss_mib(),
+            (s.rss_loaded - s.rss_apps_only) * 1024.0 / s.apps as f64
+        );
+    }
+    drop(subjects);
+
+    // A restart loads every table back from the embedded store.
+    let Subject {
+        gw, config, apps, ..
+    } = big;
+    drop(gw);
+    let started = Instant::now();
+    let gw = Gateway::start(&config);
+    healthy(&gw).await;
+    let restart_secs = started.elapsed().as_secs_f64();
+    let rss_restarted = gw.rss_mib();
+    let token = tokens(&gw, 1).await.remove(0);
+    let probe = &keywords[0][0];
+    let body =
+        json!({"content": format!("前文{probe}后文"), "version": 2, "scene": 2, "openid": OPENID});
+    let (_, resp) = call(
+        &mut connect(gw.api).await,
+        "POST",
+        &format!("/wxa/msg_sec_check?access_token={token}"),
+        false,
+        body.to_string().into_bytes(),
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&resp).unwrap();
+    let hit = v["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["keyword"].as_str() == Some(probe));
+    assert!(
+        hit,
+        "after the restart app 0's keyword {probe:?} is not found: {v}"
+    );
+    println!(
+        "\n## Restart of the {apps}-app gateway\n\nTables loaded from the embedded store and healthy in {restart_secs:.1} s; resident memory then {rss_restarted:.0} MiB."
+    );
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Custom keyword tables at scale: memory, throughput against the number of apps, and replacing a
+# table while requests run. One gateway per app count, each pinned to CPU 0 with one tokio
+# worker; the load client (examples/table_scale.rs) runs pinned to CPU 1.
+# Usage: loadtest/tables.sh [APP_COUNTS] [SECONDS] [ROUNDS]     e.g. loadtest/tables.sh 1,100,1000,10000 10 3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APPS=${1:-1,100,1000,10000}
+SECONDS_PER_RUN=${2:-10}
+ROUNDS=${3:-3}
+cargo build --release --quiet --bin modgate --example table_scale
+exec taskset -c 1 target/release/examples/table_scale \
+    --apps "$APPS" --seconds "$SECONDS_PER_RUN" --rounds "$ROUNDS"
