@@ -948,6 +948,16 @@ encoding_aes_key = ""
     }
 
     #[test]
+    fn store_cache_defaults_to_64_mib_and_must_be_positive() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.state.store_cache_bytes, 64 << 20);
+        let c = Config::from_toml("[state]\nstore_cache_mib = 8\n").unwrap();
+        assert_eq!(c.state.store_cache_bytes, 8 << 20);
+        let errs = Config::from_toml("[state]\nstore_cache_mib = 0\n").unwrap_err();
+        assert_eq!(errs.0[0].key, "state.store_cache_mib");
+    }
+
+    #[test]
     fn all_errors_are_reported_at_once_with_their_keys() {
         let text = r#"
 [server]
