@@ -15,6 +15,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use modgate::clock::{ManualClock, SharedClock};
 use modgate::limits::{AppLimits, Metered, calendar, is_fresh};
+use modgate::state::AppSlot;
 use modgate::state::memory::{MemoryQuotaStore, MemoryVisitStore};
 use modgate::state::{QuotaDecision, QuotaStore, VisitOutcome, VisitStore};
 
@@ -76,6 +77,7 @@ fn bench(c: &mut Criterion) {
     );
     let ttl = Duration::from_secs(7200);
     let app = appid(7);
+    let slot = AppSlot::new(&app);
     let openid = format!("o{:027}", 4321);
 
     c.bench_function("limits: rate + quota + visit (one admitted call)", |b| {
@@ -85,7 +87,7 @@ fn bench(c: &mut Criterion) {
                 .check_rate(&clock)
                 .expect("far below the rate");
             let day = calendar::day_number(clock.now_secs(), 8);
-            let decision = ready(quotas.acquire(&app, Metered::MsgSecCheck, day, u64::MAX >> 24));
+            let decision = ready(quotas.acquire(&slot, Metered::MsgSecCheck, day, u64::MAX >> 24));
             assert!(matches!(decision, Ok(QuotaDecision::Admitted { .. })));
             let last = ready(visits.last_visit(&app, &openid)).expect("memory backend");
             black_box(is_fresh(last, clock.now_secs(), ttl))

@@ -121,11 +121,21 @@ pub struct RawState {
     pub redis_url: Option<String>,
 }
 
-/// `[media]`: fetcher settings.
+/// `[media]`: media jobs, the fetcher and pushes.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawMedia {
     pub allow_networks: Vec<String>,
+    pub workers: Option<i64>,
+    pub per_app: Option<i64>,
+    pub per_host: Option<i64>,
+    pub max_queued: Option<i64>,
+    pub max_bytes: Option<i64>,
+    pub connect_timeout_secs: Option<f64>,
+    pub fetch_timeout_secs: Option<f64>,
+    pub push_timeout_secs: Option<f64>,
+    pub push_retry_secs: Option<Vec<f64>>,
+    pub retention_hours: Option<i64>,
 }
 
 /// `[tokens]`: access-token lifetime and signing.
@@ -239,10 +249,35 @@ pub struct StateConfig {
     pub redis_url: Url,
 }
 
-#[derive(Debug, Clone, Default)]
+/// Validated `[media]`.
+#[derive(Debug, Clone)]
 pub struct MediaConfig {
+    /// Ranges exempt from the fetch and push deny list.
     pub allow_networks: Vec<IpNet>,
+    /// Jobs worked on at once (fetching, analysing or pushing), in all.
+    pub workers: NonZeroUsize,
+    /// ... and per app, so one busy app cannot take every worker.
+    pub per_app: NonZeroUsize,
+    /// ... and per destination host, so one slow host cannot either.
+    pub per_host: NonZeroUsize,
+    /// Unfinished jobs held at most; past it submissions answer -1 (system busy).
+    pub max_queued: NonZeroUsize,
+    /// The media size cap (SPEC: 10 MB).
+    pub max_bytes: u64,
+    pub connect_timeout: Duration,
+    pub fetch_timeout: Duration,
+    pub push_timeout: Duration,
+    /// Wait before each retry of a failed push (before jitter); its length is the number of
+    /// retries, after which the job is dead-lettered.
+    pub push_retry: Vec<Duration>,
+    /// How long finished jobs stay readable.
+    pub retention: Duration,
 }
+
+/// The default push retry schedule: roughly doubling waits, about 24 hours in all.
+pub const DEFAULT_PUSH_RETRY_SECS: [u64; 11] = [
+    10, 30, 60, 300, 900, 1800, 3600, 7200, 14_400, 28_800, 28_800,
+];
 
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
@@ -526,6 +561,76 @@ impl RawConfig {
             }
         }
 
+        let m = &self.media;
+        let seconds = |errs: &mut Errors, key: &str, v: Option<f64>, default: f64| -> Duration {
+            let v = v.unwrap_or(default);
+            if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+                Duration::from_secs_f64(v)
+            } else {
+                errs.push(
+                    format!("media.{key}"),
+                    format!("{v} is out of range (0 < secs <= 86400)"),
+                );
+                Duration::from_secs_f64(default)
+            }
+        };
+        let mut push_retry = Vec::new();
+        match &m.push_retry_secs {
+            None => push_retry.extend(
+                DEFAULT_PUSH_RETRY_SECS
+                    .iter()
+                    .map(|s| Duration::from_secs(*s)),
+            ),
+            Some(list) if list.len() > 100 => {
+                errs.push("media.push_retry_secs", "at most 100 retries");
+            }
+            Some(list) => {
+                for (i, v) in list.iter().enumerate() {
+                    push_retry.push(seconds(
+                        &mut errs,
+                        &format!("push_retry_secs[{i}]"),
+                        Some(*v),
+                        1.0,
+                    ));
+                }
+            }
+        }
+        let media = MediaConfig {
+            allow_networks,
+            workers: NonZeroUsize::new(
+                errs.positive("media.workers", m.workers, 64, 10_000) as usize
+            )
+            .unwrap_or(NonZeroUsize::MIN),
+            per_app: NonZeroUsize::new(
+                errs.positive("media.per_app", m.per_app, 16, 10_000) as usize
+            )
+            .unwrap_or(NonZeroUsize::MIN),
+            per_host: NonZeroUsize::new(
+                errs.positive("media.per_host", m.per_host, 8, 10_000) as usize
+            )
+            .unwrap_or(NonZeroUsize::MIN),
+            max_queued: NonZeroUsize::new(errs.positive(
+                "media.max_queued",
+                m.max_queued,
+                100_000,
+                100_000_000,
+            ) as usize)
+            .unwrap_or(NonZeroUsize::MIN),
+            max_bytes: errs.positive("media.max_bytes", m.max_bytes, 10 << 20, 1 << 30),
+            connect_timeout: seconds(
+                &mut errs,
+                "connect_timeout_secs",
+                m.connect_timeout_secs,
+                5.0,
+            ),
+            fetch_timeout: seconds(&mut errs, "fetch_timeout_secs", m.fetch_timeout_secs, 30.0),
+            push_timeout: seconds(&mut errs, "push_timeout_secs", m.push_timeout_secs, 10.0),
+            push_retry,
+            retention: Duration::from_secs(
+                3600 * errs.positive("media.retention_hours", m.retention_hours, 168, 24 * 365),
+            ),
+        };
+
         let tokens = TokenConfig {
             key: match self.tokens.key {
                 Some(k) if k.expose().is_empty() => None,
@@ -680,7 +785,7 @@ impl RawConfig {
                 server,
                 admin,
                 state,
-                media: MediaConfig { allow_networks },
+                media,
                 tokens,
                 engine,
                 limits,
@@ -915,6 +1020,47 @@ mod tests {
         assert_eq!(c.limits.day_offset_hours, 8);
         assert_eq!(c.limits.resets_per_month, 10);
         assert_eq!(c.limits.visit_ttl, Duration::from_secs(7200));
+        assert_eq!(c.media.workers.get(), 64);
+        assert_eq!(c.media.per_app.get(), 16);
+        assert_eq!(c.media.per_host.get(), 8);
+        assert_eq!(c.media.max_queued.get(), 100_000);
+        assert_eq!(c.media.max_bytes, 10 << 20);
+        assert_eq!(c.media.fetch_timeout, Duration::from_secs(30));
+        let retry: Duration = c.media.push_retry.iter().sum();
+        assert_eq!(c.media.push_retry.len(), 11);
+        assert!(
+            (23..=25).contains(&(retry.as_secs() / 3600)),
+            "{retry:?}: about a day"
+        );
+        assert_eq!(c.media.retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn media_settings_are_checked() {
+        let c = Config::from_toml(
+            "[media]\nworkers = 4\npush_retry_secs = [0.05, 0.1]\nfetch_timeout_secs = 2.5\n",
+        )
+        .unwrap();
+        assert_eq!(c.media.workers.get(), 4);
+        assert_eq!(
+            c.media.push_retry,
+            [Duration::from_millis(50), Duration::from_millis(100)]
+        );
+        assert_eq!(c.media.fetch_timeout, Duration::from_millis(2500));
+        let e = Config::from_toml(
+            "[media]\nworkers = 0\npush_retry_secs = [1, -1]\nconnect_timeout_secs = 0\nmax_bytes = -5\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "media.push_retry_secs[1]",
+                "media.workers",
+                "media.max_bytes",
+                "media.connect_timeout_secs"
+            ]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod limits;
+pub mod media;
 pub mod metrics;
 pub mod rid;
 pub mod server;
@@ -87,6 +88,8 @@ pub enum RunError {
     Durable(#[from] DurableError),
     #[error("embedded store holds an invalid {0}")]
     Stored(String),
+    #[error("media pipeline: {0}")]
+    Media(String),
 }
 
 /// Builds the shared gateway state from a validated config.
@@ -113,17 +116,34 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             &options.clock,
         ));
     }
-    let tables = load_tables(&durable)?;
+    let durable = Arc::new(durable);
+    let metrics = Metrics::new()?;
+    let media = crate::media::Media::open(
+        config.media.clone(),
+        Arc::clone(&durable),
+        metrics.media.clone(),
+    )
+    .map_err(RunError::Media)?;
+    for (appid, table) in load_tables(&durable)? {
+        match apps.get(&appid) {
+            Some(app) => app.slot.table.store(Some(table)),
+            // Kept in the store: creating the app again through the admin API brings it back.
+            None => tracing::warn!(
+                appid,
+                "a stored keyword table belongs to no app; not loaded"
+            ),
+        }
+    }
     Ok(Arc::new(Gateway {
-        tables,
-        durable: Arc::new(durable),
+        durable,
+        media,
         admin_writes: tokio::sync::Mutex::new(()),
         apps,
         tokens: Arc::new(MemoryTokenStore::new()),
         quotas: Arc::new(MemoryQuotaStore::new()),
         visits: Arc::new(MemoryVisitStore::new(config.limits.max_visits.get())),
         engine: arc_swap::ArcSwap::from_pointee(engine),
-        metrics: Metrics::new()?,
+        metrics,
         clock: options.clock,
         rids: RidGenerator::new(),
         config,
@@ -225,6 +245,7 @@ pub async fn serve(
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
+    let media = tokio::spawn(media::run(Arc::clone(&gw), api_rx.clone()));
     let api_gw = Arc::clone(&gw);
     let api = tokio::spawn(server::serve(
         listeners.api,
@@ -233,14 +254,13 @@ pub async fn serve(
         move |req| Arc::clone(&api_gw).handle(req),
         api_rx,
     ));
-    let (admin_gw, admin_ready) = (Arc::clone(&gw), Arc::clone(&ready));
-    let admin = tokio::spawn(server::serve(
+    let admin = spawn_admin(
+        Arc::clone(&gw),
+        Arc::clone(&ready),
         listeners.admin,
         admin_opts,
-        gw.metrics.connections("admin"),
-        move |req| api::admin::handle(Arc::clone(&admin_gw), Arc::clone(&admin_ready), req),
         admin_rx,
-    ));
+    );
 
     shutdown.await;
     ready.draining.store(true, Ordering::Release);
@@ -250,10 +270,83 @@ pub async fn serve(
     }
     let _ = stop_admin.send(true);
     let _ = sweeper.await;
-    if let Err(e) = admin.await {
-        tracing::error!(error = %e, "admin listener task failed");
+    if let Err(e) = media.await {
+        tracing::error!(error = %e, "media dispatcher failed");
+    }
+    if admin.await.is_err() {
+        tracing::error!("admin listener thread failed");
     }
     tracing::info!("shutdown complete");
+}
+
+/// Nice value asked for the admin thread and its blocking pool: above the request workers, so
+/// table builds, health checks and scrapes keep their latency when requests saturate the cores.
+const ADMIN_NICE: i32 = -5;
+
+/// Serves the admin listener on a thread of its own with its own runtime (and blocking pool), so
+/// admin work never queues behind request tasks. Resolves when that thread has finished.
+fn spawn_admin(
+    gw: Arc<Gateway>,
+    ready: Arc<Readiness>,
+    listener: TcpListener,
+    opts: ServerOptions,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let serve_admin = move |listener: TcpListener| {
+        let open = gw.metrics.connections("admin");
+        server::serve(
+            listener,
+            opts,
+            open,
+            move |req| api::admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
+            shutdown,
+        )
+    };
+    let listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            // Not expected for a listener this process bound and registered.
+            tracing::error!(error = %e, "admin listener cannot move to its own thread; not served");
+            return finished;
+        }
+    };
+    let thread = std::thread::Builder::new()
+        .name("modgate-admin".into())
+        .spawn(move || {
+            raise_priority();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("modgate-admin-blocking")
+                .on_thread_start(raise_priority)
+                .build();
+            match runtime {
+                Ok(rt) => rt.block_on(async move {
+                    match TcpListener::from_std(listener) {
+                        Ok(l) => serve_admin(l).await,
+                        Err(e) => tracing::error!(error = %e, "admin listener cannot be served"),
+                    }
+                }),
+                Err(e) => tracing::error!(error = %e, "admin runtime cannot start"),
+            }
+            let _ = done.send(());
+        });
+    if let Err(e) = thread {
+        tracing::error!(error = %e, "admin thread cannot start");
+    }
+    finished
+}
+
+/// Raises the calling thread's scheduling priority to [`ADMIN_NICE`] when the process may (root or
+/// `CAP_SYS_NICE`); otherwise leaves it, saying so once.
+fn raise_priority() {
+    static REFUSED: std::sync::Once = std::sync::Once::new();
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), ADMIN_NICE) {
+        REFUSED.call_once(|| {
+            tracing::info!(error = %e, "admin threads keep normal priority (raising it needs CAP_SYS_NICE)");
+        });
+    }
 }
 
 /// Reclaims expired visits every `limits.visit_sweep` until shutdown, on the blocking pool (a

@@ -405,6 +405,107 @@ async fn apps_and_tables_survive_a_restart() {
     s.shutdown().await;
 }
 
+/// Replacing an app's settings keeps what the app has accumulated: its keyword table and today's
+/// quota count carry over to the new version.
+#[tokio::test]
+async fn replacing_an_app_keeps_its_table_and_todays_count() {
+    let config = default_config().replace("enforce = false", "enforce = true");
+    let s = TestServer::start_with(&config).await;
+    let path = format!("/admin/apps/{NEW_APP}");
+    let body = |secret: &str| json!({"secret": secret, "text_per_day": 3}).to_string();
+    let (st, _, _) = admin_send(
+        &s,
+        reqwest::Method::PUT,
+        &path,
+        "application/json",
+        body(NEW_SECRET),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, _) = put_table(
+        &s,
+        NEW_APP,
+        json!([{"keyword":"留存词","label":20012,"level":40,"suggest":"review"}]),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let t = s.token_for(NEW_APP, NEW_SECRET).await;
+    let (st, v) = s
+        .post(
+            &format!("/wxa/visit/report?access_token={t}"),
+            json!({"openid": "o1"}).to_string(),
+        )
+        .await;
+    assert_eq!((st, &v["errcode"]), (200, &json!(0)), "{v}");
+    for _ in 0..2 {
+        assert_eq!(checked(&s, &t, "你好").await["errcode"], 0);
+    }
+
+    let other = "33333333333333333333333333333333";
+    let (st, _, _) = admin_send(
+        &s,
+        reqwest::Method::PUT,
+        &path,
+        "application/json",
+        body(other),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let t = s.token_for(NEW_APP, other).await;
+    let v = checked(&s, &t, "这是留存词").await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(
+        v["result"]["label"], 20012,
+        "the table stayed in force: {v}"
+    );
+    // The third call of the day was that one: the count carried over.
+    assert_err(&checked(&s, &t, "你好").await, 45009);
+    s.shutdown().await;
+}
+
+/// A table stored for an app that is later dropped from the config file is not loaded on start,
+/// and comes back into force when the app is created again through the admin API.
+#[tokio::test]
+async fn a_stored_table_returns_with_its_app() {
+    let dir = fresh_dir("orphan");
+    let with_dir =
+        |config: String| format!("{config}\n[state]\ndata_dir = \"{}\"\n", dir.display());
+    let s = TestServer::start_with(&with_dir(default_config())).await;
+    let (st, _) = put_table(
+        &s,
+        APPID2,
+        json!([{"keyword":"归来词","label":20006,"level":77,"suggest":"risky"}]),
+    )
+    .await;
+    assert_eq!(st, 200);
+    s.shutdown().await;
+
+    let only_first = default_config().replace(
+        &format!("[[apps]]\nappid = \"{APPID2}\"\nsecret = \"{SECRET2}\"\n"),
+        "",
+    );
+    assert!(!only_first.contains(APPID2));
+    let s = TestServer::start_with(&with_dir(only_first)).await;
+    let (st, _, _) = admin_get(&s, &format!("/admin/apps/{APPID2}/keywords")).await;
+    assert_eq!(st, 404);
+    let (st, _, _) = admin_send(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{APPID2}"),
+        "application/json",
+        json!({"secret": SECRET2}).to_string(),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, v, _) = admin_get(&s, &format!("/admin/apps/{APPID2}/keywords")).await;
+    assert_eq!(st, 200);
+    assert_eq!(v[0]["keyword"], "归来词", "{v}");
+    let t = s.token_for(APPID2, SECRET2).await;
+    let v = checked(&s, &t, "归来词").await;
+    assert_eq!(v["result"]["suggest"], "risky", "{v}");
+    s.shutdown().await;
+}
+
 /// Checks run continuously while the table is replaced back and forth: every answer matches the
 /// old table or the new one, never a mix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

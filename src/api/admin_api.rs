@@ -87,7 +87,87 @@ pub async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response {
             }
             _ => not_allowed("DELETE"),
         },
+        ["media"] => match method {
+            Method::GET => list_jobs(gw, &req).await,
+            _ => not_allowed("GET"),
+        },
+        ["media", trace_id] => match method {
+            Method::GET => get_job(gw, trace_id).await,
+            _ => not_allowed("GET"),
+        },
+        ["media", trace_id, "retry"] => match method {
+            Method::POST => retry_job(gw, trace_id).await,
+            _ => not_allowed("POST"),
+        },
         _ => error(StatusCode::NOT_FOUND, "no such admin route"),
+    }
+}
+
+/// `GET /admin/media/{trace_id}`: the job's whole record (state, attempts, verdict, last error).
+async fn get_job(gw: &Gateway, trace_id: &str) -> Response {
+    match gw.media.job(trace_id).await {
+        Ok(Some(job)) => json_response(StatusCode::OK, &job),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such media job"),
+        Err(e) => {
+            tracing::error!(error = %e, "media job could not be read");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the job store could not be read",
+            )
+        }
+    }
+}
+
+/// `GET /admin/media?state=dead[&limit=N]`: jobs in one state (default `dead`, at most `limit`,
+/// default 100, up to 10,000), oldest first.
+async fn list_jobs(gw: &Gateway, req: &Request<Incoming>) -> Response {
+    use crate::media::store::JobState;
+    let state = match query_param(req, "state").as_deref().unwrap_or("dead") {
+        "queued" => JobState::Queued,
+        "pushing" => JobState::Pushing,
+        "delivered" => JobState::Delivered,
+        "dead" => JobState::Dead,
+        "done" => JobState::Done,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "state must be queued, pushing, delivered, dead or done",
+            );
+        }
+    };
+    let limit = match query_param(req, "limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=10_000).contains(&n) => n,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be 1 to 10000"),
+    };
+    match gw.media.list(state, limit).await {
+        Ok(jobs) => json_response(StatusCode::OK, &jobs),
+        Err(e) => {
+            tracing::error!(error = %e, "media jobs could not be listed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the job store could not be read",
+            )
+        }
+    }
+}
+
+/// `POST /admin/media/{trace_id}/retry`: a dead-lettered job is pushed again, with a fresh
+/// retry schedule.
+async fn retry_job(gw: &Gateway, trace_id: &str) -> Response {
+    match gw.media.retry(trace_id).await {
+        Ok(Some(job)) => json_response(StatusCode::OK, &job),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no dead-lettered job with this trace_id",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "media job could not be retried");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the job store could not be written",
+            )
+        }
     }
 }
 
@@ -119,6 +199,37 @@ async fn body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, Response> {
         ),
         _ => error(StatusCode::BAD_REQUEST, "request body could not be read"),
     })
+}
+
+/// The keyword table stored for `appid`, built on the blocking pool; none when there is none or
+/// it cannot be read back (logged: tables are validated before they are stored).
+async fn stored_table(gw: &Gateway, appid: &str) -> Option<Arc<CustomTable>> {
+    let durable = Arc::clone(&gw.durable);
+    let key = appid.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<Option<CustomTable>, String> {
+        let Some(json) = durable
+            .get(Kind::Keywords, &key)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let entries = table::parse_json(&json).map_err(|e| e.to_string())?;
+        CustomTable::build(entries)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match loaded {
+        Ok(Ok(found)) => found.map(Arc::new),
+        Ok(Err(e)) => {
+            tracing::error!(appid, error = %e, "stored keyword table could not be loaded");
+            None
+        }
+        Err(e) => {
+            tracing::error!(appid, error = %e, "keyword table task failed");
+            None
+        }
+    }
 }
 
 /// Runs a blocking store write on the blocking pool.
@@ -189,6 +300,11 @@ async fn put_app(gw: &Gateway, appid: &str, req: Request<Incoming>) -> Response 
         return resp;
     }
     let app = App::new(config, &gw.config.tokens, &gw.config.limits, &gw.clock);
+    if !existed {
+        // A table stored for this appid earlier (the app since dropped from the config file)
+        // comes back into force with the app.
+        app.slot.table.store(stored_table(gw, appid).await);
+    }
     let shown = app.config.to_raw();
     gw.apps.put(app);
     tracing::info!(appid, created = !existed, "app stored");
@@ -203,14 +319,10 @@ async fn put_app(gw: &Gateway, appid: &str, req: Request<Incoming>) -> Response 
 }
 
 fn list_keywords(gw: &Gateway, appid: &str, req: &Request<Incoming>) -> Response {
-    if gw.apps.get(appid).is_none() {
+    let Some(app) = gw.apps.get(appid) else {
         return error(StatusCode::NOT_FOUND, "no such app");
-    }
-    let entries = gw
-        .tables
-        .get(appid)
-        .map(|t| t.entries())
-        .unwrap_or_default();
+    };
+    let entries = app.slot.table().map(|t| t.entries()).unwrap_or_default();
     if query_param(req, "format").as_deref() == Some("csv") {
         let mut resp = http::Response::new(Full::new(Bytes::from(table::to_csv(&entries))));
         resp.headers_mut().insert(
@@ -250,9 +362,9 @@ async fn change_keywords(
     req: Request<Incoming>,
     change: Change,
 ) -> Response {
-    if gw.apps.get(appid).is_none() {
+    let Some(app) = gw.apps.get(appid) else {
         return error(StatusCode::NOT_FOUND, "no such app");
-    }
+    };
     let is_csv = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -263,7 +375,7 @@ async fn change_keywords(
         Err(resp) => return resp,
     };
     let _writes = gw.admin_writes.lock().await;
-    let current = gw.tables.get(appid).map(|t| Arc::clone(t.value()));
+    let current = app.slot.table();
     let durable = Arc::clone(&gw.durable);
     let key = appid.to_owned();
     let started = std::time::Instant::now();
@@ -325,7 +437,7 @@ async fn change_keywords(
         }
     };
     let count = built.len();
-    gw.tables.insert(appid.to_owned(), Arc::new(built));
+    app.slot.table.store(Some(Arc::new(built)));
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
     tracing::info!(appid, count, built_ms, total_ms, "keyword table stored");
     json_response(StatusCode::OK, &TableSummary { count })

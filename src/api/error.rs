@@ -68,6 +68,12 @@ pub enum ApiError {
     /// 48006
     #[error("forbid to clear quota: this month's resets are used up")]
     ResetsExhausted,
+    /// 40004
+    #[error("invalid media type: field `media_type` must be 1 (audio) or 2 (image)")]
+    InvalidMediaType,
+    /// 40097: a trace_id this app never submitted (or no longer kept).
+    #[error("invalid args: no such trace_id for this app")]
+    UnknownTraceId,
     /// -1: a backend could not answer; SDKs back off and retry.
     #[error("system error, retry later")]
     System,
@@ -108,6 +114,8 @@ impl ApiError {
             ApiError::VisitExpired => 61010,
             ApiError::UnknownCgiPath => 76021,
             ApiError::ResetsExhausted => 48006,
+            ApiError::InvalidMediaType => 40004,
+            ApiError::UnknownTraceId => 40097,
             ApiError::System => -1,
             ApiError::NotFound
             | ApiError::MethodNotAllowed(_)
@@ -203,6 +211,8 @@ mod tests {
             (ApiError::InvalidScene("x"), 40129, 200),
             (ApiError::InvalidOpenid("x"), 40003, 200),
             (ApiError::RequirePost, 43002, 200),
+            (ApiError::InvalidMediaType, 40004, 200),
+            (ApiError::UnknownTraceId, 40097, 200),
             (ApiError::System, -1, 200),
             (ApiError::NotFound, 404, 404),
             (ApiError::MethodNotAllowed("GET"), 405, 405),

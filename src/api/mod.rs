@@ -7,6 +7,7 @@
 pub mod admin;
 mod admin_api;
 pub mod error;
+mod media_check;
 mod msg_sec_check;
 mod quota;
 mod tokens;
@@ -38,12 +39,12 @@ pub struct Gateway {
     pub tokens: Arc<dyn TokenStore>,
     pub quotas: Arc<dyn QuotaStore>,
     pub visits: Arc<dyn VisitStore>,
-    /// Custom keyword tables by appid; a change replaces the whole `Arc`.
-    pub tables: dashmap::DashMap<String, Arc<crate::engine::table::CustomTable>>,
     /// What must survive a restart (admin-made apps, keyword tables).
     pub durable: Arc<crate::state::durable::Durable>,
     /// Serialises admin writes, so read-modify-write changes to a table never interleave.
     pub admin_writes: tokio::sync::Mutex<()>,
+    /// Media jobs: the store, the fetcher and the scheduler ([`crate::media`]).
+    pub media: crate::media::Media,
     /// The text engine in force. Readers take a snapshot per request; a reload builds a new
     /// engine off the async workers and swaps it in whole.
     pub engine: arc_swap::ArcSwap<Engine>,
@@ -115,7 +116,7 @@ impl Gateway {
         }
         let day = calendar::day_number(self.clock.now_secs(), limits.day_offset_hours);
         let limit = u64::from(api_limits.per_day.get());
-        match self.quotas.acquire(app.appid(), api, day, limit).await? {
+        match self.quotas.acquire(&app.slot, api, day, limit).await? {
             QuotaDecision::Admitted { .. } => self.metrics.quota_admitted(api),
             QuotaDecision::Exhausted { .. } => {
                 self.metrics.refusal(api, "quota");
@@ -135,7 +136,7 @@ impl Gateway {
     /// The app's custom keyword table in force now, if it has one. The caller keeps this `Arc` for
     /// the whole check, so a concurrent replacement cannot change the table under it.
     pub fn table(&self, app: &App) -> Option<Arc<crate::engine::table::CustomTable>> {
-        self.tables.get(app.appid()).map(|t| Arc::clone(t.value()))
+        app.slot.table()
     }
 
     /// A fresh request id.
@@ -179,6 +180,14 @@ impl Gateway {
                 (Api::ClearQuota, post_only(self, req, quota::clear_v2).await)
             }
             "/wxa/visit/report" => (Api::VisitReport, post_only(self, req, visits::report).await),
+            "/wxa/media_check_async" => (
+                Api::MediaCheckAsync,
+                post_only(self, req, media_check::submit).await,
+            ),
+            "/wxa/media_check_async/result" => (
+                Api::MediaResult,
+                post_only(self, req, media_check::result).await,
+            ),
             "/cgi-bin/stable_token" => (
                 Api::StableToken,
                 post_only(self, req, tokens::stable_token).await,

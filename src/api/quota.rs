@@ -29,7 +29,7 @@ pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, A
         .ok_or(ApiError::Format("field `cgi_path` is required".into()))?;
     let api = Metered::from_cgi_path(path).ok_or(ApiError::UnknownCgiPath)?;
     let day = calendar::day_number(gw.clock.now_secs(), gw.config.limits.day_offset_hours);
-    let used = gw.quotas.used(app.appid(), api, day).await?;
+    let used = gw.quotas.used(&app.slot, api, day).await?;
     let limits = app.limits.api(api);
     let daily_limit = u64::from(limits.per_day.get());
     Ok(Reply::json(&QuotaReply {
@@ -88,7 +88,7 @@ async fn reset(gw: &Gateway, app: &App) -> Result<Reply, ApiError> {
     let month = calendar::month_number(day);
     match gw
         .quotas
-        .reset(app.appid(), day, month, limits.resets_per_month)
+        .reset(&app.slot, day, month, limits.resets_per_month)
         .await?
     {
         ResetDecision::Reset { remaining } => {

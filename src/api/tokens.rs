@@ -19,7 +19,7 @@ pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply
     let secret = query_param(req, "secret");
     let app = credentials(gw, grant.as_deref(), appid.as_deref(), secret.as_deref())?;
     let now = gw.clock.now_ms();
-    let epochs = gw.tokens.rotate(app.appid(), now).await?;
+    let epochs = gw.tokens.rotate(&app.slot, now).await?;
     Ok(issue(gw, &app, epochs.current, now))
 }
 
@@ -53,11 +53,9 @@ pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result
     let now = gw.clock.now_ms();
     let ttl_ms = gw.config.tokens.ttl.as_millis() as u64;
     let epochs = if force {
-        gw.tokens.rotate(app.appid(), now).await?
+        gw.tokens.rotate(&app.slot, now).await?
     } else {
-        gw.tokens
-            .current_or_rotate(app.appid(), now, ttl_ms)
-            .await?
+        gw.tokens.current_or_rotate(&app.slot, now, ttl_ms).await?
     };
     Ok(issue(gw, &app, epochs.current, now))
 }
@@ -125,7 +123,7 @@ pub(super) async fn authenticate(
         .get(&unverified.claims.appid)
         .ok_or(TokenError::Invalid)?;
     let claims = unverified.verify(&app.token_key)?;
-    let epochs = gw.tokens.epochs(app.appid()).await?;
+    let epochs = gw.tokens.epochs(&app.slot).await?;
     let grace_ms = gw.config.tokens.grace.as_millis() as u64;
     token::judge(&claims, epochs, gw.clock.now_ms(), grace_ms)?;
     Ok(app)

@@ -308,6 +308,47 @@ pub struct MsgSecCheckBody<'a> {
     pub signature: Str<'a>,
 }
 
+/// `POST /wxa/media_check_async` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MediaCheckBody<'a> {
+    #[serde(borrow)]
+    pub media_url: Str<'a>,
+    pub media_type: Int,
+    pub version: Int,
+    pub scene: Int,
+    #[serde(borrow)]
+    pub openid: Str<'a>,
+}
+
+/// `POST /wxa/media_check_async/result` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MediaResultBody<'a> {
+    #[serde(borrow)]
+    pub trace_id: Str<'a>,
+}
+
+/// `POST /wxa/media_check_async` success.
+#[derive(Debug, Serialize)]
+pub struct TraceReply<'a> {
+    pub errcode: i32,
+    pub errmsg: &'static str,
+    pub trace_id: &'a str,
+}
+
+/// `POST /wxa/media_check_async/result` success: the job's state and, once analysed, the
+/// verdict its push carries.
+#[derive(Debug, Serialize)]
+pub struct MediaResultReply<'a> {
+    pub errcode: i32,
+    pub errmsg: &'static str,
+    pub trace_id: &'a str,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<&'a crate::media::push::MediaVerdict>,
+}
+
 /// `POST /cgi-bin/stable_token` body.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -3,15 +3,25 @@
 //! Every instance keeps all apps in process memory: an app record is a few hundred bytes and a
 //! lookup must not cost a network round trip. Later backends persist the registry and push changes
 //! into it; readers only ever see whole `Arc<App>` values, so a replaced app is never half-updated.
+//!
+//! A request finds everything of its app through one look-up: the [`App`] holds the settings, the
+//! token key and the rate limiters, and its [`AppSlot`] the keyword table in force and the
+//! in-process backend's quota and token records. With thousands of apps each of those would
+//! otherwise be a separate cold hash look-up per request (BENCHMARKS.md, "Custom keyword tables at
+//! scale").
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 
 use crate::clock::SharedClock;
 use crate::config::{AppConfig, LimitsConfig, TokenConfig};
+use crate::engine::table::CustomTable;
 use crate::limits::AppLimits;
-use crate::token::AppKey;
+use crate::state::memory::QuotaCell;
+use crate::token::{AppKey, Epochs};
 
 /// A registered app, with its derived token key and its rate limiters.
 #[derive(Debug)]
@@ -19,6 +29,44 @@ pub struct App {
     pub config: AppConfig,
     pub token_key: AppKey,
     pub limits: AppLimits,
+    /// What outlives a replacement of the app's settings.
+    pub slot: Arc<AppSlot>,
+}
+
+/// An app's lasting place in this process: made when the app is first registered and handed on
+/// to every later version of its settings, so its keyword table, quota counts and token epochs
+/// survive a replacement of the app. The state traits take the slot as the app's key: a shared
+/// backend uses [`AppSlot::appid`], the in-process one keeps its records here.
+#[derive(Debug)]
+pub struct AppSlot {
+    appid: Box<str>,
+    /// The custom keyword table in force; a change swaps the whole `Arc`, so a check that loaded
+    /// it sees one table from start to end.
+    pub table: ArcSwapOption<CustomTable>,
+    /// The in-process quota counters ([`crate::state::memory::MemoryQuotaStore`]).
+    pub(crate) quota: QuotaCell,
+    /// The in-process token rotation record ([`crate::state::memory::MemoryTokenStore`]).
+    pub(crate) epochs: Mutex<Option<Epochs>>,
+}
+
+impl AppSlot {
+    pub fn new(appid: &str) -> Self {
+        AppSlot {
+            appid: appid.into(),
+            table: ArcSwapOption::empty(),
+            quota: QuotaCell::default(),
+            epochs: Mutex::new(None),
+        }
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// The keyword table in force, if the app has one.
+    pub fn table(&self) -> Option<Arc<CustomTable>> {
+        self.table.load_full()
+    }
 }
 
 impl App {
@@ -45,10 +93,12 @@ impl App {
             ),
             clock,
         );
+        let slot = Arc::new(AppSlot::new(&config.appid));
         Self {
             config,
             token_key,
             limits,
+            slot,
         }
     }
 
@@ -57,10 +107,11 @@ impl App {
     }
 }
 
-/// All apps by appid.
+/// All apps by appid. Only the operator adds keys (clients only look up), so a fast hash that is
+/// not built to resist chosen collisions is safe here.
 #[derive(Debug, Default)]
 pub struct AppRegistry {
-    apps: DashMap<String, Arc<App>>,
+    apps: DashMap<String, Arc<App>, foldhash::fast::RandomState>,
 }
 
 impl AppRegistry {
@@ -78,9 +129,17 @@ impl AppRegistry {
         self.apps.get(appid).map(|a| Arc::clone(a.value()))
     }
 
-    /// Adds or replaces an app as one value.
-    pub fn put(&self, app: App) {
-        self.apps.insert(app.config.appid.clone(), Arc::new(app));
+    /// Adds or replaces an app as one value. A replacement takes over the old version's slot.
+    pub fn put(&self, mut app: App) {
+        match self.apps.entry(app.config.appid.clone()) {
+            Entry::Occupied(mut held) => {
+                app.slot = Arc::clone(&held.get().slot);
+                held.insert(Arc::new(app));
+            }
+            Entry::Vacant(free) => {
+                free.insert(Arc::new(app));
+            }
+        }
     }
 
     pub fn len(&self) -> usize {

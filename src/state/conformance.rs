@@ -1,14 +1,16 @@
 //! The behaviour every backend must show. Each backend's tests call these functions with a fresh
 //! store.
 
-use super::{QuotaDecision, QuotaStore, ResetDecision, TokenStore, VisitOutcome, VisitStore};
+use super::{
+    AppSlot, QuotaDecision, QuotaStore, ResetDecision, TokenStore, VisitOutcome, VisitStore,
+};
 use crate::limits::Metered;
 use crate::token::Epochs;
 
 /// Token rotation: epochs start empty, rotate strictly forward, and `current_or_rotate` keeps a
 /// live epoch and replaces an expired one.
 pub async fn token_store(store: &dyn TokenStore) {
-    let app = "wx00000000000000aa";
+    let app = &AppSlot::new("wx00000000000000aa");
     assert_eq!(store.epochs(app).await.unwrap(), None);
 
     let first = store.current_or_rotate(app, 1_000, 10_000).await.unwrap();
@@ -46,19 +48,26 @@ pub async fn token_store(store: &dyn TokenStore) {
     assert_eq!(store.epochs(app).await.unwrap(), Some(third));
 
     // Apps are independent.
-    assert_eq!(store.epochs("wx00000000000000bb").await.unwrap(), None);
+    assert_eq!(
+        store
+            .epochs(&AppSlot::new("wx00000000000000bb"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Concurrent rotations of one app never hand out the same epoch twice.
 pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
-    let app = "wx00000000000000cc";
+    let app = std::sync::Arc::new(AppSlot::new("wx00000000000000cc"));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = std::sync::Arc::clone(&store);
+        let app = std::sync::Arc::clone(&app);
         tasks.push(tokio::spawn(async move {
             let mut seen = Vec::with_capacity(100);
             for _ in 0..100 {
-                seen.push(store.rotate(app, 5_000).await.unwrap().current);
+                seen.push(store.rotate(&app, 5_000).await.unwrap().current);
             }
             seen
         }));
@@ -70,14 +79,17 @@ pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
         }
     }
     assert_eq!(all.len(), 800);
-    let last = store.epochs(app).await.unwrap().unwrap();
+    let last = store.epochs(&app).await.unwrap().unwrap();
     assert_eq!(last.current, 5_799);
 }
 
 /// Quotas: counting stops at the limit, days start from zero, APIs and apps are independent,
 /// resets zero today's counts and are limited per month.
 pub async fn quota_store(store: &dyn QuotaStore) {
-    let (app, other) = ("wx00000000000000aa", "wx00000000000000bb");
+    let (app, other) = (
+        &AppSlot::new("wx00000000000000aa"),
+        &AppSlot::new("wx00000000000000bb"),
+    );
     let text = Metered::MsgSecCheck;
     for i in 1..=3 {
         assert_eq!(
@@ -131,15 +143,16 @@ pub async fn quota_store(store: &dyn QuotaStore) {
 
 /// Many concurrent callers against a quota of 1000 get exactly 1000 admissions.
 pub async fn quota_store_concurrent(store: std::sync::Arc<dyn QuotaStore>) {
-    let app = "wx00000000000000dd";
+    let app = std::sync::Arc::new(AppSlot::new("wx00000000000000dd"));
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = std::sync::Arc::clone(&store);
+        let app = std::sync::Arc::clone(&app);
         tasks.push(tokio::spawn(async move {
             let mut admitted = 0;
             for _ in 0..100 {
                 if let QuotaDecision::Admitted { .. } = store
-                    .acquire(app, Metered::MsgSecCheck, 5, 1000)
+                    .acquire(&app, Metered::MsgSecCheck, 5, 1000)
                     .await
                     .unwrap()
                 {
@@ -155,7 +168,7 @@ pub async fn quota_store_concurrent(store: std::sync::Arc<dyn QuotaStore>) {
     }
     assert_eq!(total, 1000);
     assert_eq!(
-        store.used(app, Metered::MsgSecCheck, 5).await.unwrap(),
+        store.used(&app, Metered::MsgSecCheck, 5).await.unwrap(),
         1000
     );
 }

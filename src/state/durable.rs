@@ -1,5 +1,6 @@
 //! The embedded durable store: a redb database under `state.data_dir` holding what must survive a
-//! restart — apps created or replaced through the admin API, and custom keyword tables.
+//! restart — apps created or replaced through the admin API, custom keyword tables, and media
+//! jobs.
 //!
 //! Values are JSON documents keyed by appid. Each write is one redb transaction, committed with
 //! redb's default immediate durability (fsync before `commit` returns), so an admin call answers
@@ -14,6 +15,15 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 pub enum Kind {
     Apps,
     Keywords,
+    /// Media jobs by trace_id ([`crate::media::store`]).
+    Jobs,
+}
+
+/// One change in a batch written by [`Durable::apply`].
+#[derive(Debug, Clone)]
+pub enum Change {
+    Put(Kind, String, Vec<u8>),
+    Delete(Kind, String),
 }
 
 impl Kind {
@@ -21,6 +31,7 @@ impl Kind {
         match self {
             Kind::Apps => TableDefinition::new("apps"),
             Kind::Keywords => TableDefinition::new("keywords"),
+            Kind::Jobs => TableDefinition::new("jobs"),
         }
     }
 }
@@ -67,7 +78,7 @@ impl Durable {
         };
         // Create both tables up front so reads never meet a missing table.
         durable.write(|txn| {
-            for kind in [Kind::Apps, Kind::Keywords] {
+            for kind in [Kind::Apps, Kind::Keywords, Kind::Jobs] {
                 txn.open_table(kind.table())?;
             }
             Ok(())
@@ -97,6 +108,32 @@ impl Durable {
             txn.open_table(kind.table())?.insert(key, value)?;
             Ok(())
         })
+    }
+
+    /// Applies every change in one transaction: one fsync for the lot (group commit).
+    pub fn apply(&self, changes: &[Change]) -> Result<(), DurableError> {
+        self.write(|txn| {
+            for change in changes {
+                match change {
+                    Change::Put(kind, key, value) => {
+                        txn.open_table(kind.table())?
+                            .insert(key.as_str(), value.as_slice())?;
+                    }
+                    Change::Delete(kind, key) => {
+                        txn.open_table(kind.table())?.remove(key.as_str())?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The value stored under `key`, if any.
+    pub fn get(&self, kind: Kind, key: &str) -> Result<Option<Vec<u8>>, DurableError> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(kind.table()).map_err(|e| self.err(e))?;
+        let found = table.get(key).map_err(|e| self.err(e))?;
+        Ok(found.map(|v| v.value().to_vec()))
     }
 
     /// Calls `f` with every stored `(key, value)`, in key order, one at a time (without holding
@@ -148,6 +185,11 @@ mod tests {
             [("wx1".to_owned(), b"two".to_vec())]
         );
         assert_eq!(d.all(Kind::Keywords).unwrap().len(), 1);
+        assert_eq!(
+            d.get(Kind::Apps, "wx1").unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        assert_eq!(d.get(Kind::Apps, "wx2").unwrap(), None);
         // A second open of the same file in one process is refused, with the path in the error.
         let e = Durable::open(&dir, 1 << 20).unwrap_err().to_string();
         assert!(e.contains("modgate.redb"), "{e}");

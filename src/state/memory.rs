@@ -1,68 +1,64 @@
 //! The in-process backend: the default, and production code.
 //!
-//! Bounds: the token and quota stores hold one small record per registered app that has used
-//! them (apps are registered by the operator, so these maps cannot grow from client input). The
+//! Bounds: the token and quota stores keep one small record in each registered app's
+//! [`AppSlot`] (apps are registered by the operator, so nothing here grows from client input). The
 //! visit store is bounded by `limits.max_visits` and swept of expired entries.
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{
-    BoxFuture, QuotaDecision, QuotaStore, ResetDecision, StateError, TokenStore, VisitOutcome,
-    VisitStore,
+    AppSlot, BoxFuture, QuotaDecision, QuotaStore, ResetDecision, StateError, TokenStore,
+    VisitOutcome, VisitStore,
 };
 use crate::limits::Metered;
 use crate::token::Epochs;
 
-/// Token rotation state in a concurrent map. Each decision runs under the map's entry lock, so
-/// concurrent rotations of one app serialise and never lose an epoch.
+/// Token rotation state, one record per app in its [`AppSlot`]. Each decision runs under the
+/// record's lock, so concurrent rotations of one app serialise and never lose an epoch.
 #[derive(Debug, Default)]
-pub struct MemoryTokenStore {
-    epochs: DashMap<String, Epochs>,
-}
+pub struct MemoryTokenStore;
 
 impl MemoryTokenStore {
     pub fn new() -> Self {
-        Self::default()
+        Self
     }
 
-    fn decide(&self, appid: &str, decide: impl FnOnce(Option<Epochs>) -> Epochs) -> Epochs {
-        match self.epochs.entry(appid.to_owned()) {
-            Entry::Occupied(mut o) => {
-                let next = decide(Some(*o.get()));
-                *o.get_mut() = next;
-                next
-            }
-            Entry::Vacant(v) => *v.insert(decide(None)),
-        }
+    fn decide(app: &AppSlot, decide: impl FnOnce(Option<Epochs>) -> Epochs) -> Epochs {
+        // A panic while the lock is held cannot leave a half-written `Option<Epochs>`.
+        let mut held = app.epochs.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = decide(*held);
+        *held = Some(next);
+        next
     }
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn epochs<'a>(&'a self, appid: &'a str) -> BoxFuture<'a, Result<Option<Epochs>, StateError>> {
-        let found = self.epochs.get(appid).map(|e| *e.value());
+    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>> {
+        let found = *app.epochs.lock().unwrap_or_else(PoisonError::into_inner);
         Box::pin(std::future::ready(Ok(found)))
     }
 
     fn rotate<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
-        let e = self.decide(appid, |cur| Epochs::rotated(cur, now_ms));
+        let e = Self::decide(app, |cur| Epochs::rotated(cur, now_ms));
         Box::pin(std::future::ready(Ok(e)))
     }
 
     fn current_or_rotate<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
-        let e = self.decide(appid, |cur| match cur {
+        let e = Self::decide(app, |cur| match cur {
             Some(e) if now_ms < e.current.saturating_add(ttl_ms) => e,
             other => Epochs::rotated(other, now_ms),
         });
@@ -70,16 +66,16 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
-/// Quota counters: per app, one atomic word per API holding `day << 40 | used`, and one for the
-/// monthly resets holding `month << 32 | count`. Every decision is one compare-and-swap loop on
-/// one word, so concurrent callers can never admit more than the limit.
+/// Quota counters, kept in each app's [`AppSlot`]: one atomic word per API holding
+/// `day << 40 | used`, and one for the monthly resets holding `month << 32 | count`. Every
+/// decision is one compare-and-swap loop on one word, so concurrent callers can never admit more
+/// than the limit.
 #[derive(Debug, Default)]
-pub struct MemoryQuotaStore {
-    apps: DashMap<String, QuotaCell>,
-}
+pub struct MemoryQuotaStore;
 
+/// One app's quota words.
 #[derive(Debug, Default)]
-struct QuotaCell {
+pub(crate) struct QuotaCell {
     counters: [AtomicU64; 2],
     resets: AtomicU64,
 }
@@ -97,95 +93,81 @@ fn unpack_used(word: u64, day: u32) -> u64 {
 
 impl MemoryQuotaStore {
     pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn with_cell<T>(&self, appid: &str, f: impl FnOnce(&QuotaCell) -> T) -> T {
-        if let Some(cell) = self.apps.get(appid) {
-            return f(&cell);
-        }
-        let cell = self.apps.entry(appid.to_owned()).or_default();
-        f(&cell)
+        Self
     }
 }
 
 impl QuotaStore for MemoryQuotaStore {
     fn acquire<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         api: Metered,
         day: u32,
         limit: u64,
     ) -> BoxFuture<'a, Result<QuotaDecision, StateError>> {
-        let decision = self.with_cell(appid, |cell| {
-            let counter = &cell.counters[api.index()];
-            let mut current = counter.load(Ordering::Acquire);
-            loop {
-                let used = unpack_used(current, day);
-                if used >= limit {
-                    return QuotaDecision::Exhausted { used };
-                }
-                let next = (u64::from(day) << USED_BITS) | (used + 1);
-                match counter.compare_exchange_weak(
-                    current,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return QuotaDecision::Admitted { used: used + 1 },
-                    Err(actual) => current = actual,
-                }
+        let counter = &app.quota.counters[api.index()];
+        let mut current = counter.load(Ordering::Acquire);
+        let decision = loop {
+            let used = unpack_used(current, day);
+            if used >= limit {
+                break QuotaDecision::Exhausted { used };
             }
-        });
+            let next = (u64::from(day) << USED_BITS) | (used + 1);
+            match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break QuotaDecision::Admitted { used: used + 1 },
+                Err(actual) => current = actual,
+            }
+        };
         Box::pin(std::future::ready(Ok(decision)))
     }
 
     fn used<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         api: Metered,
         day: u32,
     ) -> BoxFuture<'a, Result<u64, StateError>> {
-        let used = self.apps.get(appid).map_or(0, |cell| {
-            unpack_used(cell.counters[api.index()].load(Ordering::Acquire), day)
-        });
+        let used = unpack_used(app.quota.counters[api.index()].load(Ordering::Acquire), day);
         Box::pin(std::future::ready(Ok(used)))
     }
 
     fn reset<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         day: u32,
         month: u32,
         allowance: u32,
     ) -> BoxFuture<'a, Result<ResetDecision, StateError>> {
-        let decision = self.with_cell(appid, |cell| {
-            let mut current = cell.resets.load(Ordering::Acquire);
-            let remaining = loop {
-                let count = if (current >> 32) as u32 == month {
-                    current as u32
-                } else {
-                    0
-                };
-                if count >= allowance {
-                    return ResetDecision::AllowanceSpent;
-                }
-                let next = (u64::from(month) << 32) | u64::from(count + 1);
-                match cell.resets.compare_exchange_weak(
-                    current,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => break allowance - count - 1,
-                    Err(actual) => current = actual,
-                }
+        let cell = &app.quota;
+        let mut current = cell.resets.load(Ordering::Acquire);
+        let decision = loop {
+            let count = if (current >> 32) as u32 == month {
+                current as u32
+            } else {
+                0
             };
-            for counter in &cell.counters {
-                counter.store(u64::from(day) << USED_BITS, Ordering::Release);
+            if count >= allowance {
+                break ResetDecision::AllowanceSpent;
             }
-            ResetDecision::Reset { remaining }
-        });
+            let next = (u64::from(month) << 32) | u64::from(count + 1);
+            match cell.resets.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    for counter in &cell.counters {
+                        counter.store(u64::from(day) << USED_BITS, Ordering::Release);
+                    }
+                    break ResetDecision::Reset {
+                        remaining: allowance - count - 1,
+                    };
+                }
+                Err(actual) => current = actual,
+            }
+        };
         Box::pin(std::future::ready(Ok(decision)))
     }
 }

@@ -22,7 +22,7 @@ use std::pin::Pin;
 use crate::limits::Metered;
 use crate::token::Epochs;
 
-pub use apps::{App, AppRegistry};
+pub use apps::{App, AppRegistry, AppSlot};
 
 /// A future a backend returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -35,22 +35,24 @@ pub enum StateError {
 }
 
 /// Per-app access-token rotation state (see [`crate::token`]). Holds one small record per app
-/// that has ever been issued a token: bounded by the number of registered apps.
+/// that has ever been issued a token: bounded by the number of registered apps. Apps are keyed by
+/// their [`AppSlot`] here and in [`QuotaStore`], so the in-process backend reaches its record
+/// without a look-up.
 pub trait TokenStore: Send + Sync + 'static {
     /// The app's rotation state, if any token was issued since this backend started.
-    fn epochs<'a>(&'a self, appid: &'a str) -> BoxFuture<'a, Result<Option<Epochs>, StateError>>;
+    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>>;
 
     /// Starts a new epoch at `now_ms`: the current one becomes the previous one.
     fn rotate<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
 
     /// The current epoch when it is still within `ttl_ms` of its issue time, else a rotation.
     fn current_or_rotate<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
@@ -81,7 +83,7 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Counts one call if fewer than `limit` were counted on `day`. Exact under concurrency.
     fn acquire<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         api: Metered,
         day: u32,
         limit: u64,
@@ -90,7 +92,7 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Calls counted on `day`.
     fn used<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         api: Metered,
         day: u32,
     ) -> BoxFuture<'a, Result<u64, StateError>>;
@@ -98,7 +100,7 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Zeroes the app's counts for `day` if fewer than `allowance` resets were made in `month`.
     fn reset<'a>(
         &'a self,
-        appid: &'a str,
+        app: &'a AppSlot,
         day: u32,
         month: u32,
         allowance: u32,

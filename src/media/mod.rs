@@ -1,0 +1,746 @@
+//! Media checks (SPEC §4): durable jobs, the guarded fetcher, analysis, and signed pushes that
+//! are retried until delivered.
+//!
+//! A job's life: accepted (written to the embedded store before its `trace_id` is answered) →
+//! fetched and analysed → pushed, with retries on a backoff schedule → delivered, or
+//! dead-lettered after the last attempt. Every state change is written to the store before the
+//! next step, so a restart resumes each unfinished job where it was (a fetch may be repeated, a
+//! push may be sent again: delivery is at-least-once, the `trace_id` being the de-duplication
+//! key).
+//!
+//! Scheduling: one dispatcher hands out work to at most `media.workers` concurrent steps, at
+//! most `media.per_app` per app and `media.per_host` per destination host, taking apps in turn
+//! so one busy app cannot starve the others. Pushes waiting for a retry sit in a timer heap.
+//! Times for retries are wall-clock (they are persisted), read from the system clock.
+
+pub mod fetch;
+pub mod guard;
+pub mod push;
+pub mod sniff;
+pub mod store;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::api::Gateway;
+use crate::config::MediaConfig;
+use crate::metrics::MediaMetrics;
+use crate::state::AppRegistry;
+use fetch::{FetchError, FetchLimits, Fetcher};
+use push::{DetailItem, Event, MediaVerdict, Recipe, ResultItem};
+use sniff::MediaKind;
+use store::{Job, JobState, JobStore, StoreError};
+
+/// The errcode a push carries when the media could not be downloaded (SPEC §4).
+pub const DOWNLOAD_FAILED: i32 = -1008;
+/// The errcode a push carries when the file is not what `media_type` said.
+pub const WRONG_TYPE: i32 = 40004;
+
+/// Why a submission was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the media queue is full")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The media pipeline of one gateway.
+pub struct Media {
+    config: MediaConfig,
+    store: JobStore,
+    fetcher: Fetcher,
+    sched: Mutex<Sched>,
+    wake: Notify,
+    metrics: MediaMetrics,
+}
+
+impl std::fmt::Debug for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Media").finish_non_exhaustive()
+    }
+}
+
+/// What a dispatched step works on.
+struct Work {
+    job: Job,
+    host: String,
+}
+
+#[derive(Default)]
+struct Sched {
+    /// Every unfinished job, by trace_id.
+    open: HashMap<String, Job>,
+    /// Runnable jobs per app, in order.
+    ready: HashMap<String, VecDeque<String>>,
+    /// Apps with runnable jobs, in turn.
+    ring: VecDeque<String>,
+    /// Pushes waiting for their next attempt: (due, trace_id).
+    timers: BinaryHeap<Reverse<(u64, String)>>,
+    /// Submissions being written (counted against the queue bound).
+    reserved: usize,
+    running: usize,
+    running_app: HashMap<String, usize>,
+    running_host: HashMap<String, usize>,
+}
+
+/// Unix milliseconds by the system clock.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl Sched {
+    fn make_ready(&mut self, job: &Job) {
+        let queue = self.ready.entry(job.appid.clone()).or_default();
+        if queue.is_empty() {
+            self.ring.push_back(job.appid.clone());
+        }
+        queue.push_back(job.trace_id.clone());
+    }
+
+    /// Puts an unfinished job where it belongs: runnable now, or on the timer heap.
+    fn place(&mut self, job: Job, now: u64) {
+        if job.state == JobState::Pushing && job.next_at_ms > now {
+            self.timers
+                .push(Reverse((job.next_at_ms, job.trace_id.clone())));
+        } else {
+            self.make_ready(&job);
+        }
+        self.open.insert(job.trace_id.clone(), job);
+    }
+
+    /// The host a job's next step talks to.
+    fn host(job: &Job, apps: &AppRegistry) -> String {
+        match job.state {
+            JobState::Pushing => apps
+                .get(&job.appid)
+                .and_then(|a| {
+                    a.config
+                        .push_url
+                        .as_ref()
+                        .and_then(|u| u.host_str().map(str::to_owned))
+                })
+                .unwrap_or_default(),
+            _ => host_of(&job.media_url),
+        }
+    }
+
+    /// Starts what the limits allow; returns the work and when the next timer is due.
+    fn take(
+        &mut self,
+        now: u64,
+        config: &MediaConfig,
+        apps: &AppRegistry,
+    ) -> (Vec<Work>, Option<u64>) {
+        while let Some(Reverse((due, _))) = self.timers.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(Reverse((_, trace))) = self.timers.pop() else {
+                break;
+            };
+            if let Some(job) = self.open.get(&trace) {
+                let job = job.clone();
+                self.make_ready(&job);
+            }
+        }
+        let mut out = Vec::new();
+        let mut idle = 0;
+        while self.running < config.workers.get() && idle < self.ring.len() {
+            let Some(app) = self.ring.pop_front() else {
+                break;
+            };
+            let mut started = false;
+            let app_running = self.running_app.get(&app).copied().unwrap_or(0);
+            if app_running < config.per_app.get()
+                && let Some(queue) = self.ready.get_mut(&app)
+            {
+                // The first of the app's next few jobs whose host has room.
+                let found = queue.iter().take(32).enumerate().find_map(|(i, trace)| {
+                    let job = self.open.get(trace)?;
+                    let host = Self::host(job, apps);
+                    let busy = self.running_host.get(&host).copied().unwrap_or(0);
+                    (busy < config.per_host.get()).then_some((i, host))
+                });
+                if let Some((i, host)) = found
+                    && let Some(trace) = queue.remove(i)
+                    && let Some(job) = self.open.get(&trace)
+                {
+                    self.running += 1;
+                    *self.running_app.entry(app.clone()).or_default() += 1;
+                    *self.running_host.entry(host.clone()).or_default() += 1;
+                    out.push(Work {
+                        job: job.clone(),
+                        host,
+                    });
+                    started = true;
+                }
+            }
+            if self.ready.get(&app).is_some_and(|q| !q.is_empty()) {
+                self.ring.push_back(app);
+            } else {
+                self.ready.remove(&app);
+            }
+            idle = if started { 0 } else { idle + 1 };
+        }
+        let next = self.timers.peek().map(|Reverse((due, _))| *due);
+        (out, next)
+    }
+
+    /// Records the end of a step.
+    fn finish(&mut self, job: Job, host: &str, now: u64) {
+        self.running = self.running.saturating_sub(1);
+        decrement(&mut self.running_app, &job.appid);
+        decrement(&mut self.running_host, host);
+        if job.state.is_open() {
+            self.place(job, now);
+        } else {
+            self.open.remove(&job.trace_id);
+        }
+    }
+}
+
+fn decrement(map: &mut HashMap<String, usize>, key: &str) {
+    if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
+}
+
+impl Media {
+    /// Opens the job store, and loads every unfinished job to be resumed.
+    pub fn open(
+        config: MediaConfig,
+        durable: Arc<crate::state::durable::Durable>,
+        metrics: MediaMetrics,
+    ) -> Result<Media, String> {
+        let store = JobStore::start(durable).map_err(|e| format!("media job writer: {e}"))?;
+        let fetcher = Fetcher::new(
+            guard::Guard::new(config.allow_networks.clone()),
+            &FetchLimits {
+                connect_timeout: config.connect_timeout,
+                fetch_timeout: config.fetch_timeout,
+                push_timeout: config.push_timeout,
+                max_bytes: config.max_bytes,
+            },
+        )?;
+        let mut sched = Sched::default();
+        let now = wall_ms();
+        let unreadable = store
+            .scan(|job| {
+                if job.state.is_open() {
+                    sched.place(job, now);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        for bad in unreadable {
+            tracing::error!(record = %bad, "unreadable media job record skipped");
+        }
+        if !sched.open.is_empty() {
+            tracing::info!(jobs = sched.open.len(), "resuming unfinished media jobs");
+        }
+        metrics.queue_depth.set(sched.open.len() as i64);
+        Ok(Media {
+            config,
+            store,
+            fetcher,
+            sched: Mutex::new(sched),
+            wake: Notify::new(),
+            metrics,
+        })
+    }
+
+    fn sched(&self) -> MutexGuard<'_, Sched> {
+        // No code path panics while holding the lock; recover the data if one ever does.
+        self.sched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// Accepts a job: durably written before this returns, or refused.
+    pub async fn submit(&self, job: Job) -> Result<(), SubmitError> {
+        {
+            let mut s = self.sched();
+            if s.open.len() + s.reserved >= self.config.max_queued.get() {
+                self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
+                return Err(SubmitError::Busy);
+            }
+            s.reserved += 1;
+        }
+        let written = self.store.put(&job).await;
+        let depth = {
+            let mut s = self.sched();
+            s.reserved -= 1;
+            if written.is_ok() {
+                s.place(job, wall_ms());
+            }
+            s.open.len()
+        };
+        written?;
+        self.metrics.jobs.with_label_values(&["accepted"]).inc();
+        self.metrics.queue_depth.set(depth as i64);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// A job by trace_id: the live record when unfinished, else the stored one.
+    pub async fn job(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
+        if let Some(job) = self.sched().open.get(trace_id) {
+            return Ok(Some(job.clone()));
+        }
+        let (store, trace) = (self.store.clone(), trace_id.to_owned());
+        tokio::task::spawn_blocking(move || store.get(&trace))
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+    }
+
+    /// Stored jobs in one state, oldest first, at most `limit`.
+    pub async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let store = self.store.clone();
+        let mut jobs = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            store
+                .scan(|job| {
+                    if job.state == state {
+                        found.push(job);
+                    }
+                })
+                .map(|_| found)
+        })
+        .await
+        .map_err(|e| StoreError(e.to_string()))??;
+        jobs.sort_by_key(|j| j.created_ms);
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
+    /// Puts a dead-lettered job back to pushing with a fresh schedule; `None` when there is no
+    /// dead job with that trace_id.
+    pub async fn retry(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
+        let Some(mut job) = self.job(trace_id).await? else {
+            return Ok(None);
+        };
+        if job.state != JobState::Dead {
+            return Ok(None);
+        }
+        job.state = JobState::Pushing;
+        job.attempts = 0;
+        job.next_at_ms = wall_ms();
+        job.finished_ms = None;
+        self.store.put(&job).await?;
+        let depth = {
+            let mut s = self.sched();
+            s.place(job.clone(), wall_ms());
+            s.open.len()
+        };
+        self.metrics.queue_depth.set(depth as i64);
+        self.wake.notify_one();
+        Ok(Some(job))
+    }
+
+    /// Unfinished jobs.
+    pub fn depth(&self) -> usize {
+        self.sched().open.len()
+    }
+}
+
+/// Runs the dispatcher until shutdown. Steps in flight at shutdown are abandoned; their jobs
+/// are resumed from the store on the next start.
+pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let media = &gw.media;
+    let mut steps = JoinSet::new();
+    let mut last_sweep = Instant::now();
+    loop {
+        let now = wall_ms();
+        let (work, next_due) = media.sched().take(now, &media.config, &gw.apps);
+        for w in work {
+            let gw = Arc::clone(&gw);
+            steps.spawn(async move {
+                let host = w.host.clone();
+                let job = step(&gw, w.job).await;
+                let depth = {
+                    let mut s = gw.media.sched();
+                    s.finish(job, &host, wall_ms());
+                    s.open.len()
+                };
+                gw.media.metrics.queue_depth.set(depth as i64);
+                gw.media.wake.notify_one();
+            });
+        }
+        while let Some(done) = steps.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "media step failed");
+            }
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            let gw = Arc::clone(&gw);
+            steps.spawn(async move { sweep_finished(&gw).await });
+        }
+        let wait = next_due.map_or(SWEEP_EVERY, |due| {
+            Duration::from_millis(due.saturating_sub(now))
+        });
+        tokio::select! {
+            () = media.wake.notified() => {}
+            () = tokio::time::sleep(wait.min(SWEEP_EVERY)) => {}
+            () = crate::server::shutdown_requested(&mut shutdown) => break,
+        }
+    }
+    steps.shutdown().await;
+}
+
+/// How often finished jobs past their retention are removed.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Removes finished jobs older than `media.retention` from the store.
+async fn sweep_finished(gw: &Gateway) {
+    let cutoff = wall_ms().saturating_sub(gw.media.config.retention.as_millis() as u64);
+    let store = gw.media.store.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        let mut old = Vec::new();
+        store
+            .scan(|job| {
+                if !job.state.is_open() && job.finished_ms.is_some_and(|t| t < cutoff) {
+                    old.push(job.trace_id);
+                }
+            })
+            .map(|_| old)
+    })
+    .await;
+    let old = match scanned {
+        Ok(Ok(old)) => old,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "media retention sweep could not read the store");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "media retention sweep failed");
+            return;
+        }
+    };
+    let n = old.len();
+    for trace in old {
+        if let Err(e) = gw.media.store.delete(&trace).await {
+            tracing::error!(error = %e, "media retention sweep could not delete a job");
+            return;
+        }
+    }
+    if n > 0 {
+        tracing::info!(removed = n, "finished media jobs past retention removed");
+    }
+}
+
+/// Runs one step of a job and writes its new state; returns the job as it now is.
+async fn step(gw: &Gateway, mut job: Job) -> Job {
+    match job.state {
+        JobState::Queued => analyse_step(gw, &mut job).await,
+        JobState::Pushing => push_step(gw, &mut job).await,
+        _ => return job,
+    }
+    if let Err(e) = gw.media.store.put(&job).await {
+        // The job goes on in memory; after a restart the stored state repeats this step.
+        tracing::error!(trace_id = %job.trace_id, error = %e, "media job state not stored");
+    }
+    job
+}
+
+async fn analyse_step(gw: &Gateway, job: &mut Job) {
+    let m = &gw.media.metrics;
+    let started = Instant::now();
+    let fetched = gw.media.fetcher.fetch(&job.media_url).await;
+    let outcome = match &fetched {
+        Ok(_) => "ok",
+        Err(e) => fetch_kind(e),
+    };
+    m.fetch_seconds
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
+    let verdict = match fetched {
+        Ok(bytes) => {
+            m.fetch_bytes.inc_by(bytes.len() as u64);
+            analyse(&bytes, job.media_type)
+        }
+        Err(e) => {
+            tracing::info!(trace_id = %job.trace_id, error = %e, "media download failed");
+            failed(DOWNLOAD_FAILED, format!("media download failed: {e}"))
+        }
+    };
+    if verdict.errcode != 0 {
+        job.last_error = Some(verdict.errmsg.clone());
+    }
+    job.verdict = Some(verdict);
+    let has_push_url = gw
+        .apps
+        .get(&job.appid)
+        .is_some_and(|a| a.config.push_url.is_some());
+    if has_push_url {
+        job.state = JobState::Pushing;
+        job.next_at_ms = wall_ms();
+    } else {
+        finish(gw, job, JobState::Done);
+    }
+}
+
+/// The verdict on fetched bytes. This part of the pipeline checks only that the file is the
+/// kind the request said; a file of that kind passes.
+pub fn analyse(bytes: &[u8], expected: MediaKind) -> MediaVerdict {
+    let expected_name = match expected {
+        MediaKind::Image => "an image",
+        MediaKind::Audio => "audio",
+    };
+    match sniff::identify(bytes) {
+        Some(format) if format.kind() == expected => MediaVerdict {
+            errcode: 0,
+            errmsg: "ok".into(),
+            detail: vec![DetailItem {
+                strategy: "format".into(),
+                errcode: 0,
+                suggest: "pass".into(),
+                label: 100,
+                prob: 100,
+            }],
+            result: ResultItem {
+                suggest: "pass".into(),
+                label: 100,
+            },
+        },
+        Some(format) => failed(
+            WRONG_TYPE,
+            format!("media is {}, not {expected_name}", format.name()),
+        ),
+        None => failed(
+            WRONG_TYPE,
+            format!("media is not a supported image or audio format (expected {expected_name})"),
+        ),
+    }
+}
+
+/// A verdict for a check that could not be made: no detail, and `review`, never `pass`.
+fn failed(errcode: i32, errmsg: String) -> MediaVerdict {
+    MediaVerdict {
+        errcode,
+        errmsg,
+        detail: Vec::new(),
+        result: ResultItem {
+            suggest: "review".into(),
+            label: 100,
+        },
+    }
+}
+
+fn fetch_kind(e: &FetchError) -> &'static str {
+    match e {
+        FetchError::Url(_) => "bad_url",
+        FetchError::Denied(_) => "denied",
+        FetchError::TooLarge(_) => "too_large",
+        FetchError::Status(_) => "status",
+        FetchError::Timeout => "timeout",
+        FetchError::Redirects => "redirects",
+        FetchError::Transport(_) => "transport",
+    }
+}
+
+fn finish(gw: &Gateway, job: &mut Job, state: JobState) {
+    job.state = state;
+    job.finished_ms = Some(wall_ms());
+    let m = &gw.media.metrics;
+    m.jobs.with_label_values(&[state.as_str()]).inc();
+    if state == JobState::Dead {
+        m.dead_letters.inc();
+    }
+}
+
+async fn push_step(gw: &Gateway, job: &mut Job) {
+    let Some(app) = gw.apps.get(&job.appid) else {
+        job.last_error = Some("the app is no longer registered".into());
+        finish(gw, job, JobState::Dead);
+        return;
+    };
+    let Some(url) = app.config.push_url.clone() else {
+        finish(gw, job, JobState::Done);
+        return;
+    };
+    let Some(verdict) = job.verdict.clone() else {
+        // Cannot happen (a job is analysed before it pushes); analyse again rather than lose it.
+        job.state = JobState::Queued;
+        return;
+    };
+    let c = &app.config;
+    let recipe = Recipe {
+        format: c.push_format,
+        mode: c.push_mode,
+        token: c.push_token.as_ref().map_or("", |t| t.expose()),
+        aes_key: c.aes_key.as_ref(),
+        appid: &c.appid,
+        original_id: c.original_id.as_deref().unwrap_or(""),
+    };
+    let now_secs = gw.clock.now_secs();
+    let event = Event::new(
+        recipe.original_id,
+        &job.openid,
+        now_secs,
+        &job.appid,
+        &job.trace_id,
+        &verdict,
+    );
+    let mut random = [0u8; 24];
+    let _ = getrandom::fill(&mut random);
+    let nonce = u32::from_le_bytes([random[16], random[17], random[18], random[19]]).to_string();
+    let salt: [u8; 16] = random[..16].try_into().unwrap_or([0; 16]);
+    let signed = push::sign(&recipe, &event, now_secs, &nonce, &salt);
+    job.attempts += 1;
+    let m = &gw.media.metrics;
+    match gw.media.fetcher.push(&url, &signed).await {
+        Ok(_) => {
+            m.push_attempts.with_label_values(&["delivered"]).inc();
+            job.last_error = None;
+            finish(gw, job, JobState::Delivered);
+        }
+        Err(e) => {
+            m.push_attempts.with_label_values(&[fetch_kind(&e)]).inc();
+            job.last_error = Some(format!("push attempt {} failed: {e}", job.attempts));
+            let retries = &gw.media.config.push_retry;
+            match retries.get(job.attempts as usize - 1) {
+                Some(wait) => {
+                    let jitter =
+                        u32::from_le_bytes([random[20], random[21], random[22], random[23]]);
+                    job.next_at_ms = wall_ms() + jittered(*wait, jitter).as_millis() as u64;
+                }
+                None => {
+                    tracing::warn!(trace_id = %job.trace_id, attempts = job.attempts, error = %e, "push dead-lettered");
+                    finish(gw, job, JobState::Dead);
+                }
+            }
+        }
+    }
+}
+
+/// `wait` scaled by a factor in [0.8, 1.2) drawn from `random`, so retries of many jobs that
+/// failed together do not arrive together.
+fn jittered(wait: Duration, random: u32) -> Duration {
+    let unit = f64::from(random) / (f64::from(u32::MAX) + 1.0);
+    wait.mul_f64(0.8 + 0.4 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analysis_passes_the_right_kind_and_names_the_wrong_one() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        let v = analyse(png, MediaKind::Image);
+        assert_eq!((v.errcode, v.result.suggest.as_str()), (0, "pass"));
+        let v = analyse(png, MediaKind::Audio);
+        assert_eq!(v.errcode, WRONG_TYPE);
+        assert_eq!(v.errmsg, "media is png, not audio");
+        assert_eq!(v.result.suggest, "review");
+        let v = analyse(b"<html>", MediaKind::Image);
+        assert!(v.errmsg.contains("not a supported"), "{}", v.errmsg);
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        let wait = Duration::from_secs(100);
+        assert_eq!(jittered(wait, 0), Duration::from_secs(80));
+        assert!(jittered(wait, u32::MAX) < Duration::from_secs(120));
+        assert!(jittered(wait, u32::MAX) > Duration::from_secs(119));
+    }
+
+    fn job(trace: &str, app: &str, url: &str) -> Job {
+        Job {
+            trace_id: trace.into(),
+            appid: app.into(),
+            openid: "o".into(),
+            scene: 1,
+            media_url: url.into(),
+            media_type: MediaKind::Image,
+            created_ms: 0,
+            state: JobState::Queued,
+            verdict: None,
+            attempts: 0,
+            next_at_ms: 0,
+            last_error: None,
+            finished_ms: None,
+        }
+    }
+
+    fn config(workers: usize, per_app: usize, per_host: usize) -> MediaConfig {
+        let mut c = crate::config::Config::default().media;
+        c.workers = std::num::NonZeroUsize::new(workers).unwrap();
+        c.per_app = std::num::NonZeroUsize::new(per_app).unwrap();
+        c.per_host = std::num::NonZeroUsize::new(per_host).unwrap();
+        c
+    }
+
+    /// The dispatcher honours the global, per-app and per-host bounds and takes apps in turn.
+    #[test]
+    fn scheduling_respects_every_bound_and_takes_apps_in_turn() {
+        let apps = AppRegistry::default();
+        let mut s = Sched::default();
+        for i in 0..10 {
+            s.place(
+                job(
+                    &format!("a{i}"),
+                    "A",
+                    &format!("http://h{}.example/x", i % 2),
+                ),
+                0,
+            );
+        }
+        for i in 0..3 {
+            s.place(job(&format!("b{i}"), "B", "http://h0.example/y"), 0);
+        }
+        let c = config(5, 3, 2);
+        let (work, _) = s.take(0, &c, &apps);
+        let traces: Vec<&str> = work.iter().map(|w| w.job.trace_id.as_str()).collect();
+        // A gets h0 then h1 then h0 (per-app 3); B shares h0, which is then full (per-host 2).
+        assert_eq!(traces, ["a0", "b0", "a1", "a3"]);
+        assert_eq!(s.running, 4);
+        assert_eq!(s.running_host["h0.example"], 2);
+        // Finishing b0 frees h0 and a B slot: b1 goes next.
+        let mut b0 = work[1].job.clone();
+        b0.state = JobState::Delivered;
+        s.finish(b0, "h0.example", 0);
+        let (work, _) = s.take(0, &c, &apps);
+        let traces: Vec<&str> = work.iter().map(|w| w.job.trace_id.as_str()).collect();
+        assert_eq!(traces, ["b1"]);
+        assert!(!s.open.contains_key("b0"));
+    }
+
+    /// A push waiting for a retry is not runnable before its time, and is after.
+    #[test]
+    fn retries_wait_for_their_time() {
+        let apps = AppRegistry::default();
+        let mut s = Sched::default();
+        let mut j = job("t", "A", "http://h.example/x");
+        j.state = JobState::Pushing;
+        j.next_at_ms = 1_000;
+        s.place(j, 0);
+        let c = config(5, 5, 5);
+        let (work, next) = s.take(999, &c, &apps);
+        assert!(work.is_empty());
+        assert_eq!(next, Some(1_000));
+        let (work, next) = s.take(1_000, &c, &apps);
+        assert_eq!(work.len(), 1);
+        assert_eq!(next, None);
+    }
+}

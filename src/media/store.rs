@@ -1,0 +1,261 @@
+//! Media jobs and their durable record.
+//!
+//! Every change to a job is written to the embedded store before anything acts on it: a
+//! submission is answered with its `trace_id` only after the job's record is committed with an
+//! fsync. Writes go through one writer thread that commits whatever has queued up meanwhile in a
+//! single transaction (group commit), so many concurrent submissions share one fsync.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::push::MediaVerdict;
+use super::sniff::MediaKind;
+use crate::state::durable::{Change, Durable, DurableError, Kind};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Accepted; the media is still to be fetched and analysed.
+    Queued,
+    /// Analysed; the verdict is still to be delivered.
+    Pushing,
+    /// The app's receiver acknowledged the push.
+    Delivered,
+    /// Every push attempt failed; kept for inspection.
+    Dead,
+    /// Analysed, and the app has no push URL: the verdict can only be read back.
+    Done,
+}
+
+impl JobState {
+    /// Whether the job still has work to do.
+    pub fn is_open(self) -> bool {
+        matches!(self, JobState::Queued | JobState::Pushing)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Pushing => "pushing",
+            JobState::Delivered => "delivered",
+            JobState::Dead => "dead",
+            JobState::Done => "done",
+        }
+    }
+}
+
+/// One media check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub trace_id: String,
+    pub appid: String,
+    pub openid: String,
+    pub scene: u8,
+    pub media_url: String,
+    pub media_type: MediaKind,
+    pub created_ms: u64,
+    pub state: JobState,
+    /// Set once the media has been analysed (or could not be fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<MediaVerdict>,
+    /// Push attempts made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the next push attempt is due (Unix ms).
+    #[serde(default)]
+    pub next_at_ms: u64,
+    /// What went wrong last (fetch or push), for operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the job reached a final state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<u64>,
+}
+
+/// The store could not take a write.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("media job store: {0}")]
+pub struct StoreError(pub String);
+
+impl From<DurableError> for StoreError {
+    fn from(e: DurableError) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+struct Pending {
+    change: Change,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Jobs in the embedded store, written through the group-commit thread. Clones share the
+/// thread; dropping the last one stops it and waits for it, so the store is closed afterwards.
+#[derive(Clone)]
+pub struct JobStore {
+    durable: Arc<Durable>,
+    writer: Arc<Writer>,
+}
+
+struct Writer {
+    queue: Option<mpsc::Sender<Pending>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop once the queued writes are done.
+        drop(self.queue.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for JobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobStore").finish_non_exhaustive()
+    }
+}
+
+/// At most this many changes go into one transaction.
+const MAX_BATCH: usize = 4096;
+
+impl JobStore {
+    /// Starts the writer thread; it ends when the store is dropped.
+    pub fn start(durable: Arc<Durable>) -> std::io::Result<JobStore> {
+        let (writes, queue) = mpsc::channel::<Pending>();
+        let db = Arc::clone(&durable);
+        let thread = std::thread::Builder::new()
+            .name("modgate-jobs".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(p) => batch.push(p),
+                            Err(_) => break,
+                        }
+                    }
+                    let (changes, waiters): (Vec<Change>, Vec<_>) =
+                        batch.into_iter().map(|p| (p.change, p.done)).unzip();
+                    let result = db.apply(&changes).map_err(StoreError::from);
+                    for w in waiters {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            })?;
+        Ok(JobStore {
+            durable,
+            writer: Arc::new(Writer {
+                queue: Some(writes),
+                thread: Some(thread),
+            }),
+        })
+    }
+
+    /// Writes the job and returns once it is on disk.
+    pub async fn put(&self, job: &Job) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(job).map_err(|e| StoreError(e.to_string()))?;
+        self.submit(Change::Put(Kind::Jobs, job.trace_id.clone(), value))
+            .await
+    }
+
+    /// Removes a job's record and returns once that is on disk.
+    pub async fn delete(&self, trace_id: &str) -> Result<(), StoreError> {
+        self.submit(Change::Delete(Kind::Jobs, trace_id.to_owned()))
+            .await
+    }
+
+    async fn submit(&self, change: Change) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.writer
+            .queue
+            .as_ref()
+            .ok_or_else(|| StoreError("the writer has stopped".into()))?
+            .send(Pending { change, done })
+            .map_err(|_| StoreError("the writer has stopped".into()))?;
+        wait.await
+            .map_err(|_| StoreError("the writer has stopped".into()))?
+    }
+
+    /// One job's record (blocking: call from the blocking pool).
+    pub fn get(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
+        match self.durable.get(Kind::Jobs, trace_id)? {
+            None => Ok(None),
+            Some(json) => serde_json::from_slice(&json)
+                .map(Some)
+                .map_err(|e| StoreError(format!("job {trace_id}: {e}"))),
+        }
+    }
+
+    /// Calls `f` with every stored job, one at a time (blocking). A record that cannot be read
+    /// is reported by its key and skipped, so one bad record cannot stop the others.
+    pub fn scan(&self, mut f: impl FnMut(Job)) -> Result<Vec<String>, StoreError> {
+        let mut unreadable = Vec::new();
+        self.durable.scan(Kind::Jobs, |key, json| {
+            match serde_json::from_slice::<Job>(json) {
+                Ok(job) => f(job),
+                Err(e) => unreadable.push(format!("{key}: {e}")),
+            }
+            Ok::<(), DurableError>(())
+        })?;
+        Ok(unreadable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(i: usize) -> Job {
+        Job {
+            trace_id: format!("t{i:05}"),
+            appid: "wx0123456789abcdef".into(),
+            openid: "o1".into(),
+            scene: 1,
+            media_url: "http://example.com/a.png".into(),
+            media_type: MediaKind::Image,
+            created_ms: 1,
+            state: JobState::Queued,
+            verdict: None,
+            attempts: 0,
+            next_at_ms: 0,
+            last_error: None,
+            finished_ms: None,
+        }
+    }
+
+    /// Concurrent writes all land (sharing commits), survive reopening, and deletes stick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_group_committed_and_durable() {
+        let dir = std::env::temp_dir().join(format!("modgate-jobs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let store =
+                Arc::new(JobStore::start(Arc::new(Durable::open(&dir, 1 << 20).unwrap())).unwrap());
+            let mut tasks = Vec::new();
+            for i in 0..500 {
+                let store = Arc::clone(&store);
+                tasks.push(tokio::spawn(async move { store.put(&job(i)).await }));
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            store.delete("t00007").await.unwrap();
+        }
+        let store = JobStore::start(Arc::new(Durable::open(&dir, 1 << 20).unwrap())).unwrap();
+        let mut seen = Vec::new();
+        let bad = store.scan(|j| seen.push(j.trace_id)).unwrap();
+        assert!(bad.is_empty());
+        assert_eq!(seen.len(), 499);
+        assert!(!seen.contains(&"t00007".to_string()));
+        assert_eq!(store.get("t00042").unwrap(), Some(job(42)));
+        assert_eq!(store.get("t00007").unwrap(), None);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
