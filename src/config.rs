@@ -987,13 +987,19 @@ impl AppConfig {
 }
 
 /// WeChat's EncodingAESKey: 43 base64 characters; the key is `base64(key + "=")`.
-fn decode_aes_key(text: &str) -> Option<[u8; 32]> {
+///
+/// Decoded leniently about the last character's unused low bits, as the platform's own SDKs do:
+/// a randomly generated key is rarely canonical base64.
+pub fn decode_aes_key(text: &str) -> Option<[u8; 32]> {
+    use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
     if text.len() != 43 {
         return None;
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(format!("{text}="))
-        .ok()?;
+    let bytes = LENIENT.decode(format!("{text}=")).ok()?;
     bytes.try_into().ok()
 }
 
@@ -1033,6 +1039,18 @@ mod tests {
             "{retry:?}: about a day"
         );
         assert_eq!(c.media.retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn aes_keys_with_unused_trailing_bits_are_accepted() {
+        let canonical = decode_aes_key(&"A".repeat(43)).unwrap();
+        assert_eq!(canonical, [0u8; 32]);
+        // 'G' leaves two set bits past the 32nd byte: still the same key material before them.
+        let lenient = decode_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG").unwrap();
+        let canonical = decode_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFE").unwrap();
+        assert_eq!(lenient, canonical);
+        assert!(decode_aes_key("abc").is_none());
+        assert!(decode_aes_key(&"!".repeat(43)).is_none());
     }
 
     #[test]

@@ -16,8 +16,9 @@ SECRET = "0123456789abcdef0123456789abcdef"
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
-@pytest.fixture(scope="session")
-def modgate():
+def start_modgate(body):
+    """Starts modgate with `body` (TOML after the listen and state sections); returns the
+    process and the API and admin base URLs."""
     binary = os.environ.get("MODGATE_BIN", str(ROOT / "target" / "debug" / "modgate"))
     workdir = tempfile.mkdtemp(prefix="modgate-compat-")
     config = Path(workdir) / "modgate.toml"
@@ -25,13 +26,9 @@ def modgate():
         f"""
 [server]
 listen = "127.0.0.1:0"
-[admin]
-listen = "127.0.0.1:0"
 [state]
 data_dir = "{workdir}/data"
-[[apps]]
-appid = "{APPID}"
-secret = "{SECRET}"
+{body}
 """
     )
     proc = subprocess.Popen(
@@ -41,14 +38,33 @@ secret = "{SECRET}"
         text=True,
         env={**os.environ, "RUST_LOG": "info"},
     )
-    api = None
+    api = admin = None
     for line in proc.stderr:
         if "listening" in line:
             api = line.split("api=")[1].split()[0]
+            admin = line.split("admin=")[1].split()[0]
             break
     assert api, "modgate did not report its address"
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-    yield f"http://{api}"
+    return proc, f"http://{api}", f"http://{admin}"
+
+
+def stop_modgate(proc):
     proc.terminate()
     assert proc.wait(timeout=30) == 0
+
+
+@pytest.fixture(scope="session")
+def modgate():
+    proc, api, _ = start_modgate(
+        f"""
+[admin]
+listen = "127.0.0.1:0"
+[[apps]]
+appid = "{APPID}"
+secret = "{SECRET}"
+"""
+    )
+    yield api
+    stop_modgate(proc)

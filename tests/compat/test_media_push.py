@@ -1,0 +1,151 @@
+"""Media-check pushes verified by an independent implementation: wechatpy's signature check
+and its safe-mode crypto (AES-256-CBC over the cryptography package) decrypt and authenticate
+every push modgate sends, in JSON and XML."""
+
+import json
+import queue
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import xmltodict
+from wechatpy import WeChatClient
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import check_signature
+
+from conftest import start_modgate, stop_modgate
+
+PNG = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0"
+TOKEN = "pushTokenForTests"
+# A randomly generated key (not canonical base64 in its last character, as real keys often are).
+AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aG"
+APPS = {
+    # appid: (secret, push format)
+    "wx00000000000000a1": ("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", "json"),
+    "wx00000000000000a2": ("a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2", "xml"),
+}
+
+
+def serve(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class Origin(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+
+    def log_message(self, *args):
+        pass
+
+
+PUSHES = queue.Queue()
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        PUSHES.put((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Length", "7")
+        self.end_headers()
+        self.wfile.write(b"success")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    origin = serve(Origin)
+    receiver = serve(Receiver)
+    push_url = f"http://127.0.0.1:{receiver.server_address[1]}/push"
+    apps = "".join(
+        f"""
+[[apps]]
+appid = "{appid}"
+secret = "{secret}"
+original_id = "gh_{appid[-6:]}abcdef"
+push_url = "{push_url}"
+push_token = "{TOKEN}"
+push_format = "{fmt}"
+push_mode = "aes"
+encoding_aes_key = "{AES_KEY}"
+"""
+        for appid, (secret, fmt) in APPS.items()
+    )
+    proc, api, _ = start_modgate(
+        f"""
+[admin]
+listen = "127.0.0.1:0"
+[limits]
+enforce = false
+[media]
+allow_networks = ["127.0.0.0/8"]
+{apps}
+"""
+    )
+    yield api, f"http://127.0.0.1:{origin.server_address[1]}/image.png"
+    stop_modgate(proc)
+    origin.shutdown()
+    receiver.shutdown()
+
+
+def client_for(api, appid, secret):
+    class Client(WeChatClient):
+        API_BASE_URL = f"{api}/"
+
+        def fetch_access_token(self):
+            return self._fetch_access_token(
+                url=f"{api}/cgi-bin/token",
+                params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+            )
+
+    return Client(appid, secret)
+
+
+@pytest.mark.parametrize("appid", list(APPS))
+def test_safe_mode_pushes_decrypt_and_verify_with_wechatpy(gateway, appid):
+    api, media_url = gateway
+    secret, fmt = APPS[appid]
+    client = client_for(api, appid, secret)
+    res = client.post(
+        "wxa/media_check_async",
+        data={"media_url": media_url, "media_type": 2, "version": 2, "scene": 1, "openid": "oCompatUser"},
+    )
+    assert res["errcode"] == 0, res
+    trace_id = res["trace_id"]
+
+    deadline = time.time() + 20
+    while True:
+        path, content_type, body = PUSHES.get(timeout=max(0.1, deadline - time.time()))
+        query = {k: v[0] for k, v in parse_qs(urlparse(path).query).items()}
+        if fmt == "json":
+            assert content_type == "application/json"
+            envelope = json.loads(body)
+        else:
+            assert content_type == "text/xml"
+            envelope = xmltodict.parse(body)["xml"]
+        # The plain signature over token, timestamp and nonce.
+        check_signature(TOKEN, query["signature"], query["timestamp"], query["nonce"])
+        assert query["encrypt_type"] == "aes"
+        crypto = WeChatCrypto(TOKEN, AES_KEY, appid)
+        # Checks msg_signature over the ciphertext, decrypts, and checks the appid inside.
+        plain = crypto.decrypt_message(envelope, query["msg_signature"], query["timestamp"], query["nonce"])
+        event = json.loads(plain) if fmt == "json" else xmltodict.parse(plain)["xml"]
+        if event["trace_id"] == trace_id:
+            break
+    assert envelope["ToUserName"] == f"gh_{appid[-6:]}abcdef"
+    assert event["Event"] == "wxa_media_check"
+    assert event["MsgType"] == "event"
+    assert event["appid"] == appid
+    assert event["FromUserName"] == "oCompatUser"
+    assert int(event["errcode"]) == 0
+    assert event["result"]["suggest"] == "pass"
+    assert int(event["result"]["label"]) == 100

@@ -1,0 +1,957 @@
+//! mediaCheckAsync end to end: submission checks, the guarded fetcher against a local media
+//! origin, signed pushes to a local receiver (retries, dead letters, read-back), and a `kill -9`
+//! of a gateway with thousands of queued jobs.
+
+#![allow(clippy::unwrap_used)] // a failing step is a failing test
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+
+const ADMIN: &str = "test-admin-token";
+const PUSH_TOKEN: &str = "AAAAA";
+const ORIGINAL_ID: &str = "gh_0123456789ab";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+const MP3: &[u8] = &[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0, 0, 0, 0, 0];
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// Serves `handler` on a fresh loopback port (or the given one).
+async fn serve<F, Fut>(addr: &str, handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let fut = handler(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    local
+}
+
+/// A body that never ends.
+struct Endless;
+
+impl hyper::body::Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        static CHUNK: [u8; 65536] = [0; 65536];
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK)))))
+    }
+}
+
+/// A body that trickles one byte every 200 ms, forever.
+struct Trickle(Pin<Box<tokio::time::Sleep>>);
+
+impl hyper::body::Body for Trickle {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.0.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.0 = Box::pin(tokio::time::sleep(Duration::from_millis(200)));
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"\xff")))))
+            }
+        }
+    }
+}
+
+use std::future::Future as _;
+
+/// The media origin: paths name what it serves. Counts requests per path.
+#[derive(Clone, Default)]
+struct Origin {
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// Delay before answering `/delayed.png`.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Origin {
+    async fn start(&self) -> SocketAddr {
+        let me = self.clone();
+        serve("127.0.0.1:0", move |req| {
+            let me = me.clone();
+            async move { me.answer(req).await }
+        })
+        .await
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Body> {
+        let path = req.uri().path().to_owned();
+        *self.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+        let redirect = |to: String| {
+            Response::builder()
+                .status(StatusCode::FOUND)
+                .header("location", to)
+                .body(full(""))
+                .unwrap()
+        };
+        match path.as_str() {
+            "/image.png" => Response::new(full(PNG)),
+            "/audio.mp3" => Response::new(full(MP3)),
+            "/page.html" => Response::new(full("<html><body>hello</body></html>")),
+            "/image.png.gz" => Response::builder()
+                .header("content-encoding", "gzip")
+                .body(full(&b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"[..]))
+                .unwrap(),
+            "/big" => Response::new(full(vec![0u8; 11 << 20])),
+            "/endless" => Response::new(Endless.boxed()),
+            "/slow" => Response::new(
+                Trickle(Box::pin(tokio::time::sleep(Duration::from_millis(1)))).boxed(),
+            ),
+            "/delayed.png" => {
+                let ms = self.delay_ms.load(Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Response::new(full(PNG))
+            }
+            "/to-private" => redirect("http://10.0.0.1/image.png".into()),
+            "/to-mapped" => redirect("http://[::ffff:192.168.0.1]/image.png".into()),
+            p if p.starts_with("/hops/") => {
+                let n: u32 = p["/hops/".len()..].parse().unwrap();
+                if n == 0 {
+                    Response::new(full(PNG))
+                } else {
+                    redirect(format!("/hops/{}", n - 1))
+                }
+            }
+            _ => Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body(full("no"))
+                .unwrap(),
+        }
+    }
+}
+
+/// One push as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Push {
+    query: HashMap<String, String>,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Push {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// The app's push receiver: records every push and answers with `status`.
+#[derive(Clone)]
+struct Receiver {
+    pushes: Arc<Mutex<Vec<Push>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    fn new() -> Self {
+        Receiver {
+            pushes: Arc::default(),
+            status: Arc::new(AtomicU16::new(200)),
+        }
+    }
+
+    async fn start_on(&self, addr: &str) -> SocketAddr {
+        let me = self.clone();
+        serve(addr, move |req| {
+            let me = me.clone();
+            async move {
+                let query = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+                let content_type = req
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                me.pushes.lock().unwrap().push(Push {
+                    query,
+                    content_type,
+                    body,
+                });
+                let status = me.status.load(Ordering::Relaxed);
+                let mut resp = Response::new(full("success"));
+                *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+                if status == 302 {
+                    resp.headers_mut()
+                        .insert("location", "http://127.0.0.1:9/elsewhere".parse().unwrap());
+                }
+                resp
+            }
+        })
+        .await
+    }
+
+    async fn start(&self) -> SocketAddr {
+        self.start_on("127.0.0.1:0").await
+    }
+
+    fn all(&self) -> Vec<Push> {
+        self.pushes.lock().unwrap().clone()
+    }
+
+    /// Pushes carrying `trace_id` (plain JSON pushes).
+    fn for_trace(&self, trace_id: &str) -> Vec<Push> {
+        self.all()
+            .into_iter()
+            .filter(|p| p.json()["trace_id"] == trace_id)
+            .collect()
+    }
+}
+
+fn gateway_config(push_addr: SocketAddr, media_extra: &str, app_extra: &str) -> String {
+    format!(
+        r#"
+[limits]
+enforce = false
+[admin]
+token = "{ADMIN}"
+[media]
+allow_networks = ["127.0.0.0/8"]
+push_retry_secs = [0.05, 0.1, 0.2]
+connect_timeout_secs = 1
+fetch_timeout_secs = 1.5
+push_timeout_secs = 1
+{media_extra}
+[[apps]]
+appid = "{APPID}"
+secret = "{SECRET}"
+original_id = "{ORIGINAL_ID}"
+push_url = "http://{push_addr}/push?app=1"
+push_token = "{PUSH_TOKEN}"
+{app_extra}
+[[apps]]
+appid = "{APPID2}"
+secret = "{SECRET2}"
+push_url = "http://{push_addr}/push?app=2"
+push_token = "{PUSH_TOKEN}"
+"#
+    )
+}
+
+async fn submit(s: &TestServer, token: &str, body: Value) -> Value {
+    let (status, v) = s
+        .post(
+            &format!("/wxa/media_check_async?access_token={token}"),
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn media(url: &str, media_type: u8) -> Value {
+    json!({"media_url": url, "media_type": media_type, "version": 2, "scene": 1, "openid": "oUser_1"})
+}
+
+/// Submits and returns the trace_id.
+async fn accepted(s: &TestServer, token: &str, url: &str, media_type: u8) -> String {
+    let v = submit(s, token, media(url, media_type)).await;
+    assert_eq!(v["errcode"], 0, "{url}: {v}");
+    assert_eq!(v["errmsg"], "ok");
+    let trace = v["trace_id"].as_str().unwrap().to_owned();
+    assert!(is_rid(&trace), "{trace}");
+    trace
+}
+
+async fn admin_job(s: &TestServer, trace_id: &str) -> Value {
+    let resp = s
+        .client
+        .get(s.admin_url(&format!("/admin/media/{trace_id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    json_of(resp).await
+}
+
+async fn json_of<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+/// Waits until the job reaches a final state; returns its record.
+async fn finished(s: &TestServer, trace_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let job = admin_job(s, trace_id).await;
+        if matches!(job["state"].as_str(), Some("delivered" | "dead" | "done")) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job never finished: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sha1_hex(parts: &[&str]) -> String {
+    let mut sorted = parts.to_vec();
+    sorted.sort_unstable();
+    Sha1::digest(sorted.concat().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn submissions_are_checked_in_order() {
+    let o = Origin::default().start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(r.start().await, "", "")).await;
+    let t = s.token().await;
+    let cases: Vec<(Value, i64, &str)> = vec![
+        (
+            json!({"media_type": 2, "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "`media_url` is required",
+        ),
+        (
+            json!({"media_url": 5, "media_type": 2, "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "must be a string",
+        ),
+        (
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "`version` must be 2",
+        ),
+        (
+            json!({"media_url": "notaurl", "media_type": 2, "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "not a valid URL",
+        ),
+        (
+            json!({"media_url": "ftp://8.8.8.8/a.png", "media_type": 2, "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "http or https",
+        ),
+        (
+            json!({"media_url": format!("http://8.8.8.8/{}", "a".repeat(2048)), "media_type": 2, "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "longer than 2048 bytes",
+        ),
+        (
+            json!({"media_url": "http://10.0.0.1/a.png", "media_type": 2, "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "10.0.0.1 is a private address",
+        ),
+        (
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 3, "version": 2, "scene": 1, "openid": "o1"}),
+            40004,
+            "invalid media type",
+        ),
+        (
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": "x", "version": 2, "scene": 1, "openid": "o1"}),
+            47001,
+            "`media_type` must be a number",
+        ),
+        (
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 2, "version": 2, "scene": 9, "openid": "o1"}),
+            40129,
+            "scene",
+        ),
+        (
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 2, "version": 2, "scene": 1}),
+            40003,
+            "`openid` is required",
+        ),
+        (
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 2, "version": 2, "scene": 1, "openid": "a b"}),
+            40003,
+            "openid",
+        ),
+    ];
+    for (body, code, needle) in cases {
+        let v = submit(&s, &t, body.clone()).await;
+        assert_err(&v, code);
+        assert!(
+            v["errmsg"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+        assert!(v.get("trace_id").is_none());
+    }
+    // Lenient on types, as for text: "2" is 2.
+    let v = submit(
+        &s,
+        &t,
+        json!({"media_url": format!("http://{o}/image.png"), "media_type": "2", "version": "2", "scene": "1", "openid": "o1"}),
+    )
+    .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    let (_, v) = s.post("/wxa/media_check_async", "{}").await;
+    assert_err(&v, 41001);
+    s.shutdown().await;
+}
+
+/// Every spelling of a private address, and IPv6 forms carrying one, is refused before any
+/// connection is made.
+#[tokio::test]
+async fn private_literals_and_embeddings_are_refused_at_once() {
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(r.start().await, "", "")).await;
+    let t = s.token().await;
+    for url in [
+        "http://167772161/a.png",
+        "http://0x0a.1/a.png",
+        "http://012.0.0.1/a.png",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:10.0.0.1]/a.png",
+        "http://[64:ff9b::a00:1]/a.png",
+        "http://[64:ff9b::7f00:1]/a.png",
+        "http://[2002:a00:1::1]/a.png",
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/a.png",
+        "http://[fd00::1]/a.png",
+        "http://[fe80::1]/a.png",
+        "http://0.0.0.0/a.png",
+    ] {
+        let v = submit(&s, &t, media(url, 2)).await;
+        assert_err(&v, 47001);
+        assert!(
+            v["errmsg"].as_str().unwrap().contains("is refused"),
+            "{url}: {v}"
+        );
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_image_is_fetched_analysed_and_its_verdict_pushed_signed() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(r.start().await, "", "")).await;
+    let t = s.token().await;
+    let trace = accepted(&s, &t, &format!("http://{o}/image.png"), 2).await;
+    let job = finished(&s, &trace).await;
+    assert_eq!(job["state"], "delivered", "{job}");
+    assert_eq!(job["attempts"], 1);
+
+    let pushes = r.for_trace(&trace);
+    assert_eq!(pushes.len(), 1);
+    let p = &pushes[0];
+    assert_eq!(p.content_type, "application/json");
+    assert_eq!(p.query["app"], "1", "the push URL's own query is kept");
+    let (ts, nonce) = (&p.query["timestamp"], &p.query["nonce"]);
+    assert_eq!(p.query["signature"], sha1_hex(&[PUSH_TOKEN, ts, nonce]));
+    assert!(!p.query.contains_key("encrypt_type"));
+    assert_eq!(
+        p.json(),
+        json!({"ToUserName": ORIGINAL_ID, "FromUserName": "oUser_1", "CreateTime": T0_MS / 1000,
+            "MsgType": "event", "Event": "wxa_media_check", "appid": APPID, "trace_id": trace, "version": 2,
+            "detail": [{"strategy": "format", "errcode": 0, "suggest": "pass", "label": 100, "prob": 100}],
+            "errcode": 0, "errmsg": "ok", "result": {"suggest": "pass", "label": 100}})
+    );
+
+    // Audio too.
+    let trace2 = accepted(&s, &t, &format!("http://{o}/audio.mp3"), 1).await;
+    assert_eq!(
+        finished(&s, &trace2).await["verdict"]["result"]["suggest"],
+        "pass"
+    );
+
+    // The app reads its own verdict back; another app cannot.
+    let (_, v) = s
+        .post(
+            &format!("/wxa/media_check_async/result?access_token={t}"),
+            json!({"trace_id": trace}).to_string(),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(v["state"], "delivered");
+    assert_eq!(
+        v["verdict"]["result"],
+        json!({"suggest": "pass", "label": 100})
+    );
+    let other = s.token_for(APPID2, SECRET2).await;
+    for trace_id in [trace.as_str(), "00000000-00000000-00000000"] {
+        let (_, v) = s
+            .post(
+                &format!("/wxa/media_check_async/result?access_token={other}"),
+                json!({"trace_id": trace_id}).to_string(),
+            )
+            .await;
+        assert_err(&v, 40097);
+        assert!(v.get("verdict").is_none());
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn xml_and_safe_mode_pushes() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let key_text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let s = TestServer::start_with(&gateway_config(
+        r.start().await,
+        "",
+        &format!("push_format = \"xml\"\npush_mode = \"aes\"\nencoding_aes_key = \"{key_text}\""),
+    ))
+    .await;
+    let t = s.token().await;
+    let trace = accepted(&s, &t, &format!("http://{o}/image.png"), 2).await;
+    assert_eq!(finished(&s, &trace).await["state"], "delivered");
+    let p = r.all().pop().unwrap();
+    assert_eq!(p.content_type, "text/xml");
+    assert_eq!(p.query["encrypt_type"], "aes");
+    let body = String::from_utf8(p.body.clone()).unwrap();
+    let start = body.find("<Encrypt><![CDATA[").unwrap() + "<Encrypt><![CDATA[".len();
+    let encrypted = &body[start..start + body[start..].find("]]>").unwrap()];
+    assert!(body.starts_with(&format!(
+        "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>"
+    )));
+    let (ts, nonce) = (&p.query["timestamp"], &p.query["nonce"]);
+    assert_eq!(p.query["signature"], sha1_hex(&[PUSH_TOKEN, ts, nonce]));
+    assert_eq!(
+        p.query["msg_signature"],
+        sha1_hex(&[PUSH_TOKEN, ts, nonce, encrypted])
+    );
+    // (The compatibility suite decrypts safe-mode pushes with wechatpy, independently.)
+    let key = modgate::config::decode_aes_key(key_text).unwrap();
+    let d = modgate::media::push::decrypt(&key, encrypted).unwrap();
+    assert_eq!(d.appid, APPID);
+    let xml = String::from_utf8(d.msg).unwrap();
+    assert!(
+        xml.contains(&format!("<trace_id><![CDATA[{trace}]]></trace_id>")),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<Event><![CDATA[wxa_media_check]]></Event>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<result><suggest><![CDATA[pass]]></suggest><label>100</label></result>"));
+    s.shutdown().await;
+}
+
+/// Downloads that fail in any way push errcode -1008 with the reason; redirects within the
+/// limit are followed.
+#[tokio::test]
+async fn failed_downloads_push_1008_with_the_reason() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let s =
+        TestServer::start_with(&gateway_config(r.start().await, "max_bytes = 10485760", "")).await;
+    let t = s.token().await;
+    let cases = [
+        ("/missing", "HTTP 404"),
+        ("/big", "larger than 10485760 bytes"),
+        ("/endless", "larger than 10485760 bytes"),
+        ("/slow", "timed out"),
+        ("/to-private", "10.0.0.1 is a private address"),
+        ("/to-mapped", "192.168.0.1 is a private address"),
+        ("/hops/4", "more than 3 redirects"),
+    ];
+    let mut traces = Vec::new();
+    for (path, _) in cases {
+        traces.push(accepted(&s, &t, &format!("http://{o}{path}"), 2).await);
+    }
+    let ok = accepted(&s, &t, &format!("http://{o}/hops/3"), 2).await;
+    for ((path, reason), trace) in cases.iter().zip(&traces) {
+        let job = finished(&s, trace).await;
+        assert_eq!(job["state"], "delivered", "{path}: {job}");
+        let push = r.for_trace(trace).pop().unwrap().json();
+        assert_eq!(push["errcode"], -1008, "{path}: {push}");
+        let msg = push["errmsg"].as_str().unwrap();
+        assert!(msg.contains(reason), "{path}: {msg}");
+        assert_eq!(push["result"]["suggest"], "review", "{path}");
+        assert_eq!(push["detail"], json!([]));
+    }
+    assert_eq!(finished(&s, &ok).await["verdict"]["errcode"], 0);
+    assert_eq!(origin.hits("/hops/0"), 1, "three hops were followed");
+    assert_eq!(origin.hits("/hops/1"), 2);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn files_of_the_wrong_kind_push_40004() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(r.start().await, "", "")).await;
+    let t = s.token().await;
+    let cases = [
+        ("/page.html", 2, "not a supported image or audio format"),
+        ("/image.png", 1, "media is png, not audio"),
+        ("/audio.mp3", 2, "media is mp3, not an image"),
+        // Served gzip-encoded: the bytes are judged as sent, never decompressed.
+        ("/image.png.gz", 2, "not a supported"),
+    ];
+    for (path, kind, reason) in cases {
+        let trace = accepted(&s, &t, &format!("http://{o}{path}"), kind).await;
+        finished(&s, &trace).await;
+        let push = r.for_trace(&trace).pop().unwrap().json();
+        assert_eq!(push["errcode"], 40004, "{path}: {push}");
+        assert!(
+            push["errmsg"].as_str().unwrap().contains(reason),
+            "{path}: {push}"
+        );
+    }
+    s.shutdown().await;
+}
+
+/// The receiver is down when the verdict is ready and comes up later: the retry delivers.
+#[tokio::test]
+async fn a_receiver_that_comes_back_gets_the_push() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    // Reserve a port, then leave it closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = TestServer::start_with(&gateway_config(port, "", "").replace(
+        "push_retry_secs = [0.05, 0.1, 0.2]",
+        "push_retry_secs = [0.2, 0.4, 0.8, 1.6]",
+    ))
+    .await;
+    let t = s.token().await;
+    let trace = accepted(&s, &t, &format!("http://{o}/image.png"), 2).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = admin_job(&s, &trace).await;
+        if job["attempts"].as_u64().unwrap_or(0) >= 1 {
+            assert_eq!(job["state"], "pushing", "{job}");
+            assert!(
+                job["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("push attempt 1 failed"),
+                "{job}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no push attempt: {job}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = Receiver::new();
+    r.start_on(&port.to_string()).await;
+    let job = finished(&s, &trace).await;
+    assert_eq!(job["state"], "delivered", "{job}");
+    assert!(job["attempts"].as_u64().unwrap() >= 2, "{job}");
+    assert_eq!(r.for_trace(&trace).len(), 1);
+    s.shutdown().await;
+}
+
+/// A receiver that always fails (5xx, or a redirect, which is a failure too) gets every attempt
+/// of the schedule, then the job is dead-lettered, listed, and can be retried by the operator.
+#[tokio::test]
+async fn a_receiver_failing_forever_dead_letters_the_job() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(r.start().await, "", "")).await;
+    let t = s.token().await;
+    let mut traces = Vec::new();
+    for status in [500, 302] {
+        r.status.store(status, Ordering::Relaxed);
+        let trace = accepted(&s, &t, &format!("http://{o}/image.png"), 2).await;
+        let job = finished(&s, &trace).await;
+        assert_eq!(job["state"], "dead", "{job}");
+        assert_eq!(job["attempts"], 4, "the first attempt and three retries");
+        let reason = if status == 500 {
+            "HTTP 500"
+        } else {
+            "HTTP 302"
+        };
+        assert!(
+            job["last_error"].as_str().unwrap().contains(reason),
+            "{job}"
+        );
+        assert_eq!(r.for_trace(&trace).len(), 4);
+        traces.push(trace);
+    }
+    let dead: Vec<Value> = json_of(
+        s.client
+            .get(s.admin_url("/admin/media?state=dead"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let listed: Vec<&str> = dead
+        .iter()
+        .map(|j| j["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, traces);
+
+    // The operator fixes the receiver and retries one.
+    r.status.store(200, Ordering::Relaxed);
+    let resp = s
+        .client
+        .post(s.admin_url(&format!("/admin/media/{}/retry", traces[0])))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let job = finished(&s, &traces[0]).await;
+    assert_eq!(job["state"], "delivered", "{job}");
+    let resp = s
+        .client
+        .post(s.admin_url(&format!("/admin/media/{}/retry", traces[0])))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "only dead jobs are retried");
+    let resp = s
+        .client
+        .get(s.admin_url("/admin/media/00000000-00000000-00000000"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    let metrics = s
+        .client
+        .get(s.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "modgate_media_dead_letters_total 2",
+        "modgate_media_jobs_total{outcome=\"accepted\"} 2",
+        "modgate_media_jobs_total{outcome=\"dead\"} 2",
+        "modgate_media_jobs_total{outcome=\"delivered\"} 1",
+        "modgate_media_push_attempts_total{outcome=\"status\"} 8",
+        "modgate_media_push_attempts_total{outcome=\"delivered\"} 1",
+        "modgate_media_queue_depth 0",
+        "modgate_media_fetch_seconds_count{outcome=\"ok\"} 2",
+        &format!("modgate_media_fetch_bytes_total {}", 2 * PNG.len()),
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    s.shutdown().await;
+}
+
+/// With the queue full, a submission answers -1 and gets no trace_id.
+#[tokio::test]
+async fn a_full_queue_answers_system_busy() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    r.status.store(503, Ordering::Relaxed);
+    let s = TestServer::start_with(
+        &gateway_config(r.start().await, "max_queued = 2", "").replace(
+            "push_retry_secs = [0.05, 0.1, 0.2]",
+            "push_retry_secs = [60]",
+        ),
+    )
+    .await;
+    let t = s.token().await;
+    for _ in 0..2 {
+        accepted(&s, &t, &format!("http://{o}/image.png"), 2).await;
+    }
+    let v = submit(&s, &t, media(&format!("http://{o}/image.png"), 2)).await;
+    assert_err(&v, -1);
+    assert!(v.get("trace_id").is_none());
+    s.shutdown().await;
+}
+
+/// Media submissions count against the media quota and need a fresh visit.
+#[tokio::test]
+async fn media_checks_have_their_own_limits() {
+    let r = Receiver::new();
+    let config = gateway_config(r.start().await, "", "media_per_day = 1")
+        .replace("enforce = false", "enforce = true");
+    let s = TestServer::start_with(&config).await;
+    let t = s.token().await;
+    let body = media("http://8.8.8.8/a.png", 2);
+    assert_err(&submit(&s, &t, body.clone()).await, 61010);
+    let (_, v) = s
+        .post(
+            &format!("/wxa/visit/report?access_token={t}"),
+            json!({"openid": "oUser_1"}).to_string(),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    // The refused call above was counted (the visit check comes after the quota), so the day's
+    // single call is spent.
+    assert_err(&submit(&s, &t, body).await, 45009);
+    s.shutdown().await;
+}
+
+// ----------------------------------------------------------------------------------------------
+// A real process, killed with SIGKILL while thousands of jobs are queued.
+// ----------------------------------------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_modgate");
+
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary and returns it with its API address.
+fn start_process(config: &std::path::Path) -> (Process, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gateway printed its addresses")
+            .unwrap();
+        if let Some(rest) = line.split("api=").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (Process(child), addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_thousands_queued_then_every_job_is_pushed_after_restart() {
+    const JOBS: usize = 2000;
+    let origin = Origin::default();
+    origin.delay_ms.store(100, Ordering::Relaxed);
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let push = r.start().await;
+    let dir = fresh_dir("kill9");
+    let config_path = dir.join("modgate.toml");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[state]\ndata_dir = \"{}\"\n{}",
+        dir.join("data").display(),
+        gateway_config(push, "workers = 8\nper_host = 8", "")
+            .replace("[admin]\n", "[admin]\nlisten = \"127.0.0.1:0\"\n")
+    );
+    std::fs::write(&config_path, config).unwrap();
+
+    let (mut first, api) = start_process(&config_path);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token: Value = json_of(
+        client
+            .get(format!(
+                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let url = format!("http://{api}/wxa/media_check_async?access_token={token}");
+    let body = media(&format!("http://{o}/delayed.png"), 2).to_string();
+    let accepted = Arc::new(Mutex::new(Vec::with_capacity(JOBS)));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (client, url, body, accepted) = (
+            client.clone(),
+            url.clone(),
+            body.clone(),
+            Arc::clone(&accepted),
+        );
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..JOBS / 50 {
+                let v: Value =
+                    json_of(client.post(&url).body(body.clone()).send().await.unwrap()).await;
+                assert_eq!(v["errcode"], 0, "{v}");
+                accepted
+                    .lock()
+                    .unwrap()
+                    .push(v["trace_id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    first.0.kill().unwrap(); // SIGKILL: no drain, no flush
+    first.0.wait().unwrap();
+    let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+    assert_eq!(accepted.len(), JOBS);
+    let pushed_before: HashSet<String> = r
+        .all()
+        .iter()
+        .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        pushed_before.len() < JOBS / 2,
+        "the kill must land with most jobs still queued ({} pushed)",
+        pushed_before.len()
+    );
+
+    origin.delay_ms.store(0, Ordering::Relaxed);
+    let (_second, _) = start_process(&config_path);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pushed: HashSet<String> = r
+            .all()
+            .iter()
+            .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
+            .collect();
+        let missing = accepted.difference(&pushed).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} accepted jobs were never pushed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
