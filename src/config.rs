@@ -20,6 +20,12 @@
 //! | `state.store_cache_mib` | `64` (the embedded store's page cache) |
 //! | `tokens.ttl_secs` / `tokens.grace_secs` | `7200` / `300` |
 //! | `engine.reveal_builtin_words` | `false` |
+//! | `media.workers` / `per_app` / `per_host` | `64` / `16` / `8` concurrent job steps |
+//! | `media.max_queued` | `100000` unfinished jobs |
+//! | `media.max_bytes` | `10485760` (10 MiB) |
+//! | `media.connect_timeout_secs` / `fetch_timeout_secs` / `push_timeout_secs` | `5` / `30` / `10` |
+//! | `media.push_retry_secs` | `[10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800]` |
+//! | `media.retention_hours` | `168` |
 
 use std::collections::HashSet;
 use std::fmt;

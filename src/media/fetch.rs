@@ -229,3 +229,65 @@ fn classify(e: reqwest::Error) -> FetchError {
         FetchError::Transport(format!("{outer}: {innermost}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve as _;
+
+    fn name(s: &str) -> reqwest::dns::Name {
+        s.parse().unwrap()
+    }
+
+    /// A name is judged by what it resolves to: `localhost` is refused unless loopback is
+    /// allowed, and then only the checked addresses are handed to the client.
+    #[tokio::test]
+    async fn names_are_judged_by_every_address_they_resolve_to() {
+        let strict = GuardedResolver {
+            guard: Arc::new(Guard::default()),
+        };
+        let err = match strict.resolve(name("localhost")).await {
+            Ok(_) => panic!("localhost must be refused"),
+            Err(e) => e,
+        };
+        let denied = err.downcast_ref::<Denied>().expect("the guard's refusal");
+        assert!(matches!(denied, Denied::Address(ip, "loopback") if ip.is_loopback()));
+
+        let allowing = GuardedResolver {
+            guard: Arc::new(Guard::new(vec![
+                "127.0.0.0/8".parse().unwrap(),
+                "::1/128".parse().unwrap(),
+            ])),
+        };
+        let addrs: Vec<SocketAddr> = allowing.resolve(name("localhost")).await.unwrap().collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
+
+    /// The client classifies its failures; the guard's refusal survives the error chain.
+    #[tokio::test]
+    async fn a_refusal_inside_the_client_is_reported_as_such() {
+        let fetcher = Fetcher::new(
+            Guard::default(),
+            &FetchLimits {
+                connect_timeout: Duration::from_secs(1),
+                fetch_timeout: Duration::from_secs(2),
+                push_timeout: Duration::from_secs(2),
+                max_bytes: 1024,
+            },
+        )
+        .unwrap();
+        // A name (so the resolver, not the literal check, refuses it) on a port nothing serves.
+        match fetcher.fetch("http://localhost:9/a.png").await {
+            Err(FetchError::Denied(Denied::Address(_, "loopback"))) => {}
+            other => panic!("expected the guard's refusal, got {other:?}"),
+        }
+        assert_eq!(
+            fetcher.fetch("http://127.0.0.1:9/a.png").await,
+            Err(FetchError::Denied(Denied::Address(
+                "127.0.0.1".parse().unwrap(),
+                "loopback"
+            )))
+        );
+    }
+}

@@ -243,11 +243,7 @@ impl Media {
         let mut sched = Sched::default();
         let now = wall_ms();
         let unreadable = store
-            .scan(|job| {
-                if job.state.is_open() {
-                    sched.place(job, now);
-                }
-            })
+            .scan_open(|job| sched.place(job, now))
             .map_err(|e| e.to_string())?;
         for bad in unreadable {
             tracing::error!(record = %bad, "unreadable media job record skipped");
@@ -317,13 +313,17 @@ impl Media {
         let store = self.store.clone();
         let mut jobs = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
-            store
-                .scan(|job| {
-                    if job.state == state {
-                        found.push(job);
-                    }
-                })
-                .map(|_| found)
+            let keep = |job: Job| {
+                if job.state == state {
+                    found.push(job);
+                }
+            };
+            if state.is_open() {
+                store.scan_open(keep)
+            } else {
+                store.scan_finished(keep)
+            }
+            .map(|_| found)
         })
         .await
         .map_err(|e| StoreError(e.to_string()))??;
@@ -354,6 +354,28 @@ impl Media {
         self.metrics.queue_depth.set(depth as i64);
         self.wake.notify_one();
         Ok(Some(job))
+    }
+
+    /// Deletes finished jobs that finished before `cutoff_ms`; returns how many.
+    pub async fn remove_finished_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        let store = self.store.clone();
+        let old = tokio::task::spawn_blocking(move || {
+            let mut old = Vec::new();
+            store
+                .scan_finished(|job| {
+                    if job.finished_ms.is_some_and(|t| t < cutoff_ms) {
+                        old.push(job.trace_id);
+                    }
+                })
+                .map(|_| old)
+        })
+        .await
+        .map_err(|e| StoreError(e.to_string()))??;
+        let n = old.len();
+        for chunk in old.chunks(10_000) {
+            self.store.delete_finished(chunk.to_vec()).await?;
+        }
+        Ok(n)
     }
 
     /// Unfinished jobs.
@@ -410,41 +432,13 @@ pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
 /// How often finished jobs past their retention are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
-/// Removes finished jobs older than `media.retention` from the store.
+/// Removes finished jobs past `media.retention` from the store.
 async fn sweep_finished(gw: &Gateway) {
     let cutoff = wall_ms().saturating_sub(gw.media.config.retention.as_millis() as u64);
-    let store = gw.media.store.clone();
-    let scanned = tokio::task::spawn_blocking(move || {
-        let mut old = Vec::new();
-        store
-            .scan(|job| {
-                if !job.state.is_open() && job.finished_ms.is_some_and(|t| t < cutoff) {
-                    old.push(job.trace_id);
-                }
-            })
-            .map(|_| old)
-    })
-    .await;
-    let old = match scanned {
-        Ok(Ok(old)) => old,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "media retention sweep could not read the store");
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "media retention sweep failed");
-            return;
-        }
-    };
-    let n = old.len();
-    for trace in old {
-        if let Err(e) = gw.media.store.delete(&trace).await {
-            tracing::error!(error = %e, "media retention sweep could not delete a job");
-            return;
-        }
-    }
-    if n > 0 {
-        tracing::info!(removed = n, "finished media jobs past retention removed");
+    match gw.media.remove_finished_before(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "finished media jobs past retention removed"),
+        Err(e) => tracing::error!(error = %e, "media retention sweep failed"),
     }
 }
 
@@ -724,6 +718,53 @@ mod tests {
         let traces: Vec<&str> = work.iter().map(|w| w.job.trace_id.as_str()).collect();
         assert_eq!(traces, ["b1"]);
         assert!(!s.open.contains_key("b0"));
+    }
+
+    /// Finished jobs past retention go; recent ones stay readable; a reopened pipeline resumes
+    /// exactly the unfinished jobs.
+    #[tokio::test]
+    async fn retention_removes_old_finished_jobs_and_a_restart_resumes_open_ones() {
+        let dir = std::env::temp_dir().join(format!("modgate-media-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let durable = Arc::new(crate::state::durable::Durable::open(&dir, 1 << 20).unwrap());
+        let metrics = || crate::metrics::Metrics::new().unwrap().media;
+        let media = Media::open(config(4, 4, 4), Arc::clone(&durable), metrics()).unwrap();
+        media
+            .submit(job("open", "A", "http://h.example/x"))
+            .await
+            .unwrap();
+        for (trace, state, finished) in [
+            ("old", JobState::Delivered, 1_000),
+            ("recent", JobState::Dead, wall_ms()),
+        ] {
+            let mut j = job(trace, "A", "http://h.example/x");
+            j.state = state;
+            j.finished_ms = Some(finished);
+            media.store.put(&j).await.unwrap();
+        }
+        assert_eq!(media.depth(), 1);
+        let removed = media
+            .remove_finished_before(wall_ms() - 60_000)
+            .await
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert!(media.job("old").await.unwrap().is_none());
+        assert_eq!(
+            media.job("recent").await.unwrap().unwrap().state,
+            JobState::Dead
+        );
+        let dead = media.list(JobState::Dead, 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        drop(media);
+
+        let media = Media::open(config(4, 4, 4), durable, metrics()).unwrap();
+        assert_eq!(media.depth(), 1);
+        assert_eq!(
+            media.job("open").await.unwrap().unwrap().state,
+            JobState::Queued
+        );
+        drop(media);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A push waiting for a retry is not runnable before its time, and is after.

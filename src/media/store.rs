@@ -4,6 +4,10 @@
 //! submission is answered with its `trace_id` only after the job's record is committed with an
 //! fsync. Writes go through one writer thread that commits whatever has queued up meanwhile in a
 //! single transaction (group commit), so many concurrent submissions share one fsync.
+//!
+//! Unfinished jobs live in one table and finished ones in another (a job moves in the same
+//! transaction that finishes it), so a start reads only the jobs it must resume, however many
+//! finished ones are kept for read-back.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -88,7 +92,7 @@ impl From<DurableError> for StoreError {
 }
 
 struct Pending {
-    change: Change,
+    changes: Vec<Change>,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -140,8 +144,12 @@ impl JobStore {
                             Err(_) => break,
                         }
                     }
-                    let (changes, waiters): (Vec<Change>, Vec<_>) =
-                        batch.into_iter().map(|p| (p.change, p.done)).unzip();
+                    let mut changes = Vec::with_capacity(batch.len() * 2);
+                    let mut waiters = Vec::with_capacity(batch.len());
+                    for p in batch {
+                        changes.extend(p.changes);
+                        waiters.push(p.done);
+                    }
                     let result = db.apply(&changes).map_err(StoreError::from);
                     for w in waiters {
                         let _ = w.send(result.clone());
@@ -157,26 +165,41 @@ impl JobStore {
         })
     }
 
-    /// Writes the job and returns once it is on disk.
+    /// Writes the job (to the open or the finished table, as its state says) and returns once
+    /// it is on disk.
     pub async fn put(&self, job: &Job) -> Result<(), StoreError> {
         let value = serde_json::to_vec(job).map_err(|e| StoreError(e.to_string()))?;
-        self.submit(Change::Put(Kind::Jobs, job.trace_id.clone(), value))
-            .await
+        let key = job.trace_id.clone();
+        let changes = if job.state.is_open() {
+            vec![
+                Change::Delete(Kind::Jobs, key.clone()),
+                Change::Put(Kind::OpenJobs, key, value),
+            ]
+        } else {
+            vec![
+                Change::Delete(Kind::OpenJobs, key.clone()),
+                Change::Put(Kind::Jobs, key, value),
+            ]
+        };
+        self.submit(changes).await
     }
 
-    /// Removes a job's record and returns once that is on disk.
-    pub async fn delete(&self, trace_id: &str) -> Result<(), StoreError> {
-        self.submit(Change::Delete(Kind::Jobs, trace_id.to_owned()))
-            .await
+    /// Removes finished jobs' records and returns once that is on disk.
+    pub async fn delete_finished(&self, trace_ids: Vec<String>) -> Result<(), StoreError> {
+        let changes = trace_ids
+            .into_iter()
+            .map(|t| Change::Delete(Kind::Jobs, t))
+            .collect();
+        self.submit(changes).await
     }
 
-    async fn submit(&self, change: Change) -> Result<(), StoreError> {
+    async fn submit(&self, changes: Vec<Change>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.writer
             .queue
             .as_ref()
             .ok_or_else(|| StoreError("the writer has stopped".into()))?
-            .send(Pending { change, done })
+            .send(Pending { changes, done })
             .map_err(|_| StoreError("the writer has stopped".into()))?;
         wait.await
             .map_err(|_| StoreError("the writer has stopped".into()))?
@@ -184,7 +207,11 @@ impl JobStore {
 
     /// One job's record (blocking: call from the blocking pool).
     pub fn get(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
-        match self.durable.get(Kind::Jobs, trace_id)? {
+        let found = match self.durable.get(Kind::OpenJobs, trace_id)? {
+            Some(json) => Some(json),
+            None => self.durable.get(Kind::Jobs, trace_id)?,
+        };
+        match found {
             None => Ok(None),
             Some(json) => serde_json::from_slice(&json)
                 .map(Some)
@@ -192,11 +219,21 @@ impl JobStore {
         }
     }
 
-    /// Calls `f` with every stored job, one at a time (blocking). A record that cannot be read
-    /// is reported by its key and skipped, so one bad record cannot stop the others.
-    pub fn scan(&self, mut f: impl FnMut(Job)) -> Result<Vec<String>, StoreError> {
+    /// Calls `f` with every unfinished job (blocking); see [`JobStore::scan`].
+    pub fn scan_open(&self, f: impl FnMut(Job)) -> Result<Vec<String>, StoreError> {
+        self.scan(Kind::OpenJobs, f)
+    }
+
+    /// Calls `f` with every finished job (blocking); see [`JobStore::scan`].
+    pub fn scan_finished(&self, f: impl FnMut(Job)) -> Result<Vec<String>, StoreError> {
+        self.scan(Kind::Jobs, f)
+    }
+
+    /// Calls `f` with every job of one table, one at a time. A record that cannot be read is
+    /// reported by its key and skipped, so one bad record cannot stop the others.
+    fn scan(&self, kind: Kind, mut f: impl FnMut(Job)) -> Result<Vec<String>, StoreError> {
         let mut unreadable = Vec::new();
-        self.durable.scan(Kind::Jobs, |key, json| {
+        self.durable.scan(kind, |key, json| {
             match serde_json::from_slice::<Job>(json) {
                 Ok(job) => f(job),
                 Err(e) => unreadable.push(format!("{key}: {e}")),
@@ -229,7 +266,8 @@ mod tests {
         }
     }
 
-    /// Concurrent writes all land (sharing commits), survive reopening, and deletes stick.
+    /// Concurrent writes all land (sharing commits) and survive reopening; finished jobs move to
+    /// their own table; deletes stick.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_are_group_committed_and_durable() {
         let dir = std::env::temp_dir().join(format!("modgate-jobs-{}", std::process::id()));
@@ -245,15 +283,32 @@ mod tests {
             for t in tasks {
                 t.await.unwrap().unwrap();
             }
-            store.delete("t00007").await.unwrap();
+            // Two jobs finish: they move to the finished table; one is then deleted.
+            for i in [7, 8] {
+                let mut j = job(i);
+                j.state = JobState::Delivered;
+                store.put(&j).await.unwrap();
+            }
+            store.delete_finished(vec!["t00007".into()]).await.unwrap();
         }
         let store = JobStore::start(Arc::new(Durable::open(&dir, 1 << 20).unwrap())).unwrap();
-        let mut seen = Vec::new();
-        let bad = store.scan(|j| seen.push(j.trace_id)).unwrap();
-        assert!(bad.is_empty());
-        assert_eq!(seen.len(), 499);
-        assert!(!seen.contains(&"t00007".to_string()));
+        let mut open = Vec::new();
+        assert!(
+            store
+                .scan_open(|j| open.push(j.trace_id))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(open.len(), 498);
+        assert!(!open.contains(&"t00007".to_string()) && !open.contains(&"t00008".to_string()));
+        let mut finished = Vec::new();
+        store.scan_finished(|j| finished.push(j.trace_id)).unwrap();
+        assert_eq!(finished, ["t00008"]);
         assert_eq!(store.get("t00042").unwrap(), Some(job(42)));
+        assert_eq!(
+            store.get("t00008").unwrap().unwrap().state,
+            JobState::Delivered
+        );
         assert_eq!(store.get("t00007").unwrap(), None);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

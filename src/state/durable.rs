@@ -15,7 +15,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 pub enum Kind {
     Apps,
     Keywords,
-    /// Media jobs by trace_id ([`crate::media::store`]).
+    /// Unfinished media jobs by trace_id ([`crate::media::store`]).
+    OpenJobs,
+    /// Finished media jobs by trace_id.
     Jobs,
 }
 
@@ -31,6 +33,7 @@ impl Kind {
         match self {
             Kind::Apps => TableDefinition::new("apps"),
             Kind::Keywords => TableDefinition::new("keywords"),
+            Kind::OpenJobs => TableDefinition::new("open_jobs"),
             Kind::Jobs => TableDefinition::new("jobs"),
         }
     }
@@ -78,7 +81,7 @@ impl Durable {
         };
         // Create both tables up front so reads never meet a missing table.
         durable.write(|txn| {
-            for kind in [Kind::Apps, Kind::Keywords, Kind::Jobs] {
+            for kind in [Kind::Apps, Kind::Keywords, Kind::OpenJobs, Kind::Jobs] {
                 txn.open_table(kind.table())?;
             }
             Ok(())
