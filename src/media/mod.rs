@@ -345,7 +345,7 @@ impl Media {
         job.attempts = 0;
         job.next_at_ms = wall_ms();
         job.finished_ms = None;
-        self.store.put(&job).await?;
+        self.store.reopen(&job).await?;
         let depth = {
             let mut s = self.sched();
             s.place(job.clone(), wall_ms());

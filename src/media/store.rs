@@ -171,10 +171,7 @@ impl JobStore {
         let value = serde_json::to_vec(job).map_err(|e| StoreError(e.to_string()))?;
         let key = job.trace_id.clone();
         let changes = if job.state.is_open() {
-            vec![
-                Change::Delete(Kind::Jobs, key.clone()),
-                Change::Put(Kind::OpenJobs, key, value),
-            ]
+            vec![Change::Put(Kind::OpenJobs, key, value)]
         } else {
             vec![
                 Change::Delete(Kind::OpenJobs, key.clone()),
@@ -182,6 +179,18 @@ impl JobStore {
             ]
         };
         self.submit(changes).await
+    }
+
+    /// Writes a finished job back as unfinished (an operator's retry) and returns once it is on
+    /// disk.
+    pub async fn reopen(&self, job: &Job) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(job).map_err(|e| StoreError(e.to_string()))?;
+        let key = job.trace_id.clone();
+        self.submit(vec![
+            Change::Delete(Kind::Jobs, key.clone()),
+            Change::Put(Kind::OpenJobs, key, value),
+        ])
+        .await
     }
 
     /// Removes finished jobs' records and returns once that is on disk.
@@ -310,6 +319,17 @@ mod tests {
             JobState::Delivered
         );
         assert_eq!(store.get("t00007").unwrap(), None);
+        // An operator's retry moves a finished job back.
+        let mut again = store.get("t00008").unwrap().unwrap();
+        again.state = JobState::Pushing;
+        store.reopen(&again).await.unwrap();
+        let mut finished = Vec::new();
+        store.scan_finished(|j| finished.push(j.trace_id)).unwrap();
+        assert!(finished.is_empty());
+        assert_eq!(
+            store.get("t00008").unwrap().unwrap().state,
+            JobState::Pushing
+        );
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
