@@ -15,6 +15,8 @@
 
 pub mod fetch;
 pub mod guard;
+pub mod images;
+pub mod pdq;
 pub mod push;
 pub mod sniff;
 pub mod store;
