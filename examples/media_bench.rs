@@ -1,7 +1,7 @@
 //! Media jobs: how fast one gateway core accepts them (each written to disk before its
-//! trace_id is answered) and how fast it works them off (fetch, check, signed push, two
-//! durable state writes per job after acceptance), against a media origin and a push receiver
-//! in this process.
+//! trace_id is answered) and how fast it works them off (fetch, decode and PDQ-hash a 320×240
+//! JPEG, match the hash banks, signed push, two durable state writes per job after
+//! acceptance), against a media origin and a push receiver in this process.
 //!
 //! Side by side in each round:
 //! - msgSecCheck v2 on the same gateway over the same connections: the same HTTP, JSON and token
@@ -58,6 +58,29 @@ fn args() -> Args {
         }
     }
     a
+}
+
+/// A photo-like JPEG (gradients, a disc, texture) of the given size.
+fn photo(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let disc = (fx - 0.4).powi(2) + (fy - 0.5).powi(2) < 0.04;
+        let n = (((x * 7919) ^ (y * 104_729)) % 23) as f32;
+        image::Rgb([
+            (255.0 * fx + n).min(255.0) as u8,
+            if disc {
+                30
+            } else {
+                (255.0 * (0.5 + 0.5 * (6.0 * fy).sin())) as u8
+            },
+            (255.0 * (0.5 + 0.5 * (4.0 * fx * fy).cos()) - n).max(0.0) as u8,
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&img)
+        .unwrap();
+    out
 }
 
 /// Serves every request with `reply` after reading its body, holding answers while `hold` is
@@ -161,8 +184,7 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
 
-    let mut image = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    image.resize(24 * 1024, 7);
+    let image = photo(320, 240);
     let fetched = Arc::new(AtomicU64::new(0));
     let pushed = Arc::new(AtomicU64::new(0));
     let hold = Arc::new(AtomicBool::new(false));

@@ -26,6 +26,8 @@
 //! | `media.connect_timeout_secs` / `fetch_timeout_secs` / `push_timeout_secs` | `5` / `30` / `10` |
 //! | `media.push_retry_secs` | `[10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800]` |
 //! | `media.retention_hours` | `168` |
+//! | `media.pdq_distance` | `31` (PDQ bits an image may differ from a bank entry) |
+//! | `media.max_pixels` | `40000000` (images over it are refused from their header) |
 
 use std::collections::HashSet;
 use std::fmt;
@@ -142,6 +144,8 @@ pub struct RawMedia {
     pub push_timeout_secs: Option<f64>,
     pub push_retry_secs: Option<Vec<f64>>,
     pub retention_hours: Option<i64>,
+    pub pdq_distance: Option<i64>,
+    pub max_pixels: Option<i64>,
 }
 
 /// `[tokens]`: access-token lifetime and signing.
@@ -278,6 +282,10 @@ pub struct MediaConfig {
     pub push_retry: Vec<Duration>,
     /// How long finished jobs stay readable.
     pub retention: Duration,
+    /// An image matches a bank entry within this many differing PDQ bits.
+    pub pdq_distance: u32,
+    /// Images with more pixels than this are refused before decoding.
+    pub max_pixels: u64,
 }
 
 /// The default push retry schedule: roughly doubling waits, about 24 hours in all.
@@ -635,6 +643,8 @@ impl RawConfig {
             retention: Duration::from_secs(
                 3600 * errs.positive("media.retention_hours", m.retention_hours, 168, 24 * 365),
             ),
+            pdq_distance: errs.positive("media.pdq_distance", m.pdq_distance, 31, 128) as u32,
+            max_pixels: errs.positive("media.max_pixels", m.max_pixels, 40_000_000, 1_000_000_000),
         };
 
         let tokens = TokenConfig {

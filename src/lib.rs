@@ -134,6 +134,21 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             ),
         }
     }
+    for (scope, json) in durable.all(Kind::Banks)? {
+        let bank = crate::media::bank::parse_entries(&json, false)
+            .and_then(crate::media::bank::Bank::build)
+            .map_err(|e| RunError::Stored(format!("hash bank {scope}: {e}")))?;
+        if scope == crate::media::bank::GLOBAL {
+            media.global_bank.store(Arc::new(bank));
+        } else if let Some(app) = apps.get(&scope) {
+            app.slot.bank.store(Some(Arc::new(bank)));
+        } else {
+            tracing::warn!(
+                appid = scope,
+                "a stored hash bank belongs to no app; not loaded"
+            );
+        }
+    }
     Ok(Arc::new(Gateway {
         durable,
         media,

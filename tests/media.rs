@@ -27,7 +27,38 @@ use sha1::{Digest, Sha1};
 const ADMIN: &str = "test-admin-token";
 const PUSH_TOKEN: &str = "AAAAA";
 const ORIGINAL_ID: &str = "gh_0123456789ab";
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+/// A small photo-like test image: gradients, a disc and a block, some texture.
+fn scene(w: u32, h: u32, seed: u32) -> image::RgbImage {
+    let s = seed as f32;
+    image::ImageBuffer::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let mut r = 255.0 * fx;
+        let mut g = 255.0 * (0.5 + 0.5 * (6.0 * fy + s).sin());
+        let b = 255.0 * (0.5 + 0.5 * (4.0 * fx * fy + 0.7 * s).cos());
+        if (fx - 0.3 - 0.05 * (s % 5.0)).powi(2) + (fy - 0.6).powi(2) < 0.03 {
+            r = 240.0 - r * 0.5;
+            g *= 0.2;
+        }
+        let n = (((x * 7919) ^ (y * 104_729) ^ (seed * 31)) % 17) as f32;
+        image::Rgb([
+            (r + n).min(255.0) as u8,
+            (g + n).min(255.0) as u8,
+            (b + n).min(255.0) as u8,
+        ])
+    })
+}
+
+fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// The image the origin serves at `/image.png`.
+fn png() -> &'static [u8] {
+    static PNG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PNG.get_or_init(|| encode(&scene(160, 120, 1), image::ImageFormat::Png))
+}
 const MP3: &[u8] = &[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0, 0, 0, 0, 0];
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -134,7 +165,22 @@ impl Origin {
                 .unwrap()
         };
         match path.as_str() {
-            "/image.png" => Response::new(full(PNG)),
+            "/image.png" => Response::new(full(png())),
+            "/banked.png" => {
+                Response::new(full(encode(&scene(640, 480, 3), image::ImageFormat::Png)))
+            }
+            "/copy.jpg" => {
+                let copy = image::imageops::resize(
+                    &scene(640, 480, 3),
+                    400,
+                    300,
+                    image::imageops::FilterType::Triangle,
+                );
+                Response::new(full(encode(&copy, image::ImageFormat::Jpeg)))
+            }
+            "/other.png" => {
+                Response::new(full(encode(&scene(640, 480, 40), image::ImageFormat::Png)))
+            }
             "/audio.mp3" => Response::new(full(MP3)),
             "/page.html" => Response::new(full("<html><body>hello</body></html>")),
             "/image.png.gz" => Response::builder()
@@ -149,14 +195,14 @@ impl Origin {
             "/delayed.png" => {
                 let ms = self.delay_ms.load(Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                Response::new(full(PNG))
+                Response::new(full(png()))
             }
             "/to-private" => redirect("http://10.0.0.1/image.png".into()),
             "/to-mapped" => redirect("http://[::ffff:192.168.0.1]/image.png".into()),
             p if p.starts_with("/hops/") => {
                 let n: u32 = p["/hops/".len()..].parse().unwrap();
                 if n == 0 {
-                    Response::new(full(PNG))
+                    Response::new(full(png()))
                 } else {
                     redirect(format!("/hops/{}", n - 1))
                 }
@@ -770,7 +816,7 @@ async fn a_receiver_failing_forever_dead_letters_the_job() {
         "modgate_media_push_attempts_total{outcome=\"delivered\"} 1",
         "modgate_media_queue_depth 0",
         "modgate_media_fetch_seconds_count{outcome=\"ok\"} 2",
-        &format!("modgate_media_fetch_bytes_total {}", 2 * PNG.len()),
+        &format!("modgate_media_fetch_bytes_total {}", 2 * png().len()),
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
@@ -821,6 +867,223 @@ async fn media_checks_have_their_own_limits() {
     // The refused call above was counted (the visit check comes after the quota), so the day's
     // single call is spent.
     assert_err(&submit(&s, &t, body).await, 45009);
+    s.shutdown().await;
+}
+
+async fn admin_call(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let resp = s
+        .client
+        .request(method, s.admin_url(path))
+        .bearer_auth(ADMIN)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The push for a newly submitted job, once delivered.
+async fn verdict_for(s: &TestServer, r: &Receiver, token: &str, url: &str, kind: u8) -> Value {
+    let trace = accepted(s, token, url, kind).await;
+    assert_eq!(finished(s, &trace).await["state"], "delivered");
+    r.for_trace(&trace).pop().unwrap().json()
+}
+
+/// An image banked by upload is caught in a resized, re-encoded copy, for its app only; the
+/// global bank applies to every app; audio is banked by exact content; entries can be removed;
+/// banks survive a restart; bad changes are refused whole.
+#[tokio::test]
+async fn hash_banks_catch_banked_media() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let dir = fresh_dir("banks");
+    let config = format!(
+        "{}\n[state]\ndata_dir = \"{}\"\n",
+        gateway_config(r.start().await, "", ""),
+        dir.display()
+    );
+    let s = TestServer::start_with(&config).await;
+    let (t1, t2) = (s.token().await, s.token_for(APPID2, SECRET2).await);
+    let banked = encode(&scene(640, 480, 3), image::ImageFormat::Png);
+    let (status, v) = admin_call(
+        &s,
+        reqwest::Method::POST,
+        &format!("/admin/banks/{APPID}?label=20002&suggest=risky&note=case%2042"),
+        "image/png",
+        banked,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["count"], 1);
+    let image_hash = v["added"][0]["hash"].as_str().unwrap().to_owned();
+    assert_eq!(v["added"][0]["note"], "case 42");
+
+    let copy = format!("http://{o}/copy.jpg");
+    let push = verdict_for(&s, &r, &t1, &copy, 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "risky", "label": 20002}),
+        "{push}"
+    );
+    assert_eq!(push["detail"][1]["strategy"], "hash_bank");
+    assert!(push["detail"][1]["prob"].as_u64().unwrap() >= 88, "{push}");
+    let other = format!("http://{o}/other.png");
+    assert_eq!(
+        verdict_for(&s, &r, &t1, &other, 2).await["result"]["suggest"],
+        "pass"
+    );
+    // The bank is app 1's: app 2 is not affected.
+    assert_eq!(
+        verdict_for(&s, &r, &t2, &copy, 2).await["result"]["suggest"],
+        "pass"
+    );
+
+    // The global bank: by hash (JSON), and an audio file by upload.
+    let other_hash = {
+        let img = image::load_from_memory(&encode(&scene(640, 480, 40), image::ImageFormat::Png))
+            .unwrap();
+        modgate::media::pdq::hash_image(&img).unwrap().0.to_hex()
+    };
+    let entries =
+        json!([{"hash": other_hash, "kind": "image", "label": 21000, "suggest": "review"}]);
+    let (status, v) = admin_call(
+        &s,
+        reqwest::Method::PUT,
+        "/admin/banks/global",
+        "application/json",
+        entries.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = admin_call(
+        &s,
+        reqwest::Method::POST,
+        "/admin/banks/global?label=20001&suggest=risky",
+        "audio/mpeg",
+        MP3.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["added"][0]["kind"], "audio");
+    assert_eq!(v["count"], 2);
+    let push = verdict_for(&s, &r, &t2, &other, 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "review", "label": 21000}),
+        "{push}"
+    );
+    let push = verdict_for(&s, &r, &t2, &format!("http://{o}/audio.mp3"), 1).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "risky", "label": 20001}),
+        "{push}"
+    );
+
+    // Listing, and refusals that leave the bank as it was.
+    let (_, listed) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        "/admin/banks/global",
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    for (path, ctype, body, needle) in [
+        (
+            format!("/admin/banks/{APPID}"),
+            "image/png",
+            encode(&scene(64, 64, 5), image::ImageFormat::Png),
+            "?label=",
+        ),
+        (
+            format!("/admin/banks/{APPID}?label=20002&suggest=risky"),
+            "image/png",
+            encode(
+                &image::RgbImage::from_pixel(200, 200, image::Rgb([80, 80, 80])),
+                image::ImageFormat::Png,
+            ),
+            "too flat",
+        ),
+        (
+            format!("/admin/banks/{APPID}"),
+            "application/json",
+            br#"[{"hash":"00","kind":"image","label":20002,"suggest":"risky"}]"#.to_vec(),
+            "entry 0",
+        ),
+        (
+            format!("/admin/banks/{APPID}"),
+            "text/csv",
+            b"hash,kind,label,suggest\nxyz,image,1,risky\n".to_vec(),
+            "entry 0",
+        ),
+    ] {
+        let (status, v) = admin_call(&s, reqwest::Method::POST, &path, ctype, body).await;
+        assert_eq!(status, 400, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(needle), "{path}: {v}");
+    }
+    let (status, _) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        "/admin/banks/wx9999999999999999",
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, listed) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/admin/banks/{APPID}"),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    s.shutdown().await;
+
+    // After a restart the banks are back; removing the entry lets the copy pass.
+    let s = TestServer::start_with(&config).await;
+    let t1 = s.token().await;
+    assert_eq!(
+        verdict_for(&s, &r, &t1, &copy, 2).await["result"]["suggest"],
+        "risky"
+    );
+    let (status, v) = admin_call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/admin/banks/{APPID}/{image_hash}"),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!((status, &v["count"]), (200, &json!(0)), "{v}");
+    let (status, _) = admin_call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/admin/banks/{APPID}/{image_hash}"),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        verdict_for(&s, &r, &t1, &copy, 2).await["result"]["suggest"],
+        "pass"
+    );
     s.shutdown().await;
 }
 

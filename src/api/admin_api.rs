@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use super::admin_banks::BankChange;
 use super::error::json_response;
 use super::{ApiError, Gateway, Response, query_param};
 use crate::config::RawApp;
@@ -35,7 +36,7 @@ struct FieldError {
     message: String,
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     json_response(
         status,
         &ErrorJson {
@@ -84,6 +85,19 @@ pub async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response {
             Method::DELETE => {
                 let keyword = percent_decode(keyword);
                 change_keywords(gw, appid, req, Change::Remove(keyword)).await
+            }
+            _ => not_allowed("DELETE"),
+        },
+        ["banks", scope] => match method {
+            Method::GET => super::admin_banks::list(gw, scope),
+            Method::PUT => super::admin_banks::change(gw, scope, req, BankChange::Replace).await,
+            Method::POST => super::admin_banks::change(gw, scope, req, BankChange::Add).await,
+            _ => not_allowed("GET, PUT, POST"),
+        },
+        ["banks", scope, hash] => match method {
+            Method::DELETE => {
+                let hash = hash.to_ascii_lowercase();
+                super::admin_banks::change(gw, scope, req, BankChange::Remove(hash)).await
             }
             _ => not_allowed("DELETE"),
         },
@@ -171,7 +185,7 @@ async fn retry_job(gw: &Gateway, trace_id: &str) -> Response {
     }
 }
 
-fn not_allowed(allow: &'static str) -> Response {
+pub(super) fn not_allowed(allow: &'static str) -> Response {
     let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     resp.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -192,7 +206,16 @@ fn get_app(gw: &Gateway, appid: &str) -> Response {
 }
 
 async fn body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, Response> {
-    gw.read_body(req).await.map_err(|e| match e {
+    body_up_to(gw, req, gw.config.server.max_body_bytes.get()).await
+}
+
+/// The request body, at most `limit` bytes, or the error response.
+pub(super) async fn body_up_to(
+    gw: &Gateway,
+    req: Request<Incoming>,
+    limit: u64,
+) -> Result<Bytes, Response> {
+    gw.read_body_up_to(req, limit).await.map_err(|e| match e {
         ApiError::BodyTooLarge(limit) => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body too large: the limit is {limit} bytes"),
@@ -301,9 +324,12 @@ async fn put_app(gw: &Gateway, appid: &str, req: Request<Incoming>) -> Response 
     }
     let app = App::new(config, &gw.config.tokens, &gw.config.limits, &gw.clock);
     if !existed {
-        // A table stored for this appid earlier (the app since dropped from the config file)
-        // comes back into force with the app.
+        // A table and a hash bank stored for this appid earlier (the app since dropped from the
+        // config file) come back into force with the app.
         app.slot.table.store(stored_table(gw, appid).await);
+        app.slot
+            .bank
+            .store(super::admin_banks::stored(gw, appid).await);
     }
     let shown = app.config.to_raw();
     gw.apps.put(app);

@@ -6,6 +6,7 @@
 
 pub mod admin;
 mod admin_api;
+mod admin_banks;
 pub mod error;
 mod media_check;
 mod msg_sec_check;
@@ -199,7 +200,24 @@ impl Gateway {
     /// Reads the whole body, refusing one over the limit before reading it when the client
     /// announced its length, and as soon as the limit is crossed otherwise.
     pub async fn read_body(&self, req: Request<Incoming>) -> Result<Bytes, ApiError> {
-        let limit = self.config.server.max_body_bytes.get();
+        self.read_body_up_to(req, self.config.server.max_body_bytes.get())
+            .await
+    }
+
+    /// How large a media upload to the admin API may be: as large as a fetched file.
+    pub fn media_upload_limit(&self) -> u64 {
+        self.config
+            .media
+            .max_bytes
+            .max(self.config.server.max_body_bytes.get())
+    }
+
+    /// [`Gateway::read_body`] with another limit (media uploads to the admin API).
+    pub async fn read_body_up_to(
+        &self,
+        req: Request<Incoming>,
+        limit: u64,
+    ) -> Result<Bytes, ApiError> {
         if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
             let len: u64 = len
                 .to_str()

@@ -13,6 +13,7 @@
 //! so one busy app cannot starve the others. Pushes waiting for a retry sit in a timer heap.
 //! Times for retries are wall-clock (they are persisted), read from the system clock.
 
+pub mod bank;
 pub mod fetch;
 pub mod guard;
 pub mod images;
@@ -33,6 +34,7 @@ use crate::api::Gateway;
 use crate::config::MediaConfig;
 use crate::metrics::MediaMetrics;
 use crate::state::AppRegistry;
+use bank::{Bank, BankMatch};
 use fetch::{FetchError, FetchLimits, Fetcher};
 use push::{DetailItem, Event, MediaVerdict, Recipe, ResultItem};
 use sniff::MediaKind;
@@ -55,6 +57,10 @@ pub enum SubmitError {
 /// The media pipeline of one gateway.
 pub struct Media {
     config: MediaConfig,
+    /// The global hash bank (apps' banks hang off their `AppSlot`).
+    pub global_bank: arc_swap::ArcSwap<Bank>,
+    /// One permit per core: analyses running at once.
+    analysis: tokio::sync::Semaphore,
     store: JobStore,
     fetcher: Fetcher,
     sched: Mutex<Sched>,
@@ -254,8 +260,11 @@ impl Media {
             tracing::info!(jobs = sched.open.len(), "resuming unfinished media jobs");
         }
         metrics.queue_depth.set(sched.open.len() as i64);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Media {
             config,
+            global_bank: arc_swap::ArcSwap::from_pointee(Bank::default()),
+            analysis: tokio::sync::Semaphore::new(cores),
             store,
             fetcher,
             sched: Mutex::new(sched),
@@ -472,7 +481,7 @@ async fn analyse_step(gw: &Gateway, job: &mut Job) {
     let verdict = match fetched {
         Ok(bytes) => {
             m.fetch_bytes.inc_by(bytes.len() as u64);
-            analyse(&bytes, job.media_type)
+            analyse_off_the_workers(gw, &job.appid, job.media_type, bytes).await
         }
         Err(e) => {
             tracing::info!(trace_id = %job.trace_id, error = %e, "media download failed");
@@ -495,38 +504,139 @@ async fn analyse_step(gw: &Gateway, job: &mut Job) {
     }
 }
 
-/// The verdict on fetched bytes. This part of the pipeline checks only that the file is the
-/// kind the request said; a file of that kind passes.
-pub fn analyse(bytes: &[u8], expected: MediaKind) -> MediaVerdict {
+/// What an analysis consults besides the bytes.
+pub struct Analysis<'a> {
+    pub global: &'a Bank,
+    pub app: Option<&'a Bank>,
+    /// PDQ bits an image may differ from a bank entry.
+    pub pdq_distance: u32,
+    pub limits: images::ImageLimits,
+}
+
+/// The verdict on fetched bytes, deterministic for the same bytes and banks:
+///
+/// 1. the format, from the bytes: not the kind `media_type` said → errcode 40004 with the reason;
+/// 2. images are decoded within limits (undecodable or oversized → 40004) and PDQ-hashed; a hash of
+///    enough quality is matched against the global bank and the app's within `pdq_distance`;
+///    audio is matched by its SHA-256;
+/// 3. detail: a `format` item, then one `hash_bank` item per matching entry (`prob` is the share
+///    of equal bits, 100 for an exact match);
+/// 4. result: the closest matching entry decides (a tie goes to the more severe), so a banked
+///    known-good copy closer than a banked bad one passes; no match → pass.
+pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerdict {
     let expected_name = match expected {
         MediaKind::Image => "an image",
         MediaKind::Audio => "audio",
     };
     match sniff::identify(bytes) {
-        Some(format) if format.kind() == expected => MediaVerdict {
-            errcode: 0,
-            errmsg: "ok".into(),
-            detail: vec![DetailItem {
-                strategy: "format".into(),
-                errcode: 0,
-                suggest: "pass".into(),
-                label: 100,
-                prob: 100,
-            }],
-            result: ResultItem {
-                suggest: "pass".into(),
-                label: 100,
-            },
-        },
-        Some(format) => failed(
-            WRONG_TYPE,
-            format!("media is {}, not {expected_name}", format.name()),
-        ),
-        None => failed(
-            WRONG_TYPE,
-            format!("media is not a supported image or audio format (expected {expected_name})"),
-        ),
+        Some(format) if format.kind() == expected => {}
+        Some(format) => {
+            return failed(
+                WRONG_TYPE,
+                format!("media is {}, not {expected_name}", format.name()),
+            );
+        }
+        None => {
+            return failed(
+                WRONG_TYPE,
+                format!(
+                    "media is not a supported image or audio format (expected {expected_name})"
+                ),
+            );
+        }
     }
+    let banks = std::iter::once(a.global).chain(a.app);
+    let mut matches: Vec<BankMatch<'_>> = Vec::new();
+    match expected {
+        MediaKind::Image => {
+            let image = match images::decode(bytes, &a.limits) {
+                Ok(image) => image,
+                Err(e) => return failed(WRONG_TYPE, e.to_string()),
+            };
+            if let Some((hash, quality)) = pdq::hash_image(&image)
+                && quality >= pdq::MIN_QUALITY
+            {
+                for bank in banks {
+                    matches.extend(bank.match_image(&hash, a.pdq_distance));
+                }
+            }
+        }
+        MediaKind::Audio => matches.extend(banks.filter_map(|b| b.match_audio(bytes))),
+    }
+    let severity = |m: &BankMatch<'_>| match m.entry.suggest.as_str() {
+        "risky" => 2,
+        "review" => 1,
+        _ => 0,
+    };
+    matches.sort_by(|x, y| {
+        x.distance
+            .cmp(&y.distance)
+            .then_with(|| severity(y).cmp(&severity(x)))
+            .then_with(|| x.entry.hash.cmp(&y.entry.hash))
+    });
+    let mut detail = vec![DetailItem {
+        strategy: "format".into(),
+        errcode: 0,
+        suggest: "pass".into(),
+        label: 100,
+        prob: 100,
+    }];
+    detail.extend(matches.iter().map(|m| DetailItem {
+        strategy: "hash_bank".into(),
+        errcode: 0,
+        suggest: m.entry.suggest.clone(),
+        label: m.entry.label,
+        prob: (256 - m.distance.min(256)) * 100 / 256,
+    }));
+    let result = match matches.first() {
+        Some(m) if m.entry.suggest != "pass" => ResultItem {
+            suggest: m.entry.suggest.clone(),
+            label: m.entry.label,
+        },
+        _ => ResultItem {
+            suggest: "pass".into(),
+            label: 100,
+        },
+    };
+    MediaVerdict {
+        errcode: 0,
+        errmsg: "ok".into(),
+        detail,
+        result,
+    }
+}
+
+/// Runs [`analyse`] on the blocking pool, at most one analysis per core at a time (decoding is
+/// CPU and memory heavy; `media.workers` bounds network work, not this).
+async fn analyse_off_the_workers(
+    gw: &Gateway,
+    appid: &str,
+    kind: MediaKind,
+    bytes: bytes::Bytes,
+) -> MediaVerdict {
+    let Ok(_permit) = gw.media.analysis.acquire().await else {
+        return failed(-1, "media analysis is shutting down".into());
+    };
+    let global = gw.media.global_bank.load_full();
+    let app = gw.apps.get(appid).and_then(|a| a.slot.bank.load_full());
+    let (distance, max_pixels) = (gw.media.config.pdq_distance, gw.media.config.max_pixels);
+    let done = tokio::task::spawn_blocking(move || {
+        let a = Analysis {
+            global: &global,
+            app: app.as_deref(),
+            pdq_distance: distance,
+            limits: images::ImageLimits {
+                max_pixels,
+                ..images::ImageLimits::default()
+            },
+        };
+        analyse(&bytes, kind, &a)
+    })
+    .await;
+    done.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "media analysis failed");
+        failed(-1, "media analysis failed".into())
+    })
 }
 
 /// A verdict for a check that could not be made: no detail, and `review`, never `pass`.
@@ -642,15 +752,110 @@ mod tests {
 
     #[test]
     fn analysis_passes_the_right_kind_and_names_the_wrong_one() {
-        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-        let v = analyse(png, MediaKind::Image);
+        let empty = Bank::default();
+        let a = analysis(&empty, None);
+        let png = encode(&pdq::tests::scene(120, 90, 1), image::ImageFormat::Png);
+        let v = analyse(&png, MediaKind::Image, &a);
         assert_eq!((v.errcode, v.result.suggest.as_str()), (0, "pass"));
-        let v = analyse(png, MediaKind::Audio);
+        assert_eq!(v.detail.len(), 1);
+        let v = analyse(&png, MediaKind::Audio, &a);
         assert_eq!(v.errcode, WRONG_TYPE);
         assert_eq!(v.errmsg, "media is png, not audio");
         assert_eq!(v.result.suggest, "review");
-        let v = analyse(b"<html>", MediaKind::Image);
+        let v = analyse(b"<html>", MediaKind::Image, &a);
         assert!(v.errmsg.contains("not a supported"), "{}", v.errmsg);
+        // The right magic, but no image behind it.
+        let v = analyse(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", MediaKind::Image, &a);
+        assert_eq!(v.errcode, WRONG_TYPE);
+        assert!(v.errmsg.contains("cannot be decoded"), "{}", v.errmsg);
+    }
+
+    fn analysis<'a>(global: &'a Bank, app: Option<&'a Bank>) -> Analysis<'a> {
+        Analysis {
+            global,
+            app,
+            pdq_distance: 31,
+            limits: images::ImageLimits::default(),
+        }
+    }
+
+    fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    }
+
+    fn banked(hash: String, kind: MediaKind, label: u32, suggest: &str) -> bank::BankEntry {
+        bank::BankEntry {
+            hash,
+            kind,
+            label,
+            suggest: suggest.into(),
+            note: None,
+        }
+    }
+
+    /// A banked image is found in a resized, re-encoded copy; the closest entry decides; the
+    /// app's bank and the global bank both count; audio matches by exact content.
+    #[test]
+    fn bank_matches_compose_into_the_verdict() {
+        let original = pdq::tests::scene(640, 480, 21);
+        let h = pdq::hash_image(&image::DynamicImage::ImageRgb8(original.clone()))
+            .unwrap()
+            .0;
+        let copy =
+            image::imageops::resize(&original, 320, 240, image::imageops::FilterType::Triangle);
+        let copy = encode(&copy, image::ImageFormat::Jpeg);
+        let global =
+            Bank::build(vec![banked(h.to_hex(), MediaKind::Image, 20002, "risky")]).unwrap();
+        let v = analyse(&copy, MediaKind::Image, &analysis(&global, None));
+        assert_eq!(
+            (v.result.suggest.as_str(), v.result.label),
+            ("risky", 20002)
+        );
+        assert_eq!(v.detail[1].strategy, "hash_bank");
+        assert!(
+            v.detail[1].prob >= 88 && v.detail[1].prob <= 100,
+            "{:?}",
+            v.detail[1]
+        );
+        // The same image known-good in the app's bank, exactly: closer, so it passes.
+        let exact = pdq::hash_image(&image::load_from_memory(&copy).unwrap())
+            .unwrap()
+            .0;
+        let app = Bank::build(vec![banked(
+            exact.to_hex(),
+            MediaKind::Image,
+            20002,
+            "pass",
+        )])
+        .unwrap();
+        let v = analyse(&copy, MediaKind::Image, &analysis(&global, Some(&app)));
+        assert_eq!(v.result.suggest, "pass");
+        assert_eq!(v.detail.len(), 3);
+        assert_eq!(v.detail[1].prob, 100);
+        // An unrelated image matches nothing.
+        let other = encode(&pdq::tests::scene(640, 480, 99), image::ImageFormat::Png);
+        let v = analyse(&other, MediaKind::Image, &analysis(&global, None));
+        assert_eq!((v.result.suggest.as_str(), v.detail.len()), ("pass", 1));
+        // Audio: exact content only.
+        let wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0";
+        let audio = Bank::build(vec![banked(
+            bank::content_hash(wav),
+            MediaKind::Audio,
+            20001,
+            "review",
+        )])
+        .unwrap();
+        let v = analyse(wav, MediaKind::Audio, &analysis(&audio, None));
+        assert_eq!(
+            (v.result.suggest.as_str(), v.result.label),
+            ("review", 20001)
+        );
+        let mut other_wav = wav.to_vec();
+        other_wav.push(0);
+        let v = analyse(&other_wav, MediaKind::Audio, &analysis(&audio, None));
+        assert_eq!(v.result.suggest, "pass");
     }
 
     #[test]

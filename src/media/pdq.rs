@@ -298,7 +298,7 @@ fn torben_median(m: &[f32; 256]) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use image::{ImageBuffer, Rgb, RgbImage};
 

@@ -43,6 +43,8 @@ pub struct AppSlot {
     /// The custom keyword table in force; a change swaps the whole `Arc`, so a check that loaded
     /// it sees one table from start to end.
     pub table: ArcSwapOption<CustomTable>,
+    /// The app's media hash bank, if it has one.
+    pub bank: ArcSwapOption<crate::media::bank::Bank>,
     /// The in-process quota counters ([`crate::state::memory::MemoryQuotaStore`]).
     pub(crate) quota: QuotaCell,
     /// The in-process token rotation record ([`crate::state::memory::MemoryTokenStore`]).
@@ -54,6 +56,7 @@ impl AppSlot {
         AppSlot {
             appid: appid.into(),
             table: ArcSwapOption::empty(),
+            bank: ArcSwapOption::empty(),
             quota: QuotaCell::default(),
             epochs: Mutex::new(None),
         }

@@ -19,6 +19,8 @@ pub enum Kind {
     OpenJobs,
     /// Finished media jobs by trace_id.
     Jobs,
+    /// Media hash banks: `global`, or by appid ([`crate::media::bank`]).
+    Banks,
 }
 
 /// One change in a batch written by [`Durable::apply`].
@@ -35,6 +37,7 @@ impl Kind {
             Kind::Keywords => TableDefinition::new("keywords"),
             Kind::OpenJobs => TableDefinition::new("open_jobs"),
             Kind::Jobs => TableDefinition::new("jobs"),
+            Kind::Banks => TableDefinition::new("banks"),
         }
     }
 }
@@ -81,7 +84,13 @@ impl Durable {
         };
         // Create both tables up front so reads never meet a missing table.
         durable.write(|txn| {
-            for kind in [Kind::Apps, Kind::Keywords, Kind::OpenJobs, Kind::Jobs] {
+            for kind in [
+                Kind::Apps,
+                Kind::Keywords,
+                Kind::OpenJobs,
+                Kind::Jobs,
+                Kind::Banks,
+            ] {
                 txn.open_table(kind.table())?;
             }
             Ok(())
