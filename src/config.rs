@@ -28,6 +28,7 @@
 //! | `media.retention_hours` | `168` |
 //! | `media.pdq_distance` | `31` (PDQ bits an image may differ from a bank entry) |
 //! | `media.max_pixels` | `40000000` (images over it are refused from their header) |
+//! | `media.qr_scan` / `media.qr_links` | `true` / `"risky"` (a QR code leading elsewhere is 10001) |
 
 use std::collections::HashSet;
 use std::fmt;
@@ -146,6 +147,8 @@ pub struct RawMedia {
     pub retention_hours: Option<i64>,
     pub pdq_distance: Option<i64>,
     pub max_pixels: Option<i64>,
+    pub qr_scan: Option<bool>,
+    pub qr_links: Option<String>,
 }
 
 /// `[tokens]`: access-token lifetime and signing.
@@ -286,6 +289,11 @@ pub struct MediaConfig {
     pub pdq_distance: u32,
     /// Images with more pixels than this are refused before decoding.
     pub max_pixels: u64,
+    /// Whether images are scanned for QR codes.
+    pub qr_scan: bool,
+    /// What a QR code that leads somewhere (link, contact, account) is: `risky`, `review`, or
+    /// `pass` (links ignored; the code's text is still checked).
+    pub qr_links: &'static str,
 }
 
 /// The default push retry schedule: roughly doubling waits, about 24 hours in all.
@@ -645,6 +653,19 @@ impl RawConfig {
             ),
             pdq_distance: errs.positive("media.pdq_distance", m.pdq_distance, 31, 128) as u32,
             max_pixels: errs.positive("media.max_pixels", m.max_pixels, 40_000_000, 1_000_000_000),
+            qr_scan: m.qr_scan.unwrap_or(true),
+            qr_links: match m.qr_links.as_deref() {
+                None | Some("risky") => "risky",
+                Some("review") => "review",
+                Some("pass") => "pass",
+                Some(other) => {
+                    errs.push(
+                        "media.qr_links",
+                        format!("{other:?} must be \"risky\", \"review\" or \"pass\""),
+                    );
+                    "risky"
+                }
+            },
         };
 
         let tokens = TokenConfig {
@@ -1082,7 +1103,7 @@ mod tests {
         );
         assert_eq!(c.media.fetch_timeout, Duration::from_millis(2500));
         let e = Config::from_toml(
-            "[media]\nworkers = 0\npush_retry_secs = [1, -1]\nconnect_timeout_secs = 0\nmax_bytes = -5\n",
+            "[media]\nworkers = 0\npush_retry_secs = [1, -1]\nconnect_timeout_secs = 0\nmax_bytes = -5\nqr_links = \"maybe\"\n",
         )
         .unwrap_err();
         let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
@@ -1092,7 +1113,8 @@ mod tests {
                 "media.push_retry_secs[1]",
                 "media.workers",
                 "media.max_bytes",
-                "media.connect_timeout_secs"
+                "media.connect_timeout_secs",
+                "media.qr_links"
             ]
         );
     }

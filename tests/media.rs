@@ -54,6 +54,24 @@ fn encode(img: &image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A QR code of `text` drawn onto `photo` (6 px per module, quiet zone included).
+fn with_qr(photo: &image::RgbImage, text: &str) -> image::RgbImage {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let (modules, colors) = (code.width() as u32, code.to_colors());
+    let mut out = photo.clone();
+    for y in 0..(modules + 8) * 6 {
+        for x in 0..(modules + 8) * 6 {
+            let (mx, my) = ((x / 6).wrapping_sub(4), (y / 6).wrapping_sub(4));
+            let dark = mx < modules
+                && my < modules
+                && colors[(my * modules + mx) as usize] == qrcode::Color::Dark;
+            let v = if dark { 0 } else { 255 };
+            out.put_pixel(x + 10, y + 10, image::Rgb([v, v, v]));
+        }
+    }
+    out
+}
+
 /// The image the origin serves at `/image.png`.
 fn png() -> &'static [u8] {
     static PNG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -178,6 +196,10 @@ impl Origin {
                 );
                 Response::new(full(encode(&copy, image::ImageFormat::Jpeg)))
             }
+            "/qr.png" => Response::new(full(encode(
+                &with_qr(&scene(640, 480, 8), "https://example.com/join-now"),
+                image::ImageFormat::Png,
+            ))),
             "/other.png" => {
                 Response::new(full(encode(&scene(640, 480, 40), image::ImageFormat::Png)))
             }
@@ -944,6 +966,17 @@ async fn hash_banks_catch_banked_media() {
     assert_eq!(
         verdict_for(&s, &r, &t1, &other, 2).await["result"]["suggest"],
         "pass"
+    );
+    // A QR code leading elsewhere is advertising.
+    let push = verdict_for(&s, &r, &t1, &format!("http://{o}/qr.png"), 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "risky", "label": 10001}),
+        "{push}"
+    );
+    assert_eq!(
+        push["detail"].as_array().unwrap().last().unwrap()["strategy"],
+        "qr_code"
     );
     // The bank is app 1's: app 2 is not affected.
     assert_eq!(

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod images;
 pub mod pdq;
 pub mod push;
+pub mod qr;
 pub mod sniff;
 pub mod store;
 
@@ -511,6 +512,74 @@ pub struct Analysis<'a> {
     /// PDQ bits an image may differ from a bank entry.
     pub pdq_distance: u32,
     pub limits: images::ImageLimits,
+    /// The text engine for text found in images (QR codes); `None` skips the QR scan.
+    pub text: Option<TextCheck<'a>>,
+}
+
+/// How text found in media is judged.
+pub struct TextCheck<'a> {
+    pub engine: &'a crate::engine::Engine,
+    /// The app's custom keyword table.
+    pub table: Option<&'a crate::engine::matcher::Matcher>,
+    /// What a QR code leading elsewhere is: `risky`, `review` or `pass`.
+    pub qr_links: &'a str,
+}
+
+/// The media label set (SPEC §4) for an engine label: labels outside it become 21000, other.
+fn media_label(code: u32) -> u32 {
+    if [100, 10001, 20001, 20002, 20006, 21000].contains(&code) {
+        code
+    } else {
+        21000
+    }
+}
+
+fn severity(suggest: &str) -> u8 {
+    match suggest {
+        "risky" => 2,
+        "review" => 1,
+        _ => 0,
+    }
+}
+
+/// The detail item for a piece of text found in media: the engine's verdict on it, and for a
+/// QR code that leads elsewhere the configured link verdict; the more severe, or none.
+fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Option<DetailItem> {
+    let verdict = t.engine.check_with(&[text], t.table);
+    let mut best = None;
+    if verdict.result.suggest != crate::engine::Suggest::Pass {
+        let prob = verdict
+            .detail
+            .iter()
+            .find_map(|d| match d {
+                crate::engine::DetailItem::ContentModel(c) => Some(u32::from(c.prob)),
+                _ => None,
+            })
+            .unwrap_or(90);
+        best = Some(DetailItem {
+            strategy: strategy.into(),
+            errcode: 0,
+            suggest: verdict.result.suggest.as_str().into(),
+            label: media_label(verdict.result.label.code()),
+            prob,
+        });
+    }
+    if link && t.qr_links != "pass" {
+        let link_item = DetailItem {
+            strategy: strategy.into(),
+            errcode: 0,
+            suggest: t.qr_links.into(),
+            label: 10001,
+            prob: 90,
+        };
+        if best
+            .as_ref()
+            .is_none_or(|b| severity(&link_item.suggest) > severity(&b.suggest))
+        {
+            best = Some(link_item);
+        }
+    }
+    best
 }
 
 /// The verdict on fetched bytes, deterministic for the same bytes and banks:
@@ -519,10 +588,13 @@ pub struct Analysis<'a> {
 /// 2. images are decoded within limits (undecodable or oversized → 40004) and PDQ-hashed; a hash of
 ///    enough quality is matched against the global bank and the app's within `pdq_distance`;
 ///    audio is matched by its SHA-256;
-/// 3. detail: a `format` item, then one `hash_bank` item per matching entry (`prob` is the share
-///    of equal bits, 100 for an exact match);
-/// 4. result: the closest matching entry decides (a tie goes to the more severe), so a banked
-///    known-good copy closer than a banked bad one passes; no match → pass.
+/// 3. images are scanned for QR codes: each code's text goes through the text engine (and the
+///    app's keyword table), and a code that leads elsewhere is `media.qr_links` advertising;
+/// 4. detail: a `format` item, one `hash_bank` item per matching entry (`prob` is the share of
+///    equal bits, 100 for an exact match), one `qr_code` item per code judged not to pass;
+/// 5. result: among bank matches the closest decides (a tie goes to the more severe); when that
+///    is a `pass` entry the image is known-good and passes whatever else it holds; otherwise the
+///    most severe of that and the QR items decides; nothing found → pass.
 pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerdict {
     let expected_name = match expected {
         MediaKind::Image => "an image",
@@ -547,6 +619,7 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
     }
     let banks = std::iter::once(a.global).chain(a.app);
     let mut matches: Vec<BankMatch<'_>> = Vec::new();
+    let mut found_text: Vec<DetailItem> = Vec::new();
     match expected {
         MediaKind::Image => {
             let image = match images::decode(bytes, &a.limits) {
@@ -560,18 +633,19 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                     matches.extend(bank.match_image(&hash, a.pdq_distance));
                 }
             }
+            if let Some(t) = &a.text {
+                for code in qr::scan(&image) {
+                    found_text.extend(judge_text("qr_code", &code, t, qr::points_elsewhere(&code)));
+                }
+            }
         }
         MediaKind::Audio => matches.extend(banks.filter_map(|b| b.match_audio(bytes))),
     }
-    let severity = |m: &BankMatch<'_>| match m.entry.suggest.as_str() {
-        "risky" => 2,
-        "review" => 1,
-        _ => 0,
-    };
+    let rank = |m: &BankMatch<'_>| severity(&m.entry.suggest);
     matches.sort_by(|x, y| {
         x.distance
             .cmp(&y.distance)
-            .then_with(|| severity(y).cmp(&severity(x)))
+            .then_with(|| rank(y).cmp(&rank(x)))
             .then_with(|| x.entry.hash.cmp(&y.entry.hash))
     });
     let mut detail = vec![DetailItem {
@@ -588,16 +662,26 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         label: m.entry.label,
         prob: (256 - m.distance.min(256)) * 100 / 256,
     }));
-    let result = match matches.first() {
-        Some(m) if m.entry.suggest != "pass" => ResultItem {
-            suggest: m.entry.suggest.clone(),
-            label: m.entry.label,
-        },
-        _ => ResultItem {
-            suggest: "pass".into(),
-            label: 100,
-        },
+    let known_good = matches.first().is_some_and(|m| m.entry.suggest == "pass");
+    let mut result = ResultItem {
+        suggest: "pass".into(),
+        label: 100,
     };
+    if !known_good {
+        let bank_decision = matches
+            .first()
+            .map(|m| (m.entry.suggest.as_str(), m.entry.label));
+        let text_decisions = found_text.iter().map(|d| (d.suggest.as_str(), d.label));
+        for (suggest, label) in bank_decision.into_iter().chain(text_decisions) {
+            if severity(suggest) > severity(&result.suggest) {
+                result = ResultItem {
+                    suggest: suggest.into(),
+                    label,
+                };
+            }
+        }
+    }
+    detail.extend(found_text);
     MediaVerdict {
         errcode: 0,
         errmsg: "ok".into(),
@@ -618,17 +702,25 @@ async fn analyse_off_the_workers(
         return failed(-1, "media analysis is shutting down".into());
     };
     let global = gw.media.global_bank.load_full();
-    let app = gw.apps.get(appid).and_then(|a| a.slot.bank.load_full());
-    let (distance, max_pixels) = (gw.media.config.pdq_distance, gw.media.config.max_pixels);
+    let slot = gw.apps.get(appid).map(|a| Arc::clone(&a.slot));
+    let app = slot.as_ref().and_then(|s| s.bank.load_full());
+    let table = slot.as_ref().and_then(|s| s.table());
+    let engine = gw.engine.load_full();
+    let config = gw.media.config.clone();
     let done = tokio::task::spawn_blocking(move || {
         let a = Analysis {
             global: &global,
             app: app.as_deref(),
-            pdq_distance: distance,
+            pdq_distance: config.pdq_distance,
             limits: images::ImageLimits {
-                max_pixels,
+                max_pixels: config.max_pixels,
                 ..images::ImageLimits::default()
             },
+            text: config.qr_scan.then(|| TextCheck {
+                engine: &engine,
+                table: table.as_deref().map(|t| &t.matcher),
+                qr_links: config.qr_links,
+            }),
         };
         analyse(&bytes, kind, &a)
     })
@@ -776,6 +868,7 @@ mod tests {
             app,
             pdq_distance: 31,
             limits: images::ImageLimits::default(),
+            text: None,
         }
     }
 
@@ -972,6 +1065,78 @@ mod tests {
         );
         drop(media);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A QR code drawn into a photo, `scale` pixels per module with a 4-module quiet zone.
+    pub(crate) fn with_qr(photo: &image::RgbImage, text: &str, scale: u32) -> image::RgbImage {
+        let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+        let modules = code.width() as u32;
+        let colors = code.to_colors();
+        let mut out = photo.clone();
+        let side = (modules + 8) * scale;
+        for y in 0..side {
+            for x in 0..side {
+                let (mx, my) = ((x / scale) as i64 - 4, (y / scale) as i64 - 4);
+                let dark = mx >= 0
+                    && my >= 0
+                    && (mx as u32) < modules
+                    && (my as u32) < modules
+                    && colors[(my as u32 * modules + mx as u32) as usize] == qrcode::Color::Dark;
+                let v = if dark { 0 } else { 255 };
+                out.put_pixel(x + 20, y + 20, image::Rgb([v, v, v]));
+            }
+        }
+        out
+    }
+
+    /// QR codes are found and judged: a link is advertising (as configured), risky text in a
+    /// code is risky, a plain harmless code passes; without a text check there is no scan.
+    #[test]
+    fn qr_codes_are_read_and_judged() {
+        let engine = crate::build_engine(&crate::config::EngineConfig::default()).unwrap();
+        let empty = Bank::default();
+        let photo = pdq::tests::scene(640, 480, 5);
+        let check = |text: &str, links: &str| {
+            let png = encode(&with_qr(&photo, text, 6), image::ImageFormat::Png);
+            let mut a = analysis(&empty, None);
+            a.text = Some(TextCheck {
+                engine: &engine,
+                table: None,
+                qr_links: links,
+            });
+            analyse(&png, MediaKind::Image, &a)
+        };
+        let v = check("https://example.com/promo", "risky");
+        assert_eq!(
+            (v.result.suggest.as_str(), v.result.label),
+            ("risky", 10001),
+            "{v:?}"
+        );
+        assert_eq!(v.detail.last().unwrap().strategy, "qr_code");
+        let v = check("https://example.com/promo", "review");
+        assert_eq!(
+            (v.result.suggest.as_str(), v.result.label),
+            ("review", 10001)
+        );
+        let v = check("我们去网络赌博吧", "risky");
+        assert_eq!(
+            (v.result.suggest.as_str(), v.result.label),
+            ("risky", 20006),
+            "{v:?}"
+        );
+        let v = check("今天天气很好", "risky");
+        assert_eq!(
+            (v.result.suggest.as_str(), v.detail.len()),
+            ("pass", 1),
+            "{v:?}"
+        );
+        // Without a text check the code is not read.
+        let png = encode(
+            &with_qr(&photo, "https://example.com", 6),
+            image::ImageFormat::Png,
+        );
+        let v = analyse(&png, MediaKind::Image, &analysis(&empty, None));
+        assert_eq!(v.result.suggest, "pass");
     }
 
     /// A push waiting for a retry is not runnable before its time, and is after.
