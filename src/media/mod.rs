@@ -17,6 +17,7 @@ pub mod bank;
 pub mod fetch;
 pub mod guard;
 pub mod images;
+pub mod meta;
 pub mod pdq;
 pub mod push;
 pub mod qr;
@@ -590,8 +591,11 @@ fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Opti
 ///    audio is matched by its SHA-256;
 /// 3. images are scanned for QR codes: each code's text goes through the text engine (and the
 ///    app's keyword table), and a code that leads elsewhere is `media.qr_links` advertising;
+///    text embedded in the file (PNG text chunks, JPEG comments, EXIF, XMP, GIF comments) goes
+///    through the text engine too;
 /// 4. detail: a `format` item, one `hash_bank` item per matching entry (`prob` is the share of
-///    equal bits, 100 for an exact match), one `qr_code` item per code judged not to pass;
+///    equal bits, 100 for an exact match), one `qr_code` or `image_text` item per code or text
+///    judged not to pass;
 /// 5. result: among bank matches the closest decides (a tie goes to the more severe); when that
 ///    is a `pass` entry the image is known-good and passes whatever else it holds; otherwise the
 ///    most severe of that and the QR items decides; nothing found → pass.
@@ -600,8 +604,8 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         MediaKind::Image => "an image",
         MediaKind::Audio => "audio",
     };
-    match sniff::identify(bytes) {
-        Some(format) if format.kind() == expected => {}
+    let format = match sniff::identify(bytes) {
+        Some(format) if format.kind() == expected => format,
         Some(format) => {
             return failed(
                 WRONG_TYPE,
@@ -616,7 +620,7 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                 ),
             );
         }
-    }
+    };
     let banks = std::iter::once(a.global).chain(a.app);
     let mut matches: Vec<BankMatch<'_>> = Vec::new();
     let mut found_text: Vec<DetailItem> = Vec::new();
@@ -636,6 +640,9 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
             if let Some(t) = &a.text {
                 for code in qr::scan(&image) {
                     found_text.extend(judge_text("qr_code", &code, t, qr::points_elsewhere(&code)));
+                }
+                for text in meta::embedded_text(bytes, format) {
+                    found_text.extend(judge_text("image_text", &text, t, false));
                 }
             }
         }
@@ -1124,6 +1131,26 @@ mod tests {
             ("risky", 20006),
             "{v:?}"
         );
+        // Text embedded in the file is judged too.
+        let mut a = analysis(&empty, None);
+        a.text = Some(TextCheck {
+            engine: &engine,
+            table: None,
+            qr_links: "risky",
+        });
+        for (file, what) in [
+            (meta::tests::png_with_text("网络赌博"), "png"),
+            (meta::tests::jpeg_with_text("网络赌博"), "jpeg"),
+            (meta::tests::gif_with_comment("网络赌博"), "gif"),
+        ] {
+            let v = analyse(&file, MediaKind::Image, &a);
+            assert_eq!(
+                (v.result.suggest.as_str(), v.result.label),
+                ("risky", 20006),
+                "{what}: {v:?}"
+            );
+            assert_eq!(v.detail.last().unwrap().strategy, "image_text", "{what}");
+        }
         let v = check("今天天气很好", "risky");
         assert_eq!(
             (v.result.suggest.as_str(), v.detail.len()),
