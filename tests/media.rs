@@ -77,7 +77,29 @@ fn png() -> &'static [u8] {
     static PNG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     PNG.get_or_init(|| encode(&scene(160, 120, 1), image::ImageFormat::Png))
 }
-const MP3: &[u8] = &[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0, 0, 0, 0, 0];
+/// One second of a tone as MP3, encoded by ffmpeg (Debian's package; `scripts/test` installs it).
+fn mp3() -> &'static [u8] {
+    static MP3: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    MP3.get_or_init(|| {
+        let path = fresh_dir("mp3").join("tone.mp3");
+        let status = std::process::Command::new("ffmpeg")
+            .args([
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=1",
+            ])
+            .args(["-ar", "44100", "-ac", "1", "-c:a", "libmp3lame"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg is needed for the audio tests (scripts/test installs it)");
+        assert!(status.success());
+        std::fs::read(path).unwrap()
+    })
+}
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -203,7 +225,7 @@ impl Origin {
             "/other.png" => {
                 Response::new(full(encode(&scene(640, 480, 40), image::ImageFormat::Png)))
             }
-            "/audio.mp3" => Response::new(full(MP3)),
+            "/audio.mp3" => Response::new(full(mp3())),
             "/page.html" => Response::new(full("<html><body>hello</body></html>")),
             "/image.png.gz" => Response::builder()
                 .header("content-encoding", "gzip")
@@ -1006,7 +1028,7 @@ async fn hash_banks_catch_banked_media() {
         reqwest::Method::POST,
         "/admin/banks/global?label=20001&suggest=risky",
         "audio/mpeg",
-        MP3.to_vec(),
+        mp3().to_vec(),
     )
     .await;
     assert_eq!(status, 200, "{v}");

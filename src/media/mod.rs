@@ -13,6 +13,7 @@
 //! so one busy app cannot starve the others. Pushes waiting for a retry sit in a timer heap.
 //! Times for retries are wall-clock (they are persisted), read from the system clock.
 
+pub mod audio;
 pub mod bank;
 pub mod fetch;
 pub mod guard;
@@ -38,7 +39,7 @@ use crate::metrics::MediaMetrics;
 use crate::state::AppRegistry;
 use bank::{Bank, BankMatch};
 use fetch::{FetchError, FetchLimits, Fetcher};
-use push::{DetailItem, Event, MediaVerdict, Recipe, ResultItem};
+use push::{DetailItem, Event, MediaInfo, MediaVerdict, Recipe, ResultItem};
 use sniff::MediaKind;
 use store::{Job, JobState, JobStore, StoreError};
 
@@ -588,7 +589,8 @@ fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Opti
 /// 1. the format, from the bytes: not the kind `media_type` said → errcode 40004 with the reason;
 /// 2. images are decoded within limits (undecodable or oversized → 40004) and PDQ-hashed; a hash of
 ///    enough quality is matched against the global bank and the app's within `pdq_distance`;
-///    audio is matched by its SHA-256;
+///    audio must read as its container (else 40004 with the reason), its duration is read, and
+///    it is matched by its SHA-256;
 /// 3. images are scanned for QR codes: each code's text goes through the text engine (and the
 ///    app's keyword table), and a code that leads elsewhere is `media.qr_links` advertising;
 ///    text embedded in the file (PNG text chunks, JPEG comments, EXIF, XMP, GIF comments) goes
@@ -621,6 +623,12 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
             );
         }
     };
+    let mut info = MediaInfo {
+        format: format.name().into(),
+        width: None,
+        height: None,
+        duration_ms: None,
+    };
     let banks = std::iter::once(a.global).chain(a.app);
     let mut matches: Vec<BankMatch<'_>> = Vec::new();
     let mut found_text: Vec<DetailItem> = Vec::new();
@@ -630,6 +638,8 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                 Ok(image) => image,
                 Err(e) => return failed(WRONG_TYPE, e.to_string()),
             };
+            info.width = Some(image.width());
+            info.height = Some(image.height());
             if let Some((hash, quality)) = pdq::hash_image(&image)
                 && quality >= pdq::MIN_QUALITY
             {
@@ -646,7 +656,13 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                 }
             }
         }
-        MediaKind::Audio => matches.extend(banks.filter_map(|b| b.match_audio(bytes))),
+        MediaKind::Audio => {
+            match audio::probe(bytes, format) {
+                Ok(audio) => info.duration_ms = Some((audio.duration_secs * 1000.0).round() as u64),
+                Err(e) => return failed(WRONG_TYPE, e),
+            }
+            matches.extend(banks.filter_map(|b| b.match_audio(bytes)));
+        }
     }
     let rank = |m: &BankMatch<'_>| severity(&m.entry.suggest);
     matches.sort_by(|x, y| {
@@ -694,6 +710,7 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         errmsg: "ok".into(),
         detail,
         result,
+        media: Some(info),
     }
 }
 
@@ -748,6 +765,7 @@ fn failed(errcode: i32, errmsg: String) -> MediaVerdict {
             suggest: "review".into(),
             label: 100,
         },
+        media: None,
     }
 }
 
@@ -939,23 +957,27 @@ mod tests {
         let v = analyse(&other, MediaKind::Image, &analysis(&global, None));
         assert_eq!((v.result.suggest.as_str(), v.detail.len()), ("pass", 1));
         // Audio: exact content only.
-        let wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0";
-        let audio = Bank::build(vec![banked(
-            bank::content_hash(wav),
+        let wav = audio::tests::wav(0.5);
+        let audio_bank = Bank::build(vec![banked(
+            bank::content_hash(&wav),
             MediaKind::Audio,
             20001,
             "review",
         )])
         .unwrap();
-        let v = analyse(wav, MediaKind::Audio, &analysis(&audio, None));
+        let v = analyse(&wav, MediaKind::Audio, &analysis(&audio_bank, None));
         assert_eq!(
             (v.result.suggest.as_str(), v.result.label),
             ("review", 20001)
         );
-        let mut other_wav = wav.to_vec();
-        other_wav.push(0);
-        let v = analyse(&other_wav, MediaKind::Audio, &analysis(&audio, None));
+        assert_eq!(v.media.as_ref().unwrap().duration_ms, Some(500));
+        let other_wav = audio::tests::wav(0.6);
+        let v = analyse(&other_wav, MediaKind::Audio, &analysis(&audio_bank, None));
         assert_eq!(v.result.suggest, "pass");
+        // Audio that does not read as its container fails with the reason.
+        let v = analyse(&wav[..30], MediaKind::Audio, &analysis(&audio_bank, None));
+        assert_eq!(v.errcode, WRONG_TYPE);
+        assert!(v.errmsg.contains("not a valid wav file"), "{}", v.errmsg);
     }
 
     #[test]

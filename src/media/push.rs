@@ -99,13 +99,28 @@ pub struct ResultItem {
     pub label: u32,
 }
 
-/// What a finished analysis says: the push's `errcode`, `errmsg`, `detail` and `result`.
+/// What a finished analysis says: the push's `errcode`, `errmsg`, `detail` and `result`, and
+/// what the file is (kept with the job and read back, not pushed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaVerdict {
     pub errcode: i32,
     pub errmsg: String,
     pub detail: Vec<DetailItem>,
     pub result: ResultItem,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaInfo>,
+}
+
+/// The file as analysed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub format: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// The `wxa_media_check` event of one job.
@@ -342,6 +357,7 @@ mod tests {
                 suggest: "pass".into(),
                 label: 100,
             },
+            media: None,
         }
     }
 
