@@ -514,8 +514,10 @@ pub struct Analysis<'a> {
     /// PDQ bits an image may differ from a bank entry.
     pub pdq_distance: u32,
     pub limits: images::ImageLimits,
-    /// The text engine for text found in images (QR codes); `None` skips the QR scan.
+    /// The text engine for text found in images (QR codes, embedded text); `None` skips both.
     pub text: Option<TextCheck<'a>>,
+    /// Whether images are scanned for QR codes (`media.qr_scan`).
+    pub qr_scan: bool,
 }
 
 /// How text found in media is judged.
@@ -648,7 +650,12 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                 }
             }
             if let Some(t) = &a.text {
-                for code in qr::scan(&image) {
+                let codes = if a.qr_scan {
+                    qr::scan(&image)
+                } else {
+                    Vec::new()
+                };
+                for code in codes {
                     found_text.extend(judge_text("qr_code", &code, t, qr::points_elsewhere(&code)));
                 }
                 for text in meta::embedded_text(bytes, format) {
@@ -740,11 +747,12 @@ async fn analyse_off_the_workers(
                 max_pixels: config.max_pixels,
                 ..images::ImageLimits::default()
             },
-            text: config.qr_scan.then(|| TextCheck {
+            text: Some(TextCheck {
                 engine: &engine,
                 table: table.as_deref().map(|t| &t.matcher),
                 qr_links: config.qr_links,
             }),
+            qr_scan: config.qr_scan,
         };
         analyse(&bytes, kind, &a)
     })
@@ -894,6 +902,7 @@ mod tests {
             pdq_distance: 31,
             limits: images::ImageLimits::default(),
             text: None,
+            qr_scan: true,
         }
     }
 
