@@ -7,8 +7,8 @@
 //!   a 1,000-entry app bank, embedded text through the text engine;
 //! - the same with the QR scan.
 //!
-//! Memory per worker: the peak resident set of one analysis above the resting one, read from
-//! `/proc/self/status` after resetting the peak (`/proc/self/clear_refs`).
+//! Memory per worker: the peak heap one analysis allocates above what was allocated before it,
+//! counted by the global allocator (`peak_alloc` wraps the system allocator).
 //!
 //! Run through `loadtest/images.sh` (builds, pins this process to one CPU).
 //! Usage: image_bench [--seconds N] [--rounds N]
@@ -17,9 +17,14 @@
 
 use std::time::{Duration, Instant};
 
+use peak_alloc::PeakAlloc;
+
 use modgate::media::bank::{Bank, BankEntry};
 use modgate::media::sniff::MediaKind;
 use modgate::media::{Analysis, TextCheck, analyse, images};
+
+#[global_allocator]
+static HEAP: PeakAlloc = PeakAlloc;
 
 /// A photo-like 1152×864 JPEG (~1.0 megapixel): gradients, shapes, texture, and a caption.
 fn photo() -> Vec<u8> {
@@ -84,23 +89,12 @@ fn rate(secs: u64, mut f: impl FnMut()) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn status_kib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// The peak resident set `f` adds, in MiB.
+/// The peak heap `f` adds to what is allocated before it, in MiB.
 fn peak_mib(f: impl FnOnce()) -> f64 {
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
-    let resting = status_kib("VmRSS:");
+    let before = HEAP.current_usage();
+    HEAP.reset_peak_usage();
     f();
-    (status_kib("VmHWM:") - resting) / 1024.0
+    (HEAP.peak_usage() - before) as f64 / (1024.0 * 1024.0)
 }
 
 fn main() {
@@ -169,7 +163,7 @@ fn main() {
         std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(true)));
     });
     println!(
-        "\nPeak memory of one analysis above the resting process: decode only {decode_mib:.1} MiB, \
+        "\nPeak heap of one analysis (memory per worker): decode only {decode_mib:.1} MiB, \
          without QR scan {no_qr_mib:.1} MiB, with QR scan {qr_mib:.1} MiB."
     );
 }
