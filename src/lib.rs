@@ -260,7 +260,12 @@ pub async fn serve(
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
-    let media = tokio::spawn(media::run(Arc::clone(&gw), api_rx.clone()));
+    // The media pipeline on a thread and runtime of its own: with submissions saturating the
+    // request workers, its steps would otherwise wait behind them and starve.
+    let media = {
+        let (gw, rx) = (Arc::clone(&gw), api_rx.clone());
+        on_own_thread("modgate-media", || {}, move || media::run(gw, rx))
+    };
     let api_gw = Arc::clone(&gw);
     let api = tokio::spawn(server::serve(
         listeners.api,
@@ -285,8 +290,8 @@ pub async fn serve(
     }
     let _ = stop_admin.send(true);
     let _ = sweeper.await;
-    if let Err(e) = media.await {
-        tracing::error!(error = %e, "media dispatcher failed");
+    if media.await.is_err() {
+        tracing::error!("media dispatcher thread failed");
     }
     if admin.await.is_err() {
         tracing::error!("admin listener thread failed");
@@ -307,8 +312,22 @@ fn spawn_admin(
     opts: ServerOptions,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::sync::oneshot::Receiver<()> {
-    let (done, finished) = tokio::sync::oneshot::channel();
-    let serve_admin = move |listener: TcpListener| {
+    let listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            // Not expected for a listener this process bound and registered.
+            tracing::error!(error = %e, "admin listener cannot move to its own thread; not served");
+            return tokio::sync::oneshot::channel().1;
+        }
+    };
+    on_own_thread("modgate-admin", raise_priority, move || async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "admin listener cannot be served");
+                return;
+            }
+        };
         let open = gw.metrics.connections("admin");
         server::serve(
             listener,
@@ -317,37 +336,40 @@ fn spawn_admin(
             move |req| api::admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
             shutdown,
         )
-    };
-    let listener = match listener.into_std() {
-        Ok(l) => l,
-        Err(e) => {
-            // Not expected for a listener this process bound and registered.
-            tracing::error!(error = %e, "admin listener cannot move to its own thread; not served");
-            return finished;
-        }
-    };
+        .await;
+    })
+}
+
+/// Runs `task` on a thread of its own, in a current-thread runtime of its own (with its own
+/// blocking pool), calling `setup` first on that thread and on each of its pool's threads.
+/// Resolves when the task has finished (or could not start, which is logged).
+fn on_own_thread<F, Fut>(
+    name: &'static str,
+    setup: fn(),
+    task: F,
+) -> tokio::sync::oneshot::Receiver<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let (done, finished) = tokio::sync::oneshot::channel();
     let thread = std::thread::Builder::new()
-        .name("modgate-admin".into())
+        .name(name.into())
         .spawn(move || {
-            raise_priority();
+            setup();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .thread_name("modgate-admin-blocking")
-                .on_thread_start(raise_priority)
+                .thread_name(format!("{name}-blocking"))
+                .on_thread_start(setup)
                 .build();
             match runtime {
-                Ok(rt) => rt.block_on(async move {
-                    match TcpListener::from_std(listener) {
-                        Ok(l) => serve_admin(l).await,
-                        Err(e) => tracing::error!(error = %e, "admin listener cannot be served"),
-                    }
-                }),
-                Err(e) => tracing::error!(error = %e, "admin runtime cannot start"),
+                Ok(rt) => rt.block_on(task()),
+                Err(e) => tracing::error!(thread = name, error = %e, "runtime cannot start"),
             }
             let _ = done.send(());
         });
     if let Err(e) = thread {
-        tracing::error!(error = %e, "admin thread cannot start");
+        tracing::error!(thread = name, error = %e, "thread cannot start");
     }
     finished
 }
