@@ -188,9 +188,26 @@ async fn main() {
     let fetched = Arc::new(AtomicU64::new(0));
     let pushed = Arc::new(AtomicU64::new(0));
     let hold = Arc::new(AtomicBool::new(false));
-    let origin = serve(Bytes::from(image), fetched.clone(), hold.clone()).await;
-    let never = Arc::new(AtomicBool::new(false));
-    let receiver = serve(Bytes::from_static(b"success"), pushed.clone(), never).await;
+    // The origin and the receiver get a thread and runtime of their own, so the load this
+    // process generates does not hold up their answers.
+    let (origin, receiver) = {
+        let (fetched, pushed, hold) = (fetched.clone(), pushed.clone(), hold.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let origin = serve(Bytes::from(image), fetched, hold).await;
+                let never = Arc::new(AtomicBool::new(false));
+                let receiver = serve(Bytes::from_static(b"success"), pushed, never).await;
+                tx.send((origin, receiver)).unwrap();
+                std::future::pending::<()>().await;
+            });
+        });
+        rx.recv().unwrap()
+    };
 
     let config = root.join("gateway.toml");
     std::fs::write(

@@ -115,12 +115,19 @@ fn host_of(url: &str) -> String {
 }
 
 impl Sched {
+    /// Queues a job for its next step. A job ready to push goes ahead of the app's jobs still to
+    /// be fetched: work in progress is finished before new work starts, so under a flood of
+    /// submissions verdicts keep flowing instead of every job waiting behind every newer fetch.
     fn make_ready(&mut self, job: &Job) {
         let queue = self.ready.entry(job.appid.clone()).or_default();
         if queue.is_empty() {
             self.ring.push_back(job.appid.clone());
         }
-        queue.push_back(job.trace_id.clone());
+        if job.state == JobState::Pushing {
+            queue.push_front(job.trace_id.clone());
+        } else {
+            queue.push_back(job.trace_id.clone());
+        }
     }
 
     /// Puts an unfinished job where it belongs: runnable now, or on the timer heap.
@@ -1195,6 +1202,21 @@ mod tests {
         );
         let v = analyse(&png, MediaKind::Image, &analysis(&empty, None));
         assert_eq!(v.result.suggest, "pass");
+    }
+
+    /// A job ready to push is taken before the app's jobs still waiting to be fetched.
+    #[test]
+    fn pushes_go_ahead_of_fetches() {
+        let apps = AppRegistry::default();
+        let mut s = Sched::default();
+        for i in 0..5 {
+            s.place(job(&format!("f{i}"), "A", "http://h.example/x"), 0);
+        }
+        let mut p = job("p", "A", "http://h.example/x");
+        p.state = JobState::Pushing;
+        s.place(p, 0);
+        let (work, _) = s.take(0, &config(1, 1, 1), &apps);
+        assert_eq!(work[0].job.trace_id, "p");
     }
 
     /// A push waiting for a retry is not runnable before its time, and is after.
