@@ -224,35 +224,43 @@ pub(super) async fn body_up_to(
     })
 }
 
-/// The keyword table stored for `appid`, built on the blocking pool; none when there is none or
-/// it cannot be read back (logged: tables are validated before they are stored).
-async fn stored_table(gw: &Gateway, appid: &str) -> Option<Arc<CustomTable>> {
+/// What is stored under `key` in `kind`, built by `build` on the blocking pool; none when there
+/// is none or it cannot be read back (logged: what is stored was validated first).
+pub(super) async fn stored<T: Send + 'static>(
+    gw: &Gateway,
+    kind: Kind,
+    key: &str,
+    build: fn(&[u8]) -> Result<T, String>,
+) -> Option<Arc<T>> {
     let durable = Arc::clone(&gw.durable);
-    let key = appid.to_owned();
-    let loaded = tokio::task::spawn_blocking(move || -> Result<Option<CustomTable>, String> {
-        let Some(json) = durable
-            .get(Kind::Keywords, &key)
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(None);
-        };
-        let entries = table::parse_json(&json).map_err(|e| e.to_string())?;
-        CustomTable::build(entries)
-            .map(Some)
-            .map_err(|e| e.to_string())
+    let owned = key.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<Option<T>, String> {
+        match durable.get(kind, &owned).map_err(|e| e.to_string())? {
+            Some(json) => build(&json).map(Some),
+            None => Ok(None),
+        }
     })
     .await;
     match loaded {
         Ok(Ok(found)) => found.map(Arc::new),
         Ok(Err(e)) => {
-            tracing::error!(appid, error = %e, "stored keyword table could not be loaded");
+            tracing::error!(key, ?kind, error = %e, "stored value could not be loaded");
             None
         }
         Err(e) => {
-            tracing::error!(appid, error = %e, "keyword table task failed");
+            tracing::error!(key, ?kind, error = %e, "loading task failed");
             None
         }
     }
+}
+
+/// The keyword table stored for `appid`.
+async fn stored_table(gw: &Gateway, appid: &str) -> Option<Arc<CustomTable>> {
+    stored(gw, Kind::Keywords, appid, |json| {
+        let entries = table::parse_json(json).map_err(|e| e.to_string())?;
+        CustomTable::build(entries).map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// Runs a blocking store write on the blocking pool.

@@ -228,29 +228,12 @@ impl Upload {
 }
 
 /// The hash bank stored for `appid` (an app created again after being dropped from the config
-/// file gets its bank back); none when there is none or it cannot be read back (logged).
+/// file gets its bank back).
 pub(super) async fn stored(gw: &Gateway, appid: &str) -> Option<Arc<Bank>> {
-    let durable = Arc::clone(&gw.durable);
-    let key = appid.to_owned();
-    let loaded = tokio::task::spawn_blocking(move || -> Result<Option<Bank>, String> {
-        let Some(json) = durable.get(Kind::Banks, &key).map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        bank::parse_entries(&json, false)
+    super::admin_api::stored(gw, Kind::Banks, appid, |json| {
+        bank::parse_entries(json, false)
             .and_then(Bank::build)
-            .map(Some)
             .map_err(|e| e.to_string())
     })
-    .await;
-    match loaded {
-        Ok(Ok(found)) => found.map(Arc::new),
-        Ok(Err(e)) => {
-            tracing::error!(appid, error = %e, "stored hash bank could not be loaded");
-            None
-        }
-        Err(e) => {
-            tracing::error!(appid, error = %e, "hash bank task failed");
-            None
-        }
-    }
+    .await
 }

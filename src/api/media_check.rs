@@ -9,7 +9,7 @@
 use http::Request;
 use hyper::body::Incoming;
 
-use super::msg_sec_check::{body_error, validate_openid};
+use super::msg_sec_check::{body_error, scene_and_openid};
 use super::wire::{self, Int, MediaCheckBody, MediaResultBody, MediaResultReply, Str, TraceReply};
 use super::{ApiError, Gateway, Reply, tokens};
 use crate::limits::Metered;
@@ -71,22 +71,8 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
         _ => None,
     }
     .ok_or(ApiError::InvalidMediaType)?;
-    // 40129
-    let scene = match b.scene {
-        Int::Value(s @ 1..=4) => s as u8,
-        Int::Absent => {
-            return Err(ApiError::InvalidScene(
-                "field `scene` is required (1, 2, 3 or 4)",
-            ));
-        }
-        _ => return Err(ApiError::InvalidScene("field `scene` must be 1, 2, 3 or 4")),
-    };
-    // 40003
-    let openid = b
-        .openid
-        .value()
-        .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
-    validate_openid(openid)?;
+    // 40129, 40003
+    let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
     // 44991, 45009, 61010
     gw.admit(&app, Metered::MediaCheckAsync, Some(openid))
         .await?;

@@ -79,22 +79,7 @@ async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     if b.openid == Str::Wrong {
         return Err(ApiError::Format("field `openid` must be a string".into()));
     }
-    // 40129
-    let scene = match b.scene {
-        Int::Value(s @ 1..=4) => s,
-        Int::Absent => {
-            return Err(ApiError::InvalidScene(
-                "field `scene` is required (1, 2, 3 or 4)",
-            ));
-        }
-        _ => return Err(ApiError::InvalidScene("field `scene` must be 1, 2, 3 or 4")),
-    };
-    // 40003
-    let openid = b
-        .openid
-        .value()
-        .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
-    validate_openid(openid)?;
+    let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
     // 44991, 45009, 61010
     gw.admit(app, Metered::MsgSecCheck, Some(openid)).await?;
 
@@ -124,6 +109,27 @@ fn v2_reply(gw: &Gateway, verdict: &Verdict) -> Reply {
         verdict,
         gw.config.engine.reveal_builtin_words,
     ))
+}
+
+/// The v2 `scene` (40129: 1 to 4) and `openid` (40003), checked in that order.
+pub(super) fn scene_and_openid<'a>(
+    scene: Int,
+    openid: &'a Str<'_>,
+) -> Result<(u8, &'a str), ApiError> {
+    let scene = match scene {
+        Int::Value(s @ 1..=4) => s as u8,
+        Int::Absent => {
+            return Err(ApiError::InvalidScene(
+                "field `scene` is required (1, 2, 3 or 4)",
+            ));
+        }
+        _ => return Err(ApiError::InvalidScene("field `scene` must be 1, 2, 3 or 4")),
+    };
+    let openid = openid
+        .value()
+        .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
+    validate_openid(openid)?;
+    Ok((scene, openid))
 }
 
 /// An openid: 1 to 128 bytes of `[A-Za-z0-9_-]`.
