@@ -454,23 +454,8 @@ async fn change_keywords(
     });
     let (built, [built_ms, stored_ms]) = match task.await {
         Ok(Ok(done)) => done,
-        Ok(Err(Refused::BadRequest(message))) => {
-            return error(StatusCode::BAD_REQUEST, &message);
-        }
-        Ok(Err(Refused::NotFound)) => {
-            return error(StatusCode::NOT_FOUND, "no such keyword in this app's table");
-        }
-        Ok(Err(Refused::Store(e))) => {
-            tracing::error!(error = %e, "embedded store write failed");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the change could not be stored; nothing changed",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "keyword table task failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "table build failed");
-        }
+        Ok(Err(refused)) => return refusal(refused, "no such keyword in this app's table"),
+        Err(e) => return task_failed(e),
     };
     let count = built.len();
     app.slot.table.store(Some(Arc::new(built)));
@@ -488,9 +473,33 @@ async fn change_keywords(
     json_response(StatusCode::OK, &TableSummary { count })
 }
 
-/// Why a table change was refused.
-enum Refused {
+/// Why a change was refused.
+pub(super) enum Refused {
     BadRequest(String),
     NotFound,
     Store(crate::state::durable::DurableError),
+}
+
+/// The response to a refused change; `not_found` says what was missing.
+pub(super) fn refusal(refused: Refused, not_found: &str) -> Response {
+    match refused {
+        Refused::BadRequest(message) => error(StatusCode::BAD_REQUEST, &message),
+        Refused::NotFound => error(StatusCode::NOT_FOUND, not_found),
+        Refused::Store(e) => {
+            tracing::error!(error = %e, "embedded store write failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the change could not be stored; nothing changed",
+            )
+        }
+    }
+}
+
+/// The response when a change's blocking task itself failed.
+pub(super) fn task_failed(e: tokio::task::JoinError) -> Response {
+    tracing::error!(error = %e, "admin change task failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the change failed; nothing changed",
+    )
 }

@@ -18,7 +18,7 @@ use http::{Request, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use super::admin_api::{body_up_to, error};
+use super::admin_api::{Refused, body_up_to, error, refusal, task_failed};
 use super::error::json_response;
 use super::{Gateway, Response, query_param};
 use crate::media::bank::{self, Bank, BankEntry, BankError, GLOBAL};
@@ -65,13 +65,6 @@ pub(super) fn list(gw: &Gateway, scope: &str) -> Response {
         }
         None => no_such_scope(),
     }
-}
-
-/// Why a change was refused.
-enum Refused {
-    BadRequest(String),
-    NotFound,
-    Store(crate::state::durable::DurableError),
 }
 
 impl From<BankError> for Refused {
@@ -149,21 +142,8 @@ pub(super) async fn change(
     });
     let (built, added) = match task.await {
         Ok(Ok(done)) => done,
-        Ok(Err(Refused::BadRequest(message))) => return error(StatusCode::BAD_REQUEST, &message),
-        Ok(Err(Refused::NotFound)) => {
-            return error(StatusCode::NOT_FOUND, "no entry with this hash in the bank");
-        }
-        Ok(Err(Refused::Store(e))) => {
-            tracing::error!(error = %e, "embedded store write failed");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the change could not be stored; nothing changed",
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "hash bank task failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "hash bank build failed");
-        }
+        Ok(Err(refused)) => return refusal(refused, "no entry with this hash in the bank"),
+        Err(e) => return task_failed(e),
     };
     let count = built.len();
     if scope == GLOBAL {
