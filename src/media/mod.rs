@@ -10,8 +10,10 @@
 //!
 //! Scheduling: one dispatcher hands out work to at most `media.workers` concurrent steps, at
 //! most `media.per_app` per app and `media.per_host` per destination host, taking apps in turn
-//! so one busy app cannot starve the others. Pushes waiting for a retry sit in a timer heap.
-//! Times for retries are wall-clock (they are persisted), read from the system clock.
+//! so one busy app cannot starve the others; a job ready to push goes ahead of its app's jobs
+//! still to be fetched. Pushes waiting for a retry sit in a timer heap. Times for retries are
+//! wall-clock (they are persisted), read from the system clock. [`run`] is started on a thread
+//! and runtime of its own (`crate::serve`), so saturated request workers cannot starve it.
 
 pub mod audio;
 pub mod bank;
