@@ -2,8 +2,9 @@
 //!
 //! Each trait method is one atomic decision, so a shared backend can do it in one round trip
 //! (one script) and the memory backend in one map-entry critical section. The memory backend
-//! ([`memory`]) is production code and the default. [`conformance`] holds the one test suite
-//! that every backend must pass.
+//! ([`memory`]) is production code and the default; [`redis`] holds the shared backend's
+//! implementations (tokens and quotas so far). [`conformance`] holds the one test suite that
+//! every backend must pass.
 //!
 //! Methods return boxed futures so the traits stay object-safe (`Arc<dyn TokenStore>`); the box
 //! costs one small allocation per call, which is noise beside a network round trip and cheap
@@ -12,6 +13,7 @@
 pub mod apps;
 pub mod durable;
 pub mod memory;
+pub mod redis;
 
 #[cfg(test)]
 pub(crate) mod conformance;
