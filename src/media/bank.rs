@@ -175,6 +175,28 @@ impl Bank {
         found
     }
 
+    /// Image entries within `max_distance` of any of `hashes` (an image's dihedral variants),
+    /// each at its closest, closest first.
+    pub fn match_image_any(&self, hashes: &[PdqHash], max_distance: u32) -> Vec<BankMatch<'_>> {
+        let mut found: Vec<BankMatch<'_>> = self
+            .images
+            .iter()
+            .filter_map(|(h, i)| {
+                let distance = hashes.iter().map(|x| h.distance(x)).min()?;
+                (distance <= max_distance).then(|| BankMatch {
+                    entry: &self.entries[*i],
+                    distance,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            a.distance
+                .cmp(&b.distance)
+                .then_with(|| a.entry.hash.cmp(&b.entry.hash))
+        });
+        found
+    }
+
     /// The audio entry for exactly these bytes.
     pub fn match_audio(&self, bytes: &[u8]) -> Option<BankMatch<'_>> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();

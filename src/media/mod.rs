@@ -651,11 +651,12 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
             };
             info.width = Some(image.width());
             info.height = Some(image.height());
-            if let Some((hash, quality)) = pdq::hash_image(&image)
+            // Rotated and mirrored copies match too: the image's eight dihedral hashes.
+            if let Some((hashes, quality)) = pdq::hash_image_dihedral(&image)
                 && quality >= pdq::MIN_QUALITY
             {
                 for bank in banks {
-                    matches.extend(bank.match_image(&hash, a.pdq_distance));
+                    matches.extend(bank.match_image_any(&hashes, a.pdq_distance));
                 }
             }
             if let Some(t) = &a.text {
@@ -955,6 +956,13 @@ mod tests {
             "{:?}",
             v.detail[1]
         );
+        // A rotated copy is caught through the dihedral hashes.
+        let turned = image::DynamicImage::ImageRgb8(original.clone())
+            .rotate90()
+            .to_rgb8();
+        let turned = encode(&turned, image::ImageFormat::Png);
+        let v = analyse(&turned, MediaKind::Image, &analysis(&global, None));
+        assert_eq!(v.result.suggest, "risky", "{v:?}");
         // The same image known-good in the app's bank, exactly: closer, so it passes.
         let exact = pdq::hash_image(&image::load_from_memory(&copy).unwrap())
             .unwrap()

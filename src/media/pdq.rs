@@ -84,6 +84,53 @@ impl fmt::Display for PdqHash {
 
 /// The hash and quality of a decoded image; `None` for images under 5 pixels on a side.
 pub fn hash_image(image: &DynamicImage) -> Option<(PdqHash, u8)> {
+    let (coefficients, quality) = coefficients_of(image)?;
+    Some((bits(&coefficients), quality))
+}
+
+/// The hashes of the image's eight rotations and mirror images (the original first, then the
+/// reference's order: three rotations, two axis flips, two diagonal flips), computed from one
+/// DCT by the reference's sign and transpose identities, and the quality. A rotated or mirrored
+/// copy lands within a few bits of one of them (its pixels are sampled on a transposed grid).
+pub fn hash_image_dihedral(image: &DynamicImage) -> Option<([PdqHash; 8], u8)> {
+    let (a, quality) = coefficients_of(image)?;
+    let at = |i: usize, j: usize| a[i * 16 + j];
+    let mut out = [PdqHash([0; 32]); 8];
+    // For each variant: the value at (row, column) of the transformed matrix.
+    let variants: [&dyn Fn(usize, usize) -> f32; 8] = [
+        &|i, j| at(i, j),
+        &|i, j| if i % 2 == 1 { at(j, i) } else { -at(j, i) },
+        &|i, j| {
+            if (i + j) % 2 == 1 {
+                -at(i, j)
+            } else {
+                at(i, j)
+            }
+        },
+        &|i, j| if j % 2 == 1 { at(j, i) } else { -at(j, i) },
+        &|i, j| if i % 2 == 1 { at(i, j) } else { -at(i, j) },
+        &|i, j| if j % 2 == 1 { at(i, j) } else { -at(i, j) },
+        &|i, j| at(j, i),
+        &|i, j| {
+            if (i + j) % 2 == 1 {
+                -at(j, i)
+            } else {
+                at(j, i)
+            }
+        },
+    ];
+    for (hash, variant) in out.iter_mut().zip(variants) {
+        let mut m = [0f32; 256];
+        for (k, v) in m.iter_mut().enumerate() {
+            *v = variant(k / 16, k % 16);
+        }
+        *hash = bits(&m);
+    }
+    Some((out, quality))
+}
+
+/// The 16×16 DCT coefficients and the quality of a decoded image.
+fn coefficients_of(image: &DynamicImage) -> Option<([f32; 256], u8)> {
     let (w, h) = (image.width(), image.height());
     if w < MIN_SIDE || h < MIN_SIDE {
         return None;
@@ -102,7 +149,7 @@ pub fn hash_image(image: &DynamicImage) -> Option<(PdqHash, u8)> {
         DynamicImage::ImageRgb8(rgb) => luma.extend(rgb.pixels().map(|p| luma_of(p.0))),
         other => luma.extend(other.to_rgb8().pixels().map(|p| luma_of(p.0))),
     }
-    Some(hash_luma(&mut luma, rows, cols))
+    Some(coefficients_luma(&mut luma, rows, cols))
 }
 
 fn luma_of([r, g, b]: [u8; 3]) -> f32 {
@@ -111,6 +158,23 @@ fn luma_of([r, g, b]: [u8; 3]) -> f32 {
 
 /// The hash and quality of a row-major luminance buffer (overwritten).
 pub fn hash_luma(luma: &mut [f32], rows: usize, cols: usize) -> (PdqHash, u8) {
+    let (coefficients, quality) = coefficients_luma(luma, rows, cols);
+    (bits(&coefficients), quality)
+}
+
+/// One bit per coefficient: set when above the median.
+fn bits(coefficients: &[f32; 256]) -> PdqHash {
+    let median = torben_median(coefficients);
+    let mut hash = PdqHash([0; 32]);
+    for (k, c) in coefficients.iter().enumerate() {
+        if *c > median {
+            hash.set_bit(k);
+        }
+    }
+    hash
+}
+
+fn coefficients_luma(luma: &mut [f32], rows: usize, cols: usize) -> ([f32; 256], u8) {
     let mut scratch = vec![0f32; luma.len()];
     let along_rows = window(cols);
     let along_cols = window(rows);
@@ -134,16 +198,7 @@ pub fn hash_luma(luma: &mut [f32], rows: usize, cols: usize) -> (PdqHash, u8) {
             *v = luma[src_row * cols + src_col];
         }
     }
-    let quality = quality(&small);
-    let coefficients = dct_16(&small);
-    let median = torben_median(&coefficients);
-    let mut hash = PdqHash([0; 32]);
-    for (k, c) in coefficients.iter().enumerate() {
-        if *c > median {
-            hash.set_bit(k);
-        }
-    }
-    (hash, quality)
+    (dct_16(&small), quality(&small))
 }
 
 /// The box window for reducing `dimension` to 64 in two passes: `ceil(dimension / 128)`.
@@ -437,6 +492,33 @@ pub(crate) mod tests {
                 other.distance(&h) > 60,
                 "seed {seed}: {}",
                 other.distance(&h)
+            );
+        }
+    }
+
+    /// A rotated or mirrored copy matches one of the original's eight dihedral hashes, and
+    /// the variants agree with hashing the transformed image directly.
+    #[test]
+    fn rotated_and_mirrored_copies_match_a_dihedral_hash() {
+        let original = image::DynamicImage::ImageRgb8(scene(320, 240, 4));
+        let (variants, _) = hash_image_dihedral(&original).unwrap();
+        assert_eq!(variants[0], hash_image(&original).unwrap().0);
+        for (name, turned) in [
+            ("rot90", original.rotate90()),
+            ("rot180", original.rotate180()),
+            ("rot270", original.rotate270()),
+            ("fliph", original.fliph()),
+            ("flipv", original.flipv()),
+        ] {
+            let h = hash_image(&turned).unwrap().0;
+            let distances: Vec<u32> = variants.iter().map(|v| v.distance(&h)).collect();
+            let best = *distances.iter().min().unwrap();
+            // Within the customary match distance: a rotated image is filtered and sampled on a
+            // transposed grid, so its hash is close to, not equal to, the variant.
+            assert!(best <= 31, "{name}: distances {distances:?}");
+            assert!(
+                variants[0].distance(&h) > 40,
+                "{name} is far from the original's hash"
             );
         }
     }
