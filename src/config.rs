@@ -1090,6 +1090,29 @@ mod tests {
         assert!(decode_aes_key(&"!".repeat(43)).is_none());
     }
 
+    /// The documented example is valid and says what the defaults are.
+    #[test]
+    fn the_example_config_parses_to_the_defaults() {
+        let example = Config::from_toml(include_str!("../config/modgate.example.toml")).unwrap();
+        let defaults = Config::from_toml("").unwrap();
+        assert_eq!(
+            format!("{:?}", example.media),
+            format!("{:?}", defaults.media)
+        );
+        assert_eq!(
+            format!("{:?}", example.limits),
+            format!("{:?}", defaults.limits)
+        );
+        assert_eq!(
+            format!("{:?}", example.server),
+            format!("{:?}", defaults.server)
+        );
+        assert_eq!(
+            example.state.store_cache_bytes,
+            defaults.state.store_cache_bytes
+        );
+    }
+
     #[test]
     fn media_settings_are_checked() {
         let c = Config::from_toml(
