@@ -156,23 +156,7 @@ impl Bank {
 
     /// Image entries within `max_distance` of `hash`, closest first.
     pub fn match_image(&self, hash: &PdqHash, max_distance: u32) -> Vec<BankMatch<'_>> {
-        let mut found: Vec<BankMatch<'_>> = self
-            .images
-            .iter()
-            .filter_map(|(h, i)| {
-                let distance = h.distance(hash);
-                (distance <= max_distance).then(|| BankMatch {
-                    entry: &self.entries[*i],
-                    distance,
-                })
-            })
-            .collect();
-        found.sort_by(|a, b| {
-            a.distance
-                .cmp(&b.distance)
-                .then_with(|| a.entry.hash.cmp(&b.entry.hash))
-        });
-        found
+        self.match_image_any(std::slice::from_ref(hash), max_distance)
     }
 
     /// Image entries within `max_distance` of any of `hashes` (an image's dihedral variants),
