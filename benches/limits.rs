@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             limits
                 .api(Metered::MsgSecCheck)
-                .check_rate(&clock)
+                .check_rate()
                 .expect("far below the rate");
             let day = calendar::day_number(clock.now_secs(), 8);
             let decision = ready(quotas.acquire(&slot, Metered::MsgSecCheck, day, u64::MAX >> 24));

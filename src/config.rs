@@ -18,6 +18,7 @@
 //! | `state.backend` | `memory` |
 //! | `state.data_dir` | `./data` |
 //! | `state.store_cache_mib` | `64` (the embedded store's page cache) |
+//! | `state.redis_url` / `state.redis_prefix` | `redis://127.0.0.1:6379/0` / `modgate` (with `backend = "redis"`) |
 //! | `tokens.ttl_secs` / `tokens.grace_secs` | `7200` / `300` |
 //! | `engine.reveal_builtin_words` | `false` |
 //! | `media.workers` / `per_app` / `per_host` | `64` / `16` / `8` concurrent job steps |
@@ -128,6 +129,8 @@ pub struct RawState {
     pub data_dir: Option<String>,
     pub store_cache_mib: Option<i64>,
     pub redis_url: Option<String>,
+    /// The first part of every key and channel name, so several deployments can share a Redis.
+    pub redis_prefix: Option<String>,
 }
 
 /// `[media]`: media jobs, the fetcher and pushes.
@@ -250,7 +253,10 @@ pub struct AdminConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// Everything in this process (plus the embedded store).
     Memory,
+    /// Tokens, limits, quotas, visits, apps, keyword tables and hash banks shared through Redis.
+    Redis,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +266,7 @@ pub struct StateConfig {
     /// The embedded store's page cache (redb's default, 1 GiB, would dominate resident memory).
     pub store_cache_bytes: usize,
     pub redis_url: Url,
+    pub redis_prefix: String,
 }
 
 /// Validated `[media]`.
@@ -529,13 +536,7 @@ impl RawConfig {
 
         let backend = match self.state.backend.as_deref().unwrap_or("memory") {
             "memory" => Backend::Memory,
-            "redis" => {
-                errs.push(
-                    "state.backend",
-                    "\"redis\" is not available in this version yet; use \"memory\"",
-                );
-                Backend::Memory
-            }
+            "redis" => Backend::Redis,
             other => {
                 errs.push(
                     "state.backend",
@@ -553,12 +554,31 @@ impl RawConfig {
             .redis_url
             .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
         let redis_url = match Url::parse(&redis_text) {
-            Ok(u) if matches!(u.scheme(), "redis" | "rediss") => u,
+            Ok(u) if u.scheme() == "redis" => u,
+            Ok(u) if u.scheme() == "rediss" => {
+                errs.push(
+                    "state.redis_url",
+                    "rediss:// (TLS) is not supported by this build; reach Redis over a private \
+                     network or a TLS tunnel with redis://",
+                );
+                u
+            }
             _ => {
-                errs.push("state.redis_url", "must be a redis:// or rediss:// URL");
+                errs.push("state.redis_url", "must be a redis:// URL");
                 placeholder_url()
             }
         };
+        let redis_prefix = self.state.redis_prefix.unwrap_or_else(|| "modgate".into());
+        if redis_prefix.is_empty()
+            || !redis_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            errs.push(
+                "state.redis_prefix",
+                "must be non-empty ASCII letters, digits, '-', '_', '.' or ':'",
+            );
+        }
         let store_cache_mib = errs.positive(
             "state.store_cache_mib",
             self.state.store_cache_mib,
@@ -570,6 +590,7 @@ impl RawConfig {
             data_dir: PathBuf::from(data_dir),
             store_cache_bytes: usize::try_from(store_cache_mib << 20).unwrap_or(usize::MAX),
             redis_url,
+            redis_prefix,
         };
 
         let mut allow_networks = Vec::with_capacity(self.media.allow_networks.len());
@@ -1170,6 +1191,24 @@ encoding_aes_key = ""
         assert_eq!(c.apps.len(), 1);
         assert_eq!(c.apps[0].appid, "wx0123456789abcdef");
         assert_eq!(c.media.allow_networks.len(), 1);
+    }
+
+    #[test]
+    fn the_redis_backend_is_chosen_with_its_url_and_prefix() {
+        let c = Config::from_toml(
+            "[state]\nbackend = \"redis\"\nredis_url = \"redis://10.0.0.5:6380/2\"\nredis_prefix = \"mg-prod\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.state.backend, Backend::Redis);
+        assert_eq!(c.state.redis_url.as_str(), "redis://10.0.0.5:6380/2");
+        assert_eq!(c.state.redis_prefix, "mg-prod");
+        let errs = Config::from_toml(
+            "[state]\nbackend = \"redis\"\nredis_url = \"rediss://h:6379\"\nredis_prefix = \"a b\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["state.redis_url", "state.redis_prefix"]);
+        assert!(errs.0[0].message.contains("TLS"), "{}", errs.0[0].message);
     }
 
     #[test]

@@ -37,6 +37,7 @@ use tokio::sync::watch;
 
 use crate::api::Gateway;
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Backend;
 use crate::config::Config;
 use crate::config::RawApp;
 use crate::engine::table::{CustomTable, TableError};
@@ -44,9 +45,10 @@ use crate::engine::{Engine, EngineError, Lexicon};
 use crate::metrics::Metrics;
 use crate::rid::RidGenerator;
 use crate::server::ServerOptions;
+use crate::state::catalog::{self, Catalog, CatalogError, RedisCatalog};
 use crate::state::durable::{Durable, DurableError, Kind};
-use crate::state::memory::{MemoryQuotaStore, MemoryTokenStore, MemoryVisitStore};
-use crate::state::{App, AppRegistry};
+use crate::state::redis::RedisState;
+use crate::state::{App, AppRegistry, Stores};
 
 /// The two bound sockets.
 #[derive(Debug)]
@@ -90,11 +92,61 @@ pub enum RunError {
     Stored(String),
     #[error("media pipeline: {0}")]
     Media(String),
+    #[error("shared state: {0}")]
+    Shared(String),
+    #[error("catalog: {0}")]
+    Catalog(CatalogError),
 }
 
-/// Builds the shared gateway state from a validated config.
-pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
+/// The shared backend of a distributed deployment.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub state: RedisState,
+    pub catalog: Arc<RedisCatalog>,
+}
+
+/// Builds the shared gateway state from a validated config. With the Redis backend this
+/// connects to Redis (and fails if it cannot be reached: the catalog is loaded from it).
+pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
     let engine = build_engine(&config.engine)?;
+    let metrics = Metrics::new()?;
+    let durable = Arc::new(Durable::open(
+        &config.state.data_dir,
+        config.state.store_cache_bytes,
+    )?);
+    let shared = match config.state.backend {
+        Backend::Memory => None,
+        Backend::Redis => {
+            let state = RedisState::connect(
+                config.state.redis_url.as_str(),
+                &config.state.redis_prefix,
+                config.limits.visit_ttl,
+            )
+            .await
+            .map_err(|e| RunError::Shared(e.to_string()))?
+            .with_metrics(metrics.state.clone());
+            let catalog = Arc::new(RedisCatalog::new(
+                state.client().clone(),
+                state.prefix(),
+                state.changes_channel(),
+            ));
+            Some(Shared { state, catalog })
+        }
+    };
+    let catalog: Arc<dyn Catalog> = match &shared {
+        Some(s) => Arc::clone(&s.catalog) as Arc<dyn Catalog>,
+        None => Arc::clone(&durable) as Arc<dyn Catalog>,
+    };
+    // Versions are read before the documents: a change made while loading has a later version,
+    // which the change watcher's first resynchronisation applies.
+    let mut versions = Vec::new();
+    if let Some(s) = &shared {
+        for kind in catalog::KINDS {
+            for (key, version) in s.catalog.versions(kind).map_err(RunError::Catalog)? {
+                versions.push((kind, key, version));
+            }
+        }
+    }
     let apps = AppRegistry::new(
         config
             .apps
@@ -102,29 +154,27 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             .cloned()
             .map(|a| App::new(a, &config.tokens, &config.limits, &options.clock)),
     );
-    let durable = Durable::open(&config.state.data_dir, config.state.store_cache_bytes)?;
     // Apps created or replaced through the admin API overlay the config file's.
-    for (appid, json) in durable.all(Kind::Apps)? {
-        let app = serde_json::from_slice::<RawApp>(&json)
-            .map_err(|e| e.to_string())
-            .and_then(|raw| raw.validate().map_err(|e| e.to_string()))
-            .map_err(|e| RunError::Stored(format!("app {appid}: {e}")))?;
-        apps.put(App::new(
-            app,
-            &config.tokens,
-            &config.limits,
-            &options.clock,
-        ));
-    }
-    let durable = Arc::new(durable);
-    let metrics = Metrics::new()?;
+    catalog
+        .scan(Kind::Apps, &mut |appid, json| {
+            let app =
+                parse_app(json).map_err(|e| CatalogError(format!("stored app {appid}: {e}")))?;
+            apps.put(App::new(
+                app,
+                &config.tokens,
+                &config.limits,
+                &options.clock,
+            ));
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
     let media = crate::media::Media::open(
         config.media.clone(),
         Arc::clone(&durable),
         metrics.media.clone(),
     )
     .map_err(RunError::Media)?;
-    for (appid, table) in load_tables(&durable)? {
+    for (appid, table) in load_tables(&*catalog)? {
         match apps.get(&appid) {
             Some(app) => app.slot.table.store(Some(table)),
             // Kept in the store: creating the app again through the admin API brings it back.
@@ -134,29 +184,43 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
             ),
         }
     }
-    for (scope, json) in durable.all(Kind::Banks)? {
-        let bank = crate::media::bank::parse_entries(&json, false)
-            .and_then(crate::media::bank::Bank::build)
-            .map_err(|e| RunError::Stored(format!("hash bank {scope}: {e}")))?;
-        if scope == crate::media::bank::GLOBAL {
-            media.global_bank.store(Arc::new(bank));
-        } else if let Some(app) = apps.get(&scope) {
-            app.slot.bank.store(Some(Arc::new(bank)));
-        } else {
-            tracing::warn!(
-                appid = scope,
-                "a stored hash bank belongs to no app; not loaded"
-            );
+    catalog
+        .scan(Kind::Banks, &mut |scope, json| {
+            let bank = parse_bank(json)
+                .map_err(|e| CatalogError(format!("stored hash bank {scope}: {e}")))?;
+            if scope == crate::media::bank::GLOBAL {
+                media.global_bank.store(Arc::new(bank));
+            } else if let Some(app) = apps.get(scope) {
+                app.slot.bank.store(Some(Arc::new(bank)));
+            } else {
+                tracing::warn!(
+                    appid = scope,
+                    "a stored hash bank belongs to no app; not loaded"
+                );
+            }
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
+    if let Some(s) = &shared {
+        for (kind, key, version) in versions {
+            s.catalog.hold(kind, &key, version);
         }
     }
+    let stores = match &shared {
+        Some(s) => Stores::shared(&s.state),
+        None => Stores::in_process(config.limits.max_visits.get()),
+    };
     Ok(Arc::new(Gateway {
         durable,
+        catalog,
+        shared,
         media,
         admin_writes: tokio::sync::Mutex::new(()),
         apps,
-        tokens: Arc::new(MemoryTokenStore::new()),
-        quotas: Arc::new(MemoryQuotaStore::new()),
-        visits: Arc::new(MemoryVisitStore::new(config.limits.max_visits.get())),
+        tokens: stores.tokens,
+        quotas: stores.quotas,
+        visits: stores.visits,
+        admission: stores.admission,
         engine: arc_swap::ArcSwap::from_pointee(engine),
         metrics,
         clock: options.clock,
@@ -165,9 +229,76 @@ pub fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError>
     }))
 }
 
+/// A stored app, validated.
+fn parse_app(json: &[u8]) -> Result<config::AppConfig, String> {
+    let raw = serde_json::from_slice::<RawApp>(json).map_err(|e| e.to_string())?;
+    raw.validate().map_err(|e| e.to_string())
+}
+
+/// A stored hash bank, built.
+fn parse_bank(json: &[u8]) -> Result<crate::media::bank::Bank, String> {
+    crate::media::bank::parse_entries(json, false)
+        .and_then(crate::media::bank::Bank::build)
+        .map_err(|e| e.to_string())
+}
+
+/// A stored keyword table, built.
+fn parse_table(json: &[u8]) -> Result<CustomTable, TableError> {
+    serde_json::from_slice(json)
+        .map_err(|e| TableError::Format(e.to_string()))
+        .and_then(CustomTable::build)
+}
+
+/// Changes made on other instances, put in force here.
+impl catalog::Apply for Gateway {
+    fn apply(&self, kind: Kind, key: &str, doc: &[u8]) -> Result<(), String> {
+        match kind {
+            Kind::Apps => {
+                let app = parse_app(doc)?;
+                self.apps.put(App::new(
+                    app,
+                    &self.config.tokens,
+                    &self.config.limits,
+                    &self.clock,
+                ));
+            }
+            Kind::Keywords => {
+                let app = self.apps.get(key).ok_or("the table belongs to no app")?;
+                let table = parse_table(doc).map_err(|e| e.to_string())?;
+                let count = table.len();
+                app.slot.table.store(Some(Arc::new(table)));
+                tracing::info!(
+                    appid = key,
+                    count,
+                    "keyword table changed elsewhere, in force"
+                );
+            }
+            Kind::Banks => {
+                let bank = parse_bank(doc)?;
+                if key == crate::media::bank::GLOBAL {
+                    self.media.global_bank.store(Arc::new(bank));
+                } else {
+                    let app = self.apps.get(key).ok_or("the bank belongs to no app")?;
+                    app.slot.bank.store(Some(Arc::new(bank)));
+                }
+            }
+            Kind::OpenJobs | Kind::Jobs => return Err("not a catalog kind".into()),
+        }
+        Ok(())
+    }
+
+    fn rotated(&self, appid: &str) {
+        if let Some(app) = self.apps.get(appid) {
+            RedisState::forget_epochs(&app.slot);
+        }
+    }
+}
+
 /// Loads every stored keyword table, compiling them on all cores while the store is read one
 /// table at a time (10,000 tables of 1,000 entries are ~600 MB of JSON: never all at once).
-fn load_tables(durable: &Durable) -> Result<dashmap::DashMap<String, Arc<CustomTable>>, RunError> {
+fn load_tables(
+    catalog: &dyn Catalog,
+) -> Result<dashmap::DashMap<String, Arc<CustomTable>>, RunError> {
     let tables = dashmap::DashMap::new();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (send, receive) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(workers * 4);
@@ -180,10 +311,7 @@ fn load_tables(durable: &Durable) -> Result<dashmap::DashMap<String, Arc<CustomT
                     // The lock is held only to take the next table off the channel.
                     let next = receive.lock().map(|r| r.recv());
                     let Ok(Ok((appid, json))) = next else { break };
-                    let built = serde_json::from_slice(&json)
-                        .map_err(|e| TableError::Format(e.to_string()))
-                        .and_then(CustomTable::build);
-                    match built {
+                    match parse_table(&json) {
                         Ok(table) => {
                             tables.insert(appid, Arc::new(table));
                         }
@@ -197,11 +325,13 @@ fn load_tables(durable: &Durable) -> Result<dashmap::DashMap<String, Arc<CustomT
                 }
             });
         }
-        let read = durable.scan(Kind::Keywords, |appid, json| {
-            // A send fails only when every worker has gone, which they do not before the end.
-            send.send((appid.to_owned(), json.to_vec()))
-                .map_err(|_| RunError::Stored("keyword tables: loader stopped".into()))
-        });
+        let read = catalog
+            .scan(Kind::Keywords, &mut |appid, json| {
+                // A send fails only when every worker has gone, which they do not before the end.
+                send.send((appid.to_owned(), json.to_vec()))
+                    .map_err(|_| CatalogError("keyword tables: loader stopped".into()))
+            })
+            .map_err(RunError::Catalog);
         drop(send);
         if let Err(e) = read
             && let Ok(mut failed) = failed.lock()
@@ -231,7 +361,7 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), RunError> {
-    serve(build(config, options)?, listeners, shutdown).await;
+    serve(build(config, options).await?, listeners, shutdown).await;
     Ok(())
 }
 
@@ -260,6 +390,16 @@ pub async fn serve(
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
+    // Changes made on other instances (tables, banks, apps, token rotations) are put in force
+    // here by a watcher of the shared change channel; it stops with the admin listener.
+    let watcher = gw.shared.as_ref().map(|s| {
+        let apply: Arc<dyn catalog::Apply> = Arc::clone(&gw) as Arc<dyn catalog::Apply>;
+        tokio::spawn(catalog::watch(
+            Arc::clone(&s.catalog),
+            apply,
+            admin_rx.clone(),
+        ))
+    });
     // The media pipeline on a thread and runtime of its own: with submissions saturating the
     // request workers, its steps would otherwise wait behind them and starve.
     let media = {
@@ -290,6 +430,9 @@ pub async fn serve(
     }
     let _ = stop_admin.send(true);
     let _ = sweeper.await;
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
     if media.await.is_err() {
         tracing::error!("media dispatcher thread failed");
     }
@@ -390,6 +533,10 @@ fn raise_priority() {
 /// pass over millions of entries must not occupy an async worker).
 async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let every = gw.config.limits.visit_sweep;
+    if gw.visits.held().is_none() {
+        // A shared backend expires visits itself.
+        return;
+    }
     loop {
         tokio::select! {
             () = server::shutdown_requested(&mut shutdown) => return,
@@ -399,11 +546,12 @@ async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
         // Stale means `now - last >= ttl`, i.e. `last < now - ttl + 1`.
         let before = gw.clock.now_secs().saturating_sub(ttl) + 1;
         let visits = Arc::clone(&gw.visits);
-        match tokio::task::spawn_blocking(move || (visits.sweep(before), visits.len())).await {
-            Ok((removed, left)) => {
+        match tokio::task::spawn_blocking(move || (visits.sweep(before), visits.held())).await {
+            Ok((removed, Some(left))) => {
                 gw.metrics.visit_entries(left);
                 tracing::debug!(removed, left, "visits swept");
             }
+            Ok((_, None)) => {}
             Err(e) => tracing::error!(error = %e, "visit sweep failed"),
         }
     }
@@ -464,6 +612,7 @@ mod tests {
                 clock: Arc::new(manual.clone()),
             },
         )
+        .await
         .unwrap();
         let (stop, rx) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), rx));
@@ -477,19 +626,19 @@ mod tests {
             .record("wx00000000000000aa", "new", now + 300)
             .await
             .unwrap();
-        assert_eq!(gw.visits.len(), 2);
+        assert_eq!(gw.visits.held(), Some(2));
         // 10 minutes after the first visit it has expired; the next sweep removes only it.
         manual.advance(Duration::from_secs(300));
         tokio::time::advance(Duration::from_secs(31)).await;
         // The sweep itself runs on the blocking pool (real threads): let virtual time pass in
         // small steps until it has reported back.
         for _ in 0..100_000 {
-            if gw.visits.len() == 1 {
+            if gw.visits.held() == Some(1) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        assert_eq!(gw.visits.len(), 1);
+        assert_eq!(gw.visits.held(), Some(1));
         assert_eq!(
             gw.visits
                 .last_visit("wx00000000000000aa", "old")

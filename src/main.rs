@@ -99,7 +99,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     };
     runtime.block_on(async move {
         let listen = (config.server.listen, config.admin.listen);
-        let gw = match modgate::build(config, modgate::Options::default()) {
+        let gw = match modgate::build(config, modgate::Options::default()).await {
             Ok(gw) => gw,
             Err(e) => {
                 eprintln!("modgate: {e}");

@@ -425,6 +425,7 @@ async fn operator_lexicon_files_extend_the_builtin_lexicon() {
     ))
     .unwrap();
     let err = modgate::build(config, modgate::Options::default())
+        .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("extra.txt:1"), "{err}");

@@ -232,10 +232,10 @@ pub(super) async fn stored<T: Send + 'static>(
     key: &str,
     build: fn(&[u8]) -> Result<T, String>,
 ) -> Option<Arc<T>> {
-    let durable = Arc::clone(&gw.durable);
+    let catalog = Arc::clone(&gw.catalog);
     let owned = key.to_owned();
     let loaded = tokio::task::spawn_blocking(move || -> Result<Option<T>, String> {
-        match durable.get(kind, &owned).map_err(|e| e.to_string())? {
+        match catalog.get(kind, &owned).map_err(|e| e.to_string())? {
             Some(json) => build(&json).map(Some),
             None => Ok(None),
         }
@@ -265,18 +265,18 @@ async fn stored_table(gw: &Gateway, appid: &str) -> Option<Arc<CustomTable>> {
 
 /// Runs a blocking store write on the blocking pool.
 async fn persist(gw: &Gateway, kind: Kind, key: String, value: Vec<u8>) -> Result<(), Response> {
-    let durable = Arc::clone(&gw.durable);
-    match tokio::task::spawn_blocking(move || durable.put(kind, &key, &value)).await {
+    let catalog = Arc::clone(&gw.catalog);
+    match tokio::task::spawn_blocking(move || catalog.put(kind, &key, &value)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "embedded store write failed");
+            tracing::error!(error = %e, "catalog write failed");
             Err(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the change could not be stored; nothing changed",
             ))
         }
         Err(e) => {
-            tracing::error!(error = %e, "embedded store task failed");
+            tracing::error!(error = %e, "catalog write task failed");
             Err(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the change could not be stored; nothing changed",
@@ -411,7 +411,7 @@ async fn change_keywords(
     };
     let _writes = gw.admin_writes.lock().await;
     let current = app.slot.table();
-    let durable = Arc::clone(&gw.durable);
+    let catalog = Arc::clone(&gw.catalog);
     let key = appid.to_owned();
     let started = std::time::Instant::now();
     // Parse, merge, validate, compile and store in one task on the blocking pool: all of it is
@@ -446,7 +446,7 @@ async fn change_keywords(
         };
         let built = CustomTable::build(entries).map_err(bad)?;
         let built_ms = started.elapsed().as_secs_f64() * 1e3;
-        durable
+        catalog
             .put(Kind::Keywords, &key, &built.json())
             .map_err(Refused::Store)?;
         let stored_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -477,7 +477,7 @@ async fn change_keywords(
 pub(super) enum Refused {
     BadRequest(String),
     NotFound,
-    Store(crate::state::durable::DurableError),
+    Store(crate::state::catalog::CatalogError),
 }
 
 /// The response to a refused change; `not_found` says what was missing.
@@ -486,7 +486,7 @@ pub(super) fn refusal(refused: Refused, not_found: &str) -> Response {
         Refused::BadRequest(message) => error(StatusCode::BAD_REQUEST, &message),
         Refused::NotFound => error(StatusCode::NOT_FOUND, not_found),
         Refused::Store(e) => {
-            tracing::error!(error = %e, "embedded store write failed");
+            tracing::error!(error = %e, "catalog write failed");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the change could not be stored; nothing changed",

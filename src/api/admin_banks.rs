@@ -104,7 +104,7 @@ pub(super) async fn change(
     let Some(existing) = current(gw, scope) else {
         return no_such_scope();
     };
-    let durable = Arc::clone(&gw.durable);
+    let catalog = Arc::clone(&gw.catalog);
     let key = scope.to_owned();
     let task = tokio::task::spawn_blocking(move || -> Result<(Bank, Vec<BankEntry>), Refused> {
         let now: Vec<BankEntry> = existing
@@ -135,7 +135,7 @@ pub(super) async fn change(
         };
         let built = Bank::build(entries)?;
         let json = serde_json::to_vec(built.entries()).unwrap_or_default();
-        durable
+        catalog
             .put(Kind::Banks, &key, &json)
             .map_err(Refused::Store)?;
         Ok((built, added))

@@ -28,10 +28,12 @@ pub use error::{ApiError, Response};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::limits::{Metered, calendar, is_fresh};
+use crate::limits::{Metered, calendar};
 use crate::metrics::{Api, Metrics};
 use crate::rid::{Rid, RidGenerator};
-use crate::state::{App, AppRegistry, QuotaDecision, QuotaStore, TokenStore, VisitStore};
+use crate::state::{
+    Admission, AdmitQuery, Admitted, App, AppRegistry, QuotaStore, TokenStore, VisitStore,
+};
 
 /// Everything the handlers share. One per process; cloned as an `Arc`.
 pub struct Gateway {
@@ -40,8 +42,15 @@ pub struct Gateway {
     pub tokens: Arc<dyn TokenStore>,
     pub quotas: Arc<dyn QuotaStore>,
     pub visits: Arc<dyn VisitStore>,
-    /// What must survive a restart (admin-made apps, keyword tables).
+    /// Rate limit, quota and visit decided together ([`Gateway::admit`]).
+    pub admission: Arc<dyn Admission>,
+    /// The shared backend, when instances share Redis (`state.backend = "redis"`).
+    pub shared: Option<crate::Shared>,
+    /// The embedded store (media jobs; with the in-process backend also the catalog).
     pub durable: Arc<crate::state::durable::Durable>,
+    /// Apps made through the admin API, keyword tables and hash banks: the embedded store, or
+    /// Redis shared by every instance ([`crate::state::catalog`]).
+    pub catalog: Arc<dyn crate::state::catalog::Catalog>,
     /// Serialises admin writes, so read-modify-write changes to a table never interleave.
     pub admin_writes: tokio::sync::Mutex<()>,
     /// Media jobs: the store, the fetcher and the scheduler ([`crate::media`]).
@@ -110,28 +119,46 @@ impl Gateway {
         if !limits.enforce {
             return Ok(());
         }
-        let api_limits = app.limits.api(api);
-        if let Err(wait) = api_limits.check_rate(&self.clock) {
-            self.metrics.refusal(api, "rate");
-            return Err(ApiError::RateLimited(wait));
-        }
-        let day = calendar::day_number(self.clock.now_secs(), limits.day_offset_hours);
-        let limit = u64::from(api_limits.per_day.get());
-        match self.quotas.acquire(&app.slot, api, day, limit).await? {
-            QuotaDecision::Admitted { .. } => self.metrics.quota_admitted(api),
-            QuotaDecision::Exhausted { .. } => {
+        let now_ms = self.clock.now_ms();
+        let query = AdmitQuery {
+            api,
+            now_ms,
+            day: calendar::day_number(now_ms / 1000, limits.day_offset_hours),
+            openid,
+            visit_ttl: limits.visit_ttl,
+        };
+        let decision = match self.admission.admit(app, query).await {
+            Ok(decision) => decision,
+            // Without the shared backend, text checks go on under this instance's own rate
+            // limiter (no daily quota, no visit check); media jobs are refused (-1).
+            Err(e) if api == Metered::MsgSecCheck => {
+                self.metrics.state.fell_back("admission", &e);
+                match app.limits.api(api).check_rate() {
+                    Ok(()) => return Ok(()),
+                    Err(wait) => Admitted::RateLimited { wait },
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match decision {
+            Admitted::Yes { .. } => {
+                self.metrics.quota_admitted(api);
+                Ok(())
+            }
+            Admitted::RateLimited { wait } => {
+                self.metrics.refusal(api, "rate");
+                Err(ApiError::RateLimited(wait))
+            }
+            Admitted::QuotaExhausted => {
                 self.metrics.refusal(api, "quota");
-                return Err(ApiError::QuotaExceeded);
+                Err(ApiError::QuotaExceeded)
             }
-        }
-        if let Some(openid) = openid {
-            let last = self.visits.last_visit(app.appid(), openid).await?;
-            if !is_fresh(last, self.clock.now_secs(), limits.visit_ttl) {
+            Admitted::VisitExpired => {
+                self.metrics.quota_admitted(api);
                 self.metrics.refusal(api, "visit");
-                return Err(ApiError::VisitExpired);
+                Err(ApiError::VisitExpired)
             }
         }
-        Ok(())
     }
 
     /// The app's custom keyword table in force now, if it has one. The caller keeps this `Arc` for

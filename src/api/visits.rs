@@ -80,7 +80,9 @@ pub(super) async fn report(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
             }),
         }
     }
-    gw.metrics.visit_entries(gw.visits.len());
+    if let Some(held) = gw.visits.held() {
+        gw.metrics.visit_entries(held);
+    }
     Ok(Reply::json(&VisitReply {
         errcode: 0,
         errmsg: "ok",

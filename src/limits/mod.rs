@@ -100,10 +100,10 @@ impl ApiLimits {
     }
 
     /// Takes one call from the rate limit, or says how long until one is available.
-    pub fn check_rate(&self, clock: &SharedClock) -> Result<(), Duration> {
+    pub fn check_rate(&self) -> Result<(), Duration> {
         self.limiter
             .check()
-            .map_err(|not_until| not_until.wait_time_from(LimiterClock(clock.clone()).now()))
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
     }
 }
 
@@ -155,21 +155,21 @@ mod tests {
         let clock: SharedClock = Arc::new(manual.clone());
         let limits = ApiLimits::new(nz(6), nz(1000), clock.clone());
         for _ in 0..6 {
-            assert!(limits.check_rate(&clock).is_ok());
+            assert!(limits.check_rate().is_ok());
         }
-        let wait = limits.check_rate(&clock).unwrap_err();
+        let wait = limits.check_rate().unwrap_err();
         assert_eq!(wait, Duration::from_secs(10));
         manual.advance(Duration::from_millis(9_999));
-        assert!(limits.check_rate(&clock).is_err());
+        assert!(limits.check_rate().is_err());
         manual.advance(Duration::from_millis(1));
-        assert!(limits.check_rate(&clock).is_ok());
-        assert!(limits.check_rate(&clock).is_err());
+        assert!(limits.check_rate().is_ok());
+        assert!(limits.check_rate().is_err());
         // A full idle minute refills the whole burst, and no more.
         manual.advance(Duration::from_secs(60));
         for _ in 0..6 {
-            assert!(limits.check_rate(&clock).is_ok());
+            assert!(limits.check_rate().is_ok());
         }
-        assert!(limits.check_rate(&clock).is_err());
+        assert!(limits.check_rate().is_err());
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct AppSlot {
     pub(crate) quota: QuotaCell,
     /// The in-process token rotation record ([`crate::state::memory::MemoryTokenStore`]).
     pub(crate) epochs: Mutex<Option<Epochs>>,
+    /// A shared backend's recent answer for the epochs, and when it was read
+    /// ([`crate::state::redis`]): tokens are verified on every request, revocation can wait a
+    /// moment.
+    pub(crate) shared_epochs: Mutex<Option<(std::time::Instant, Option<Epochs>)>>,
 }
 
 impl AppSlot {
@@ -59,6 +63,7 @@ impl AppSlot {
             bank: ArcSwapOption::empty(),
             quota: QuotaCell::default(),
             epochs: Mutex::new(None),
+            shared_epochs: Mutex::new(None),
         }
     }
 

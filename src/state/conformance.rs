@@ -1,11 +1,181 @@
 //! The behaviour every backend must show. Each backend's tests call these functions with a fresh
 //! store.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::{
-    AppSlot, QuotaDecision, QuotaStore, ResetDecision, TokenStore, VisitOutcome, VisitStore,
+    Admission, AdmitQuery, Admitted, App, AppSlot, QuotaDecision, QuotaStore, RateDecision,
+    RateStore, ResetDecision, TokenStore, VisitOutcome, VisitStore,
 };
+use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::limits::Metered;
 use crate::token::Epochs;
+
+/// An app with `text_per_minute` / `text_per_day` limits whose in-process limiters run on
+/// `clock`.
+pub fn app(appid: &str, per_minute: u32, per_day: u32, clock: &ManualClock) -> App {
+    let config = crate::config::Config::from_toml(&format!(
+        "[[apps]]\nappid = \"{appid}\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n\
+         text_per_minute = {per_minute}\ntext_per_day = {per_day}\n"
+    ))
+    .expect("valid test app");
+    let shared: SharedClock = Arc::new(clock.clone());
+    App::new(
+        config.apps[0].clone(),
+        &config.tokens,
+        &config.limits,
+        &shared,
+    )
+}
+
+/// Rate limits: GCRA with a burst of the whole minute, exactly as governor's
+/// `Quota::per_minute`: six at once, then one every ten seconds; another API is not touched.
+pub async fn rate_store(store: &dyn RateStore) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let app = app("wx00000000000000aa", 6, 1000, &clock);
+    let check = |clock: &ManualClock| store.check(&app, Metered::MsgSecCheck, clock.now_ms());
+    for _ in 0..6 {
+        assert_eq!(check(&clock).await.unwrap(), RateDecision::Admitted);
+    }
+    assert_eq!(
+        check(&clock).await.unwrap(),
+        RateDecision::Limited {
+            wait: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(
+        store
+            .check(&app, Metered::MediaCheckAsync, clock.now_ms())
+            .await
+            .unwrap(),
+        RateDecision::Admitted
+    );
+    clock.advance(Duration::from_millis(9_999));
+    assert!(matches!(
+        check(&clock).await.unwrap(),
+        RateDecision::Limited { .. }
+    ));
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(check(&clock).await.unwrap(), RateDecision::Admitted);
+    assert!(matches!(
+        check(&clock).await.unwrap(),
+        RateDecision::Limited { .. }
+    ));
+    // A full idle minute refills the whole burst, and no more.
+    clock.advance(Duration::from_secs(60));
+    for _ in 0..6 {
+        assert_eq!(check(&clock).await.unwrap(), RateDecision::Admitted);
+    }
+    assert!(matches!(
+        check(&clock).await.unwrap(),
+        RateDecision::Limited { .. }
+    ));
+}
+
+/// Rate limits under concurrency: 200 calls at one instant against a limit of 100 per minute
+/// admit exactly 100.
+pub async fn rate_store_concurrent(store: Arc<dyn RateStore>) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let app = Arc::new(app("wx00000000000000ab", 100, 1000, &clock));
+    let now = clock.now_ms();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (store, app) = (Arc::clone(&store), Arc::clone(&app));
+        tasks.spawn(async move {
+            let mut admitted = 0;
+            for _ in 0..50 {
+                if store.check(&app, Metered::MsgSecCheck, now).await.unwrap()
+                    == RateDecision::Admitted
+                {
+                    admitted += 1;
+                }
+            }
+            admitted
+        });
+    }
+    let mut admitted = 0;
+    while let Some(n) = tasks.join_next().await {
+        admitted += n.unwrap();
+    }
+    assert_eq!(admitted, 100);
+}
+
+/// Admission: rate limit, quota and visit in that order, each refusal counting what the
+/// platform counts (a rate refusal nothing, a quota refusal the rate call, a stale visit both).
+/// `visits` is the store `admission` reads visits from.
+pub async fn admission(admission: &dyn Admission, visits: &dyn VisitStore) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let app = app("wx00000000000000ac", 3, 5, &clock);
+    let ttl = Duration::from_secs(7200);
+    let query = |clock: &ManualClock, openid: Option<&'static str>, day: u32| AdmitQuery {
+        api: Metered::MsgSecCheck,
+        now_ms: clock.now_ms(),
+        day,
+        openid,
+        visit_ttl: ttl,
+    };
+    let admit = |q| admission.admit(&app, q);
+    assert_eq!(
+        admit(query(&clock, Some("u1"), 9)).await.unwrap(),
+        Admitted::VisitExpired
+    );
+    visits
+        .record(app.appid(), "u1", clock.now_secs())
+        .await
+        .unwrap();
+    assert_eq!(
+        admit(query(&clock, Some("u1"), 9)).await.unwrap(),
+        Admitted::Yes { used: 2 }
+    );
+    assert_eq!(
+        admit(query(&clock, None, 9)).await.unwrap(),
+        Admitted::Yes { used: 3 }
+    );
+    // Three calls spent the burst: the fourth waits 20 s (one call per 20 s) and counts nothing.
+    assert_eq!(
+        admit(query(&clock, None, 9)).await.unwrap(),
+        Admitted::RateLimited {
+            wait: Duration::from_secs(20)
+        }
+    );
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        admit(query(&clock, Some("u1"), 9)).await.unwrap(),
+        Admitted::Yes { used: 4 }
+    );
+    assert_eq!(
+        admit(query(&clock, None, 9)).await.unwrap(),
+        Admitted::Yes { used: 5 }
+    );
+    assert_eq!(
+        admit(query(&clock, None, 9)).await.unwrap(),
+        Admitted::QuotaExhausted
+    );
+    // The quota refusal took the minute's last call.
+    assert!(matches!(
+        admit(query(&clock, None, 10)).await.unwrap(),
+        Admitted::RateLimited { .. }
+    ));
+    // A new day counts from zero; a visit two hours old is stale (fresh for exactly 7200 s).
+    clock.advance(Duration::from_secs(7200 - 60));
+    assert_eq!(
+        admit(query(&clock, None, 10)).await.unwrap(),
+        Admitted::Yes { used: 1 }
+    );
+    assert_eq!(
+        admit(query(&clock, Some("u1"), 10)).await.unwrap(),
+        Admitted::VisitExpired
+    );
+    assert_eq!(
+        admit(query(&clock, Some("u2"), 10)).await.unwrap(),
+        Admitted::VisitExpired
+    );
+    assert!(matches!(
+        admit(query(&clock, None, 10)).await.unwrap(),
+        Admitted::RateLimited { .. }
+    ));
+}
 
 /// Token rotation: epochs start empty, rotate strictly forward, and `current_or_rotate` keeps a
 /// live epoch and replaces an expired one.
@@ -173,8 +343,7 @@ pub async fn quota_store_concurrent(store: std::sync::Arc<dyn QuotaStore>) {
     );
 }
 
-/// Visits: the latest visit wins, the sweep drops old ones, the capacity (3 here) refuses new
-/// users but never known ones.
+/// Visits: the latest visit wins; users and apps are apart.
 pub async fn visit_store(store: &dyn VisitStore) {
     let app = "wx00000000000000aa";
     assert_eq!(store.last_visit(app, "u1").await.unwrap(), None);
@@ -192,23 +361,7 @@ pub async fn visit_store(store: &dyn VisitStore) {
         None
     );
     store.record(app, "u2", 200).await.unwrap();
-    store.record(app, "u3", 300).await.unwrap();
-    assert_eq!(store.len(), 3);
-    assert_eq!(
-        store.record(app, "u4", 300).await.unwrap(),
-        VisitOutcome::Full
-    );
-    assert_eq!(
-        store.record(app, "u1", 310).await.unwrap(),
-        VisitOutcome::Recorded
-    );
-    // Sweep everything before 250: u2 goes, room for u4.
-    assert_eq!(store.sweep(250), 1);
-    assert_eq!(store.len(), 2);
-    assert_eq!(store.last_visit(app, "u2").await.unwrap(), None);
-    assert_eq!(
-        store.record(app, "u4", 320).await.unwrap(),
-        VisitOutcome::Recorded
-    );
-    assert_eq!(store.len(), 3);
+    assert_eq!(store.last_visit(app, "u2").await.unwrap(), Some(200));
+    store.record(app, "u1", 310).await.unwrap();
+    assert_eq!(store.last_visit(app, "u1").await.unwrap(), Some(310));
 }

@@ -12,8 +12,8 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{
-    AppSlot, BoxFuture, QuotaDecision, QuotaStore, ResetDecision, StateError, TokenStore,
-    VisitOutcome, VisitStore,
+    App, AppSlot, BoxFuture, QuotaDecision, QuotaStore, RateDecision, RateStore, ResetDecision,
+    StateError, TokenStore, VisitOutcome, VisitStore,
 };
 use crate::limits::Metered;
 use crate::token::Epochs;
@@ -293,8 +293,40 @@ impl VisitStore for MemoryVisitStore {
         removed
     }
 
-    fn len(&self) -> usize {
+    fn held(&self) -> Option<usize> {
+        Some(self.len())
+    }
+}
+
+impl MemoryVisitStore {
+    /// Entries held now.
+    pub fn len(&self) -> usize {
         self.entries.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Rate limits in process: governor direct limiters, one per app and API, held in the [`App`]
+/// (a replaced app starts a fresh limiter, as its limits may have changed). Governor reads the
+/// gateway's injected clock, which is where `now_ms` comes from too.
+#[derive(Debug, Default)]
+pub struct MemoryRateStore;
+
+impl RateStore for MemoryRateStore {
+    fn check<'a>(
+        &'a self,
+        app: &'a App,
+        api: Metered,
+        _now_ms: u64,
+    ) -> BoxFuture<'a, Result<RateDecision, StateError>> {
+        let decision = match app.limits.api(api).check_rate() {
+            Ok(()) => RateDecision::Admitted,
+            Err(wait) => RateDecision::Limited { wait },
+        };
+        Box::pin(std::future::ready(Ok(decision)))
     }
 }
 
@@ -323,6 +355,57 @@ mod tests {
     #[tokio::test]
     async fn memory_visit_store_passes_the_conformance_suite() {
         crate::state::conformance::visit_store(&MemoryVisitStore::new(3)).await;
+    }
+
+    /// The in-process store's own bound: the capacity (3 here) refuses new users but never known
+    /// ones, and the sweep frees room.
+    #[tokio::test]
+    async fn memory_visit_store_is_bounded_and_swept() {
+        let store = MemoryVisitStore::new(3);
+        let app = "wx00000000000000aa";
+        store.record(app, "u1", 100).await.unwrap();
+        store.record(app, "u2", 200).await.unwrap();
+        store.record(app, "u3", 300).await.unwrap();
+        assert_eq!(store.held(), Some(3));
+        assert_eq!(
+            store.record(app, "u4", 300).await.unwrap(),
+            VisitOutcome::Full
+        );
+        assert_eq!(
+            store.record(app, "u1", 310).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        // Sweep everything before 250: u2 goes, room for u4.
+        assert_eq!(store.sweep(250), 1);
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.last_visit(app, "u2").await.unwrap(), None);
+        assert_eq!(
+            store.record(app, "u4", 320).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        assert_eq!(store.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn memory_rate_store_passes_the_conformance_suite() {
+        crate::state::conformance::rate_store(&MemoryRateStore).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_rate_store_is_exact_under_concurrency() {
+        crate::state::conformance::rate_store_concurrent(std::sync::Arc::new(MemoryRateStore))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn stepwise_admission_passes_the_conformance_suite() {
+        let visits = std::sync::Arc::new(MemoryVisitStore::new(100));
+        let admission = crate::state::Stepwise {
+            rates: std::sync::Arc::new(MemoryRateStore),
+            quotas: std::sync::Arc::new(MemoryQuotaStore::new()),
+            visits: visits.clone(),
+        };
+        crate::state::conformance::admission(&admission, &*visits).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

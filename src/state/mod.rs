@@ -11,6 +11,7 @@
 //! beside an HTTP request.
 
 pub mod apps;
+pub mod catalog;
 pub mod durable;
 pub mod memory;
 pub mod redis;
@@ -135,13 +136,142 @@ pub trait VisitStore: Send + Sync + 'static {
         openid: &'a str,
     ) -> BoxFuture<'a, Result<Option<u64>, StateError>>;
 
-    /// Drops every visit made before `before_secs`; returns how many were dropped.
+    /// Drops every visit made before `before_secs`; returns how many were dropped. A backend
+    /// whose entries expire by themselves (Redis TTLs) drops nothing here.
     fn sweep(&self, before_secs: u64) -> usize;
 
-    /// Entries held now.
-    fn len(&self) -> usize;
+    /// Entries held, when this process holds them (the in-process backend); `None` for a shared
+    /// backend, whose size is the shared server's to report.
+    fn held(&self) -> Option<usize>;
+}
 
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+/// The outcome of taking one call from a per-minute rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Admitted,
+    /// Refused; one call becomes available after `wait`.
+    Limited {
+        wait: std::time::Duration,
+    },
+}
+
+/// Per-app, per-API rate limits: GCRA with a burst of the whole minute (governor's
+/// `Quota::per_minute(n)`): an idle app may spend `n` calls at once, then one every `60/n` s.
+pub trait RateStore: Send + Sync + 'static {
+    /// Takes one call from the app's limit for `api` at `now_ms`.
+    fn check<'a>(
+        &'a self,
+        app: &'a App,
+        api: Metered,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<RateDecision, StateError>>;
+}
+
+/// What [`Admission::admit`] decides on: steps 3–5 of the check order for one metered call.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmitQuery<'a> {
+    pub api: Metered,
+    pub now_ms: u64,
+    /// The quota day ([`crate::limits::calendar::day_number`]).
+    pub day: u32,
+    /// The user whose visit must be fresh, when the API names one.
+    pub openid: Option<&'a str>,
+    /// How long a visit keeps a user fresh.
+    pub visit_ttl: std::time::Duration,
+}
+
+/// The first of the three checks that refused, or the admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Counted against the day's quota; `used` includes this call.
+    Yes { used: u64 },
+    /// 44991: nothing else was counted.
+    RateLimited { wait: std::time::Duration },
+    /// 45009: the rate limit took its call, the quota did not.
+    QuotaExhausted,
+    /// 61010: the call was counted against both limits (as the platform counts it).
+    VisitExpired,
+}
+
+/// Rate limit, daily quota and visit freshness decided together, in that order: one round trip
+/// for a shared backend. [`Stepwise`] composes the three small stores for backends where each
+/// step is already cheap.
+pub trait Admission: Send + Sync + 'static {
+    fn admit<'a>(
+        &'a self,
+        app: &'a App,
+        query: AdmitQuery<'a>,
+    ) -> BoxFuture<'a, Result<Admitted, StateError>>;
+}
+
+/// The per-request state stores of one gateway.
+pub struct Stores {
+    pub tokens: std::sync::Arc<dyn TokenStore>,
+    pub quotas: std::sync::Arc<dyn QuotaStore>,
+    pub visits: std::sync::Arc<dyn VisitStore>,
+    pub admission: std::sync::Arc<dyn Admission>,
+}
+
+impl Stores {
+    /// Everything in this process; at most `max_visits` visits held.
+    pub fn in_process(max_visits: usize) -> Stores {
+        let quotas: std::sync::Arc<dyn QuotaStore> =
+            std::sync::Arc::new(memory::MemoryQuotaStore::new());
+        let visits: std::sync::Arc<dyn VisitStore> =
+            std::sync::Arc::new(memory::MemoryVisitStore::new(max_visits));
+        let admission = std::sync::Arc::new(Stepwise {
+            rates: std::sync::Arc::new(memory::MemoryRateStore),
+            quotas: std::sync::Arc::clone(&quotas),
+            visits: std::sync::Arc::clone(&visits),
+        });
+        Stores {
+            tokens: std::sync::Arc::new(memory::MemoryTokenStore::new()),
+            quotas,
+            visits,
+            admission,
+        }
+    }
+
+    /// Everything in Redis.
+    pub fn shared(state: &redis::RedisState) -> Stores {
+        Stores {
+            tokens: std::sync::Arc::new(state.clone()),
+            quotas: std::sync::Arc::new(state.clone()),
+            visits: std::sync::Arc::new(state.clone()),
+            admission: std::sync::Arc::new(state.clone()),
+        }
+    }
+}
+
+/// [`Admission`] as three calls, one per store.
+pub struct Stepwise {
+    pub rates: std::sync::Arc<dyn RateStore>,
+    pub quotas: std::sync::Arc<dyn QuotaStore>,
+    pub visits: std::sync::Arc<dyn VisitStore>,
+}
+
+impl Admission for Stepwise {
+    fn admit<'a>(
+        &'a self,
+        app: &'a App,
+        q: AdmitQuery<'a>,
+    ) -> BoxFuture<'a, Result<Admitted, StateError>> {
+        Box::pin(async move {
+            if let RateDecision::Limited { wait } = self.rates.check(app, q.api, q.now_ms).await? {
+                return Ok(Admitted::RateLimited { wait });
+            }
+            let limit = u64::from(app.limits.api(q.api).per_day.get());
+            let used = match self.quotas.acquire(&app.slot, q.api, q.day, limit).await? {
+                QuotaDecision::Admitted { used } => used,
+                QuotaDecision::Exhausted { .. } => return Ok(Admitted::QuotaExhausted),
+            };
+            if let Some(openid) = q.openid {
+                let last = self.visits.last_visit(app.appid(), openid).await?;
+                if !crate::limits::is_fresh(last, q.now_ms / 1000, q.visit_ttl) {
+                    return Ok(Admitted::VisitExpired);
+                }
+            }
+            Ok(Admitted::Yes { used })
+        })
     }
 }

@@ -1,30 +1,54 @@
 //! The shared backend: Redis, for several gateway instances behind one load balancer.
 //!
-//! Every decision is one Lua script, so it is atomic in Redis and costs one round trip:
+//! Every decision is one Lua script, so it is atomic in Redis and costs one round trip. Keys of
+//! one app carry the appid as a hash tag (`{prefix}:{wx..}:..`), so a script's keys always live
+//! on one Redis Cluster slot:
 //!
-//! - token epochs: one hash per app, `{prefix}:tok:{appid}` with fields `cur` and `prev`; a
-//!   rotation moves `cur` to `prev` and sets a new `cur` strictly after the old one;
-//! - daily quotas: one counter per app, API and day, `{prefix}:q:{appid}:{api}:{day}`, created
-//!   with its expiry in the same script (two days: no key is ever left without a TTL);
-//! - monthly resets: `{prefix}:r:{appid}:{month}`, likewise created with a 40-day expiry.
+//! - token epochs: one hash per app, `..:tok` with fields `cur` and `prev`; a rotation moves `cur`
+//!   to `prev` and sets a new `cur` strictly after the old one, and publishes the change;
+//! - rate limits: one GCRA "theoretical arrival time" per app and API, `..:rl:{api}`, in
+//!   microseconds, expiring once the limit is full again;
+//! - daily quotas: one counter per app, API and day, `..:q:{api}:{day}`, created with its expiry
+//!   in the same script (two days: no key is ever left without a TTL);
+//! - monthly resets: `..:r:{month}`, likewise created with a 40-day expiry;
+//! - visits: one key per user, `..:v:{openid}`, holding the latest visit (seconds) and expiring
+//!   when it stops making the user fresh.
+//!
+//! A metered call is decided by one script ([`ADMIT`]: rate limit, quota and visit together),
+//! and its access token is verified against epochs read at most once a second per app (and
+//! dropped at once when another instance rotates them): **one round trip per msgSecCheck** in
+//! the steady state.
 //!
 //! Errors (Redis unreachable, a script failing) become [`StateError::Unavailable`], which
-//! callers answer with errcode -1 so SDKs back off and retry.
+//! callers answer with errcode -1 so SDKs back off and retry, except where the gateway serves
+//! without Redis ([`crate::api::Gateway::admit`], and token epochs, which fall back to what
+//! this instance last read).
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
 
-use super::{AppSlot, BoxFuture, QuotaDecision, QuotaStore, ResetDecision, StateError, TokenStore};
+use super::{
+    Admission, AdmitQuery, Admitted, App, AppSlot, BoxFuture, QuotaDecision, QuotaStore,
+    RateDecision, RateStore, ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
+};
 use crate::limits::Metered;
+use crate::metrics::StateMetrics;
 use crate::token::Epochs;
+
+/// How long this instance trusts the token epochs it last read. A rotation elsewhere is
+/// published and drops them at once; this bounds the delay if that message is lost.
+pub const EPOCHS_TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// Seconds a daily counter lives: long enough to outlast its day in any time zone.
 const DAY_KEY_TTL_SECS: u64 = 2 * 86_400;
 /// Seconds a monthly reset counter lives.
 const MONTH_KEY_TTL_SECS: u64 = 40 * 86_400;
 
-/// KEYS[1] epochs hash; ARGV[1] now (ms); ARGV[2] ttl (ms) or -1 to rotate unconditionally.
-/// Returns {current, previous or -1}.
+/// KEYS[1] epochs hash; ARGV[1] now (ms); ARGV[2] ttl (ms) or -1 to rotate unconditionally;
+/// ARGV[3] the change channel, ARGV[4] the change message. Returns {current, previous or -1}.
 const ROTATE: &str = r"
 local cur = tonumber(redis.call('HGET', KEYS[1], 'cur'))
 local prev = tonumber(redis.call('HGET', KEYS[1], 'prev'))
@@ -40,7 +64,70 @@ if cur then
 else
   redis.call('HSET', KEYS[1], 'cur', next)
 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return {next, cur or -1}
+";
+
+/// GCRA, as governor computes it for `Quota::per_minute(n)` (emission interval `t` = 60 s / n,
+/// a burst of `n`): with `tat` the theoretical arrival time, a call at `now` is admitted when
+/// `max(tat, now) - now <= t * (n - 1)`, and moves `tat` on by `t`; a refusal says how long until
+/// that holds. Times in microseconds (integers up to 2^53 are exact in Lua's doubles; they are
+/// written back with `%.0f`, as `tostring` would round them to 14 digits).
+macro_rules! gcra {
+    () => {
+        r"
+local now = tonumber(ARGV[1])
+local t = tonumber(ARGV[2])
+local tolerance = t * (tonumber(ARGV[3]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > tolerance then
+  return {1, tat - tolerance - now}
+end
+tat = tat + t
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', math.ceil((tat - now) / 1000) + 1000))
+"
+    };
+}
+
+/// KEYS[1] rate limit; ARGV[1] now (µs), ARGV[2] interval (µs), ARGV[3] burst.
+/// Returns {0, 0} admitted, or {1, wait µs}.
+const RATE: &str = concat!(gcra!(), "return {0, 0}\n");
+
+/// Steps 3–5 of the check order in one script. KEYS[1] rate limit, KEYS[2] day counter,
+/// KEYS[3] (optional) the user's visit; ARGV[1..3] as [`RATE`], ARGV[4] the day's limit,
+/// ARGV[5] the counter's TTL (s), ARGV[6] the visit TTL (s).
+/// Returns {0, used} admitted, {1, wait µs} rate-limited, {2, used} quota spent, {3, used} stale
+/// visit (counted, as the platform counts it).
+const ADMIT: &str = concat!(
+    gcra!(),
+    r"
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used >= tonumber(ARGV[4]) then
+  return {2, used}
+end
+used = redis.call('INCR', KEYS[2])
+if used == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+if #KEYS >= 3 then
+  local last = tonumber(redis.call('GET', KEYS[3]) or '-1')
+  if last < 0 or math.floor(now / 1000000) - last >= tonumber(ARGV[6]) then
+    return {3, used}
+  end
+end
+return {0, used}
+"
+);
+
+/// KEYS[1] visit; ARGV[1] the visit (s); ARGV[2] TTL (s). The latest visit wins; the key expires
+/// `ttl` after the latest visit was recorded.
+const VISIT: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > last then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 1
 ";
 
 /// KEYS[1] day counter; ARGV[1] limit; ARGV[2] ttl (s). Returns {admitted 1/0, used}.
@@ -74,14 +161,25 @@ end
 return allowance - count
 ";
 
-/// Token epochs and quotas in Redis.
+/// Token epochs, rate limits, quotas and visits in Redis.
 #[derive(Clone)]
 pub struct RedisState {
     conn: ConnectionManager,
+    client: redis::Client,
     prefix: String,
-    rotate: std::sync::Arc<Script>,
-    acquire: std::sync::Arc<Script>,
-    reset: std::sync::Arc<Script>,
+    scripts: Arc<Scripts>,
+    /// How long a visit keeps a user fresh: the TTL of a visit key.
+    visit_ttl_secs: u64,
+    metrics: Option<StateMetrics>,
+}
+
+struct Scripts {
+    rotate: Script,
+    acquire: Script,
+    reset: Script,
+    rate: Script,
+    admit: Script,
+    visit: Script,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -97,25 +195,107 @@ fn unavailable(e: redis::RedisError) -> StateError {
 }
 
 impl RedisState {
-    /// Connects (the manager reconnects by itself after a failure). Keys start with `prefix`.
-    pub async fn connect(url: &str, prefix: &str) -> Result<RedisState, StateError> {
+    /// Connects (the manager reconnects by itself after a failure). Keys start with `prefix`;
+    /// visit keys live `visit_ttl`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        visit_ttl: Duration,
+    ) -> Result<RedisState, StateError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = client.get_connection_manager().await.map_err(unavailable)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
         Ok(RedisState {
             conn,
+            client,
             prefix: prefix.to_owned(),
-            rotate: std::sync::Arc::new(Script::new(ROTATE)),
-            acquire: std::sync::Arc::new(Script::new(ACQUIRE)),
-            reset: std::sync::Arc::new(Script::new(RESET)),
+            scripts: Arc::new(Scripts {
+                rotate: Script::new(ROTATE),
+                acquire: Script::new(ACQUIRE),
+                reset: Script::new(RESET),
+                rate: Script::new(RATE),
+                admit: Script::new(ADMIT),
+                visit: Script::new(VISIT),
+            }),
+            visit_ttl_secs: visit_ttl.as_secs().max(1),
+            metrics: None,
         })
     }
 
+    /// Reports the backend's health and fallbacks through `metrics`.
+    pub fn with_metrics(mut self, metrics: StateMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The client, for connections of other kinds (the change subscription).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A multiplexed connection (cheap to clone; reconnects by itself).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The channel every instance listens on for changes ([`crate::state::catalog`]).
+    pub fn changes_channel(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
+
+    fn app_key(&self, appid: &str, what: std::fmt::Arguments<'_>) -> String {
+        format!("{}:{{{appid}}}:{what}", self.prefix)
+    }
+
     fn epochs_key(&self, app: &AppSlot) -> String {
-        format!("{}:tok:{}", self.prefix, app.appid())
+        self.app_key(app.appid(), format_args!("tok"))
     }
 
     fn day_key(&self, app: &AppSlot, api: Metered, day: u32) -> String {
-        format!("{}:q:{}:{}:{day}", self.prefix, app.appid(), api.as_str())
+        self.app_key(app.appid(), format_args!("q:{}:{day}", api.as_str()))
+    }
+
+    fn rate_key(&self, app: &AppSlot, api: Metered) -> String {
+        self.app_key(app.appid(), format_args!("rl:{}", api.as_str()))
+    }
+
+    fn visit_key(&self, appid: &str, openid: &str) -> String {
+        self.app_key(appid, format_args!("v:{openid}"))
+    }
+
+    fn answered(&self) {
+        if let Some(m) = &self.metrics {
+            m.answered();
+        }
+    }
+
+    /// Forgets the epochs read for `app` (another instance rotated them).
+    pub fn forget_epochs(app: &AppSlot) {
+        *app.shared_epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    async fn read_epochs(&self, app: &AppSlot) -> Result<Option<Epochs>, StateError> {
+        let mut conn = self.conn.clone();
+        let (current, previous): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.epochs_key(app))
+            .arg("cur")
+            .arg("prev")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(current.map(|current| Epochs { current, previous }))
     }
 
     async fn run_rotate(
@@ -126,32 +306,195 @@ impl RedisState {
     ) -> Result<Epochs, StateError> {
         let mut conn = self.conn.clone();
         let (current, previous): (i64, i64) = self
+            .scripts
             .rotate
             .key(self.epochs_key(app))
             .arg(now_ms)
             .arg(ttl_ms)
+            .arg(self.changes_channel())
+            .arg(format!("tok\t{}", app.appid()))
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(Epochs {
+        let epochs = Epochs {
             current: current as u64,
             previous: (previous >= 0).then_some(previous as u64),
+        };
+        remember(app, Some(epochs));
+        Ok(epochs)
+    }
+
+    /// GCRA parameters for an app's per-minute limit: the emission interval in microseconds
+    /// (60 s / n) and the burst (n).
+    fn gcra(app: &App, api: Metered) -> (u64, u32) {
+        let n = app.limits.api(api).per_minute.get();
+        (60_000_000 / u64::from(n), n)
+    }
+}
+
+/// Keeps `epochs` as the app's latest read, unless a later rotation is already held (concurrent
+/// rotations and reads finish in any order).
+fn remember(app: &AppSlot, epochs: Option<Epochs>) {
+    let mut cached = app
+        .shared_epochs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let held = cached.and_then(|(_, e)| e).map(|e| e.current);
+    let read = epochs.map(|e| e.current);
+    if read >= held {
+        *cached = Some((Instant::now(), epochs));
+    }
+}
+
+fn wait_from_micros(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+impl RateStore for RedisState {
+    fn check<'a>(
+        &'a self,
+        app: &'a App,
+        api: Metered,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<RateDecision, StateError>> {
+        Box::pin(async move {
+            let (interval, burst) = Self::gcra(app, api);
+            let mut conn = self.conn.clone();
+            let (limited, wait): (i64, i64) = self
+                .scripts
+                .rate
+                .key(self.rate_key(&app.slot, api))
+                .arg(now_ms * 1000)
+                .arg(interval)
+                .arg(burst)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(if limited == 1 {
+                RateDecision::Limited {
+                    wait: wait_from_micros(wait),
+                }
+            } else {
+                RateDecision::Admitted
+            })
         })
     }
 }
 
-impl TokenStore for RedisState {
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>> {
+impl Admission for RedisState {
+    fn admit<'a>(
+        &'a self,
+        app: &'a App,
+        q: AdmitQuery<'a>,
+    ) -> BoxFuture<'a, Result<Admitted, StateError>> {
         Box::pin(async move {
+            let (interval, burst) = Self::gcra(app, q.api);
+            let limit = app.limits.api(q.api).per_day.get();
+            let mut invocation = self.scripts.admit.key(self.rate_key(&app.slot, q.api));
+            invocation.key(self.day_key(&app.slot, q.api, q.day));
+            if let Some(openid) = q.openid {
+                invocation.key(self.visit_key(app.appid(), openid));
+            }
             let mut conn = self.conn.clone();
-            let (current, previous): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
-                .arg(self.epochs_key(app))
-                .arg("cur")
-                .arg("prev")
-                .query_async(&mut conn)
+            let (outcome, value): (i64, i64) = invocation
+                .arg(q.now_ms * 1000)
+                .arg(interval)
+                .arg(burst)
+                .arg(limit)
+                .arg(DAY_KEY_TTL_SECS)
+                .arg(q.visit_ttl.as_secs())
+                .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            Ok(current.map(|current| Epochs { current, previous }))
+            self.answered();
+            Ok(match outcome {
+                0 => Admitted::Yes {
+                    used: u64::try_from(value).unwrap_or(0),
+                },
+                1 => Admitted::RateLimited {
+                    wait: wait_from_micros(value),
+                },
+                2 => Admitted::QuotaExhausted,
+                _ => Admitted::VisitExpired,
+            })
+        })
+    }
+}
+
+impl VisitStore for RedisState {
+    fn record<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+        now_secs: u64,
+    ) -> BoxFuture<'a, Result<VisitOutcome, StateError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let _: i64 = self
+                .scripts
+                .visit
+                .key(self.visit_key(appid, openid))
+                .arg(now_secs)
+                .arg(self.visit_ttl_secs)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(VisitOutcome::Recorded)
+        })
+    }
+
+    fn last_visit<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, StateError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            redis::cmd("GET")
+                .arg(self.visit_key(appid, openid))
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    /// Visit keys expire by themselves.
+    fn sweep(&self, _before_secs: u64) -> usize {
+        0
+    }
+
+    fn held(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl TokenStore for RedisState {
+    /// The epochs read within [`EPOCHS_TRUSTED_FOR`], else read now. When Redis cannot be
+    /// reached the last epochs read are used however old (or none: a token is then valid until
+    /// it expires, as after a restart of the in-process backend), so checks keep being served.
+    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>> {
+        let cached = *app
+            .shared_epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((read_at, epochs)) = cached
+            && read_at.elapsed() < EPOCHS_TRUSTED_FOR
+        {
+            return Box::pin(std::future::ready(Ok(epochs)));
+        }
+        Box::pin(async move {
+            match self.read_epochs(app).await {
+                Ok(epochs) => {
+                    remember(app, epochs);
+                    Ok(epochs)
+                }
+                Err(e) => {
+                    if let Some(m) = &self.metrics {
+                        m.fell_back("token_epochs", &e);
+                    }
+                    Ok(cached.and_then(|(_, epochs)| epochs))
+                }
+            }
         })
     }
 
@@ -184,6 +527,7 @@ impl QuotaStore for RedisState {
         Box::pin(async move {
             let mut conn = self.conn.clone();
             let (admitted, used): (i64, u64) = self
+                .scripts
                 .acquire
                 .key(self.day_key(app, api, day))
                 .arg(limit)
@@ -225,9 +569,10 @@ impl QuotaStore for RedisState {
     ) -> BoxFuture<'a, Result<ResetDecision, StateError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let mut invocation =
-                self.reset
-                    .key(format!("{}:r:{}:{month}", self.prefix, app.appid()));
+            let mut invocation = self
+                .scripts
+                .reset
+                .key(self.app_key(app.appid(), format_args!("r:{month}")));
             for api in Metered::ALL {
                 invocation.key(self.day_key(app, api, day));
             }
@@ -251,6 +596,7 @@ impl QuotaStore for RedisState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
 
     /// The Redis every machine of this kind runs on 127.0.0.1:6379 (`.ci/run` makes sure).
     const URL: &str = "redis://127.0.0.1:6379/0";
@@ -262,7 +608,7 @@ mod tests {
             std::process::id(),
             crate::media::wall_ms()
         );
-        RedisState::connect(URL, &prefix)
+        RedisState::connect(URL, &prefix, Duration::from_secs(7200))
             .await
             .expect("Redis on 127.0.0.1:6379 (.ci/run starts one)")
     }
@@ -287,12 +633,101 @@ mod tests {
         crate::state::conformance::quota_store_concurrent(std::sync::Arc::new(fresh().await)).await;
     }
 
+    #[tokio::test]
+    async fn redis_rate_store_passes_the_conformance_suite() {
+        crate::state::conformance::rate_store(&fresh().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_rate_store_is_exact_under_concurrency() {
+        crate::state::conformance::rate_store_concurrent(Arc::new(fresh().await)).await;
+    }
+
+    #[tokio::test]
+    async fn redis_visit_store_passes_the_conformance_suite() {
+        crate::state::conformance::visit_store(&fresh().await).await;
+    }
+
+    #[tokio::test]
+    async fn redis_admission_passes_the_conformance_suite() {
+        let s = fresh().await;
+        crate::state::conformance::admission(&s, &s).await;
+    }
+
+    /// The rate limit keeps governor's arithmetic at the limits the platform uses: 4000 per minute
+    /// admits exactly 4000 at once, then one every 15 ms.
+    #[tokio::test]
+    async fn redis_rate_limit_at_4000_per_minute() {
+        let s = fresh().await;
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let app = crate::state::conformance::app("wx00000000000000ad", 4000, 100_000, &clock);
+        let mut conn = s.conn.clone();
+        // A pipeline does not load scripts on its own.
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(RATE)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut pipe = redis::pipe();
+        for _ in 0..4001 {
+            pipe.invoke_script(
+                s.scripts
+                    .rate
+                    .key(s.rate_key(&app.slot, Metered::MsgSecCheck))
+                    .arg(clock.now_ms() * 1000)
+                    .arg(15_000)
+                    .arg(4000),
+            );
+        }
+        let answers: Vec<(i64, i64)> = pipe.query_async(&mut conn).await.unwrap();
+        assert!(answers[..4000].iter().all(|a| a.0 == 0));
+        assert_eq!(answers[4000], (1, 15_000));
+        clock.advance(Duration::from_millis(15));
+        let admitted = s.check(&app, Metered::MsgSecCheck, clock.now_ms()).await;
+        assert_eq!(admitted.unwrap(), RateDecision::Admitted);
+    }
+
+    /// Visit keys expire when they stop making their user fresh.
+    #[tokio::test]
+    async fn visit_keys_expire_with_freshness() {
+        let s = RedisState::connect(URL, &fresh().await.prefix, Duration::from_secs(7200))
+            .await
+            .unwrap();
+        s.record("wx00000000000000ae", "u1", 1_764_000_000)
+            .await
+            .unwrap();
+        let mut conn = s.conn.clone();
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(s.visit_key("wx00000000000000ae", "u1"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!((7190..=7200).contains(&ttl), "{ttl}");
+    }
+
     /// Counters are created with their expiry in the same script: no key without a TTL.
     #[tokio::test]
     async fn every_counter_key_has_a_ttl() {
         let s = fresh().await;
         let app = AppSlot::new("wx00000000000000ee");
         s.acquire(&app, Metered::MsgSecCheck, 7, 10).await.unwrap();
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let full = crate::state::conformance::app("wx00000000000000ee", 10, 10, &clock);
+        let query = AdmitQuery {
+            api: Metered::MsgSecCheck,
+            now_ms: clock.now_ms(),
+            day: 8,
+            openid: Some("u1"),
+            visit_ttl: Duration::from_secs(7200),
+        };
+        s.record(full.appid(), "u1", clock.now_secs())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.admit(&full, query).await.unwrap(),
+            Admitted::Yes { used: 1 }
+        );
         s.reset(&app, 7, 3, 5).await.unwrap();
         s.acquire(&app, Metered::MediaCheckAsync, 7, 10)
             .await
@@ -304,7 +739,7 @@ mod tests {
             .await
             .unwrap();
         assert!(keys.len() >= 2, "{keys:?}");
-        for key in keys.iter().filter(|k| !k.contains(":tok:")) {
+        for key in keys.iter().filter(|k| !k.ends_with(":tok")) {
             let ttl: i64 = redis::cmd("TTL")
                 .arg(key)
                 .query_async(&mut conn)
@@ -319,7 +754,7 @@ mod tests {
     async fn an_unreachable_redis_is_reported() {
         let e = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            RedisState::connect("redis://127.0.0.1:1/0", "x"),
+            RedisState::connect("redis://127.0.0.1:1/0", "x", Duration::from_secs(1)),
         )
         .await
         .expect("fails promptly")

@@ -71,7 +71,9 @@ impl TestServer {
             clock: std::sync::Arc::new(clock.clone()),
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let gateway = modgate::build(config, options).expect("gateway builds");
+        let gateway = modgate::build(config, options)
+            .await
+            .expect("gateway builds");
         let handle = tokio::spawn(modgate::serve(
             std::sync::Arc::clone(&gateway),
             modgate::Listeners { api, admin },
