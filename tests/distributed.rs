@@ -1,0 +1,290 @@
+//! SPEC §8: several gateway instances sharing one Redis. Three real gateways (each its own
+//! listeners, embedded store and clock) on one key prefix of the Redis on 127.0.0.1:6379, and a
+//! `redis-server` of the test's own for the outage test.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const REDIS: &str = "redis://127.0.0.1:6379/0";
+
+/// A key prefix no other test or run shares.
+fn fresh_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("modgate-it-{name}-{}-{nanos}", std::process::id())
+}
+
+/// Limits on; the first app's rate high enough not to matter, the second app's daily quota 1000.
+/// Each call names a fresh embedded store (an instance's own media jobs).
+fn config(redis_url: &str, prefix: &str) -> String {
+    let data_dir = fresh_dir("data");
+    format!(
+        r#"
+[limits]
+text_per_minute = 100000
+[state]
+backend = "redis"
+redis_url = "{redis_url}"
+redis_prefix = "{prefix}"
+data_dir = "{}"
+[admin]
+token = "test-admin-token"
+[media]
+allow_networks = ["127.0.0.0/8"]
+[[apps]]
+appid = "{APPID}"
+secret = "{SECRET}"
+[[apps]]
+appid = "{APPID2}"
+secret = "{SECRET2}"
+text_per_minute = 100000
+text_per_day = 1000
+"#,
+        data_dir.display()
+    )
+}
+
+fn body(content: &str, openid: &str) -> String {
+    json!({"content": content, "version": 2, "scene": 2, "openid": openid}).to_string()
+}
+
+async fn visit(s: &TestServer, token: &str, openid: &str) {
+    let (status, v) = s
+        .post(
+            &format!("/wxa/visit/report?access_token={token}"),
+            json!({ "openid": openid }).to_string(),
+        )
+        .await;
+    assert_eq!((status, v["errcode"].as_i64()), (200, Some(0)), "{v}");
+}
+
+async fn metric(s: &TestServer, name: &str) -> f64 {
+    let text = s
+        .client
+        .get(s.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_share_tokens_tables_and_an_exact_quota() {
+    let prefix = fresh_prefix("three");
+    let gws = [
+        TestServer::start_with(&config(REDIS, &prefix)).await,
+        TestServer::start_with(&config(REDIS, &prefix)).await,
+        TestServer::start_with(&config(REDIS, &prefix)).await,
+    ];
+
+    // A token issued by one instance is accepted by the others; a visit reported to one makes
+    // the user fresh on all.
+    let token = gws[0].token().await;
+    visit(&gws[1], &token, "u1").await;
+    for gw in &gws {
+        let v = gw.check(&token, &body("你好", "u1")).await;
+        assert_eq!(v["errcode"], 0, "{v}");
+        assert_eq!(v["result"]["suggest"], "pass", "{v}");
+    }
+
+    // A table change made on one is in force on all, within a second.
+    let started = Instant::now();
+    let (status, _) = gws[0]
+        .client
+        .put(gws[0].admin_url(&format!("/admin/apps/{APPID}/keywords")))
+        .bearer_auth("test-admin-token")
+        .header("content-type", "application/json")
+        .body(r#"[{"keyword":"紫水晶","label":20001,"level":90,"suggest":"risky"}]"#)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 200);
+    for gw in &gws {
+        loop {
+            let v = gw.check(&token, &body("出售紫水晶", "u1")).await;
+            if v["result"]["suggest"] == "risky" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "the table change did not reach {} within a second: {v}",
+                gw.api
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    // A new token issued on another instance: the old one stays valid for the grace period
+    // everywhere, then is refused everywhere (the rotation reached every instance).
+    let newer = gws[1].token().await;
+    assert_ne!(newer, token);
+    for gw in &gws {
+        assert_eq!(gw.check(&token, &body("你好", "u1")).await["errcode"], 0);
+        gw.clock.advance(Duration::from_secs(301));
+    }
+    for gw in &gws {
+        assert_err(&gw.check(&token, &body("你好", "u1")).await, 40001);
+        assert_eq!(gw.check(&newer, &body("你好", "u1")).await["errcode"], 0);
+    }
+
+    // The second app's daily quota of 1000, hit by 1500 concurrent checks spread over the three
+    // instances: exactly 1000 admitted.
+    let token2 = gws[2].token_for(APPID2, SECRET2).await;
+    visit(&gws[0], &token2, "u2").await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..1500 {
+        let gw = &gws[i % 3];
+        let request = gw
+            .client
+            .post(gw.url(&format!("/wxa/msg_sec_check?access_token={token2}")))
+            .body(body("你好", "u2"));
+        calls.spawn(async move {
+            let bytes = request.send().await.unwrap().bytes().await.unwrap();
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            v["errcode"].as_i64().unwrap()
+        });
+    }
+    let (mut admitted, mut refused) = (0, 0);
+    while let Some(code) = calls.join_next().await {
+        match code.unwrap() {
+            0 => admitted += 1,
+            45009 => refused += 1,
+            other => panic!("unexpected errcode {other}"),
+        }
+    }
+    assert_eq!((admitted, refused), (1000, 500));
+    // Every instance reports the same count.
+    for gw in &gws {
+        let (_, v) = gw
+            .post(
+                &format!("/cgi-bin/openapi/quota/get?access_token={token2}"),
+                r#"{"cgi_path":"/wxa/msg_sec_check"}"#,
+            )
+            .await;
+        assert_eq!(v["quota"]["used"], 1000, "{v}");
+    }
+    for gw in gws {
+        gw.shutdown().await;
+    }
+}
+
+/// A `redis-server` of this test's own, on a spare port, without persistence.
+struct OwnRedis {
+    port: u16,
+    child: Child,
+}
+
+impl OwnRedis {
+    fn start_on(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis { port, child }
+    }
+
+    fn start() -> OwnRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Redis goes away: text checks are still answered (under the instance's own rate limiter, the
+/// metrics saying so), media submissions get -1 and no trace_id, and when Redis is back the
+/// gateway uses it again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_text_checks_fall_back_and_everything_recovers() {
+    let mut redis = OwnRedis::start();
+    let gw = TestServer::start_with(&config(&redis.url(), "outage")).await;
+    let token = gw.token().await;
+    visit(&gw, &token, "u1").await;
+    assert_eq!(gw.check(&token, &body("你好", "u1")).await["errcode"], 0);
+    assert_eq!(metric(&gw, "modgate_state_backend_up").await, 1.0);
+
+    redis.kill();
+    let v = gw.check(&token, &body("你好", "u1")).await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(v["result"]["suggest"], "pass");
+    // The verdict is still the engine's.
+    let v = gw.check(&token, &body("出售冰毒", "u1")).await;
+    assert_eq!(v["result"]["suggest"], "risky", "{v}");
+    assert!(metric(&gw, "modgate_state_fallbacks_total").await >= 2.0);
+    assert_eq!(metric(&gw, "modgate_state_backend_up").await, 0.0);
+    let (status, v) = gw
+        .post(
+            &format!("/wxa/media_check_async?access_token={token}"),
+            json!({"media_url": "http://127.0.0.1:9/a.jpg", "media_type": 2, "version": 2,
+                   "scene": 1, "openid": "u1"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_err(&v, -1);
+    assert!(v.get("trace_id").is_none(), "{v}");
+
+    // Redis returns (empty: it kept nothing). The gateway uses it again: the visit it lost is
+    // asked for, and counts land in the new server.
+    let _redis = OwnRedis::start_on(redis.port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = gw.check(&token, &body("你好", "u1")).await;
+        if v["errcode"] == 61010 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis not used again: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(&gw, "modgate_state_backend_up").await, 1.0);
+    visit(&gw, &token, "u1").await;
+    assert_eq!(gw.check(&token, &body("你好", "u1")).await["errcode"], 0);
+    let (_, v) = gw
+        .post(
+            &format!("/cgi-bin/openapi/quota/get?access_token={token}"),
+            r#"{"cgi_path":"/wxa/msg_sec_check"}"#,
+        )
+        .await;
+    assert_eq!(v["quota"]["used"], 2, "{v}");
+    gw.shutdown().await;
+}
