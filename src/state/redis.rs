@@ -327,8 +327,10 @@ impl RedisState {
     /// GCRA parameters for an app's per-minute limit: the emission interval in microseconds
     /// (60 s / n) and the burst (n).
     fn gcra(app: &App, api: Metered) -> (u64, u32) {
+        // One microsecond is the finest interval kept: limits above 60,000,000 per minute act
+        // as 60,000,000.
         let n = app.limits.api(api).per_minute.get();
-        (60_000_000 / u64::from(n), n)
+        ((60_000_000 / u64::from(n)).max(1), n)
     }
 }
 

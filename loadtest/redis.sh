@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# msgSecCheck v2 per instance: the gateway with its state in process (`backend = "memory"`)
+# against the same gateway with its state in Redis (`backend = "redis"`), in one run,
+# alternating. Limits are enforced on both (far above the load), so every call takes the rate
+# limit, the daily quota and the visit check from the backend.
+#
+# Each gateway runs pinned to CPU 0 with one tokio worker; wrk runs on CPU 1, and so does the
+# benchmark's own redis-server (port 16379, no persistence): on this 2-core machine Redis shares
+# the load generator's core, never the gateway's.
+# Usage: loadtest/redis.sh [DURATION] [CONNECTIONS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-15s}
+CONNS=${2:-64}
+ROUNDS=${3:-3}
+source loadtest/lib.sh
+
+cargo build --release --quiet --bin modgate
+taskset -c 1 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p 16379 flushall >/dev/null
+sed -e 's/18080/18083/; s/19090/19093/; s/bench-data/bench-data-redis/' \
+    -e 's|^\[state\]|[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:16379/0"\nredis_prefix = "bench"|' \
+    loadtest/bench.toml > target/bench-redis.toml
+start_modgate loadtest/bench.toml
+start_modgate target/bench-redis.toml
+wait_healthy 19090
+wait_healthy 19093
+MEM=$(prepare 18080)
+RED=$(prepare 18083)
+
+compare "$ROUNDS" "state in process" "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$MEM" \
+    "state in Redis" "http://127.0.0.1:18083/wxa/msg_sec_check?access_token=$RED"
+echo
+echo "Redis commands per msgSecCheck (INFO commandstats over the whole run):"
+redis-cli -p 16379 info commandstats | grep -E '^cmdstat_(evalsha|eval|hmget|get|set)' | tr -d '\r'
