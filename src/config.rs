@@ -27,6 +27,7 @@
 //! | `media.connect_timeout_secs` / `fetch_timeout_secs` / `push_timeout_secs` | `5` / `30` / `10` |
 //! | `media.push_retry_secs` | `[10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800]` |
 //! | `media.retention_hours` | `168` |
+//! | `media.lease_secs` | `60` (with Redis: a job held this long without renewal is taken over) |
 //! | `media.pdq_distance` | `31` (PDQ bits an image may differ from a bank entry) |
 //! | `media.max_pixels` | `40000000` (images over it are refused from their header) |
 //! | `media.qr_scan` / `media.qr_links` | `true` / `"risky"` (a QR code leading elsewhere is 10001) |
@@ -148,6 +149,7 @@ pub struct RawMedia {
     pub push_timeout_secs: Option<f64>,
     pub push_retry_secs: Option<Vec<f64>>,
     pub retention_hours: Option<i64>,
+    pub lease_secs: Option<f64>,
     pub pdq_distance: Option<i64>,
     pub max_pixels: Option<i64>,
     pub qr_scan: Option<bool>,
@@ -292,6 +294,9 @@ pub struct MediaConfig {
     pub push_retry: Vec<Duration>,
     /// How long finished jobs stay readable.
     pub retention: Duration,
+    /// With shared state: how long an instance may hold a job without renewing its lease
+    /// before another instance takes it over ([`crate::media::shared`]).
+    pub lease: Duration,
     /// An image matches a bank entry within this many differing PDQ bits.
     pub pdq_distance: u32,
     /// Images with more pixels than this are refused before decoding.
@@ -672,6 +677,7 @@ impl RawConfig {
             retention: Duration::from_secs(
                 3600 * errs.positive("media.retention_hours", m.retention_hours, 168, 24 * 365),
             ),
+            lease: seconds(&mut errs, "lease_secs", m.lease_secs, 60.0),
             pdq_distance: errs.positive("media.pdq_distance", m.pdq_distance, 31, 128) as u32,
             max_pixels: errs.positive("media.max_pixels", m.max_pixels, 40_000_000, 1_000_000_000),
             qr_scan: m.qr_scan.unwrap_or(true),
@@ -1191,6 +1197,16 @@ encoding_aes_key = ""
         assert_eq!(c.apps.len(), 1);
         assert_eq!(c.apps[0].appid, "wx0123456789abcdef");
         assert_eq!(c.media.allow_networks.len(), 1);
+    }
+
+    /// The configuration docker-compose.yml gives its three gateways is valid and shared.
+    #[test]
+    fn the_compose_configuration_is_valid() {
+        let c = Config::from_toml(include_str!("../deploy/modgate-shared.toml")).unwrap();
+        assert_eq!(c.state.backend, Backend::Redis);
+        assert_eq!(c.state.redis_url.as_str(), "redis://redis:6379/0");
+        assert_eq!(c.server.listen.port(), 8080);
+        assert_eq!(c.admin.listen.port(), 9090);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod token;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -168,9 +169,33 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
             Ok(())
         })
         .map_err(RunError::Catalog)?;
+    let shared_jobs = match &shared {
+        Some(s) => {
+            let consumer = crate::media::shared::consumer_name(&config.state.data_dir)
+                .map_err(|e| RunError::Media(format!("instance name: {e}")))?;
+            let blocking = s
+                .state
+                .dedicated_connection(Duration::from_secs(1))
+                .await
+                .map_err(|e| RunError::Shared(e.to_string()))?;
+            let jobs = crate::media::shared::SharedJobs::open(
+                s.state.connection(),
+                blocking,
+                s.state.prefix(),
+                consumer,
+                config.media.lease,
+                config.media.retention,
+            )
+            .await
+            .map_err(|e| RunError::Shared(e.to_string()))?;
+            Some(jobs)
+        }
+        None => None,
+    };
     let media = crate::media::Media::open(
         config.media.clone(),
         Arc::clone(&durable),
+        shared_jobs,
         metrics.media.clone(),
     )
     .map_err(RunError::Media)?;

@@ -581,10 +581,8 @@ async fn an_image_is_fetched_analysed_and_its_verdict_pushed_signed() {
 
     // Audio too.
     let trace2 = accepted(&s, &t, &format!("http://{o}/audio.mp3"), 1).await;
-    assert_eq!(
-        finished(&s, &trace2).await["verdict"]["result"]["suggest"],
-        "pass"
-    );
+    let audio = finished(&s, &trace2).await;
+    assert_eq!(audio["verdict"]["result"]["suggest"], "pass", "{audio}");
 
     // The app reads its own verdict back; another app cannot.
     let (_, v) = s
@@ -1272,4 +1270,195 @@ async fn kill_9_with_thousands_queued_then_every_job_is_pushed_after_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The state section of a gateway sharing Redis under `prefix`, with its own data directory.
+fn shared_state(prefix: &str, data_dir: &std::path::Path) -> String {
+    format!(
+        "[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n\
+         redis_prefix = \"{prefix}\"\ndata_dir = \"{}\"\n",
+        data_dir.display()
+    )
+}
+
+/// SPEC §8 with media: jobs accepted by one instance are in Redis, its worker is killed with
+/// most of them unfinished, and another instance takes them over when their lease runs out and
+/// pushes every one; it also answers the result of a job the first one accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_a_killed_instances_jobs_finish_on_another() {
+    const JOBS: usize = 300;
+    let origin = Origin::default();
+    origin.delay_ms.store(200, Ordering::Relaxed);
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let push = r.start().await;
+    let prefix = format!(
+        "modgate-it-media-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let config_of = |dir: &std::path::Path| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n{}{}",
+            shared_state(&prefix, &dir.join("data")),
+            gateway_config(push, "workers = 8\nper_host = 8\nlease_secs = 2", "")
+                .replace("[admin]\n", "[admin]\nlisten = \"127.0.0.1:0\"\n")
+        )
+    };
+    let (dir_a, dir_b) = (fresh_dir("shared-a"), fresh_dir("shared-b"));
+    std::fs::write(dir_a.join("modgate.toml"), config_of(&dir_a)).unwrap();
+    std::fs::write(dir_b.join("modgate.toml"), config_of(&dir_b)).unwrap();
+
+    let (mut first, api) = start_process(&dir_a.join("modgate.toml"));
+    modgate::media::fetch::install_tls_provider();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token: Value = json_of(
+        client
+            .get(format!(
+                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let body = media(&format!("http://{o}/delayed.png"), 2).to_string();
+    let mut accepted = HashSet::new();
+    for _ in 0..JOBS {
+        let v: Value = json_of(
+            client
+                .post(format!(
+                    "http://{api}/wxa/media_check_async?access_token={token}"
+                ))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(v["errcode"], 0, "{v}");
+        accepted.insert(v["trace_id"].as_str().unwrap().to_owned());
+    }
+    first.0.kill().unwrap(); // SIGKILL: its jobs stay pending under its name in Redis
+    first.0.wait().unwrap();
+    let pushed_before = r.all().len();
+    assert!(
+        pushed_before < JOBS / 2,
+        "the kill must land with most jobs unfinished ({pushed_before} pushed)"
+    );
+
+    origin.delay_ms.store(0, Ordering::Relaxed);
+    let (_second, api_b) = start_process(&dir_b.join("modgate.toml"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pushed: HashSet<String> = r
+            .all()
+            .iter()
+            .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
+            .collect();
+        let missing = accepted.difference(&pushed).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} accepted jobs were never pushed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The second instance answers for a job the first accepted (the token is the first's too).
+    let some = accepted.iter().next().unwrap();
+    let v: Value = json_of(
+        client
+            .post(format!(
+                "http://{api_b}/wxa/media_check_async/result?access_token={token}"
+            ))
+            .body(json!({ "trace_id": some }).to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(v["trace_id"], some.as_str(), "{v}");
+}
+
+/// Two instances sharing Redis: jobs submitted to either are each pushed once, and either
+/// instance reads back any job's verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_jobs_are_shared_and_pushed_once() {
+    const JOBS: usize = 60;
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let push = r.start().await;
+    let prefix = format!(
+        "modgate-it-media2-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let config =
+        || shared_state(&prefix, &fresh_dir("shared").join("data")) + &gateway_config(push, "", "");
+    let gws = [
+        TestServer::start_with(&config()).await,
+        TestServer::start_with(&config()).await,
+    ];
+    let tokens = [gws[0].token().await, gws[1].token().await];
+    let mut accepted = Vec::new();
+    for i in 0..JOBS {
+        let trace = accepted_job(
+            &gws[i % 2],
+            &tokens[i % 2],
+            &format!("http://{o}/image.png"),
+        )
+        .await;
+        accepted.push(trace);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r.all().len() < JOBS {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {JOBS} pushed",
+            r.all().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pushed: Vec<String> = r
+        .all()
+        .iter()
+        .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(pushed.len(), JOBS, "each job pushed once");
+    let pushed: HashSet<String> = pushed.into_iter().collect();
+    assert_eq!(pushed, accepted.iter().cloned().collect::<HashSet<_>>());
+    // Either instance answers for any job; the admin API of either shows it delivered.
+    for (i, trace) in accepted.iter().enumerate() {
+        let reader = &gws[(i + 1) % 2];
+        let (_, v) = reader
+            .post(
+                &format!(
+                    "/wxa/media_check_async/result?access_token={}",
+                    tokens[(i + 1) % 2]
+                ),
+                json!({ "trace_id": trace }).to_string(),
+            )
+            .await;
+        assert_eq!(v["errcode"], 0, "{v}");
+    }
+    assert_eq!(admin_job(&gws[1], &accepted[0]).await["state"], "delivered");
+    for gw in gws {
+        gw.shutdown().await;
+    }
+}
+
+async fn accepted_job(s: &TestServer, token: &str, url: &str) -> String {
+    accepted(s, token, url, 2).await
 }

@@ -24,6 +24,7 @@ pub mod meta;
 pub mod pdq;
 pub mod push;
 pub mod qr;
+pub mod shared;
 pub mod sniff;
 pub mod store;
 
@@ -67,6 +68,9 @@ pub struct Media {
     /// One permit per core: analyses running at once.
     analysis: tokio::sync::Semaphore,
     store: JobStore,
+    /// The queue shared through Redis, when instances share state; then `store` only holds
+    /// what an earlier in-process deployment left.
+    shared: Option<shared::SharedJobs>,
     fetcher: Fetcher,
     sched: Mutex<Sched>,
     wake: Notify,
@@ -100,6 +104,8 @@ struct Sched {
     running: usize,
     running_app: HashMap<String, usize>,
     running_host: HashMap<String, usize>,
+    /// With the shared queue: each held job's stream entry, by trace_id.
+    entries: HashMap<String, String>,
 }
 
 /// Unix milliseconds by the system clock.
@@ -230,6 +236,7 @@ impl Sched {
             self.place(job, now);
         } else {
             self.open.remove(&job.trace_id);
+            self.entries.remove(&job.trace_id);
         }
     }
 }
@@ -248,6 +255,7 @@ impl Media {
     pub fn open(
         config: MediaConfig,
         durable: Arc<crate::state::durable::Durable>,
+        shared: Option<shared::SharedJobs>,
         metrics: MediaMetrics,
     ) -> Result<Media, String> {
         let store = JobStore::start(durable).map_err(|e| format!("media job writer: {e}"))?;
@@ -269,7 +277,17 @@ impl Media {
             tracing::error!(record = %bad, "unreadable media job record skipped");
         }
         if !sched.open.is_empty() {
-            tracing::info!(jobs = sched.open.len(), "resuming unfinished media jobs");
+            if shared.is_some() {
+                // Jobs of an in-process deployment are finished where they were accepted, not
+                // handed to other instances: switch backends with an empty queue.
+                tracing::warn!(
+                    jobs = sched.open.len(),
+                    "unfinished media jobs from the embedded store are resumed by this instance \
+                     alone"
+                );
+            } else {
+                tracing::info!(jobs = sched.open.len(), "resuming unfinished media jobs");
+            }
         }
         metrics.queue_depth.set(sched.open.len() as i64);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -278,6 +296,7 @@ impl Media {
             global_bank: arc_swap::ArcSwap::from_pointee(Bank::default()),
             analysis: tokio::sync::Semaphore::new(cores),
             store,
+            shared,
             fetcher,
             sched: Mutex::new(sched),
             wake: Notify::new(),
@@ -296,6 +315,16 @@ impl Media {
 
     /// Accepts a job: durably written before this returns, or refused.
     pub async fn submit(&self, job: Job) -> Result<(), SubmitError> {
+        if let Some(shared) = &self.shared {
+            // The whole deployment's bound is kept by the submission script; whichever
+            // instance has room takes the job from the queue.
+            if !shared.submit(&job, self.config.max_queued.get()).await? {
+                self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
+                return Err(SubmitError::Busy);
+            }
+            self.metrics.jobs.with_label_values(&["accepted"]).inc();
+            return Ok(());
+        }
         {
             let mut s = self.sched();
             if s.open.len() + s.reserved >= self.config.max_queued.get() {
@@ -320,10 +349,51 @@ impl Media {
         Ok(())
     }
 
+    /// Writes a job's new state: to the embedded store, or with the shared queue to its record
+    /// (a finished job also leaves the queue).
+    async fn record(&self, job: &Job) -> Result<(), StoreError> {
+        let Some(shared) = &self.shared else {
+            return self.store.put(job).await;
+        };
+        let entry = self.sched().entries.get(&job.trace_id).cloned();
+        match entry {
+            Some(entry) if !job.state.is_open() => shared.finish(job, &entry).await,
+            Some(_) => shared.save(job).await,
+            // Resumed from the embedded store.
+            None => self.store.put(job).await,
+        }
+    }
+
+    /// Jobs taken from the shared queue join this instance's schedule (unless already held).
+    fn take_over(&self, taken: Vec<shared::Taken>) {
+        if taken.is_empty() {
+            return;
+        }
+        let depth = {
+            let mut s = self.sched();
+            let now = wall_ms();
+            for t in taken {
+                if s.open.contains_key(&t.job.trace_id) {
+                    continue;
+                }
+                s.entries.insert(t.job.trace_id.clone(), t.entry);
+                s.place(t.job, now);
+            }
+            s.open.len()
+        };
+        self.metrics.queue_depth.set(depth as i64);
+        self.wake.notify_one();
+    }
+
     /// A job by trace_id: the live record when unfinished, else the stored one.
     pub async fn job(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
         if let Some(job) = self.sched().open.get(trace_id) {
             return Ok(Some(job.clone()));
+        }
+        if let Some(shared) = &self.shared
+            && let Some(job) = shared.get(trace_id).await?
+        {
+            return Ok(Some(job));
         }
         let (store, trace) = (self.store.clone(), trace_id.to_owned());
         tokio::task::spawn_blocking(move || store.get(&trace))
@@ -333,6 +403,9 @@ impl Media {
 
     /// Stored jobs in one state, oldest first, at most `limit`.
     pub async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, StoreError> {
+        if let Some(shared) = &self.shared {
+            return shared.list(state, limit).await;
+        }
         let store = self.store.clone();
         let mut jobs = tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
@@ -368,6 +441,10 @@ impl Media {
         job.attempts = 0;
         job.next_at_ms = wall_ms();
         job.finished_ms = None;
+        if let Some(shared) = &self.shared {
+            shared.reopen(&job).await?;
+            return Ok(Some(job));
+        }
         self.store.reopen(&job).await?;
         let depth = {
             let mut s = self.sched();
@@ -381,6 +458,10 @@ impl Media {
 
     /// Deletes finished jobs that finished before `cutoff_ms`; returns how many.
     pub async fn remove_finished_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        if let Some(shared) = &self.shared {
+            // Records expire by themselves; the dead-letter index is trimmed here.
+            shared.trim_dead(cutoff_ms).await?;
+        }
         let store = self.store.clone();
         let old = tokio::task::spawn_blocking(move || {
             let mut old = Vec::new();
@@ -412,6 +493,9 @@ impl Media {
 pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let media = &gw.media;
     let mut steps = JoinSet::new();
+    if let Some(shared) = media.shared.clone() {
+        steps.spawn(feed(Arc::clone(&gw), shared, shutdown.clone()));
+    }
     let mut last_sweep = Instant::now();
     loop {
         let now = wall_ms();
@@ -452,6 +536,75 @@ pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     steps.shutdown().await;
 }
 
+/// With the shared queue: takes this instance's own unfinished jobs back, then new jobs as the
+/// schedule has room, renews the leases of the jobs held, and takes over jobs whose holder
+/// stopped renewing them. Runs until shutdown.
+async fn feed(gw: Arc<Gateway>, shared: shared::SharedJobs, mut shutdown: watch::Receiver<bool>) {
+    let media = &gw.media;
+    let renew_every = shared.lease() / 3;
+    let mut last_renewal = Instant::now();
+    let mut failures = 0u32;
+    let mut own_taken = false;
+    loop {
+        let step = async {
+            if !own_taken {
+                let own = shared.take_own_pending().await?;
+                if !own.is_empty() {
+                    tracing::info!(jobs = own.len(), "resuming this instance's media jobs");
+                }
+                media.take_over(own);
+                own_taken = true;
+            }
+            if last_renewal.elapsed() >= renew_every {
+                let held: Vec<String> = media.sched().entries.values().cloned().collect();
+                shared.renew(&held).await?;
+                let reclaimed = shared.reclaim(256).await?;
+                if !reclaimed.is_empty() {
+                    tracing::warn!(
+                        jobs = reclaimed.len(),
+                        "media jobs taken over from an instance that stopped renewing them"
+                    );
+                }
+                media.take_over(reclaimed);
+                last_renewal = Instant::now();
+            }
+            let room = media
+                .config
+                .max_queued
+                .get()
+                .saturating_sub(media.depth())
+                .min(256);
+            if room == 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            } else {
+                let block = renew_every
+                    .saturating_sub(last_renewal.elapsed())
+                    .clamp(Duration::from_millis(10), Duration::from_secs(1));
+                media.take_over(shared.take_new(room, block).await?);
+            }
+            Ok::<(), StoreError>(())
+        };
+        let result = tokio::select! {
+            () = crate::server::shutdown_requested(&mut shutdown) => return,
+            r = step => r,
+        };
+        match result {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_power_of_two() {
+                    tracing::error!(error = %e, failures, "shared media queue unreachable");
+                }
+                let backoff = Duration::from_millis(100 * u64::from(failures.min(50)));
+                tokio::select! {
+                    () = crate::server::shutdown_requested(&mut shutdown) => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    }
+}
+
 /// How often finished jobs past their retention are removed.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
@@ -472,7 +625,7 @@ async fn step(gw: &Gateway, mut job: Job) -> Job {
         JobState::Pushing => push_step(gw, &mut job).await,
         _ => return job,
     }
-    if let Err(e) = gw.media.store.put(&job).await {
+    if let Err(e) = gw.media.record(&job).await {
         // The job goes on in memory; after a restart the stored state repeats this step.
         tracing::error!(trace_id = %job.trace_id, error = %e, "media job state not stored");
     }
@@ -1083,7 +1236,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let durable = Arc::new(crate::state::durable::Durable::open(&dir, 1 << 20).unwrap());
         let metrics = || crate::metrics::Metrics::new().unwrap().media;
-        let media = Media::open(config(4, 4, 4), Arc::clone(&durable), metrics()).unwrap();
+        let media = Media::open(config(4, 4, 4), Arc::clone(&durable), None, metrics()).unwrap();
         media
             .submit(job("open", "A", "http://h.example/x"))
             .await
@@ -1112,7 +1265,7 @@ mod tests {
         assert_eq!(dead.len(), 1);
         drop(media);
 
-        let media = Media::open(config(4, 4, 4), durable, metrics()).unwrap();
+        let media = Media::open(config(4, 4, 4), durable, None, metrics()).unwrap();
         assert_eq!(media.depth(), 1);
         assert_eq!(
             media.job("open").await.unwrap().unwrap().state,

@@ -248,6 +248,22 @@ impl RedisState {
         self.conn.clone()
     }
 
+    /// A connection of its own, for blocking reads (which would hold up every other command on
+    /// the shared one). Answers may take up to `block` plus the usual timeout.
+    pub async fn dedicated_connection(
+        &self,
+        block: Duration,
+    ) -> Result<ConnectionManager, StateError> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(block + Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        self.client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)
+    }
+
     /// The channel every instance listens on for changes ([`crate::state::catalog`]).
     pub fn changes_channel(&self) -> String {
         format!("{}:changes", self.prefix)

@@ -1,0 +1,574 @@
+//! Media jobs shared by every instance through Redis (`state.backend = "redis"`).
+//!
+//! - Each job's record is a JSON string, `{prefix}:job:{trace_id}`, written at every change of
+//!   state; a finished one expires after `media.retention_hours`.
+//! - Work is a Redis stream, `{prefix}:media:q`, read by the consumer group `workers`: every
+//!   instance is a consumer and takes new entries as its scheduler has room. An entry stays
+//!   pending with its consumer until the job is finished (delivered, dead or done), when it is
+//!   acknowledged and deleted — pushes waiting for a retry included, so a job is owned by one
+//!   instance at a time.
+//! - Leases: an instance renews its pending entries every `lease / 3` (`XCLAIM ... JUSTID`
+//!   resets their idle time); any instance reclaims entries idle longer than the lease
+//!   (`XAUTOCLAIM`), i.e. those of an instance that died, and resumes them from their record.
+//!   A restarted instance keeps its consumer name (stored in its data directory) and takes its
+//!   own pending entries back at once.
+//! - Acceptance is one script: refused when `media.max_queued` jobs are unfinished across the
+//!   deployment, else the record, the stream entry and the open count are written together, and
+//!   only then is the `trace_id` answered. How durable that is follows Redis's own persistence
+//!   (`appendonly yes`; `appendfsync always` to survive a power loss without losing the last
+//!   second).
+//! - Dead letters are indexed in a sorted set, `{prefix}:media:dead`, by the time they died.
+//!
+//! Delivery is at least once: a worker slower than the lease may find its job reclaimed and
+//! pushed by another instance too; the `trace_id` is the receiver's de-duplication key.
+
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamAutoClaimReply, StreamReadReply};
+
+use super::store::{Job, JobState, StoreError};
+
+/// The consumer group every instance reads the queue as.
+const GROUP: &str = "workers";
+
+/// KEYS[1] record, KEYS[2] stream, KEYS[3] open count; ARGV[1] job JSON, ARGV[2] trace_id,
+/// ARGV[3] max unfinished. Returns 1 accepted, 0 busy.
+const SUBMIT: &str = r"
+local open = tonumber(redis.call('GET', KEYS[3]) or '0')
+if open >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'trace', ARGV[2])
+redis.call('INCR', KEYS[3])
+return 1
+";
+
+/// KEYS[1] record, KEYS[2] stream, KEYS[3] open count, KEYS[4] dead index; ARGV[1] job JSON,
+/// ARGV[2] entry id, ARGV[3] retention (s), ARGV[4] 1 if dead, ARGV[5] finished (ms),
+/// ARGV[6] trace_id, ARGV[7] group. Acknowledges and deletes the entry; counts the job finished
+/// only if this call removed its entry (a job finished twice, after a reclaim, counts once).
+const FINISH: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('XACK', KEYS[2], ARGV[7], ARGV[2])
+local removed = redis.call('XDEL', KEYS[2], ARGV[2])
+if removed == 1 then
+  local open = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if open > 0 then redis.call('DECR', KEYS[3]) end
+end
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
+end
+return removed
+";
+
+/// KEYS as [`SUBMIT`] plus KEYS[4] dead index; ARGV[1] job JSON, ARGV[2] trace_id. Puts a dead
+/// job back on the queue (an operator's retry).
+const REOPEN: &str = r"
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'trace', ARGV[2])
+redis.call('INCR', KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[2])
+return 1
+";
+
+/// The shared queue, as seen by one instance.
+#[derive(Clone)]
+pub struct SharedJobs {
+    conn: ConnectionManager,
+    /// For `XREADGROUP ... BLOCK`, which holds its connection while it waits.
+    blocking: ConnectionManager,
+    prefix: String,
+    consumer: String,
+    lease: Duration,
+    retention: Duration,
+    scripts: std::sync::Arc<[Script; 3]>,
+}
+
+impl std::fmt::Debug for SharedJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedJobs")
+            .field("consumer", &self.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_err(e: redis::RedisError) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+/// A job taken from the queue: its stream entry and its record.
+#[derive(Debug, Clone)]
+pub struct Taken {
+    pub entry: String,
+    pub job: Job,
+}
+
+impl SharedJobs {
+    /// The queue under `prefix`, read as `consumer`; creates the consumer group if needed.
+    pub async fn open(
+        conn: ConnectionManager,
+        blocking: ConnectionManager,
+        prefix: &str,
+        consumer: String,
+        lease: Duration,
+        retention: Duration,
+    ) -> Result<SharedJobs, StoreError> {
+        let jobs = SharedJobs {
+            conn,
+            blocking,
+            prefix: prefix.to_owned(),
+            consumer,
+            lease,
+            retention,
+            scripts: std::sync::Arc::new([
+                Script::new(SUBMIT),
+                Script::new(FINISH),
+                Script::new(REOPEN),
+            ]),
+        };
+        let mut conn = jobs.conn.clone();
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(jobs.stream())
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(store_err(e)),
+        }
+        Ok(jobs)
+    }
+
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn stream(&self) -> String {
+        format!("{}:media:q", self.prefix)
+    }
+
+    fn open_count(&self) -> String {
+        format!("{}:media:open", self.prefix)
+    }
+
+    fn dead_index(&self) -> String {
+        format!("{}:media:dead", self.prefix)
+    }
+
+    fn record(&self, trace_id: &str) -> String {
+        format!("{}:job:{trace_id}", self.prefix)
+    }
+
+    fn json(job: &Job) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(job).map_err(|e| StoreError(e.to_string()))
+    }
+
+    /// Accepts a job unless `max_queued` are unfinished; returns whether it was accepted, once
+    /// Redis holds it.
+    pub async fn submit(&self, job: &Job, max_queued: usize) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let accepted: i64 = self.scripts[0]
+            .key(self.record(&job.trace_id))
+            .key(self.stream())
+            .key(self.open_count())
+            .arg(Self::json(job)?)
+            .arg(&job.trace_id)
+            .arg(max_queued)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(accepted == 1)
+    }
+
+    /// Writes an unfinished job's record.
+    pub async fn save(&self, job: &Job) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.record(&job.trace_id))
+            .arg(Self::json(job)?)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(store_err)
+    }
+
+    /// Writes a finished job's record (expiring after the retention) and takes its entry off
+    /// the queue.
+    pub async fn finish(&self, job: &Job, entry: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self.scripts[1]
+            .key(self.record(&job.trace_id))
+            .key(self.stream())
+            .key(self.open_count())
+            .key(self.dead_index())
+            .arg(Self::json(job)?)
+            .arg(entry)
+            .arg(self.retention.as_secs().max(1))
+            .arg(u8::from(job.state == JobState::Dead))
+            .arg(job.finished_ms.unwrap_or(0))
+            .arg(&job.trace_id)
+            .arg(GROUP)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Puts a dead job back on the queue as `job` says (an operator's retry).
+    pub async fn reopen(&self, job: &Job) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self.scripts[2]
+            .key(self.record(&job.trace_id))
+            .key(self.stream())
+            .key(self.open_count())
+            .key(self.dead_index())
+            .arg(Self::json(job)?)
+            .arg(&job.trace_id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// A job's record.
+    pub async fn get(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.conn.clone();
+        let json: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.record(trace_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        json.map(|j| {
+            serde_json::from_slice(&j).map_err(|e| StoreError(format!("job {trace_id}: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Records of many jobs, in order (unreadable or missing ones left out).
+    async fn get_many(&self, traces: &[String]) -> Result<Vec<Job>, StoreError> {
+        if traces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = traces.iter().map(|t| self.record(t)).collect();
+        let found: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .filter_map(|j| serde_json::from_slice(&j).ok())
+            .collect())
+    }
+
+    /// Jobs in one state, oldest first, at most `limit`: dead ones from their index,
+    /// unfinished ones from the queue, other finished ones by a scan of the records.
+    pub async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut jobs = match state {
+            JobState::Dead => {
+                let traces: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(self.dead_index())
+                    .arg(0)
+                    .arg(limit.saturating_sub(1))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(store_err)?;
+                self.get_many(&traces).await?
+            }
+            JobState::Queued | JobState::Pushing => {
+                let mut found = Vec::new();
+                let mut from = "-".to_owned();
+                loop {
+                    let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                        .arg(self.stream())
+                        .arg(&from)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(store_err)?;
+                    let Some(last) = page.ids.last().map(|e| e.id.clone()) else {
+                        break;
+                    };
+                    let traces: Vec<String> =
+                        page.ids.iter().filter_map(|e| e.get("trace")).collect();
+                    found.extend(
+                        self.get_many(&traces)
+                            .await?
+                            .into_iter()
+                            .filter(|j| j.state == state),
+                    );
+                    if found.len() >= limit || page.ids.len() < 1000 {
+                        break;
+                    }
+                    from = format!("({last}");
+                }
+                found
+            }
+            JobState::Delivered | JobState::Done => {
+                let mut found = Vec::new();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(self.record("*"))
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(store_err)?;
+                    let prefix_len = self.record("").len();
+                    let traces: Vec<String> =
+                        keys.iter().map(|k| k[prefix_len..].to_owned()).collect();
+                    found.extend(
+                        self.get_many(&traces)
+                            .await?
+                            .into_iter()
+                            .filter(|j| j.state == state),
+                    );
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+                found
+            }
+        };
+        jobs.sort_by_key(|j| j.created_ms);
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
+    /// Drops dead letters that died before `cutoff_ms` from the index (their records have
+    /// expired).
+    pub async fn trim_dead(&self, cutoff_ms: u64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREMRANGEBYSCORE")
+            .arg(self.dead_index())
+            .arg("-inf")
+            .arg(format!("({cutoff_ms}"))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(store_err)
+    }
+
+    /// Unfinished jobs across the deployment.
+    pub async fn unfinished(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let n: Option<u64> = redis::cmd("GET")
+            .arg(self.open_count())
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// Turns stream entries into taken jobs; entries whose record is gone are acknowledged and
+    /// dropped (nothing is left to do for them).
+    async fn resolve(
+        &self,
+        entries: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<Taken>, StoreError> {
+        let mut taken = Vec::with_capacity(entries.len());
+        for (entry, trace) in entries {
+            let job = match &trace {
+                Some(trace) => self.get(trace).await?,
+                None => None,
+            };
+            match job {
+                Some(job) if job.state.is_open() => taken.push(Taken { entry, job }),
+                Some(job) => {
+                    // Finished elsewhere after all (a reclaimed job finished twice).
+                    self.finish(&job, &entry).await?;
+                }
+                None => {
+                    tracing::error!(
+                        entry,
+                        ?trace,
+                        "media queue entry without a job record dropped"
+                    );
+                    let mut conn = self.conn.clone();
+                    let _: () = redis::pipe()
+                        .cmd("XACK")
+                        .arg(self.stream())
+                        .arg(GROUP)
+                        .arg(&entry)
+                        .ignore()
+                        .cmd("XDEL")
+                        .arg(self.stream())
+                        .arg(&entry)
+                        .ignore()
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(store_err)?;
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    fn entries(reply: StreamReadReply) -> Vec<(String, Option<String>)> {
+        reply
+            .keys
+            .into_iter()
+            .flat_map(|k| k.ids)
+            .map(|e| {
+                let trace = e.get("trace");
+                (e.id, trace)
+            })
+            .collect()
+    }
+
+    /// Up to `count` new jobs, waiting at most `block` for one to arrive.
+    pub async fn take_new(&self, count: usize, block: Duration) -> Result<Vec<Taken>, StoreError> {
+        let mut conn = self.blocking.clone();
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(count.max(1))
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(self.stream())
+            .arg(">")
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        match reply {
+            Some(r) => self.resolve(Self::entries(r)).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The jobs this consumer held when it last stopped (its pending entries).
+    pub async fn take_own_pending(&self) -> Result<Vec<Taken>, StoreError> {
+        let mut all = Vec::new();
+        let mut from = "0".to_owned();
+        loop {
+            let mut conn = self.conn.clone();
+            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg("COUNT")
+                .arg(1000)
+                .arg("STREAMS")
+                .arg(self.stream())
+                .arg(&from)
+                .query_async(&mut conn)
+                .await
+                .map_err(store_err)?;
+            let entries = reply.map(Self::entries).unwrap_or_default();
+            let Some(last) = entries.last().map(|e| e.0.clone()) else {
+                break;
+            };
+            let n = entries.len();
+            all.extend(self.resolve(entries).await?);
+            if n < 1000 {
+                break;
+            }
+            from = last;
+        }
+        Ok(all)
+    }
+
+    /// Renews the lease on the entries this instance holds that are still its own (one another
+    /// instance took over stays with that instance).
+    pub async fn renew(&self, held: &[String]) -> Result<(), StoreError> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let pending: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(self.stream())
+            .arg(GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(held.len().max(1000))
+            .arg(&self.consumer)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        let mine: std::collections::HashSet<&str> =
+            pending.ids.iter().map(|p| p.id.as_str()).collect();
+        let renew: Vec<&String> = held.iter().filter(|e| mine.contains(e.as_str())).collect();
+        for chunk in renew.chunks(1000) {
+            let _: Vec<String> = redis::cmd("XCLAIM")
+                .arg(self.stream())
+                .arg(GROUP)
+                .arg(&self.consumer)
+                .arg(0)
+                .arg(chunk)
+                .arg("JUSTID")
+                .query_async(&mut conn)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// Takes over up to `count` entries whose holder has not renewed them for a lease.
+    pub async fn reclaim(&self, count: usize) -> Result<Vec<Taken>, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(self.stream())
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(self.lease.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        let entries = reply
+            .claimed
+            .into_iter()
+            .map(|e| {
+                let trace = e.get("trace");
+                (e.id, trace)
+            })
+            .collect();
+        self.resolve(entries).await
+    }
+}
+
+/// This instance's consumer name: made once and kept in the data directory, so a restart takes
+/// its own unfinished jobs back at once instead of waiting out their lease.
+pub fn consumer_name(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            std::fs::create_dir_all(data_dir)?;
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let name = format!(
+                "{}-{:016x}",
+                host.trim()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect::<String>(),
+                getrandom::u64().unwrap_or(u64::from(std::process::id()))
+            );
+            std::fs::write(&path, &name)?;
+            Ok(name)
+        }
+    }
+}
