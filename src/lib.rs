@@ -417,6 +417,13 @@ pub async fn serve(
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
     // Changes made on other instances (tables, banks, apps, token rotations) are put in force
     // here by a watcher of the shared change channel; it stops with the admin listener.
+    let pinger = gw.shared.as_ref().map(|s| {
+        tokio::spawn(ping_backend(
+            s.state.clone(),
+            gw.metrics.state.clone(),
+            api_rx.clone(),
+        ))
+    });
     let watcher = gw.shared.as_ref().map(|s| {
         let apply: Arc<dyn catalog::Apply> = Arc::clone(&gw) as Arc<dyn catalog::Apply>;
         tokio::spawn(catalog::watch(
@@ -457,6 +464,9 @@ pub async fn serve(
     let _ = sweeper.await;
     if let Some(watcher) = watcher {
         let _ = watcher.await;
+    }
+    if let Some(pinger) = pinger {
+        let _ = pinger.await;
     }
     if media.await.is_err() {
         tracing::error!("media dispatcher thread failed");
@@ -551,6 +561,26 @@ fn raise_priority() {
         REFUSED.call_once(|| {
             tracing::info!(error = %e, "admin threads keep normal priority (raising it needs CAP_SYS_NICE)");
         });
+    }
+}
+
+/// Pings the shared backend every second until shutdown, so `modgate_state_backend_up` is
+/// true without traffic and a connection broken while idle is replaced before a request needs
+/// it.
+async fn ping_backend(
+    state: RedisState,
+    metrics: crate::metrics::StateMetrics,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = server::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        match state.ping().await {
+            Ok(()) => metrics.answered(),
+            Err(e) => metrics.unreachable("ping", &e),
+        }
     }
 }
 

@@ -152,8 +152,14 @@ impl StateMetrics {
     /// Counts a decision made without the backend, and says so in the log at most once per
     /// [`Self::LOG_EVERY_MS`].
     pub fn fell_back(&self, op: &'static str, error: &dyn std::fmt::Display) {
-        self.up.set(0);
         self.fallbacks.with_label_values(&[op]).inc();
+        self.unreachable(op, error);
+    }
+
+    /// The backend did not answer; says so in the log at most once per
+    /// [`Self::LOG_EVERY_MS`].
+    pub fn unreachable(&self, op: &'static str, error: &dyn std::fmt::Display) {
+        self.up.set(0);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

@@ -129,6 +129,40 @@ async fn three_instances_share_tokens_tables_and_an_exact_quota() {
         }
     }
 
+    // An app created through one instance's admin API is served by the others.
+    const NEW_APP: &str = "wx1111111111111111";
+    const NEW_SECRET: &str = "11111111111111111111111111111111";
+    let status = gws[1]
+        .client
+        .put(gws[1].admin_url(&format!("/admin/apps/{NEW_APP}")))
+        .bearer_auth("test-admin-token")
+        .header("content-type", "application/json")
+        .body(json!({ "secret": NEW_SECRET }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    for gw in &gws {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let (status, v) = gw
+                .get(&format!(
+                    "/cgi-bin/token?grant_type=client_credential&appid={NEW_APP}&secret={NEW_SECRET}"
+                ))
+                .await;
+            if status == 200 && v["access_token"].is_string() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "new app unknown on {}: {v}",
+                gw.api
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     // A new token issued on another instance: the old one stays valid for the grace period
     // everywhere, then is refused everywhere (the rotation reached every instance).
     let newer = gws[1].token().await;
@@ -239,12 +273,23 @@ impl Drop for OwnRedis {
 async fn without_redis_text_checks_fall_back_and_everything_recovers() {
     let mut redis = OwnRedis::start();
     let gw = TestServer::start_with(&config(&redis.url(), "outage")).await;
+    // A second instance, to see changes reach it after the outage.
+    let other = TestServer::start_with(&config(&redis.url(), "outage")).await;
     let token = gw.token().await;
     visit(&gw, &token, "u1").await;
     assert_eq!(gw.check(&token, &body("你好", "u1")).await["errcode"], 0);
     assert_eq!(metric(&gw, "modgate_state_backend_up").await, 1.0);
 
     redis.kill();
+    // The idle instance notices within its ping period.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&other, "modgate_state_backend_up").await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle instance never noticed the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let v = gw.check(&token, &body("你好", "u1")).await;
     assert_eq!(v["errcode"], 0, "{v}");
     assert_eq!(v["result"]["suggest"], "pass");
@@ -287,5 +332,40 @@ async fn without_redis_text_checks_fall_back_and_everything_recovers() {
         )
         .await;
     assert_eq!(v["quota"]["used"], 2, "{v}");
+
+    // The other instance's change subscription came back too: a table stored through this
+    // instance reaches it.
+    let status = gw
+        .client
+        .put(gw.admin_url(&format!("/admin/apps/{APPID}/keywords")))
+        .bearer_auth("test-admin-token")
+        .header("content-type", "application/json")
+        .body(r#"[{"keyword":"紫水晶","label":20001,"level":90,"suggest":"risky"}]"#)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    // The other instance, idle through the outage, reports Redis back within its ping period.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&other, "modgate_state_backend_up").await != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle instance never saw Redis again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = other.token().await;
+    visit(&other, &token, "u1").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = other.check(&token, &body("出售紫水晶", "u1")).await;
+        if v["result"]["suggest"] == "risky" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the change never arrived: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     gw.shutdown().await;
+    other.shutdown().await;
 }

@@ -25,7 +25,6 @@
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 
 use super::store::{Job, JobState, StoreError};
@@ -77,9 +76,9 @@ return 1
 /// The shared queue, as seen by one instance.
 #[derive(Clone)]
 pub struct SharedJobs {
-    conn: ConnectionManager,
+    conn: crate::state::redis::Retrying,
     /// For `XREADGROUP ... BLOCK`, which holds its connection while it waits.
-    blocking: ConnectionManager,
+    blocking: crate::state::redis::Retrying,
     prefix: String,
     consumer: String,
     lease: Duration,
@@ -109,8 +108,8 @@ pub struct Taken {
 impl SharedJobs {
     /// The queue under `prefix`, read as `consumer`; creates the consumer group if needed.
     pub async fn open(
-        conn: ConnectionManager,
-        blocking: ConnectionManager,
+        conn: crate::state::redis::Retrying,
+        blocking: crate::state::redis::Retrying,
         prefix: &str,
         consumer: String,
         lease: Duration,

@@ -132,31 +132,37 @@ impl RedisCatalog {
         format!("{}:catver:{}", self.prefix, kind_name(kind))
     }
 
-    /// Runs `f` on the connection, connecting first if needed; an error drops the connection so
-    /// the next call starts afresh.
+    /// Runs `f` on the connection, connecting first if needed. A connection that broke since
+    /// its last use (Redis restarted, say) is replaced and `f` tried once more on the new one:
+    /// every catalog call may run twice (a write at worst bumps its version twice). Any other
+    /// error drops the connection so the next call starts afresh.
     fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, CatalogError> {
         let mut held = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.is_none() {
-            let conn = self
-                .client
-                .get_connection_with_timeout(IO_TIMEOUT)
-                .map_err(redis_err)?;
-            conn.set_read_timeout(Some(IO_TIMEOUT)).map_err(redis_err)?;
-            conn.set_write_timeout(Some(IO_TIMEOUT))
-                .map_err(redis_err)?;
+        if let Some(conn) = held.as_mut() {
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => *held = None,
+                Err(e) => {
+                    *held = None;
+                    return Err(redis_err(e));
+                }
+            }
+        }
+        let mut conn = self
+            .client
+            .get_connection_with_timeout(IO_TIMEOUT)
+            .map_err(redis_err)?;
+        conn.set_read_timeout(Some(IO_TIMEOUT)).map_err(redis_err)?;
+        conn.set_write_timeout(Some(IO_TIMEOUT))
+            .map_err(redis_err)?;
+        let result = f(&mut conn).map_err(redis_err);
+        if result.is_ok() {
             *held = Some(conn);
         }
-        let Some(conn) = held.as_mut() else {
-            return Err(CatalogError("redis: no connection".into()));
-        };
-        let result = f(conn);
-        if result.is_err() {
-            *held = None;
-        }
-        result.map_err(redis_err)
+        result
     }
 
     /// Every document's version now.

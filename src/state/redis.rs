@@ -164,7 +164,7 @@ return allowance - count
 /// Token epochs, rate limits, quotas and visits in Redis.
 #[derive(Clone)]
 pub struct RedisState {
-    conn: ConnectionManager,
+    conn: Retrying,
     client: redis::Client,
     prefix: String,
     scripts: Arc<Scripts>,
@@ -190,6 +190,49 @@ impl std::fmt::Debug for RedisState {
     }
 }
 
+/// The shared connection, retrying a command once when it failed because the connection had
+/// broken (Redis restarted while this instance was idle): the manager has reconnected by the
+/// second try. Such a command was almost surely never executed; if one was, its repetition is
+/// harmless for every script here except a rotation, which would retire one more epoch.
+#[derive(Clone)]
+pub struct Retrying(ConnectionManager);
+
+fn broken(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal()
+}
+
+impl redis::aio::ConnectionLike for Retrying {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            match self.0.req_packed_command(cmd).await {
+                Err(e) if broken(&e) => self.0.req_packed_command(cmd).await,
+                other => other,
+            }
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            match self.0.req_packed_commands(pipeline, offset, count).await {
+                Err(e) if broken(&e) => self.0.req_packed_commands(pipeline, offset, count).await,
+                other => other,
+            }
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
+
 fn unavailable(e: redis::RedisError) -> StateError {
     StateError::Unavailable(e.to_string())
 }
@@ -212,7 +255,7 @@ impl RedisState {
             .await
             .map_err(unavailable)?;
         Ok(RedisState {
-            conn,
+            conn: Retrying(conn),
             client,
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts {
@@ -244,16 +287,13 @@ impl RedisState {
     }
 
     /// A multiplexed connection (cheap to clone; reconnects by itself).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Retrying {
         self.conn.clone()
     }
 
     /// A connection of its own, for blocking reads (which would hold up every other command on
     /// the shared one). Answers may take up to `block` plus the usual timeout.
-    pub async fn dedicated_connection(
-        &self,
-        block: Duration,
-    ) -> Result<ConnectionManager, StateError> {
+    pub async fn dedicated_connection(&self, block: Duration) -> Result<Retrying, StateError> {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(block + Duration::from_secs(2)))
@@ -261,6 +301,17 @@ impl RedisState {
         self.client
             .get_connection_manager_with_config(config)
             .await
+            .map(Retrying)
+            .map_err(unavailable)
+    }
+
+    /// Asks Redis whether it is there.
+    pub async fn ping(&self) -> Result<(), StateError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
             .map_err(unavailable)
     }
 
