@@ -24,6 +24,7 @@ pub mod meta;
 pub mod pdq;
 pub mod push;
 pub mod qr;
+pub mod queue;
 pub mod shared;
 pub mod sniff;
 pub mod store;
@@ -43,6 +44,7 @@ use crate::state::AppRegistry;
 use bank::{Bank, BankMatch};
 use fetch::{FetchError, FetchLimits, Fetcher};
 use push::{DetailItem, Event, MediaInfo, MediaVerdict, Recipe, ResultItem};
+use queue::{JobQueue, LocalQueue, Taken};
 use sniff::MediaKind;
 use store::{Job, JobState, JobStore, StoreError};
 
@@ -67,10 +69,11 @@ pub struct Media {
     pub global_bank: arc_swap::ArcSwap<Bank>,
     /// One permit per core: analyses running at once.
     analysis: tokio::sync::Semaphore,
-    store: JobStore,
-    /// The queue shared through Redis, when instances share state; then `store` only holds
-    /// what an earlier in-process deployment left.
-    shared: Option<shared::SharedJobs>,
+    /// Where jobs wait and are recorded: the embedded store, or Redis shared by every
+    /// instance.
+    queue: Arc<dyn JobQueue>,
+    /// How long a shared job is held without renewing its lease.
+    lease: Duration,
     fetcher: Fetcher,
     sched: Mutex<Sched>,
     wake: Notify,
@@ -99,8 +102,6 @@ struct Sched {
     ring: VecDeque<String>,
     /// Pushes waiting for their next attempt: (due, trace_id).
     timers: BinaryHeap<Reverse<(u64, String)>>,
-    /// Submissions being written (counted against the queue bound).
-    reserved: usize,
     running: usize,
     running_app: HashMap<String, usize>,
     running_host: HashMap<String, usize>,
@@ -251,7 +252,8 @@ fn decrement(map: &mut HashMap<String, usize>, key: &str) {
 }
 
 impl Media {
-    /// Opens the job store, and loads every unfinished job to be resumed.
+    /// Opens the job queue: the embedded store's, or `shared` when instances share Redis. Jobs
+    /// left unfinished are taken again by the dispatcher ([`run`]).
     pub fn open(
         config: MediaConfig,
         durable: Arc<crate::state::durable::Durable>,
@@ -259,6 +261,22 @@ impl Media {
         metrics: MediaMetrics,
     ) -> Result<Media, String> {
         let store = JobStore::start(durable).map_err(|e| format!("media job writer: {e}"))?;
+        let queue: Arc<dyn JobQueue> = match shared {
+            Some(shared) => {
+                let mut left = 0usize;
+                store.scan_open(|_| left += 1).map_err(|e| e.to_string())?;
+                if left > 0 {
+                    // Switch backends with an empty queue: these stay where they are.
+                    tracing::warn!(
+                        jobs = left,
+                        "unfinished media jobs in the embedded store are not resumed with the \
+                         shared backend"
+                    );
+                }
+                Arc::new(shared)
+            }
+            None => Arc::new(LocalQueue::open(store).map_err(|e| e.to_string())?),
+        };
         let fetcher = Fetcher::new(
             guard::Guard::new(config.allow_networks.clone()),
             &FetchLimits {
@@ -268,37 +286,15 @@ impl Media {
                 max_bytes: config.max_bytes,
             },
         )?;
-        let mut sched = Sched::default();
-        let now = wall_ms();
-        let unreadable = store
-            .scan_open(|job| sched.place(job, now))
-            .map_err(|e| e.to_string())?;
-        for bad in unreadable {
-            tracing::error!(record = %bad, "unreadable media job record skipped");
-        }
-        if !sched.open.is_empty() {
-            if shared.is_some() {
-                // Jobs of an in-process deployment are finished where they were accepted, not
-                // handed to other instances: switch backends with an empty queue.
-                tracing::warn!(
-                    jobs = sched.open.len(),
-                    "unfinished media jobs from the embedded store are resumed by this instance \
-                     alone"
-                );
-            } else {
-                tracing::info!(jobs = sched.open.len(), "resuming unfinished media jobs");
-            }
-        }
-        metrics.queue_depth.set(sched.open.len() as i64);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Media {
+            lease: config.lease,
             config,
             global_bank: arc_swap::ArcSwap::from_pointee(Bank::default()),
             analysis: tokio::sync::Semaphore::new(cores),
-            store,
-            shared,
+            queue,
             fetcher,
-            sched: Mutex::new(sched),
+            sched: Mutex::new(Sched::default()),
             wake: Notify::new(),
             metrics,
         })
@@ -315,57 +311,35 @@ impl Media {
 
     /// Accepts a job: durably written before this returns, or refused.
     pub async fn submit(&self, job: Job) -> Result<(), SubmitError> {
-        if let Some(shared) = &self.shared {
-            // The whole deployment's bound is kept by the submission script; whichever
-            // instance has room takes the job from the queue.
-            if !shared.submit(&job, self.config.max_queued.get()).await? {
-                self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
-                return Err(SubmitError::Busy);
-            }
-            self.metrics.jobs.with_label_values(&["accepted"]).inc();
-            return Ok(());
-        }
+        if !self
+            .queue
+            .submit(&job, self.config.max_queued.get())
+            .await?
         {
-            let mut s = self.sched();
-            if s.open.len() + s.reserved >= self.config.max_queued.get() {
-                self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
-                return Err(SubmitError::Busy);
-            }
-            s.reserved += 1;
+            self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
+            return Err(SubmitError::Busy);
         }
-        let written = self.store.put(&job).await;
-        let depth = {
-            let mut s = self.sched();
-            s.reserved -= 1;
-            if written.is_ok() {
-                s.place(job, wall_ms());
-            }
-            s.open.len()
-        };
-        written?;
         self.metrics.jobs.with_label_values(&["accepted"]).inc();
-        self.metrics.queue_depth.set(depth as i64);
-        self.wake.notify_one();
         Ok(())
     }
 
-    /// Writes a job's new state: to the embedded store, or with the shared queue to its record
-    /// (a finished job also leaves the queue).
+    /// Writes a job's new state (a finished job also leaves the queue).
     async fn record(&self, job: &Job) -> Result<(), StoreError> {
-        let Some(shared) = &self.shared else {
-            return self.store.put(job).await;
-        };
-        let entry = self.sched().entries.get(&job.trace_id).cloned();
-        match entry {
-            Some(entry) if !job.state.is_open() => shared.finish(job, &entry).await,
-            Some(_) => shared.save(job).await,
-            // Resumed from the embedded store.
-            None => self.store.put(job).await,
+        let entry = self
+            .sched()
+            .entries
+            .get(&job.trace_id)
+            .cloned()
+            .unwrap_or_else(|| job.trace_id.clone());
+        if job.state.is_open() {
+            self.queue.save(job, &entry).await
+        } else {
+            self.queue.finish(job, &entry).await
         }
     }
 
-    /// Jobs taken from the shared queue join this instance's schedule (unless already held).
-    fn take_over(&self, taken: Vec<shared::Taken>) {
+    /// Jobs taken from the queue join this instance's schedule (unless already held).
+    fn take_over(&self, taken: Vec<Taken>) {
         if taken.is_empty() {
             return;
         }
@@ -385,47 +359,17 @@ impl Media {
         self.wake.notify_one();
     }
 
-    /// A job by trace_id: the live record when unfinished, else the stored one.
+    /// A job by trace_id: the live record when this instance holds it, else the stored one.
     pub async fn job(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
         if let Some(job) = self.sched().open.get(trace_id) {
             return Ok(Some(job.clone()));
         }
-        if let Some(shared) = &self.shared
-            && let Some(job) = shared.get(trace_id).await?
-        {
-            return Ok(Some(job));
-        }
-        let (store, trace) = (self.store.clone(), trace_id.to_owned());
-        tokio::task::spawn_blocking(move || store.get(&trace))
-            .await
-            .map_err(|e| StoreError(e.to_string()))?
+        self.queue.get(trace_id).await
     }
 
     /// Stored jobs in one state, oldest first, at most `limit`.
     pub async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, StoreError> {
-        if let Some(shared) = &self.shared {
-            return shared.list(state, limit).await;
-        }
-        let store = self.store.clone();
-        let mut jobs = tokio::task::spawn_blocking(move || {
-            let mut found = Vec::new();
-            let keep = |job: Job| {
-                if job.state == state {
-                    found.push(job);
-                }
-            };
-            if state.is_open() {
-                store.scan_open(keep)
-            } else {
-                store.scan_finished(keep)
-            }
-            .map(|_| found)
-        })
-        .await
-        .map_err(|e| StoreError(e.to_string()))??;
-        jobs.sort_by_key(|j| j.created_ms);
-        jobs.truncate(limit);
-        Ok(jobs)
+        self.queue.list(state, limit).await
     }
 
     /// Puts a dead-lettered job back to pushing with a fresh schedule; `None` when there is no
@@ -441,45 +385,13 @@ impl Media {
         job.attempts = 0;
         job.next_at_ms = wall_ms();
         job.finished_ms = None;
-        if let Some(shared) = &self.shared {
-            shared.reopen(&job).await?;
-            return Ok(Some(job));
-        }
-        self.store.reopen(&job).await?;
-        let depth = {
-            let mut s = self.sched();
-            s.place(job.clone(), wall_ms());
-            s.open.len()
-        };
-        self.metrics.queue_depth.set(depth as i64);
-        self.wake.notify_one();
+        self.queue.reopen(&job).await?;
         Ok(Some(job))
     }
 
-    /// Deletes finished jobs that finished before `cutoff_ms`; returns how many.
+    /// Forgets finished jobs that finished before `cutoff_ms`; returns how many.
     pub async fn remove_finished_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
-        if let Some(shared) = &self.shared {
-            // Records expire by themselves; the dead-letter index is trimmed here.
-            shared.trim_dead(cutoff_ms).await?;
-        }
-        let store = self.store.clone();
-        let old = tokio::task::spawn_blocking(move || {
-            let mut old = Vec::new();
-            store
-                .scan_finished(|job| {
-                    if job.finished_ms.is_some_and(|t| t < cutoff_ms) {
-                        old.push(job.trace_id);
-                    }
-                })
-                .map(|_| old)
-        })
-        .await
-        .map_err(|e| StoreError(e.to_string()))??;
-        let n = old.len();
-        for chunk in old.chunks(10_000) {
-            self.store.delete_finished(chunk.to_vec()).await?;
-        }
-        Ok(n)
+        self.queue.forget_before(cutoff_ms).await
     }
 
     /// Unfinished jobs.
@@ -493,9 +405,7 @@ impl Media {
 pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let media = &gw.media;
     let mut steps = JoinSet::new();
-    if let Some(shared) = media.shared.clone() {
-        steps.spawn(feed(Arc::clone(&gw), shared, shutdown.clone()));
-    }
+    steps.spawn(feed(Arc::clone(&gw), shutdown.clone()));
     let mut last_sweep = Instant::now();
     loop {
         let now = wall_ms();
@@ -536,51 +446,41 @@ pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     steps.shutdown().await;
 }
 
-/// With the shared queue: takes this instance's own unfinished jobs back, then new jobs as the
-/// schedule has room, renews the leases of the jobs held, and takes over jobs whose holder
-/// stopped renewing them. Runs until shutdown.
-async fn feed(gw: Arc<Gateway>, shared: shared::SharedJobs, mut shutdown: watch::Receiver<bool>) {
+/// Feeds the schedule from the queue: this instance's own unfinished jobs first, then new jobs
+/// as the schedule has room; every lease / 3 keeps the jobs held and takes over those another
+/// instance stopped renewing (a no-op in process). Runs until shutdown.
+async fn feed(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let media = &gw.media;
-    let renew_every = shared.lease() / 3;
-    let mut last_renewal = Instant::now();
+    let maintain_every = media.lease / 3;
+    let mut last_maintained = Instant::now();
     let mut failures = 0u32;
-    let mut own_taken = false;
     loop {
         let step = async {
-            if !own_taken {
-                let own = shared.take_own_pending().await?;
-                if !own.is_empty() {
-                    tracing::info!(jobs = own.len(), "resuming this instance's media jobs");
-                }
-                media.take_over(own);
-                own_taken = true;
-            }
-            if last_renewal.elapsed() >= renew_every {
+            if last_maintained.elapsed() >= maintain_every {
                 let held: Vec<String> = media.sched().entries.values().cloned().collect();
-                shared.renew(&held).await?;
-                let reclaimed = shared.reclaim(256).await?;
-                if !reclaimed.is_empty() {
+                let taken = media.queue.maintain(&held).await?;
+                if !taken.is_empty() {
                     tracing::warn!(
-                        jobs = reclaimed.len(),
+                        jobs = taken.len(),
                         "media jobs taken over from an instance that stopped renewing them"
                     );
                 }
-                media.take_over(reclaimed);
-                last_renewal = Instant::now();
+                media.take_over(taken);
+                last_maintained = Instant::now();
             }
             let room = media
                 .config
                 .max_queued
                 .get()
                 .saturating_sub(media.depth())
-                .min(256);
+                .min(1024);
             if room == 0 {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             } else {
-                let block = renew_every
-                    .saturating_sub(last_renewal.elapsed())
+                let wait = maintain_every
+                    .saturating_sub(last_maintained.elapsed())
                     .clamp(Duration::from_millis(10), Duration::from_secs(1));
-                media.take_over(shared.take_new(room, block).await?);
+                media.take_over(media.queue.take(room, wait).await?);
             }
             Ok::<(), StoreError>(())
         };
@@ -593,7 +493,7 @@ async fn feed(gw: Arc<Gateway>, shared: shared::SharedJobs, mut shutdown: watch:
             Err(e) => {
                 failures += 1;
                 if failures == 1 || failures.is_power_of_two() {
-                    tracing::error!(error = %e, failures, "shared media queue unreachable");
+                    tracing::error!(error = %e, failures, "media job queue unreachable");
                 }
                 let backoff = Duration::from_millis(100 * u64::from(failures.min(50)));
                 tokio::select! {
@@ -1237,20 +1137,24 @@ mod tests {
         let durable = Arc::new(crate::state::durable::Durable::open(&dir, 1 << 20).unwrap());
         let metrics = || crate::metrics::Metrics::new().unwrap().media;
         let media = Media::open(config(4, 4, 4), Arc::clone(&durable), None, metrics()).unwrap();
-        media
-            .submit(job("open", "A", "http://h.example/x"))
-            .await
-            .unwrap();
-        for (trace, state, finished) in [
-            ("old", JobState::Delivered, 1_000),
-            ("recent", JobState::Dead, wall_ms()),
-        ] {
-            let mut j = job(trace, "A", "http://h.example/x");
-            j.state = state;
-            j.finished_ms = Some(finished);
-            media.store.put(&j).await.unwrap();
+        for trace in ["open", "old", "recent"] {
+            media
+                .submit(job(trace, "A", "http://h.example/x"))
+                .await
+                .unwrap();
         }
-        assert_eq!(media.depth(), 1);
+        let taken = media.queue.take(10, Duration::ZERO).await.unwrap();
+        assert_eq!(taken.len(), 3);
+        for t in &taken[1..] {
+            let mut j = t.job.clone();
+            (j.state, j.finished_ms) = if j.trace_id == "old" {
+                (JobState::Delivered, Some(1_000))
+            } else {
+                (JobState::Dead, Some(wall_ms()))
+            };
+            media.queue.finish(&j, &t.entry).await.unwrap();
+        }
+        assert_eq!(media.queue.unfinished().await.unwrap(), 1);
         let removed = media
             .remove_finished_before(wall_ms() - 60_000)
             .await
@@ -1266,11 +1170,11 @@ mod tests {
         drop(media);
 
         let media = Media::open(config(4, 4, 4), durable, None, metrics()).unwrap();
-        assert_eq!(media.depth(), 1);
-        assert_eq!(
-            media.job("open").await.unwrap().unwrap().state,
-            JobState::Queued
-        );
+        assert_eq!(media.queue.unfinished().await.unwrap(), 1);
+        let resumed = media.queue.take(10, Duration::ZERO).await.unwrap();
+        assert_eq!(resumed.len(), 1);
+        assert_eq!(resumed[0].job.trace_id, "open");
+        assert_eq!(resumed[0].job.state, JobState::Queued);
         drop(media);
         let _ = std::fs::remove_dir_all(&dir);
     }

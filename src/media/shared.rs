@@ -27,7 +27,9 @@ use std::time::Duration;
 use redis::Script;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 
+use super::queue::{JobQueue, Taken};
 use super::store::{Job, JobState, StoreError};
+use crate::state::BoxFuture;
 
 /// The consumer group every instance reads the queue as.
 const GROUP: &str = "workers";
@@ -84,6 +86,8 @@ pub struct SharedJobs {
     lease: Duration,
     retention: Duration,
     scripts: std::sync::Arc<[Script; 3]>,
+    /// Whether this consumer's own pending entries (from before a restart) were taken back.
+    own_taken: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for SharedJobs {
@@ -96,13 +100,6 @@ impl std::fmt::Debug for SharedJobs {
 
 fn store_err(e: redis::RedisError) -> StoreError {
     StoreError(format!("redis: {e}"))
-}
-
-/// A job taken from the queue: its stream entry and its record.
-#[derive(Debug, Clone)]
-pub struct Taken {
-    pub entry: String,
-    pub job: Job,
 }
 
 impl SharedJobs {
@@ -127,6 +124,7 @@ impl SharedJobs {
                 Script::new(FINISH),
                 Script::new(REOPEN),
             ]),
+            own_taken: std::sync::Arc::default(),
         };
         let mut conn = jobs.conn.clone();
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
@@ -175,7 +173,7 @@ impl SharedJobs {
 
     /// Accepts a job unless `max_queued` are unfinished; returns whether it was accepted, once
     /// Redis holds it.
-    pub async fn submit(&self, job: &Job, max_queued: usize) -> Result<bool, StoreError> {
+    async fn submit_job(&self, job: &Job, max_queued: usize) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let accepted: i64 = self.scripts[0]
             .key(self.record(&job.trace_id))
@@ -191,7 +189,7 @@ impl SharedJobs {
     }
 
     /// Writes an unfinished job's record.
-    pub async fn save(&self, job: &Job) -> Result<(), StoreError> {
+    async fn save_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         redis::cmd("SET")
             .arg(self.record(&job.trace_id))
@@ -203,7 +201,7 @@ impl SharedJobs {
 
     /// Writes a finished job's record (expiring after the retention) and takes its entry off
     /// the queue.
-    pub async fn finish(&self, job: &Job, entry: &str) -> Result<(), StoreError> {
+    async fn finish_job(&self, job: &Job, entry: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = self.scripts[1]
             .key(self.record(&job.trace_id))
@@ -224,7 +222,7 @@ impl SharedJobs {
     }
 
     /// Puts a dead job back on the queue as `job` says (an operator's retry).
-    pub async fn reopen(&self, job: &Job) -> Result<(), StoreError> {
+    async fn reopen_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = self.scripts[2]
             .key(self.record(&job.trace_id))
@@ -240,7 +238,7 @@ impl SharedJobs {
     }
 
     /// A job's record.
-    pub async fn get(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
+    async fn get_job(&self, trace_id: &str) -> Result<Option<Job>, StoreError> {
         let mut conn = self.conn.clone();
         let json: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.record(trace_id))
@@ -274,7 +272,7 @@ impl SharedJobs {
 
     /// Jobs in one state, oldest first, at most `limit`: dead ones from their index,
     /// unfinished ones from the queue, other finished ones by a scan of the records.
-    pub async fn list(&self, state: JobState, limit: usize) -> Result<Vec<Job>, StoreError> {
+    async fn list_jobs(&self, state: JobState, limit: usize) -> Result<Vec<Job>, StoreError> {
         let mut conn = self.conn.clone();
         let mut jobs = match state {
             JobState::Dead => {
@@ -355,7 +353,7 @@ impl SharedJobs {
 
     /// Drops dead letters that died before `cutoff_ms` from the index (their records have
     /// expired).
-    pub async fn trim_dead(&self, cutoff_ms: u64) -> Result<(), StoreError> {
+    async fn trim_dead(&self, cutoff_ms: u64) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         redis::cmd("ZREMRANGEBYSCORE")
             .arg(self.dead_index())
@@ -367,7 +365,7 @@ impl SharedJobs {
     }
 
     /// Unfinished jobs across the deployment.
-    pub async fn unfinished(&self) -> Result<u64, StoreError> {
+    async fn count_unfinished(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
         let n: Option<u64> = redis::cmd("GET")
             .arg(self.open_count())
@@ -386,14 +384,14 @@ impl SharedJobs {
         let mut taken = Vec::with_capacity(entries.len());
         for (entry, trace) in entries {
             let job = match &trace {
-                Some(trace) => self.get(trace).await?,
+                Some(trace) => self.get_job(trace).await?,
                 None => None,
             };
             match job {
                 Some(job) if job.state.is_open() => taken.push(Taken { entry, job }),
                 Some(job) => {
                     // Finished elsewhere after all (a reclaimed job finished twice).
-                    self.finish(&job, &entry).await?;
+                    self.finish_job(&job, &entry).await?;
                 }
                 None => {
                     tracing::error!(
@@ -434,7 +432,7 @@ impl SharedJobs {
     }
 
     /// Up to `count` new jobs, waiting at most `block` for one to arrive.
-    pub async fn take_new(&self, count: usize, block: Duration) -> Result<Vec<Taken>, StoreError> {
+    async fn take_new(&self, count: usize, block: Duration) -> Result<Vec<Taken>, StoreError> {
         let mut conn = self.blocking.clone();
         let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
@@ -457,7 +455,7 @@ impl SharedJobs {
     }
 
     /// The jobs this consumer held when it last stopped (its pending entries).
-    pub async fn take_own_pending(&self) -> Result<Vec<Taken>, StoreError> {
+    async fn take_own_pending(&self) -> Result<Vec<Taken>, StoreError> {
         let mut all = Vec::new();
         let mut from = "0".to_owned();
         loop {
@@ -490,7 +488,7 @@ impl SharedJobs {
 
     /// Renews the lease on the entries this instance holds that are still its own (one another
     /// instance took over stays with that instance).
-    pub async fn renew(&self, held: &[String]) -> Result<(), StoreError> {
+    async fn renew(&self, held: &[String]) -> Result<(), StoreError> {
         if held.is_empty() {
             return Ok(());
         }
@@ -524,7 +522,7 @@ impl SharedJobs {
     }
 
     /// Takes over up to `count` entries whose holder has not renewed them for a lease.
-    pub async fn reclaim(&self, count: usize) -> Result<Vec<Taken>, StoreError> {
+    async fn reclaim(&self, count: usize) -> Result<Vec<Taken>, StoreError> {
         let mut conn = self.conn.clone();
         let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
             .arg(self.stream())
@@ -549,6 +547,69 @@ impl SharedJobs {
     }
 }
 
+impl JobQueue for SharedJobs {
+    fn submit<'a>(
+        &'a self,
+        job: &'a Job,
+        max_unfinished: usize,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.submit_job(job, max_unfinished))
+    }
+
+    fn take(&self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<Taken>, StoreError>> {
+        Box::pin(async move {
+            use std::sync::atomic::Ordering;
+            if !self.own_taken.load(Ordering::Acquire) {
+                let own = self.take_own_pending().await?;
+                self.own_taken.store(true, Ordering::Release);
+                if !own.is_empty() {
+                    return Ok(own);
+                }
+            }
+            self.take_new(max, wait).await
+        })
+    }
+
+    fn save<'a>(&'a self, job: &'a Job, _entry: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.save_job(job))
+    }
+
+    fn finish<'a>(&'a self, job: &'a Job, entry: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.finish_job(job, entry))
+    }
+
+    fn reopen<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.reopen_job(job))
+    }
+
+    fn get<'a>(&'a self, trace_id: &'a str) -> BoxFuture<'a, Result<Option<Job>, StoreError>> {
+        Box::pin(self.get_job(trace_id))
+    }
+
+    fn list(&self, state: JobState, limit: usize) -> BoxFuture<'_, Result<Vec<Job>, StoreError>> {
+        Box::pin(self.list_jobs(state, limit))
+    }
+
+    fn unfinished(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(self.count_unfinished())
+    }
+
+    fn maintain<'a>(&'a self, held: &'a [String]) -> BoxFuture<'a, Result<Vec<Taken>, StoreError>> {
+        Box::pin(async move {
+            self.renew(held).await?;
+            self.reclaim(256).await
+        })
+    }
+
+    /// Finished records expire by themselves; the dead-letter index is trimmed here.
+    fn forget_before(&self, cutoff_ms: u64) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.trim_dead(cutoff_ms).await?;
+            Ok(0)
+        })
+    }
+}
+
 /// This instance's consumer name: made once and kept in the data directory, so a restart takes
 /// its own unfinished jobs back at once instead of waiting out their lease.
 pub fn consumer_name(data_dir: &std::path::Path) -> std::io::Result<String> {
@@ -569,5 +630,110 @@ pub fn consumer_name(data_dir: &std::path::Path) -> std::io::Result<String> {
             std::fs::write(&path, &name)?;
             Ok(name)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::queue::conformance;
+
+    async fn queue(prefix: &str, consumer: &str, lease: Duration) -> SharedJobs {
+        let state = crate::state::redis::RedisState::connect(
+            "redis://127.0.0.1:6379/0",
+            prefix,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("Redis on 127.0.0.1:6379 (.ci/run starts one)");
+        let blocking = state
+            .dedicated_connection(Duration::from_secs(1))
+            .await
+            .expect("a second connection");
+        SharedJobs::open(
+            state.connection(),
+            blocking,
+            prefix,
+            consumer.to_owned(),
+            lease,
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("the consumer group")
+    }
+
+    fn fresh_prefix(name: &str) -> String {
+        format!(
+            "modgate-test:{name}:{}:{}",
+            std::process::id(),
+            crate::media::wall_ms()
+        )
+    }
+
+    #[tokio::test]
+    async fn the_shared_queue_passes_the_conformance_suite() {
+        let prefix = fresh_prefix("jobs");
+        let q = queue(&prefix, "a", Duration::from_secs(60)).await;
+        conformance::job_queue(&q, async || {
+            queue(&prefix, "a", Duration::from_secs(60)).await
+        })
+        .await;
+    }
+
+    /// Leases: a holder that renews keeps its job; one that stops loses it to another instance
+    /// once the lease has run out, with the job as last saved.
+    #[tokio::test]
+    async fn a_job_whose_lease_runs_out_is_taken_over() {
+        let prefix = fresh_prefix("lease");
+        let lease = Duration::from_millis(300);
+        let a = queue(&prefix, "a", lease).await;
+        let b = queue(&prefix, "b", lease).await;
+        assert!(a.submit(&conformance::job("j1", 1), 10).await.unwrap());
+        let held = a.take(10, Duration::from_millis(200)).await.unwrap();
+        assert_eq!(held.len(), 1);
+        let mut job = held[0].job.clone();
+        job.state = JobState::Pushing;
+        job.attempts = 2;
+        a.save(&job, &held[0].entry).await.unwrap();
+        // Renewed twice within the lease: b finds nothing to take over.
+        for _ in 0..3 {
+            tokio::time::sleep(lease / 2).await;
+            assert!(
+                a.maintain(&[held[0].entry.clone()])
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                b.maintain(&[]).await.unwrap().is_empty(),
+                "taken over while renewed"
+            );
+        }
+        // a stops renewing.
+        tokio::time::sleep(lease + lease / 2).await;
+        let taken = b.maintain(&[]).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].job.state, JobState::Pushing);
+        assert_eq!(taken[0].job.attempts, 2);
+        // a's renewal does not claim it back: it is b's now.
+        a.maintain(&[held[0].entry.clone()]).await.unwrap();
+        let mut conn = a.conn.clone();
+        let pending: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(a.stream())
+            .arg(GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let owners: Vec<&str> = pending.ids.iter().map(|p| p.consumer.as_str()).collect();
+        assert_eq!(owners, ["b"]);
+        // b finishes it once; a late finish by a does not count it twice.
+        job.state = JobState::Delivered;
+        job.finished_ms = Some(5);
+        b.finish(&job, &taken[0].entry).await.unwrap();
+        a.finish(&job, &held[0].entry).await.unwrap();
+        assert_eq!(b.unfinished().await.unwrap(), 0);
     }
 }
