@@ -677,7 +677,13 @@ impl RawConfig {
             retention: Duration::from_secs(
                 3600 * errs.positive("media.retention_hours", m.retention_hours, 168, 24 * 365),
             ),
-            lease: seconds(&mut errs, "lease_secs", m.lease_secs, 60.0),
+            lease: match seconds(&mut errs, "lease_secs", m.lease_secs, 60.0) {
+                lease if lease < Duration::from_secs(1) => {
+                    errs.push("media.lease_secs", "must be at least 1 second");
+                    Duration::from_secs(60)
+                }
+                lease => lease,
+            },
             pdq_distance: errs.positive("media.pdq_distance", m.pdq_distance, 31, 128) as u32,
             max_pixels: errs.positive("media.max_pixels", m.max_pixels, 40_000_000, 1_000_000_000),
             qr_scan: m.qr_scan.unwrap_or(true),
@@ -1225,6 +1231,10 @@ encoding_aes_key = ""
         let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["state.redis_url", "state.redis_prefix"]);
         assert!(errs.0[0].message.contains("TLS"), "{}", errs.0[0].message);
+        // A lease shorter than a second would have instances renewing in a busy loop.
+        assert_eq!(c.media.lease, std::time::Duration::from_secs(60));
+        let errs = Config::from_toml("[media]\nlease_secs = 0.5\n").unwrap_err();
+        assert_eq!(errs.0[0].key, "media.lease_secs");
     }
 
     #[test]

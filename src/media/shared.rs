@@ -381,12 +381,23 @@ impl SharedJobs {
         &self,
         entries: Vec<(String, Option<String>)>,
     ) -> Result<Vec<Taken>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One MGET for all the records.
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = entries
+            .iter()
+            .map(|(_, trace)| self.record(trace.as_deref().unwrap_or("")))
+            .collect();
+        let records: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
         let mut taken = Vec::with_capacity(entries.len());
-        for (entry, trace) in entries {
-            let job = match &trace {
-                Some(trace) => self.get_job(trace).await?,
-                None => None,
-            };
+        for ((entry, trace), record) in entries.into_iter().zip(records) {
+            let job = record.and_then(|json| serde_json::from_slice::<Job>(&json).ok());
             match job {
                 Some(job) if job.state.is_open() => taken.push(Taken { entry, job }),
                 Some(job) => {
@@ -397,9 +408,8 @@ impl SharedJobs {
                     tracing::error!(
                         entry,
                         ?trace,
-                        "media queue entry without a job record dropped"
+                        "media queue entry without a readable job record dropped"
                     );
-                    let mut conn = self.conn.clone();
                     let _: () = redis::pipe()
                         .cmd("XACK")
                         .arg(self.stream())

@@ -77,10 +77,19 @@ fn kind_named(name: &str) -> Option<Kind> {
 
 /// KEYS[1] the documents hash, KEYS[2] the versions hash; ARGV[1] key, ARGV[2] document,
 /// ARGV[3] channel, ARGV[4] kind name. Returns the new version.
+///
+/// A version is Redis's clock in microseconds (or one more than the last version, if that is
+/// later): versions keep growing even if Redis loses its data and the counting would start
+/// again, so an instance never mistakes a new change for one it already holds.
 const PUT: &str = r"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local v = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\t' .. ARGV[1] .. '\t' .. v)
+local t = redis.call('TIME')
+local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if v <= last then v = last + 1 end
+local text = string.format('%.0f', v)
+redis.call('HSET', KEYS[2], ARGV[1], text)
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\t' .. ARGV[1] .. '\t' .. text)
 return v
 ";
 
@@ -556,9 +565,16 @@ mod tests {
         let applied = recorder.applied.lock().unwrap().clone();
         assert_eq!(applied[1], (Kind::Keywords, "wx1".into(), b"[1]".to_vec()));
         assert_eq!(applied[2], (Kind::Banks, "global".into(), b"[2]".to_vec()));
-        assert_eq!(reader.known(Kind::Keywords, "wx1"), 2);
-        // The writer holds its own versions, so its own watcher would skip them.
-        assert_eq!(writer.known(Kind::Keywords, "wx1"), 2);
+        // Both hold the version now stored; the writer held its own as it wrote it, so its own
+        // watcher would skip it.
+        let stored: Vec<(String, u64)> = writer.versions(Kind::Keywords).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert!(
+            stored[0].1 > 1_700_000_000_000_000,
+            "a clock version: {stored:?}"
+        );
+        assert_eq!(reader.known(Kind::Keywords, "wx1"), stored[0].1);
+        assert_eq!(writer.known(Kind::Keywords, "wx1"), stored[0].1);
 
         // A token rotation message.
         let mut conn = writer
