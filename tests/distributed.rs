@@ -83,7 +83,7 @@ async fn metric(s: &TestServer, name: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_instances_share_tokens_tables_and_an_exact_quota() {
+async fn three_instances_share_tokens_apps_tables_banks_and_an_exact_quota() {
     let prefix = fresh_prefix("three");
     let gws = [
         TestServer::start_with(&config(REDIS, &prefix)).await,
@@ -123,6 +123,48 @@ async fn three_instances_share_tokens_tables_and_an_exact_quota() {
             assert!(
                 started.elapsed() < Duration::from_secs(1),
                 "the table change did not reach {} within a second: {v}",
+                gw.api
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    // So does a hash bank change.
+    let hash = "ab".repeat(32);
+    let status = gws[2]
+        .client
+        .put(gws[2].admin_url("/admin/banks/global"))
+        .bearer_auth("test-admin-token")
+        .header("content-type", "application/json")
+        .body(
+            json!([{"hash": hash, "kind": "image", "label": 20002, "suggest": "risky"}])
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    for gw in &gws {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let bytes = gw
+                .client
+                .get(gw.admin_url("/admin/banks/global"))
+                .bearer_auth("test-admin-token")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            if v[0]["hash"] == hash.as_str() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bank unchanged on {}: {v}",
                 gw.api
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
