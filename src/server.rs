@@ -1,27 +1,47 @@
 //! The accept loop shared by both listeners: HTTP/1.1 on hyper with keep-alive, a header read
-//! timeout, a connection limit, and graceful draining.
+//! timeout, a connection limit, idle eviction, and graceful draining.
 //!
-//! The connection limit is a semaphore taken *before* `accept`, so when it is full further
-//! clients wait in the kernel's backlog rather than being accepted and then starved. On shutdown
-//! the loop stops accepting, drops the listener, asks every connection to finish its in-flight
-//! request and close (idle keep-alive connections close at once), and waits up to the drain
-//! timeout before abandoning stragglers.
+//! The connection limit is a semaphore taken *before* `accept`. When it is full, the connection
+//! that has been idle longest (no request in progress: a keep-alive connection between requests,
+//! or one that has not finished sending its first request's head) is asked to close, and its
+//! permit goes to the next client in the kernel's backlog: idle or trickling connections cannot
+//! crowd out clients with work to do, however many there are. On shutdown the loop stops
+//! accepting, drops the listener, asks every connection to finish its in-flight request and close
+//! (idle ones close at once), and waits up to the drain timeout before abandoning stragglers.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::api::Response;
+
+/// Connections the kernel may hold completed but not yet accepted (capped by
+/// `net.core.somaxconn`). A small queue turns a burst of new clients into dropped handshakes,
+/// each costing its client a one-second retransmission.
+pub const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Binds a listening socket with [`ACCEPT_BACKLOG`] (the standard library's `bind` asks for
+/// 128).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
 
 /// Per-listener settings.
 #[derive(Debug, Clone)]
@@ -38,6 +58,52 @@ pub async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
+/// One open connection, as the accept loop sees it.
+struct Conn {
+    /// Requests being served now.
+    in_flight: AtomicUsize,
+    /// When the connection last started or finished a request (ms since the listener started).
+    last_active_ms: AtomicU64,
+    /// Asks the connection to close once it is idle.
+    close: Notify,
+}
+
+/// Every open connection of one listener.
+#[derive(Default)]
+struct Conns {
+    open: dashmap::DashMap<u64, Arc<Conn>>,
+    next_id: AtomicU64,
+}
+
+/// Connections asked to close at once when the limit is reached: a client arriving at a full
+/// gateway usually has others queued behind it in the backlog, and one scan of the open
+/// connections per batch (not per client) keeps a flood of idle connections from delaying them.
+const EVICT_BATCH: usize = 32;
+
+impl Conns {
+    /// Asks up to `n` of the longest-idle connections to close; returns how many it asked (none
+    /// when every connection is busy).
+    fn evict(&self, n: usize) -> usize {
+        let mut idle: Vec<(u64, u64)> = self
+            .open
+            .iter()
+            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+            .map(|c| (c.last_active_ms.load(Ordering::Relaxed), *c.key()))
+            .collect();
+        if idle.len() > n {
+            idle.select_nth_unstable(n);
+            idle.truncate(n);
+        }
+        for (_, id) in &idle {
+            // Out of the choice at once, so the next eviction picks others.
+            if let Some((_, conn)) = self.open.remove(id) {
+                conn.close.notify_one();
+            }
+        }
+        idle.len()
+    }
+}
+
 /// Serves `listener` until `shutdown` turns true, then drains.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
@@ -50,22 +116,15 @@ pub async fn serve<F, Fut>(
     Fut: Future<Output = Response> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(opts.max_connections));
-    let graceful = GracefulShutdown::new();
+    let conns = Arc::new(Conns::default());
+    let started = Instant::now();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout)
         .keep_alive(true);
 
-    loop {
-        let permit = tokio::select! {
-            biased;
-            () = shutdown_requested(&mut shutdown) => break,
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break, // the semaphore is never closed; nothing to serve without it
-            },
-        };
+    'accept: loop {
         let stream = tokio::select! {
             biased;
             () = shutdown_requested(&mut shutdown) => break,
@@ -79,20 +138,78 @@ pub async fn serve<F, Fut>(
                 }
             },
         };
+        // At the limit, this client waits (unserved, and holding up the accept loop, so later
+        // clients wait in the kernel's backlog) for a connection to close; an idle one is asked
+        // to, and while every connection is busy the question is asked again as each frees up.
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => loop {
+                let asked = conns.evict(EVICT_BATCH);
+                if asked > 0 {
+                    tracing::debug!(
+                        listener = opts.name,
+                        asked,
+                        "at the connection limit: closing the idlest"
+                    );
+                }
+                tokio::select! {
+                    biased;
+                    () = shutdown_requested(&mut shutdown) => break 'accept,
+                    p = Arc::clone(&permits).acquire_owned() => match p {
+                        Ok(p) => break p,
+                        Err(_) => break 'accept, // never closed
+                    },
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
+        let now_ms = move || started.elapsed().as_millis() as u64;
+        let conn_state = Arc::new(Conn {
+            in_flight: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(now_ms()),
+            close: Notify::new(),
+        });
+        let id = conns.next_id.fetch_add(1, Ordering::Relaxed);
+        conns.open.insert(id, Arc::clone(&conn_state));
         let handler = handler.clone();
+        let state = Arc::clone(&conn_state);
         let service = service_fn(move |req| {
+            state.in_flight.fetch_add(1, Ordering::AcqRel);
+            state.last_active_ms.store(now_ms(), Ordering::Relaxed);
             let fut = handler(req);
-            async move { Ok::<_, Infallible>(fut.await) }
+            let state = Arc::clone(&state);
+            async move {
+                let response = fut.await;
+                state.last_active_ms.store(now_ms(), Ordering::Relaxed);
+                state.in_flight.fetch_sub(1, Ordering::AcqRel);
+                Ok::<_, Infallible>(response)
+            }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
         let gauge = open_connections.clone();
         gauge.inc();
+        let mut stop = shutdown.clone();
+        let conns = Arc::clone(&conns);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                () = conn_state.close.notified() => None,
+                () = shutdown_requested(&mut stop) => None,
+            };
+            let ended = match ended {
+                Some(r) => r,
+                None => {
+                    // Finish the request in progress (if any), then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            conns.open.remove(&id);
             gauge.dec();
             drop(permit);
         });
@@ -103,7 +220,9 @@ pub async fn serve<F, Fut>(
         listener = opts.name,
         "stopped accepting; draining connections"
     );
-    if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
+    // Every connection holds a permit until it has closed: all permits back means all closed.
+    let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(opts.drain_timeout, permits.acquire_many(all))
         .await
         .is_err()
     {

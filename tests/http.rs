@@ -143,27 +143,38 @@ async fn slow_headers_are_cut_off_at_the_header_timeout() {
     s.shutdown().await;
 }
 
+/// Opens a connection whose request is in progress: the head of a msgSecCheck with its body
+/// still to come.
+async fn busy_connection(s: &TestServer, token: &str) -> TcpStream {
+    let mut c = TcpStream::connect(s.api).await.unwrap();
+    c.write_all(
+        format!(
+            "POST /wxa/msg_sec_check?access_token={token} HTTP/1.1\r\nHost: x\r\n\
+             Content-Length: 52\r\n\r\n{{\"content\":\"hi\""
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    c
+}
+
 #[tokio::test]
-async fn connection_limit_queues_further_clients() {
+async fn connection_limit_holds_clients_while_every_connection_is_busy() {
     let s = TestServer::start_with(&format!(
         "[server]\nmax_connections = 2\n{}",
         default_config()
     ))
     .await;
-    let req = b"GET /healthz-not-here HTTP/1.1\r\nHost: x\r\n\r\n";
-    // Two kept-alive connections take both slots.
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut c = TcpStream::connect(s.api).await.unwrap();
-        c.write_all(req).await.unwrap();
-        let mut buf = [0u8; 512];
-        let n = tokio::io::AsyncReadExt::read(&mut c, &mut buf)
-            .await
-            .unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
-        held.push(c);
-    }
-    // A third client connects (kernel backlog) but is not served while both slots are held.
+    let token = s.token().await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // the token's connection closes
+    // Two connections with requests in progress take both slots.
+    let mut busy = vec![
+        busy_connection(&s, &token).await,
+        busy_connection(&s, &token).await,
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A third client connects but is not served while both are busy.
     let mut third = TcpStream::connect(s.api).await.unwrap();
     third
         .write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -171,10 +182,51 @@ async fn connection_limit_queues_further_clients() {
         .unwrap();
     let early = read_until_close(&mut third, Duration::from_millis(500)).await;
     assert!(early.is_empty(), "served beyond the limit: {early}");
-    // Free a slot: now it is served.
-    drop(held.pop());
+    // One request completes: its connection goes idle and makes room for the third.
+    busy[0]
+        .write_all(br#","version":2,"scene":1,"openid":"ab"}"#)
+        .await
+        .unwrap();
     let reply = read_until_close(&mut third, Duration::from_secs(10)).await;
     assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    // The completed request was answered in full before its connection was closed.
+    let first = read_until_close(&mut busy[0], Duration::from_secs(5)).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    drop(busy); // the other request is abandoned by its client
+    s.shutdown().await;
+}
+
+/// Idle connections (kept alive between requests, or never sending a request) do not keep
+/// clients out: at the limit the idlest is closed for the newcomer.
+#[tokio::test]
+async fn idle_connections_make_room_at_the_limit() {
+    let s = TestServer::start_with(&format!(
+        "[server]\nmax_connections = 2\n{}",
+        default_config()
+    ))
+    .await;
+    let req = b"GET /healthz-not-here HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut kept = TcpStream::connect(s.api).await.unwrap();
+    kept.write_all(req).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut kept, &mut buf)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
+    let _silent = TcpStream::connect(s.api).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let reply = raw_exchange(
+            s.api,
+            b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    }
+    // The kept-alive connection was the idlest: it was closed.
+    let closed = read_until_close(&mut kept, Duration::from_secs(2)).await;
+    assert!(closed.is_empty(), "{closed}");
     s.shutdown().await;
 }
 
@@ -266,5 +318,92 @@ async fn admin_listener_health_and_metrics() {
     assert_eq!(get("/nope").await.unwrap().status(), 404);
     let resp = s.client.post(s.admin_url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 405);
+    s.shutdown().await;
+}
+
+/// Request smuggling probes. Ambiguous or malformed framing is answered 400 and the connection
+/// closed; a message with both Content-Length and Transfer-Encoding is read by its chunks alone
+/// and its connection closed after the answer (RFC 9112 §6.1; hyper drops the Content-Length
+/// before the handler sees it). Either way nothing hidden behind the body is ever served.
+#[tokio::test]
+async fn request_smuggling_probes_never_reach_a_second_request() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    let body = r#"{"content":"hi","version":2,"scene":1,"openid":"u"}"#;
+    let head = format!("POST /wxa/msg_sec_check?access_token={t} HTTP/1.1\r\nHost: x\r\n");
+    // A second request smuggled behind the first, if framing were read the other way.
+    let hidden = "GET /cgi-bin/token?grant_type=client_credential HTTP/1.1\r\nHost: x\r\n\r\n";
+    let n = body.len();
+    let refused = [
+        (
+            "two Content-Length values",
+            format!("{head}Content-Length: {n}\r\nContent-Length: 5\r\n\r\n{body}{hidden}"),
+        ),
+        (
+            "a chunk size that is not hex",
+            format!("{head}Transfer-Encoding: chunked\r\n\r\nzz\r\n{body}\r\n0\r\n\r\n{hidden}"),
+        ),
+        (
+            "a chunk size that overflows",
+            format!(
+                "{head}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n{body}\r\n0\r\n\r\n{hidden}"
+            ),
+        ),
+        (
+            "a chunk size with a sign",
+            format!(
+                "{head}Transfer-Encoding: chunked\r\n\r\n-{n:x}\r\n{body}\r\n0\r\n\r\n{hidden}"
+            ),
+        ),
+        (
+            "an unknown transfer coding",
+            format!("{head}Transfer-Encoding: xchunked\r\n\r\n{body}{hidden}"),
+        ),
+        (
+            "chunked not last",
+            format!("{head}Transfer-Encoding: chunked, gzip\r\n\r\n{body}{hidden}"),
+        ),
+        (
+            "a space before the colon",
+            format!(
+                "{head}Transfer-Encoding : chunked\r\nContent-Length: {n}\r\n\r\n{body}{hidden}"
+            ),
+        ),
+        (
+            "a negative Content-Length",
+            format!("{head}Content-Length: -5\r\n\r\n{body}{hidden}"),
+        ),
+    ];
+    let by_chunks_then_closed = [
+        (
+            "Content-Length then Transfer-Encoding",
+            format!(
+                "{head}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n{n:x}\r\n{body}\r\n0\r\n\r\n{hidden}"
+            ),
+        ),
+        (
+            "Transfer-Encoding then Content-Length",
+            format!(
+                "{head}Transfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n{n:x}\r\n{body}\r\n0\r\n\r\n{hidden}",
+                n + 10 + hidden.len()
+            ),
+        ),
+    ];
+    for (expected, probes) in [
+        ("HTTP/1.1 400", &refused[..]),
+        ("HTTP/1.1 200", &by_chunks_then_closed[..]),
+    ] {
+        for (name, probe) in probes {
+            let started = std::time::Instant::now();
+            let reply = raw_exchange(s.api, probe.as_bytes(), Duration::from_secs(5)).await;
+            assert!(reply.starts_with(expected), "{name}: {reply}");
+            assert_eq!(reply.matches("HTTP/1.1 ").count(), 1, "{name}: {reply}");
+            assert!(!reply.contains("access_token"), "{name}: {reply}");
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "{name}: the connection was left open"
+            );
+        }
+    }
     s.shutdown().await;
 }
