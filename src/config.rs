@@ -10,7 +10,7 @@
 //! | key | default |
 //! | --- | --- |
 //! | `server.listen` | `0.0.0.0:8080` |
-//! | `server.max_connections` | `10000` (further clients wait in the accept backlog) |
+//! | `server.max_connections` | `10000` (at the limit the idlest connections are closed for newcomers) |
 //! | `server.header_read_timeout_secs` | `10` |
 //! | `server.max_body_bytes` | `1048576` (1 MiB; v1 content may be 500 KB) |
 //! | `server.drain_timeout_secs` | `30` |
