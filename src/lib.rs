@@ -20,6 +20,8 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod media;
 pub mod metrics;

@@ -1,0 +1,140 @@
+//! The properties the fuzz targets check, one function per parser that takes outside input.
+//! `fuzz/fuzz_targets/*` call them under libFuzzer; `tests/fuzz_corpora.rs` replays every checked-in
+//! corpus through them on each test run, so an input that once failed stays fixed.
+//!
+//! Each function panics (the fuzzer's finding) when a property fails; inputs a parser refuses
+//! are fine, as long as the refusal is an error value and not a panic.
+
+use std::net::IpAddr;
+
+use crate::api::wire::{self, MediaCheckBody, MsgSecCheckBody, VisitReportBody};
+use crate::engine::table::{self, CustomTable};
+use crate::media::bank::{self, Bank};
+use crate::media::guard::Guard;
+
+/// Request bodies of the WeChat-compatible API: parsed leniently or refused with a
+/// describable error, never a panic.
+pub fn request_json(data: &[u8]) {
+    match wire::parse_body::<MsgSecCheckBody<'_>>(data) {
+        Ok(_) => {}
+        Err(e) => assert!(!e.describe().is_empty()),
+    }
+    let _ = wire::parse_body::<MediaCheckBody<'_>>(data);
+    let _ = wire::parse_body::<VisitReportBody<'_>>(data);
+}
+
+/// The configuration file: valid, or every problem reported with the key that holds it.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(errors) = crate::config::Config::from_toml(text) {
+        assert!(!errors.0.is_empty());
+        for e in &errors.0 {
+            assert!(!e.key.is_empty() && !e.message.is_empty(), "{e:?}");
+        }
+    }
+}
+
+/// CSV and JSON imports of keyword tables and hash banks: what parses and builds writes back and
+/// parses again to the same entries.
+pub fn csv_import(data: &[u8]) {
+    for parsed in [table::parse_csv(data), table::parse_json(data)] {
+        let Ok(entries) = parsed else { continue };
+        assert!(entries.len() <= table::MAX_ENTRIES);
+        if CustomTable::build(entries.clone()).is_ok() {
+            let again = table::parse_csv(&table::to_csv(&entries)).expect("written CSV parses");
+            assert_eq!(again, entries, "keyword CSV round trip");
+        }
+    }
+    for csv in [true, false] {
+        let Ok(entries) = bank::parse_entries(data, csv) else {
+            continue;
+        };
+        if let Ok(built) = Bank::build(entries.clone()) {
+            let json = serde_json::to_vec(built.entries()).expect("entries serialize");
+            let again = bank::parse_entries(&json, false).expect("written JSON parses");
+            assert_eq!(again, built.entries(), "bank JSON round trip");
+        }
+    }
+}
+
+/// The media URL guard: whatever it lets through is an http(s) URL whose literal host, if any,
+/// is none of the addresses that must never be fetched, judged here independently of the guard.
+pub fn url_guard(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(url) = url::Url::parse(text) else {
+        return;
+    };
+    if Guard::new(Vec::new()).check_url(&url).is_err() {
+        return;
+    }
+    assert!(matches!(url.scheme(), "http" | "https"), "{url}");
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(_)) => return,
+        None => panic!("allowed without a host: {url}"),
+    };
+    assert!(!never_fetched(literal), "allowed {literal} in {url}");
+}
+
+/// Loopback, private, link-local, unspecified, broadcast, shared (CGNAT) and unique-local
+/// addresses, and IPv4 ones written as IPv4-mapped IPv6.
+fn never_fetched(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return never_fetched(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The oracle the URL property judges by knows the addresses it must.
+    #[test]
+    fn the_independent_oracle_knows_the_forbidden_addresses() {
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "::ffff:10.0.0.1",
+            "fc00::1",
+            "fe80::1",
+        ] {
+            assert!(never_fetched(bad.parse().unwrap()), "{bad}");
+        }
+        for good in ["8.8.8.8", "1.1.1.1", "100.128.0.1", "2001:4860:4860::8888"] {
+            assert!(!never_fetched(good.parse().unwrap()), "{good}");
+        }
+    }
+}

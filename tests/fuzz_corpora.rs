@@ -1,0 +1,40 @@
+//! Every checked-in fuzz corpus (seeds, and what fuzzing with `cargo fuzz run <target>` kept)
+//! replays through its target's properties (`modgate::fuzzing`) without a failure. The text
+//! engine's corpus is replayed by the engine's own tests.
+
+use std::path::Path;
+
+fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("the corpus is checked in") {
+        let path = entry.expect("a corpus entry").path();
+        let bytes = std::fs::read(&path).expect("a readable corpus file");
+        let outcome = std::panic::catch_unwind(|| check(&bytes));
+        assert!(outcome.is_ok(), "{target}: {} fails", path.display());
+        replayed += 1;
+    }
+    assert!(replayed >= 10, "{target}: only {replayed} corpus files");
+}
+
+#[test]
+fn request_json_corpus() {
+    replay("request_json", modgate::fuzzing::request_json);
+}
+
+#[test]
+fn config_corpus() {
+    replay("config", modgate::fuzzing::config);
+}
+
+#[test]
+fn csv_import_corpus() {
+    replay("csv_import", modgate::fuzzing::csv_import);
+}
+
+#[test]
+fn url_guard_corpus() {
+    replay("url_guard", modgate::fuzzing::url_guard);
+}
