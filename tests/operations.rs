@@ -1,0 +1,195 @@
+//! docs/operations.md against the code: the configuration reference names exactly the keys the
+//! parser accepts, the metric catalogue exactly the metrics the gateway registers, a live scrape
+//! passes `promtool check metrics`, and the Grafana dashboard charts only catalogued metrics.
+#![allow(clippy::unwrap_used)] // a failing step is a failing test
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn doc() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md")).unwrap()
+}
+
+/// The first-column names of the table rows under `heading`.
+fn table_names(doc: &str, heading: &str) -> BTreeSet<String> {
+    let section = doc.split(heading).nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| l.split('`').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The field names a section accepts, read from the parser's own refusal of an unknown one
+/// ("expected one of `a`, `b`" or "expected `a` or `b`").
+fn accepted(toml: &str) -> Vec<String> {
+    let errors = modgate::config::Config::from_toml(toml).unwrap_err();
+    let message = &errors.0[0].message;
+    let expected = message
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field list in {message:?}"));
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_configuration_reference_names_every_key_and_no_other() {
+    let mut keys = BTreeSet::new();
+    for section in accepted("zz_unknown = 1\n") {
+        let probe = match section.as_str() {
+            "apps" => "[[apps]]\nzz_unknown = 1\n".to_owned(),
+            _ => format!("[{section}]\nzz_unknown = 1\n"),
+        };
+        for field in accepted(&probe) {
+            if section == "engine" && field == "lexicon" {
+                for sub in accepted("[[engine.lexicon]]\nzz_unknown = 1\n") {
+                    keys.insert(format!("engine.lexicon.{sub}"));
+                }
+            }
+            keys.insert(format!("{section}.{field}"));
+        }
+        if section == "apps" {
+            keys.insert("apps".into());
+        }
+    }
+    assert!(keys.len() > 50, "{keys:?}");
+    let documented = table_names(&doc(), "## Configuration reference");
+    let missing: Vec<_> = keys.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&keys).collect();
+    assert!(missing.is_empty(), "undocumented keys: {missing:?}");
+    assert!(
+        stale.is_empty(),
+        "documented keys the parser refuses: {stale:?}"
+    );
+}
+
+/// The metric names the code registers (as written in src/metrics.rs).
+fn registered() -> BTreeSet<String> {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs")).unwrap();
+    source
+        .split('"')
+        .filter(|s| {
+            s.starts_with("modgate_") && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_metric_catalogue_matches_the_code_and_promtool_accepts_a_scrape() {
+    let documented = table_names(&doc(), "## Metrics");
+    assert_eq!(documented, registered());
+
+    // A gateway that has done a little of everything, scraped.
+    let s = TestServer::start_with(&default_config().replace(
+        "[limits]\nenforce = false\n",
+        "[limits]\ntext_per_minute = 2\n",
+    ))
+    .await;
+    let t = s.token().await;
+    let body = r#"{"content":"出售冰毒","version":2,"scene":2,"openid":"u1"}"#;
+    s.check(&t, body).await;
+    s.post(
+        &format!("/wxa/visit/report?access_token={t}"),
+        r#"{"openid":"u1"}"#,
+    )
+    .await;
+    for _ in 0..3 {
+        s.check(&t, body).await;
+    }
+    let scrape = s
+        .client
+        .get(s.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exposed: BTreeSet<String> = scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert!(exposed.len() >= 10, "{exposed:?}");
+    let undocumented: Vec<_> = exposed.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "exposed but not catalogued: {undocumented:?}"
+    );
+    for seen in [
+        "modgate_verdicts_total",
+        "modgate_limit_refusals_total",
+        "modgate_quota_admitted_total",
+    ] {
+        assert!(exposed.contains(seen), "{seen} missing from {exposed:?}");
+    }
+
+    // promtool (Debian package prometheus; scripts/test installs it).
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test installs the prometheus package)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.shutdown().await;
+}
+
+#[test]
+fn the_dashboard_charts_only_catalogued_metrics() {
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let documented = table_names(&doc(), "## Metrics");
+    let mut charted = BTreeSet::new();
+    for panel in json["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(base) = word.strip_prefix("modgate_") {
+                    let name = format!("modgate_{base}");
+                    let name = name
+                        .strip_suffix("_bucket")
+                        .map_or(name.clone(), str::to_owned);
+                    assert!(
+                        documented.contains(&name),
+                        "{name} in {expr:?} is not catalogued"
+                    );
+                    charted.insert(name);
+                }
+            }
+        }
+    }
+    assert_eq!(charted, documented, "every catalogued metric has a chart");
+}
