@@ -8,6 +8,10 @@ COPY src ./src
 COPY keywords ./keywords
 COPY examples ./examples
 COPY benches ./benches
+# The workspace's other member (the load generator) must be present for cargo to read the
+# workspace, though only the gateway is built.
+COPY loadtest/Cargo.toml ./loadtest/Cargo.toml
+COPY loadtest/src ./loadtest/src
 RUN cargo build --release --locked --bin modgate
 
 FROM debian:bookworm-slim

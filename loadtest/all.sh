@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Reproduces every table of BENCHMARKS.md, in its order, with the arguments it states. Takes
+# about an hour on a 2-core machine; each script prints its own table.
+# Usage: loadtest/all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run() { echo; echo "## $*"; "$@"; }
+run loadtest/msg_sec_check.sh 15s 64 3
+run loadtest/latency.sh 15 64
+run loadtest/fetch-corpus.sh
+run cargo bench --bench engine -- --measurement-time 8
+run cargo bench --bench limits
+run loadtest/limits.sh 15s 64 3
+run loadtest/redis.sh 15s 64 3
+run loadtest/tables.sh 1,100,1000,10000 10 3
+run loadtest/media.sh 3 32 2
+run loadtest/images.sh 5 3
