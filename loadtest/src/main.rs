@@ -73,6 +73,9 @@ struct Args {
     /// Where to write the JSON report.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also report each tenth of a second: requests due in it and their worst latency.
+    #[arg(long)]
+    timeline: bool,
     /// A name for the run in the report.
     #[arg(long, default_value = "run")]
     name: String,
@@ -123,6 +126,8 @@ struct Tally {
     /// Answers by kind and errcode (`http <status>` for non-200 answers, `io` for failures).
     answers: BTreeMap<(Kind, String), u64>,
     sent: u64,
+    /// Per tenth of a second since the start (by when each request was due): count, worst µs.
+    timeline: BTreeMap<u64, (u64, u64)>,
 }
 
 impl Tally {
@@ -146,6 +151,11 @@ impl Tally {
         }
         for (k, n) in other.answers {
             *self.answers.entry(k).or_default() += n;
+        }
+        for (t, (n, worst)) in other.timeline {
+            let slot = self.timeline.entry(t).or_default();
+            slot.0 += n;
+            slot.1 = slot.1.max(worst);
         }
         self.sent += other.sent;
     }
@@ -495,7 +505,14 @@ async fn worker(
                 "io".to_owned()
             }
         };
-        tally.record(kind, from.elapsed().as_micros() as u64, answer);
+        let micros = from.elapsed().as_micros() as u64;
+        tally.record(kind, micros, answer);
+        if args.timeline {
+            let tenth = due.saturating_duration_since(start).as_millis() as u64 / 100;
+            let slot = tally.timeline.entry(tenth).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.max(micros);
+        }
     }
     tally
 }
@@ -593,6 +610,16 @@ async fn run() {
         );
     }
     println!("answers: {:?}", report.answers);
+    if args.timeline {
+        println!("timeline (s: requests due, worst ms):");
+        for (tenth, (n, worst)) in &tally.timeline {
+            println!(
+                "{:6.1} {n:6} {:9.2}",
+                *tenth as f64 / 10.0,
+                *worst as f64 / 1000.0
+            );
+        }
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
     }
