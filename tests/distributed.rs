@@ -67,16 +67,9 @@ async fn visit(s: &TestServer, token: &str, openid: &str) {
 }
 
 async fn metric(s: &TestServer, name: &str) -> f64 {
-    let text = s
-        .client
-        .get(s.admin_url("/metrics"))
-        .send()
+    s.metrics_text()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_modgate");
 const IDLE_PER_PROCESS: usize = 10_000;
 
 struct Child(std::process::Child);
@@ -62,25 +61,7 @@ async fn twenty_thousand_idle_connections_do_not_block_real_requests() {
         ),
     )
     .unwrap();
-    let mut gateway = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(gateway.stderr.take().unwrap()).lines();
-    let api: SocketAddr = loop {
-        let line = lines
-            .next()
-            .expect("the gateway printed its addresses")
-            .unwrap();
-        if let Some(rest) = line.split("api=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    let _gateway = Child(gateway);
+    let (_gateway, api) = start_process(&config);
 
     // The child's half: Python, holding its sockets until its stdin closes.
     let script = format!(

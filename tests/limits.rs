@@ -399,15 +399,7 @@ async fn refusal_metrics() {
     for _ in 0..6 {
         s.check(&t, &body("u1")).await;
     }
-    let text = s
-        .client
-        .get(s.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics_text().await;
     for line in [
         r#"modgate_limit_refusals_total{api="msg_sec_check",reason="visit"} 1"#,
         r#"modgate_limit_refusals_total{api="msg_sec_check",reason="rate"} 2"#,

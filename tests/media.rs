@@ -182,6 +182,10 @@ struct Origin {
 
 impl Origin {
     async fn start(&self) -> SocketAddr {
+        // Make the fixtures now: generated inside a handler (ffmpeg runs for a while, blocking
+        // the test's runtime) the first fetch of one could outlast the gateway's 1.5 s fetch
+        // timeout on a loaded machine.
+        let _ = (png(), mp3());
         let me = self.clone();
         serve("127.0.0.1:0", move |req| {
             let me = me.clone();
@@ -326,6 +330,30 @@ impl Receiver {
 
     fn all(&self) -> Vec<Push> {
         self.pushes.lock().unwrap().clone()
+    }
+
+    /// The trace_ids of every push received (plain JSON pushes).
+    fn traces(&self) -> HashSet<String> {
+        self.all()
+            .iter()
+            .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits until every one of `accepted` has been pushed at least once.
+    async fn wait_for_all(&self, accepted: &HashSet<String>, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let missing = accepted.difference(&self.traces()).count();
+            if missing == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{missing} accepted jobs were never pushed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Pushes carrying `trace_id` (plain JSON pushes).
@@ -840,15 +868,7 @@ async fn a_receiver_failing_forever_dead_letters_the_job() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 
-    let metrics = s
-        .client
-        .get(s.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     for line in [
         "modgate_media_dead_letters_total 2",
         "modgate_media_jobs_total{outcome=\"accepted\"} 2",
@@ -1144,41 +1164,6 @@ async fn hash_banks_catch_banked_media() {
 // A real process, killed with SIGKILL while thousands of jobs are queued.
 // ----------------------------------------------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_modgate");
-
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary and returns it with its API address.
-fn start_process(config: &std::path::Path) -> (Process, SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the gateway printed its addresses")
-            .unwrap();
-        if let Some(rest) = line.split("api=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Process(child), addr)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_thousands_queued_then_every_job_is_pushed_after_restart() {
     const JOBS: usize = 2000;
@@ -1240,11 +1225,7 @@ async fn kill_9_with_thousands_queued_then_every_job_is_pushed_after_restart() {
     first.0.wait().unwrap();
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
     assert_eq!(accepted.len(), JOBS);
-    let pushed_before: HashSet<String> = r
-        .all()
-        .iter()
-        .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
-        .collect();
+    let pushed_before = r.traces();
     assert!(
         pushed_before.len() < JOBS / 2,
         "the kill must land with most jobs still queued ({} pushed)",
@@ -1253,23 +1234,7 @@ async fn kill_9_with_thousands_queued_then_every_job_is_pushed_after_restart() {
 
     origin.delay_ms.store(0, Ordering::Relaxed);
     let (_second, _) = start_process(&config_path);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let pushed: HashSet<String> = r
-            .all()
-            .iter()
-            .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
-            .collect();
-        let missing = accepted.difference(&pushed).count();
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} accepted jobs were never pushed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    r.wait_for_all(&accepted, Duration::from_secs(120)).await;
 }
 
 /// The state section of a gateway sharing Redis under `prefix`, with its own data directory.
@@ -1353,23 +1318,7 @@ async fn with_redis_a_killed_instances_jobs_finish_on_another() {
 
     origin.delay_ms.store(0, Ordering::Relaxed);
     let (_second, api_b) = start_process(&dir_b.join("modgate.toml"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let pushed: HashSet<String> = r
-            .all()
-            .iter()
-            .map(|p| p.json()["trace_id"].as_str().unwrap().to_owned())
-            .collect();
-        let missing = accepted.difference(&pushed).count();
-        if missing == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} accepted jobs were never pushed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    r.wait_for_all(&accepted, Duration::from_secs(60)).await;
     // The second instance answers for a job the first accepted (the token is the first's too).
     let some = accepted.iter().next().unwrap();
     let v: Value = json_of(

@@ -109,15 +109,7 @@ async fn the_metric_catalogue_matches_the_code_and_promtool_accepts_a_scrape() {
     for _ in 0..3 {
         s.check(&t, body).await;
     }
-    let scrape = s
-        .client
-        .get(s.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = s.metrics_text().await;
     let exposed: BTreeSet<String> = scrape
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

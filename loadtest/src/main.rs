@@ -226,6 +226,14 @@ async fn send(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
+    exchange(sender, req).await
+}
+
+/// Sends `req` once the connection is ready; returns the status and the whole body.
+async fn exchange(
+    sender: &mut Sender,
+    req: http::Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), String> {
     sender.ready().await.map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
@@ -252,16 +260,7 @@ async fn send_prepared(sender: &mut Sender, p: &Prepared) -> Result<(u16, Bytes)
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    sender.ready().await.map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, body))
+    exchange(sender, req).await
 }
 
 fn errcode(status: u16, body: &[u8]) -> String {
