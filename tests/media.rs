@@ -1246,9 +1246,9 @@ fn shared_state(prefix: &str, data_dir: &std::path::Path) -> String {
     )
 }
 
-/// SPEC §8 with media: jobs accepted by one instance are in Redis, its worker is killed with
-/// most of them unfinished, and another instance takes them over when their lease runs out and
-/// pushes every one; it also answers the result of a job the first one accepted.
+/// SPEC §8 with media: jobs accepted by one of three instances are in Redis, its worker is
+/// killed with most of them unfinished, and the other two take them over when their lease runs
+/// out and push every one; they also answer the result of a job the first one accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_a_killed_instances_jobs_finish_on_another() {
     const JOBS: usize = 300;
@@ -1273,9 +1273,14 @@ async fn with_redis_a_killed_instances_jobs_finish_on_another() {
                 .replace("[admin]\n", "[admin]\nlisten = \"127.0.0.1:0\"\n")
         )
     };
-    let (dir_a, dir_b) = (fresh_dir("shared-a"), fresh_dir("shared-b"));
+    let (dir_a, dir_b, dir_c) = (
+        fresh_dir("shared-a"),
+        fresh_dir("shared-b"),
+        fresh_dir("shared-c"),
+    );
     std::fs::write(dir_a.join("modgate.toml"), config_of(&dir_a)).unwrap();
     std::fs::write(dir_b.join("modgate.toml"), config_of(&dir_b)).unwrap();
+    std::fs::write(dir_c.join("modgate.toml"), config_of(&dir_c)).unwrap();
 
     let (mut first, api) = start_process(&dir_a.join("modgate.toml"));
     modgate::media::fetch::install_tls_provider();
@@ -1317,7 +1322,9 @@ async fn with_redis_a_killed_instances_jobs_finish_on_another() {
     );
 
     origin.delay_ms.store(0, Ordering::Relaxed);
+    // Two more instances share the queue: between them they finish every job.
     let (_second, api_b) = start_process(&dir_b.join("modgate.toml"));
+    let (_third, _) = start_process(&dir_c.join("modgate.toml"));
     r.wait_for_all(&accepted, Duration::from_secs(60)).await;
     // The second instance answers for a job the first accepted (the token is the first's too).
     let some = accepted.iter().next().unwrap();
