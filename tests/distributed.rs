@@ -122,6 +122,47 @@ async fn three_instances_share_tokens_apps_tables_banks_and_an_exact_quota() {
         }
     }
 
+    // An entry added on another instance builds on the change it has received: both survive.
+    let status = gws[1]
+        .client
+        .post(gws[1].admin_url(&format!("/admin/apps/{APPID}/keywords")))
+        .bearer_auth("test-admin-token")
+        .header("content-type", "application/json")
+        .body(r#"[{"keyword":"蓝宝石","label":20001,"level":90,"suggest":"risky"}]"#)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    for gw in &gws {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let bytes = gw
+                .client
+                .get(gw.admin_url(&format!("/admin/apps/{APPID}/keywords")))
+                .bearer_auth("test-admin-token")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            let mut words: Vec<&str> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["keyword"].as_str().unwrap())
+                .collect();
+            words.sort();
+            if words == ["紫水晶", "蓝宝石"] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "table on {}: {v}", gw.api);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     // So does a hash bank change.
     let hash = "ab".repeat(32);
     let status = gws[2]

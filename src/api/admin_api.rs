@@ -410,6 +410,9 @@ async fn change_keywords(
         Err(resp) => return resp,
     };
     let _writes = gw.admin_writes.lock().await;
+    // The version held is read before the table: a change arriving in between makes the
+    // conditional write below refuse (a false alarm at worst), never lose it.
+    let held = gw.catalog.held(Kind::Keywords, appid);
     let current = app.slot.table();
     let catalog = Arc::clone(&gw.catalog);
     let key = appid.to_owned();
@@ -417,6 +420,7 @@ async fn change_keywords(
     // Parse, merge, validate, compile and store in one task on the blocking pool: all of it is
     // CPU or disk work, and one hand-off keeps a replacement's latency low under load. The table
     // in force stays until the new one is on disk.
+    let replace = matches!(change, Change::Replace);
     let task = tokio::task::spawn_blocking(move || -> Result<(CustomTable, [f64; 2]), Refused> {
         let bad = |e: TableError| Refused::BadRequest(e.to_string());
         let entries = match change {
@@ -446,9 +450,14 @@ async fn change_keywords(
         };
         let built = CustomTable::build(entries).map_err(bad)?;
         let built_ms = started.elapsed().as_secs_f64() * 1e3;
-        catalog
-            .put(Kind::Keywords, &key, &built.json())
-            .map_err(Refused::Store)?;
+        // Add and delete build on the table in force: they must not write over a change made
+        // on another instance meanwhile. A replacement does not depend on it.
+        let stored = if replace {
+            catalog.put(Kind::Keywords, &key, &built.json())
+        } else {
+            catalog.put_over(Kind::Keywords, &key, &built.json(), held)
+        };
+        stored.map_err(Refused::from)?;
         let stored_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok((built, [built_ms, stored_ms]))
     });
@@ -477,7 +486,19 @@ async fn change_keywords(
 pub(super) enum Refused {
     BadRequest(String),
     NotFound,
+    /// Another instance changed the document meanwhile (409: read it again and retry).
+    Conflict,
     Store(crate::state::catalog::CatalogError),
+}
+
+impl From<crate::state::catalog::CatalogError> for Refused {
+    fn from(e: crate::state::catalog::CatalogError) -> Self {
+        if e.0 == crate::state::catalog::CHANGED_MEANWHILE {
+            Refused::Conflict
+        } else {
+            Refused::Store(e)
+        }
+    }
 }
 
 /// The response to a refused change; `not_found` says what was missing.
@@ -485,6 +506,10 @@ pub(super) fn refusal(refused: Refused, not_found: &str) -> Response {
     match refused {
         Refused::BadRequest(message) => error(StatusCode::BAD_REQUEST, &message),
         Refused::NotFound => error(StatusCode::NOT_FOUND, not_found),
+        Refused::Conflict => error(
+            StatusCode::CONFLICT,
+            "changed on another instance meanwhile; nothing changed: read it again and retry",
+        ),
         Refused::Store(e) => {
             tracing::error!(error = %e, "catalog write failed");
             error(

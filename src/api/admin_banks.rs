@@ -101,9 +101,12 @@ pub(super) async fn change(
         Err(resp) => return resp,
     };
     let _writes = gw.admin_writes.lock().await;
+    // Read before the bank in force (see keyword tables): a conflict is never missed.
+    let held = gw.catalog.held(Kind::Banks, scope);
     let Some(existing) = current(gw, scope) else {
         return no_such_scope();
     };
+    let replace = matches!(change, BankChange::Replace);
     let catalog = Arc::clone(&gw.catalog);
     let key = scope.to_owned();
     let task = tokio::task::spawn_blocking(move || -> Result<(Bank, Vec<BankEntry>), Refused> {
@@ -135,9 +138,12 @@ pub(super) async fn change(
         };
         let built = Bank::build(entries)?;
         let json = serde_json::to_vec(built.entries()).unwrap_or_default();
-        catalog
-            .put(Kind::Banks, &key, &json)
-            .map_err(Refused::Store)?;
+        let stored = if replace {
+            catalog.put(Kind::Banks, &key, &json)
+        } else {
+            catalog.put_over(Kind::Banks, &key, &json, held)
+        };
+        stored.map_err(Refused::from)?;
         Ok((built, added))
     });
     let (built, added) = match task.await {

@@ -29,6 +29,9 @@ impl From<DurableError> for CatalogError {
     }
 }
 
+/// A conditional write was not made: the document changed since the version the writer held.
+pub const CHANGED_MEANWHILE: &str = "changed on another instance meanwhile";
+
 /// What [`Catalog::scan`] calls with each document.
 pub type Visit<'a> = dyn FnMut(&str, &[u8]) -> Result<(), CatalogError> + 'a;
 
@@ -42,6 +45,26 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// Stores `value` under `key`; every instance sees it. Returns once the store has it.
     fn put(&self, kind: Kind, key: &str, value: &[u8]) -> Result<(), CatalogError>;
+
+    /// The version of the document this instance holds in force (0: none), for
+    /// [`Catalog::put_over`]. One process serialises its own writes, so the embedded catalog
+    /// needs none.
+    fn held(&self, _kind: Kind, _key: &str) -> u64 {
+        0
+    }
+
+    /// Stores `value` if the stored document is still the version `held` (read-modify-write
+    /// changes made on two instances at once must not lose one another); otherwise refuses with
+    /// [`CHANGED_MEANWHILE`]. The embedded catalog writes unconditionally.
+    fn put_over(
+        &self,
+        kind: Kind,
+        key: &str,
+        value: &[u8],
+        _held: u64,
+    ) -> Result<(), CatalogError> {
+        self.put(kind, key, value)
+    }
 
     /// Calls `f` with every document of `kind`, one at a time, stopping at `f`'s first error.
     fn scan(&self, kind: Kind, f: &mut Visit<'_>) -> Result<(), CatalogError>;
@@ -93,6 +116,23 @@ redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\t' .. ARGV[1] .. '\t' .. text)
 return v
 ";
 
+/// [`PUT`], only if the stored version is still ARGV[5] (0: none); returns -1 otherwise.
+const PUT_OVER: &str = r"
+local held = tonumber(ARGV[5])
+local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if stored ~= held then
+  return -1
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local t = redis.call('TIME')
+local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if v <= stored then v = stored + 1 end
+local text = string.format('%.0f', v)
+redis.call('HSET', KEYS[2], ARGV[1], text)
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\t' .. ARGV[1] .. '\t' .. text)
+return v
+";
+
 /// How long a catalog call may wait on Redis.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -105,6 +145,7 @@ pub struct RedisCatalog {
     /// One blocking connection, made on first use and again after any error.
     conn: Mutex<Option<redis::Connection>>,
     put: Script,
+    put_over: Script,
     /// The version of each document this instance holds in force.
     known: DashMap<(Kind, String), u64>,
 }
@@ -129,6 +170,7 @@ impl RedisCatalog {
             channel,
             conn: Mutex::new(None),
             put: Script::new(PUT),
+            put_over: Script::new(PUT_OVER),
             known: DashMap::new(),
         }
     }
@@ -234,6 +276,27 @@ impl Catalog for RedisCatalog {
                 .invoke(c)
         })?;
         // The writer puts the change in force itself, right after this returns.
+        self.hold(kind, key, version);
+        Ok(())
+    }
+
+    fn held(&self, kind: Kind, key: &str) -> u64 {
+        self.known(kind, key)
+    }
+
+    fn put_over(&self, kind: Kind, key: &str, value: &[u8], held: u64) -> Result<(), CatalogError> {
+        let version: i64 = self.with_conn(|c| {
+            self.put_over
+                .key(self.docs_key(kind))
+                .key(self.versions_key(kind))
+                .arg(key)
+                .arg(value)
+                .arg(&self.channel)
+                .arg(kind_name(kind))
+                .arg(held)
+                .invoke(c)
+        })?;
+        let version = u64::try_from(version).map_err(|_| CatalogError(CHANGED_MEANWHILE.into()))?;
         self.hold(kind, key, version);
         Ok(())
     }
@@ -477,6 +540,42 @@ mod tests {
             std::process::id(),
             crate::media::wall_ms()
         )
+    }
+
+    /// Two instances changing one document from what each holds: the second write finds the
+    /// document changed and is refused; after taking the change in, it goes through.
+    #[test]
+    fn a_conditional_write_does_not_lose_another_instances_change() {
+        let prefix = fresh_prefix("cas");
+        let (a, b) = (redis_catalog(&prefix), redis_catalog(&prefix));
+        a.put_over(Kind::Keywords, "wx1", b"[1]", a.held(Kind::Keywords, "wx1"))
+            .unwrap();
+        let e = b
+            .put_over(Kind::Keywords, "wx1", b"[2]", b.held(Kind::Keywords, "wx1"))
+            .unwrap_err();
+        assert_eq!(e.0, CHANGED_MEANWHILE);
+        assert_eq!(b.get(Kind::Keywords, "wx1").unwrap().unwrap(), b"[1]");
+        // b takes a's change in (as its watcher would), then writes over it.
+        let (_, version) = b.get_versioned(Kind::Keywords, "wx1").unwrap().unwrap();
+        b.hold(Kind::Keywords, "wx1", version);
+        b.put_over(
+            Kind::Keywords,
+            "wx1",
+            b"[1,2]",
+            b.held(Kind::Keywords, "wx1"),
+        )
+        .unwrap();
+        assert_eq!(a.get(Kind::Keywords, "wx1").unwrap().unwrap(), b"[1,2]");
+        // The embedded catalog writes unconditionally (one process serialises its writes).
+        let dir = std::env::temp_dir().join(format!("modgate-cas-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let d = Durable::open(&dir, 1 << 20).unwrap();
+        Catalog::put_over(&d, Kind::Keywords, "wx1", b"[3]", 42).unwrap();
+        assert_eq!(
+            Catalog::get(&d, Kind::Keywords, "wx1").unwrap().unwrap(),
+            b"[3]"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
