@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const REDIS: &str = "redis://127.0.0.1:6379/0";
@@ -66,6 +67,38 @@ async fn visit(s: &TestServer, token: &str, openid: &str) {
     assert_eq!((status, v["errcode"].as_i64()), (200, Some(0)), "{v}");
 }
 
+/// An admin API call with the test's admin token; `body` is JSON (none when empty).
+async fn admin(gw: &TestServer, method: Method, path: &str, body: &str) -> (u16, Value) {
+    let mut request = gw
+        .client
+        .request(method, gw.admin_url(path))
+        .bearer_auth("test-admin-token");
+    if !body.is_empty() {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Asks `probe` every 5 ms until it says yes; past `deadline` the test fails with what the
+/// probe last saw.
+async fn until(deadline: Instant, mut probe: impl AsyncFnMut() -> Result<(), Value>) {
+    loop {
+        match probe().await {
+            Ok(()) => return,
+            Err(seen) => assert!(Instant::now() < deadline, "not in time; last seen: {seen}"),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn metric(s: &TestServer, name: &str) -> f64 {
     s.metrics_text()
         .await
@@ -96,147 +129,78 @@ async fn three_instances_share_tokens_apps_tables_banks_and_an_exact_quota() {
 
     // A table change made on one is in force on all, within a second.
     let started = Instant::now();
-    let (status, _) = gws[0]
-        .client
-        .put(gws[0].admin_url(&format!("/admin/apps/{APPID}/keywords")))
-        .bearer_auth("test-admin-token")
-        .header("content-type", "application/json")
-        .body(r#"[{"keyword":"紫水晶","label":20001,"level":90,"suggest":"risky"}]"#)
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
-    assert_eq!(status, 200);
+    let entry = r#"[{"keyword":"紫水晶","label":20001,"level":90,"suggest":"risky"}]"#;
+    let keywords = format!("/admin/apps/{APPID}/keywords");
+    assert_eq!(admin(&gws[0], Method::PUT, &keywords, entry).await.0, 200);
     for gw in &gws {
-        loop {
+        until(started + Duration::from_secs(1), async || {
             let v = gw.check(&token, &body("出售紫水晶", "u1")).await;
-            if v["result"]["suggest"] == "risky" {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "the table change did not reach {} within a second: {v}",
-                gw.api
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+            (v["result"]["suggest"] == "risky").then_some(()).ok_or(v)
+        })
+        .await;
     }
 
     // An entry added on another instance builds on the change it has received: both survive.
-    let status = gws[1]
-        .client
-        .post(gws[1].admin_url(&format!("/admin/apps/{APPID}/keywords")))
-        .bearer_auth("test-admin-token")
-        .header("content-type", "application/json")
-        .body(r#"[{"keyword":"蓝宝石","label":20001,"level":90,"suggest":"risky"}]"#)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    let entry = r#"[{"keyword":"蓝宝石","label":20001,"level":90,"suggest":"risky"}]"#;
+    assert_eq!(admin(&gws[1], Method::POST, &keywords, entry).await.0, 200);
     for gw in &gws {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            let bytes = gw
-                .client
-                .get(gw.admin_url(&format!("/admin/apps/{APPID}/keywords")))
-                .bearer_auth("test-admin-token")
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let v: Value = serde_json::from_slice(&bytes).unwrap();
+        until(Instant::now() + Duration::from_secs(1), async || {
+            let (_, v) = admin(gw, Method::GET, &keywords, "").await;
             let mut words: Vec<&str> = v
                 .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["keyword"].as_str().unwrap())
-                .collect();
+                .map(|a| a.iter().filter_map(|e| e["keyword"].as_str()).collect())
+                .unwrap_or_default();
             words.sort();
-            if words == ["紫水晶", "蓝宝石"] {
-                break;
-            }
-            assert!(Instant::now() < deadline, "table on {}: {v}", gw.api);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+            (words == ["紫水晶", "蓝宝石"])
+                .then_some(())
+                .ok_or(v.clone())
+        })
+        .await;
     }
 
     // So does a hash bank change.
     let hash = "ab".repeat(32);
-    let status = gws[2]
-        .client
-        .put(gws[2].admin_url("/admin/banks/global"))
-        .bearer_auth("test-admin-token")
-        .header("content-type", "application/json")
-        .body(
-            json!([{"hash": hash, "kind": "image", "label": 20002, "suggest": "risky"}])
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    let bank = json!([{"hash": hash, "kind": "image", "label": 20002, "suggest": "risky"}]);
+    let put = admin(
+        &gws[2],
+        Method::PUT,
+        "/admin/banks/global",
+        &bank.to_string(),
+    )
+    .await;
+    assert_eq!(put.0, 200);
     for gw in &gws {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            let bytes = gw
-                .client
-                .get(gw.admin_url("/admin/banks/global"))
-                .bearer_auth("test-admin-token")
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            let v: Value = serde_json::from_slice(&bytes).unwrap();
-            if v[0]["hash"] == hash.as_str() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "bank unchanged on {}: {v}",
-                gw.api
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until(Instant::now() + Duration::from_secs(1), async || {
+            let (_, v) = admin(gw, Method::GET, "/admin/banks/global", "").await;
+            (v[0]["hash"] == hash.as_str()).then_some(()).ok_or(v)
+        })
+        .await;
     }
 
     // An app created through one instance's admin API is served by the others.
     const NEW_APP: &str = "wx1111111111111111";
     const NEW_SECRET: &str = "11111111111111111111111111111111";
-    let status = gws[1]
-        .client
-        .put(gws[1].admin_url(&format!("/admin/apps/{NEW_APP}")))
-        .bearer_auth("test-admin-token")
-        .header("content-type", "application/json")
-        .body(json!({ "secret": NEW_SECRET }).to_string())
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 201);
+    let app = json!({ "secret": NEW_SECRET }).to_string();
+    let put = admin(
+        &gws[1],
+        Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        &app,
+    )
+    .await;
+    assert_eq!(put.0, 201);
     for gw in &gws {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
+        until(Instant::now() + Duration::from_secs(1), async || {
             let (status, v) = gw
                 .get(&format!(
                     "/cgi-bin/token?grant_type=client_credential&appid={NEW_APP}&secret={NEW_SECRET}"
                 ))
                 .await;
-            if status == 200 && v["access_token"].is_string() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "new app unknown on {}: {v}",
-                gw.api
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+            (status == 200 && v["access_token"].is_string())
+                .then_some(())
+                .ok_or(v)
+        })
+        .await;
     }
 
     // A new token issued on another instance: the old one stays valid for the grace period
@@ -411,37 +375,22 @@ async fn without_redis_text_checks_fall_back_and_everything_recovers() {
 
     // The other instance's change subscription came back too: a table stored through this
     // instance reaches it.
-    let status = gw
-        .client
-        .put(gw.admin_url(&format!("/admin/apps/{APPID}/keywords")))
-        .bearer_auth("test-admin-token")
-        .header("content-type", "application/json")
-        .body(r#"[{"keyword":"紫水晶","label":20001,"level":90,"suggest":"risky"}]"#)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    let entry = r#"[{"keyword":"紫水晶","label":20001,"level":90,"suggest":"risky"}]"#;
+    let keywords = format!("/admin/apps/{APPID}/keywords");
+    assert_eq!(admin(&gw, Method::PUT, &keywords, entry).await.0, 200);
     // The other instance, idle through the outage, reports Redis back within its ping period.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while metric(&other, "modgate_state_backend_up").await != 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the idle instance never saw Redis again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(Instant::now() + Duration::from_secs(5), async || {
+        let up = metric(&other, "modgate_state_backend_up").await;
+        (up == 1.0).then_some(()).ok_or(json!({ "backend_up": up }))
+    })
+    .await;
     let token = other.token().await;
     visit(&other, &token, "u1").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    until(Instant::now() + Duration::from_secs(10), async || {
         let v = other.check(&token, &body("出售紫水晶", "u1")).await;
-        if v["result"]["suggest"] == "risky" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the change never arrived: {v}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (v["result"]["suggest"] == "risky").then_some(()).ok_or(v)
+    })
+    .await;
     gw.shutdown().await;
     other.shutdown().await;
 }

@@ -99,34 +99,23 @@ fn kind_named(name: &str) -> Option<Kind> {
 }
 
 /// KEYS[1] the documents hash, KEYS[2] the versions hash; ARGV[1] key, ARGV[2] document,
-/// ARGV[3] channel, ARGV[4] kind name. Returns the new version.
+/// ARGV[3] channel, ARGV[4] kind name, ARGV[5] the version the writer holds, or -1 to write
+/// whatever is stored. Returns the new version, or -1 when the stored version is not the one
+/// held (nothing written).
 ///
 /// A version is Redis's clock in microseconds (or one more than the last version, if that is
 /// later): versions keep growing even if Redis loses its data and the counting would start
 /// again, so an instance never mistakes a new change for one it already holds.
 const PUT: &str = r"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local t = redis.call('TIME')
-local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if v <= last then v = last + 1 end
-local text = string.format('%.0f', v)
-redis.call('HSET', KEYS[2], ARGV[1], text)
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\t' .. ARGV[1] .. '\t' .. text)
-return v
-";
-
-/// [`PUT`], only if the stored version is still ARGV[5] (0: none); returns -1 otherwise.
-const PUT_OVER: &str = r"
 local held = tonumber(ARGV[5])
-local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if stored ~= held then
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if held >= 0 and last ~= held then
   return -1
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local t = redis.call('TIME')
 local v = tonumber(t[1]) * 1000000 + tonumber(t[2])
-if v <= stored then v = stored + 1 end
+if v <= last then v = last + 1 end
 local text = string.format('%.0f', v)
 redis.call('HSET', KEYS[2], ARGV[1], text)
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. '\t' .. ARGV[1] .. '\t' .. text)
@@ -145,7 +134,6 @@ pub struct RedisCatalog {
     /// One blocking connection, made on first use and again after any error.
     conn: Mutex<Option<redis::Connection>>,
     put: Script,
-    put_over: Script,
     /// The version of each document this instance holds in force.
     known: DashMap<(Kind, String), u64>,
 }
@@ -170,7 +158,6 @@ impl RedisCatalog {
             channel,
             conn: Mutex::new(None),
             put: Script::new(PUT),
-            put_over: Script::new(PUT_OVER),
             known: DashMap::new(),
         }
     }
@@ -233,6 +220,25 @@ impl RedisCatalog {
         *entry = (*entry).max(version);
     }
 
+    /// [`PUT`]: unconditionally with `held` -1, else only over that version. The writer puts
+    /// the change in force itself right after, so it holds the new version at once.
+    fn write(&self, kind: Kind, key: &str, value: &[u8], held: i64) -> Result<(), CatalogError> {
+        let version: i64 = self.with_conn(|c| {
+            self.put
+                .key(self.docs_key(kind))
+                .key(self.versions_key(kind))
+                .arg(key)
+                .arg(value)
+                .arg(&self.channel)
+                .arg(kind_name(kind))
+                .arg(held)
+                .invoke(c)
+        })?;
+        let version = u64::try_from(version).map_err(|_| CatalogError(CHANGED_MEANWHILE.into()))?;
+        self.hold(kind, key, version);
+        Ok(())
+    }
+
     /// The document and its version, read together.
     pub fn get_versioned(
         &self,
@@ -265,19 +271,7 @@ impl Catalog for RedisCatalog {
     }
 
     fn put(&self, kind: Kind, key: &str, value: &[u8]) -> Result<(), CatalogError> {
-        let version: u64 = self.with_conn(|c| {
-            self.put
-                .key(self.docs_key(kind))
-                .key(self.versions_key(kind))
-                .arg(key)
-                .arg(value)
-                .arg(&self.channel)
-                .arg(kind_name(kind))
-                .invoke(c)
-        })?;
-        // The writer puts the change in force itself, right after this returns.
-        self.hold(kind, key, version);
-        Ok(())
+        self.write(kind, key, value, -1)
     }
 
     fn held(&self, kind: Kind, key: &str) -> u64 {
@@ -285,20 +279,7 @@ impl Catalog for RedisCatalog {
     }
 
     fn put_over(&self, kind: Kind, key: &str, value: &[u8], held: u64) -> Result<(), CatalogError> {
-        let version: i64 = self.with_conn(|c| {
-            self.put_over
-                .key(self.docs_key(kind))
-                .key(self.versions_key(kind))
-                .arg(key)
-                .arg(value)
-                .arg(&self.channel)
-                .arg(kind_name(kind))
-                .arg(held)
-                .invoke(c)
-        })?;
-        let version = u64::try_from(version).map_err(|_| CatalogError(CHANGED_MEANWHILE.into()))?;
-        self.hold(kind, key, version);
-        Ok(())
+        self.write(kind, key, value, i64::try_from(held).unwrap_or(i64::MAX))
     }
 
     fn scan(&self, kind: Kind, f: &mut Visit<'_>) -> Result<(), CatalogError> {
