@@ -432,6 +432,21 @@ async fn admin_job(s: &TestServer, trace_id: &str) -> Value {
     json_of(resp).await
 }
 
+/// A token for the first app from a gateway running as a process at `api`.
+async fn process_token(client: &reqwest::Client, api: SocketAddr) -> String {
+    let v: Value = json_of(
+        client
+            .get(format!(
+                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn json_of<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
     serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
 }
@@ -1184,17 +1199,7 @@ async fn kill_9_with_thousands_queued_then_every_job_is_pushed_after_restart() {
 
     let (mut first, api) = start_process(&config_path);
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token: Value = json_of(
-        client
-            .get(format!(
-                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = process_token(&client, api).await;
     let url = format!("http://{api}/wxa/media_check_async?access_token={token}");
     let body = media(&format!("http://{o}/delayed.png"), 2).to_string();
     let accepted = Arc::new(Mutex::new(Vec::with_capacity(JOBS)));
@@ -1285,17 +1290,7 @@ async fn with_redis_a_killed_instances_jobs_finish_on_another() {
     let (mut first, api) = start_process(&dir_a.join("modgate.toml"));
     modgate::media::fetch::install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token: Value = json_of(
-        client
-            .get(format!(
-                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = process_token(&client, api).await;
     let body = media(&format!("http://{o}/delayed.png"), 2).to_string();
     let mut accepted = HashSet::new();
     for _ in 0..JOBS {
