@@ -5,7 +5,9 @@
 //! that has been idle longest (no request in progress: a keep-alive connection between requests,
 //! or one that has not finished sending its first request's head) is asked to close, and its
 //! permit goes to the next client in the kernel's backlog: idle or trickling connections cannot
-//! crowd out clients with work to do, however many there are. On shutdown the loop stops
+//! crowd out clients with work to do, however many there are. A connection only counts as idle
+//! once [`MIN_IDLE`] has passed since it opened or last answered, so a client that has just
+//! connected is not closed before its request has had time to arrive. On shutdown the loop stops
 //! accepting, drops the listener, asks every connection to finish its in-flight request and close
 //! (idle ones close at once), and waits up to the drain timeout before abandoning stragglers.
 
@@ -80,14 +82,21 @@ struct Conns {
 /// connections per batch (not per client) keeps a flood of idle connections from delaying them.
 const EVICT_BATCH: usize = 32;
 
+/// How long a connection must have been without a request before it may be closed for a
+/// newcomer.
+const MIN_IDLE: Duration = Duration::from_millis(100);
+
 impl Conns {
-    /// Asks up to `n` of the longest-idle connections to close; returns how many it asked (none
-    /// when every connection is busy).
-    fn evict(&self, n: usize) -> usize {
+    /// Asks up to `n` of the longest-idle connections, idle since `idle_before` (ms) or longer,
+    /// to close; returns how many it asked (none when every connection is busy or fresh).
+    fn evict(&self, n: usize, idle_before: u64) -> usize {
         let mut idle: Vec<(u64, u64)> = self
             .open
             .iter()
-            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+            .filter(|c| {
+                c.in_flight.load(Ordering::Acquire) == 0
+                    && c.last_active_ms.load(Ordering::Relaxed) <= idle_before
+            })
             .map(|c| (c.last_active_ms.load(Ordering::Relaxed), *c.key()))
             .collect();
         if idle.len() > n {
@@ -140,11 +149,16 @@ pub async fn serve<F, Fut>(
         };
         // At the limit, this client waits (unserved, and holding up the accept loop, so later
         // clients wait in the kernel's backlog) for a connection to close; an idle one is asked
-        // to, and while every connection is busy the question is asked again as each frees up.
+        // to, and while every connection is busy (or fresh) the question is asked again every
+        // 10 ms and as each frees up.
+        let now_ms = move || started.elapsed().as_millis() as u64;
         let permit = match Arc::clone(&permits).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => loop {
-                let asked = conns.evict(EVICT_BATCH);
+                let asked = match now_ms().checked_sub(MIN_IDLE.as_millis() as u64) {
+                    Some(idle_before) => conns.evict(EVICT_BATCH, idle_before),
+                    None => 0, // the listener is younger than MIN_IDLE
+                };
                 if asked > 0 {
                     tracing::debug!(
                         listener = opts.name,
@@ -164,7 +178,6 @@ pub async fn serve<F, Fut>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let now_ms = move || started.elapsed().as_millis() as u64;
         let conn_state = Arc::new(Conn {
             in_flight: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(now_ms()),

@@ -167,7 +167,9 @@ async fn connection_limit_holds_clients_while_every_connection_is_busy() {
     ))
     .await;
     let token = s.token().await;
-    tokio::time::sleep(Duration::from_millis(100)).await; // the token's connection closes
+    // The token's connection stays open in the client's pool, idle: it is the one closed to make
+    // room for the second busy connection.
+    tokio::time::sleep(Duration::from_millis(150)).await;
     // Two connections with requests in progress take both slots.
     let mut busy = vec![
         busy_connection(&s, &token).await,
@@ -227,6 +229,34 @@ async fn idle_connections_make_room_at_the_limit() {
     // The kept-alive connection was the idlest: it was closed.
     let closed = read_until_close(&mut kept, Duration::from_secs(2)).await;
     assert!(closed.is_empty(), "{closed}");
+    s.shutdown().await;
+}
+
+/// A client that has just connected is not closed for a newcomer before its request could
+/// arrive: the newcomer waits for it instead.
+#[tokio::test]
+async fn a_fresh_connection_is_not_closed_for_a_newcomer() {
+    let s = TestServer::start_with(&format!(
+        "[server]\nmax_connections = 1\n{}",
+        default_config()
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(150)).await; // older than the idle grace itself
+    let mut first = TcpStream::connect(s.api).await.unwrap();
+    let newcomer = tokio::spawn(raw_exchange(
+        s.api,
+        b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    ));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    first
+        .write_all(b"GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let reply = read_until_close(&mut first, Duration::from_secs(5)).await;
+    assert!(reply.starts_with("HTTP/1.1 404"), "first: {reply:?}");
+    let reply = newcomer.await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 404"), "newcomer: {reply:?}");
     s.shutdown().await;
 }
 
