@@ -14,6 +14,7 @@
 //! | `server.header_read_timeout_secs` | `10` |
 //! | `server.max_body_bytes` | `1048576` (1 MiB; v1 content may be 500 KB) |
 //! | `server.drain_timeout_secs` | `30` |
+//! | `server.overload_delay_ms` | `100` (queueing delay above which requests are shed; `0`: never) |
 //! | `admin.listen` | `127.0.0.1:9090` |
 //! | `state.backend` | `memory` |
 //! | `state.data_dir` | `./data` |
@@ -112,6 +113,7 @@ pub struct RawServer {
     pub header_read_timeout_secs: Option<i64>,
     pub max_body_bytes: Option<i64>,
     pub drain_timeout_secs: Option<i64>,
+    pub overload_delay_ms: Option<i64>,
 }
 
 /// `[admin]`: the operator listener.
@@ -243,6 +245,9 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     pub max_body_bytes: NonZeroU64,
     pub drain_timeout: Duration,
+    /// Queueing delay above which a share of requests is shed; `None`: never
+    /// ([`crate::overload`]).
+    pub overload_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -509,6 +514,18 @@ impl RawConfig {
                 30,
                 3600,
             )),
+            overload_delay: match self.server.overload_delay_ms {
+                None => Some(Duration::from_millis(100)),
+                Some(0) => None,
+                Some(ms @ 1..=60_000) => Some(Duration::from_millis(ms as u64)),
+                Some(ms) => {
+                    errs.push(
+                        "server.overload_delay_ms",
+                        format!("{ms} is out of range (0 turns shedding off, else 1..=60000)"),
+                    );
+                    None
+                }
+            },
         };
         if server.max_body_bytes.get() < 512_000 + 1024 {
             errs.push(

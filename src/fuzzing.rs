@@ -108,6 +108,35 @@ fn never_fetched(ip: IpAddr) -> bool {
     }
 }
 
+/// The request framing guard under hyper: however the bytes are split into reads, it sees the
+/// same requests and changes the same bytes; it changes at most one byte (the last of a refused
+/// head), and never refuses a stream that has no Transfer-Encoding header at all.
+pub fn request_framing(data: &[u8]) {
+    use crate::framing::Framing;
+    let run = |step: usize| {
+        let mut f = Framing::default();
+        let mut out = data.to_vec();
+        for piece in out.chunks_mut(step.max(1)) {
+            f.inspect(piece);
+        }
+        (out, f.refused())
+    };
+    let (whole, refused) = run(data.len());
+    let step = data.first().map_or(1, |&b| usize::from(b % 16) + 1);
+    for split in [run(1), run(step)] {
+        assert_eq!(split, (whole.clone(), refused), "reads split differently");
+    }
+    let changed = whole.iter().zip(data).filter(|(a, b)| a != b).count();
+    assert!(
+        changed as u64 == refused && refused <= 1,
+        "{changed} bytes changed"
+    );
+    let lower = data.to_ascii_lowercase();
+    if !lower.windows(17).any(|w| w == b"transfer-encoding") {
+        assert_eq!(refused, 0, "refused without Transfer-Encoding");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

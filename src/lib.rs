@@ -20,11 +20,13 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod limits;
 pub mod media;
 pub mod metrics;
+pub mod overload;
 pub mod rid;
 pub mod server;
 pub mod state;
@@ -249,6 +251,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         visits: stores.visits,
         admission: stores.admission,
         engine: arc_swap::ArcSwap::from_pointee(engine),
+        overload: overload::Overload::new(config.server.overload_delay, &metrics),
         metrics,
         clock: options.clock,
         rids: RidGenerator::new(),
@@ -417,6 +420,8 @@ pub async fn serve(
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
+    // Measures the request runtime's queueing delay, which decides how much to shed.
+    let overload = tokio::spawn(Arc::clone(&gw.overload).watch(api_rx.clone()));
     // Changes made on other instances (tables, banks, apps, token rotations) are put in force
     // here by a watcher of the shared change channel; it stops with the admin listener.
     let pinger = gw.shared.as_ref().map(|s| {
@@ -444,7 +449,7 @@ pub async fn serve(
     let api = tokio::spawn(server::serve(
         listeners.api,
         api_opts,
-        gw.metrics.connections("api"),
+        gw.metrics.listener("api"),
         move |req| Arc::clone(&api_gw).handle(req),
         api_rx,
     ));
@@ -464,6 +469,7 @@ pub async fn serve(
     }
     let _ = stop_admin.send(true);
     let _ = sweeper.await;
+    let _ = overload.await;
     if let Some(watcher) = watcher {
         let _ = watcher.await;
     }
@@ -508,11 +514,11 @@ fn spawn_admin(
                 return;
             }
         };
-        let open = gw.metrics.connections("admin");
+        let metrics = gw.metrics.listener("admin");
         server::serve(
             listener,
             opts,
-            open,
+            metrics,
             move |req| api::admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
             shutdown,
         )

@@ -34,6 +34,21 @@ impl Api {
         self as usize
     }
 
+    /// The API a request path names (`Other` for unknown paths).
+    pub fn of_path(path: &str) -> Api {
+        match path {
+            "/wxa/msg_sec_check" => Api::MsgSecCheck,
+            "/cgi-bin/token" => Api::Token,
+            "/cgi-bin/stable_token" => Api::StableToken,
+            "/cgi-bin/openapi/quota/get" => Api::QuotaGet,
+            "/cgi-bin/clear_quota" | "/cgi-bin/clear_quota/v2" => Api::ClearQuota,
+            "/wxa/visit/report" => Api::VisitReport,
+            "/wxa/media_check_async" => Api::MediaCheckAsync,
+            "/wxa/media_check_async/result" => Api::MediaResult,
+            _ => Api::Other,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Api::MsgSecCheck => "msg_sec_check",
@@ -203,6 +218,10 @@ pub struct Metrics {
     latency: HistogramVec,
     verdicts: IntCounterVec,
     connections: IntGaugeVec,
+    http_refused: IntCounterVec,
+    shed: IntCounterVec,
+    scheduling_delay: prometheus::Gauge,
+    shed_share: prometheus::Gauge,
     refusals: IntCounterVec,
     quota_admitted: IntCounterVec,
     visits: prometheus::IntGauge,
@@ -265,6 +284,32 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(verdicts.clone()))?;
         registry.register(Box::new(connections.clone()))?;
+        let http_refused = IntCounterVec::new(
+            Opts::new(
+                "modgate_http_refused_total",
+                "Requests refused below the API by listener and reason",
+            ),
+            &["listener", "reason"],
+        )?;
+        registry.register(Box::new(http_refused.clone()))?;
+        let shed = IntCounterVec::new(
+            Opts::new(
+                "modgate_overload_shed_total",
+                "Requests refused with errcode -1 because the gateway was overloaded, by API",
+            ),
+            &["api"],
+        )?;
+        let scheduling_delay = prometheus::Gauge::new(
+            "modgate_scheduling_delay_seconds",
+            "How late the request runtime last ran a task that asked to wake",
+        )?;
+        let shed_share = prometheus::Gauge::new(
+            "modgate_overload_shed_share",
+            "Share of requests being shed (0 to 1)",
+        )?;
+        registry.register(Box::new(shed.clone()))?;
+        registry.register(Box::new(scheduling_delay.clone()))?;
+        registry.register(Box::new(shed_share.clone()))?;
         let refusals = IntCounterVec::new(
             Opts::new(
                 "modgate_limit_refusals_total",
@@ -296,6 +341,10 @@ impl Metrics {
             latency,
             verdicts,
             connections,
+            http_refused,
+            shed,
+            scheduling_delay,
+            shed_share,
             refusals,
             quota_admitted,
             visits,
@@ -353,9 +402,29 @@ impl Metrics {
         self.visits.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// The gauge of open connections for a listener.
-    pub fn connections(&self, listener: &'static str) -> prometheus::IntGauge {
-        self.connections.with_label_values(&[listener])
+    /// Records a request shed under overload.
+    pub fn shed(&self, api: Api) {
+        self.shed.with_label_values(&[api.as_str()]).inc();
+    }
+
+    /// The gauge of the request runtime's scheduling delay.
+    pub fn scheduling_delay(&self) -> prometheus::Gauge {
+        self.scheduling_delay.clone()
+    }
+
+    /// The gauge of the share of requests shed.
+    pub fn shed_share(&self) -> prometheus::Gauge {
+        self.shed_share.clone()
+    }
+
+    /// The metrics one listener's accept loop keeps.
+    pub fn listener(&self, listener: &'static str) -> crate::server::ListenerMetrics {
+        crate::server::ListenerMetrics {
+            open: self.connections.with_label_values(&[listener]),
+            conflicting_framing: self
+                .http_refused
+                .with_label_values(&[listener, "conflicting_framing"]),
+        }
     }
 
     /// The text exposition format.

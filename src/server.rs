@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::api::Response;
+use crate::framing::Guarded;
 
 /// Connections the kernel may hold completed but not yet accepted (capped by
 /// `net.core.somaxconn`). A small queue turns a burst of new clients into dropped handshakes,
@@ -43,6 +44,15 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
+}
+
+/// What one listener's accept loop counts.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    /// Open connections.
+    pub open: prometheus::IntGauge,
+    /// Requests refused for carrying both Content-Length and Transfer-Encoding.
+    pub conflicting_framing: prometheus::IntCounter,
 }
 
 /// Per-listener settings.
@@ -117,7 +127,7 @@ impl Conns {
 pub async fn serve<F, Fut>(
     listener: TcpListener,
     opts: ServerOptions,
-    open_connections: prometheus::IntGauge,
+    metrics: ListenerMetrics,
     handler: F,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -199,8 +209,9 @@ pub async fn serve<F, Fut>(
                 Ok::<_, Infallible>(response)
             }
         });
+        let stream = Guarded::new(stream, metrics.conflicting_framing.clone());
         let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let gauge = open_connections.clone();
+        let gauge = metrics.open.clone();
         gauge.inc();
         let mut stop = shutdown.clone();
         let conns = Arc::clone(&conns);

@@ -38,3 +38,8 @@ fn csv_import_corpus() {
 fn url_guard_corpus() {
     replay("url_guard", modgate::fuzzing::url_guard);
 }
+
+#[test]
+fn request_framing_corpus() {
+    replay("request_framing", modgate::fuzzing::request_framing);
+}

