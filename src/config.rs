@@ -31,6 +31,7 @@
 //! | `media.lease_secs` | `60` (with Redis: a job held this long without renewal is taken over) |
 //! | `media.pdq_distance` | `31` (PDQ bits an image may differ from a bank entry) |
 //! | `media.max_pixels` | `40000000` (images over it are refused from their header) |
+//! | `risk.history_half_life_secs` / `registration_window_secs` / `max_users` | `1800` / `3600` / `50000` per app |
 //! | `media.qr_scan` / `media.qr_links` | `true` / `"risky"` (a QR code leading elsewhere is 10001) |
 
 use std::collections::HashSet;
@@ -85,7 +86,17 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     pub engine: RawEngine,
     pub limits: RawLimits,
+    pub risk: RawRisk,
     pub apps: Vec<RawApp>,
+}
+
+/// `[risk]`: the user risk model ([`crate::risk`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRisk {
+    pub history_half_life_secs: Option<i64>,
+    pub registration_window_secs: Option<i64>,
+    pub max_users: Option<i64>,
 }
 
 /// `[limits]`: rate limits, daily quotas and visit freshness.
@@ -218,6 +229,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub engine: EngineConfig,
     pub limits: LimitsConfig,
+    pub risk: crate::risk::RiskSettings,
     pub apps: Vec<AppConfig>,
 }
 
@@ -776,6 +788,27 @@ impl RawConfig {
                 lexicon_files.push((path, label));
             }
         }
+        let risk = crate::risk::RiskSettings {
+            history_half_life: Duration::from_secs(errs.positive(
+                "risk.history_half_life_secs",
+                self.risk.history_half_life_secs,
+                1800,
+                30 * 86_400,
+            )),
+            registration_window: Duration::from_secs(errs.positive(
+                "risk.registration_window_secs",
+                self.risk.registration_window_secs,
+                3600,
+                30 * 86_400,
+            )),
+            max_users: NonZeroUsize::new(errs.positive(
+                "risk.max_users",
+                self.risk.max_users,
+                50_000,
+                10_000_000,
+            ) as usize)
+            .unwrap_or(NonZeroUsize::MIN),
+        };
         let engine = EngineConfig {
             reveal_builtin_words: self.engine.reveal_builtin_words.unwrap_or(false),
             lexicon_files,
@@ -876,6 +909,7 @@ impl RawConfig {
                 tokens,
                 engine,
                 limits,
+                risk,
                 apps,
             })
         } else {
@@ -1160,6 +1194,10 @@ mod tests {
         assert_eq!(
             example.state.store_cache_bytes,
             defaults.state.store_cache_bytes
+        );
+        assert_eq!(
+            format!("{:?}", example.risk),
+            format!("{:?}", defaults.risk)
         );
     }
 

@@ -28,6 +28,7 @@ pub mod media;
 pub mod metrics;
 pub mod overload;
 pub mod rid;
+pub mod risk;
 pub mod server;
 pub mod state;
 pub mod token;
@@ -230,6 +231,17 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
             Ok(())
         })
         .map_err(RunError::Catalog)?;
+    catalog
+        .scan(Kind::RiskLists, &mut |appid, json| {
+            let lists = parse_risk_lists(json)
+                .map_err(|e| CatalogError(format!("stored risk lists {appid}: {e}")))?;
+            match apps.get(appid) {
+                Some(app) => app.slot.risk_lists.store(Some(Arc::new(lists))),
+                None => tracing::warn!(appid, "stored risk lists belong to no app; not loaded"),
+            }
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
     if let Some(s) = &shared {
         for (kind, key, version) in versions {
             s.catalog.hold(kind, &key, version);
@@ -266,6 +278,13 @@ fn parse_app(json: &[u8]) -> Result<config::AppConfig, String> {
 }
 
 /// A stored hash bank, built.
+/// Stored risk lists, built.
+fn parse_risk_lists(json: &[u8]) -> Result<crate::risk::RiskLists, String> {
+    serde_json::from_slice::<Vec<crate::risk::ListEntry>>(json)
+        .map_err(|e| e.to_string())
+        .and_then(|entries| crate::risk::RiskLists::build(entries).map_err(|e| e.to_string()))
+}
+
 fn parse_bank(json: &[u8]) -> Result<crate::media::bank::Bank, String> {
     crate::media::bank::parse_entries(json, false)
         .and_then(crate::media::bank::Bank::build)
@@ -311,6 +330,14 @@ impl catalog::Apply for Gateway {
                     let app = self.apps.get(key).ok_or("the bank belongs to no app")?;
                     app.slot.bank.store(Some(Arc::new(bank)));
                 }
+            }
+            Kind::RiskLists => {
+                let lists = parse_risk_lists(doc)?;
+                let app = self
+                    .apps
+                    .get(key)
+                    .ok_or("the risk lists belong to no app")?;
+                app.slot.risk_lists.store(Some(Arc::new(lists)));
             }
             Kind::OpenJobs | Kind::Jobs => return Err("not a catalog kind".into()),
         }

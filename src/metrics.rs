@@ -23,12 +23,13 @@ pub enum Api {
     VisitReport,
     MediaCheckAsync,
     MediaResult,
+    RiskRank,
     /// Unknown paths and methods.
     Other,
 }
 
 impl Api {
-    const COUNT: usize = 9;
+    const COUNT: usize = 10;
 
     fn index(self) -> usize {
         self as usize
@@ -45,6 +46,7 @@ impl Api {
             "/wxa/visit/report" => Api::VisitReport,
             "/wxa/media_check_async" => Api::MediaCheckAsync,
             "/wxa/media_check_async/result" => Api::MediaResult,
+            "/wxa/getuserriskrank" => Api::RiskRank,
             _ => Api::Other,
         }
     }
@@ -59,6 +61,7 @@ impl Api {
             Api::VisitReport => "visit_report",
             Api::MediaCheckAsync => "media_check_async",
             Api::MediaResult => "media_result",
+            Api::RiskRank => "get_user_risk_rank",
             Api::Other => "other",
         }
     }
@@ -220,6 +223,7 @@ pub struct Metrics {
     connections: IntGaugeVec,
     http_refused: IntCounterVec,
     shed: IntCounterVec,
+    risk_lookups: IntCounterVec,
     scheduling_delay: prometheus::Gauge,
     shed_share: prometheus::Gauge,
     refusals: IntCounterVec,
@@ -308,6 +312,14 @@ impl Metrics {
             "Share of requests being shed (0 to 1)",
         )?;
         registry.register(Box::new(shed.clone()))?;
+        let risk_lookups = IntCounterVec::new(
+            Opts::new(
+                "modgate_risk_lookups_total",
+                "getuserriskrank answers by scene, rank and what decided it (list or model)",
+            ),
+            &["scene", "rank", "source"],
+        )?;
+        registry.register(Box::new(risk_lookups.clone()))?;
         registry.register(Box::new(scheduling_delay.clone()))?;
         registry.register(Box::new(shed_share.clone()))?;
         let refusals = IntCounterVec::new(
@@ -343,6 +355,7 @@ impl Metrics {
             connections,
             http_refused,
             shed,
+            risk_lookups,
             scheduling_delay,
             shed_share,
             refusals,
@@ -405,6 +418,15 @@ impl Metrics {
     /// Records a request shed under overload.
     pub fn shed(&self, api: Api) {
         self.shed.with_label_values(&[api.as_str()]).inc();
+    }
+
+    /// Records one risk rank answer.
+    pub fn risk_lookup(&self, scene: u8, rank: u8, source: &'static str) {
+        const DIGITS: [&str; 5] = ["0", "1", "2", "3", "4"];
+        let digit = |n: u8| DIGITS.get(usize::from(n)).copied().unwrap_or("other");
+        self.risk_lookups
+            .with_label_values(&[digit(scene), digit(rank), source])
+            .inc();
     }
 
     /// The gauge of the request runtime's scheduling delay.

@@ -29,6 +29,13 @@ impl fmt::Display for Rid {
     }
 }
 
+impl Rid {
+    /// The id's unique part as a number below 2^53 (exact in JSON, as integer ids should be).
+    pub fn number(&self) -> u64 {
+        self.unique >> 11
+    }
+}
+
 /// Makes unique [`Rid`]s.
 #[derive(Debug)]
 pub struct RidGenerator {

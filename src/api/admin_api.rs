@@ -16,6 +16,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use super::admin_banks::BankChange;
+use super::admin_risk::ListChange;
 use super::error::json_response;
 use super::{ApiError, Gateway, Response, query_param};
 use crate::config::RawApp;
@@ -87,6 +88,26 @@ pub async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response {
                 change_keywords(gw, appid, req, Change::Remove(keyword)).await
             }
             _ => not_allowed("DELETE"),
+        },
+        ["apps", appid, "risk-lists"] => match method {
+            Method::GET => super::admin_risk::list(gw, appid, &req),
+            Method::PUT => super::admin_risk::change(gw, appid, req, ListChange::Replace).await,
+            Method::POST => super::admin_risk::change(gw, appid, req, ListChange::Add).await,
+            _ => not_allowed("GET, PUT, POST"),
+        },
+        ["apps", appid, "risk-lists", kind, value] => match method {
+            Method::DELETE => match super::admin_risk::entry_type(kind) {
+                Ok(kind) => {
+                    let value = percent_decode(value);
+                    super::admin_risk::change(gw, appid, req, ListChange::Remove(kind, value)).await
+                }
+                Err(resp) => *resp,
+            },
+            _ => not_allowed("DELETE"),
+        },
+        ["apps", appid, "users", openid, "risk"] => match method {
+            Method::GET => super::admin_risk::user(gw, appid, openid, &req).await,
+            _ => not_allowed("GET"),
         },
         ["banks", scope] => match method {
             Method::GET => super::admin_banks::list(gw, scope),
@@ -338,6 +359,9 @@ async fn put_app(gw: &Gateway, appid: &str, req: Request<Incoming>) -> Response 
         app.slot
             .bank
             .store(super::admin_banks::stored(gw, appid).await);
+        app.slot
+            .risk_lists
+            .store(super::admin_risk::stored(gw, appid).await);
     }
     let shown = app.config.to_raw();
     gw.apps.put(app);

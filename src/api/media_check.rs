@@ -76,6 +76,9 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
     // 44991, 45009, 61010
     gw.admit(&app, Metered::MediaCheckAsync, Some(openid))
         .await?;
+    app.slot
+        .risk
+        .call(&gw.config.risk, openid, gw.clock.now_secs());
 
     let trace_id = gw.rid().to_string();
     let job = Job {

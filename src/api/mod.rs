@@ -7,10 +7,12 @@
 pub mod admin;
 mod admin_api;
 mod admin_banks;
+mod admin_risk;
 pub mod error;
 mod media_check;
-mod msg_sec_check;
+pub(crate) mod msg_sec_check;
 mod quota;
+mod risk_rank;
 mod tokens;
 mod visits;
 pub mod wire;
@@ -219,6 +221,7 @@ impl Gateway {
             Api::MediaCheckAsync => post_only(self, req, media_check::submit).await,
             Api::MediaResult => post_only(self, req, media_check::result).await,
             Api::StableToken => post_only(self, req, tokens::stable_token).await,
+            Api::RiskRank => post_only(self, req, risk_rank::handle).await,
             Api::Other => Err(ApiError::NotFound),
         };
         (api, outcome)

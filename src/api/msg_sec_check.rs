@@ -94,6 +94,12 @@ async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
         .engine
         .load()
         .check_with(&fields, table.as_deref().map(|t| &t.matcher));
+    app.slot.risk.checked(
+        &gw.config.risk,
+        openid,
+        gw.clock.now_secs(),
+        crate::risk::Observed::of(verdict.result.suggest),
+    );
     Ok(v2_reply(gw, &verdict))
 }
 

@@ -555,6 +555,18 @@ async fn analyse_step(gw: &Gateway, job: &mut Job) {
     };
     if verdict.errcode != 0 {
         job.last_error = Some(verdict.errmsg.clone());
+    } else {
+        let seen = match verdict.result.suggest.as_str() {
+            "risky" => Some(crate::risk::Observed::Risky),
+            "review" => Some(crate::risk::Observed::Review),
+            _ => None,
+        };
+        if let (Some(seen), Some(app)) = (seen, gw.apps.get(&job.appid)) {
+            let now = gw.clock.now_secs();
+            app.slot
+                .risk
+                .verdict(&gw.config.risk, &job.openid, now, seen);
+        }
     }
     job.verdict = Some(verdict);
     let has_push_url = gw

@@ -45,6 +45,10 @@ pub struct AppSlot {
     pub table: ArcSwapOption<CustomTable>,
     /// The app's media hash bank, if it has one.
     pub bank: ArcSwapOption<crate::media::bank::Bank>,
+    /// The app's risk black and white lists, if it has any.
+    pub risk_lists: ArcSwapOption<crate::risk::RiskLists>,
+    /// What this instance has observed of the app's users, for their risk rank.
+    pub risk: crate::risk::RiskBook,
     /// The in-process quota counters ([`crate::state::memory::MemoryQuotaStore`]).
     pub(crate) quota: QuotaCell,
     /// The in-process token rotation record ([`crate::state::memory::MemoryTokenStore`]).
@@ -61,6 +65,8 @@ impl AppSlot {
             appid: appid.into(),
             table: ArcSwapOption::empty(),
             bank: ArcSwapOption::empty(),
+            risk_lists: ArcSwapOption::empty(),
+            risk: crate::risk::RiskBook::default(),
             quota: QuotaCell::default(),
             epochs: Mutex::new(None),
             shared_epochs: Mutex::new(None),

@@ -36,7 +36,7 @@ pub const CHANGED_MEANWHILE: &str = "changed on another instance meanwhile";
 pub type Visit<'a> = dyn FnMut(&str, &[u8]) -> Result<(), CatalogError> + 'a;
 
 /// The kinds a catalog holds.
-pub const KINDS: [Kind; 3] = [Kind::Apps, Kind::Keywords, Kind::Banks];
+pub const KINDS: [Kind; 4] = [Kind::Apps, Kind::Keywords, Kind::Banks, Kind::RiskLists];
 
 /// A store of documents by kind and key, shared by every instance of a deployment.
 pub trait Catalog: Send + Sync + 'static {
@@ -89,6 +89,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Apps => "apps",
         Kind::Keywords => "keywords",
         Kind::Banks => "banks",
+        Kind::RiskLists => "risk_lists",
         Kind::OpenJobs => "open_jobs",
         Kind::Jobs => "jobs",
     }

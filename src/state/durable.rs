@@ -21,6 +21,8 @@ pub enum Kind {
     Jobs,
     /// Media hash banks: `global`, or by appid ([`crate::media::bank`]).
     Banks,
+    /// Risk black and white lists, by appid ([`crate::risk`]).
+    RiskLists,
 }
 
 /// One change in a batch written by [`Durable::apply`].
@@ -38,6 +40,7 @@ impl Kind {
             Kind::OpenJobs => TableDefinition::new("open_jobs"),
             Kind::Jobs => TableDefinition::new("jobs"),
             Kind::Banks => TableDefinition::new("banks"),
+            Kind::RiskLists => TableDefinition::new("risk_lists"),
         }
     }
 }
@@ -90,6 +93,7 @@ impl Durable {
                 Kind::OpenJobs,
                 Kind::Jobs,
                 Kind::Banks,
+                Kind::RiskLists,
             ] {
                 txn.open_table(kind.table())?;
             }
