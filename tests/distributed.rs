@@ -109,7 +109,7 @@ async fn metric(s: &TestServer, name: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_instances_share_tokens_apps_tables_banks_and_an_exact_quota() {
+async fn three_instances_share_tokens_apps_tables_banks_risk_lists_and_an_exact_quota() {
     let prefix = fresh_prefix("three");
     let gws = [
         TestServer::start_with(&config(REDIS, &prefix)).await,
@@ -173,6 +173,24 @@ async fn three_instances_share_tokens_apps_tables_banks_and_an_exact_quota() {
         until(Instant::now() + Duration::from_secs(1), async || {
             let (_, v) = admin(gw, Method::GET, "/admin/banks/global", "").await;
             (v[0]["hash"] == hash.as_str()).then_some(()).ok_or(v)
+        })
+        .await;
+    }
+
+    // And a risk list entry: every instance answers the operator's rank for the listed user.
+    let lists = format!("/admin/apps/{APPID}/risk-lists");
+    let entry = json!({"list": "black", "type": "openid", "value": "u1", "rank": 3});
+    assert_eq!(admin(&gws[2], Method::POST, &lists, &entry.to_string()).await.0, 200);
+    for gw in &gws {
+        until(Instant::now() + Duration::from_secs(1), async || {
+            let (_, v) = gw
+                .post(
+                    &format!("/wxa/getuserriskrank?access_token={token}"),
+                    json!({"appid": APPID, "openid": "u1", "scene": 2, "client_ip": "10.0.0.1"})
+                        .to_string(),
+                )
+                .await;
+            (v["risk_rank"] == 3).then_some(()).ok_or(v)
         })
         .await;
     }

@@ -62,6 +62,16 @@ impl TestServer {
                 fresh_dir("data").display()
             )
         };
+        // In-process gateways share the test's runtime with its clients, so the overload
+        // sampler would measure the test's own load: shedding is off unless a test asks for it
+        // (tests/overload.rs runs a gateway process of its own).
+        let toml = if toml.contains("overload_delay_ms") {
+            toml
+        } else if toml.contains("[server]\n") {
+            toml.replacen("[server]\n", "[server]\noverload_delay_ms = 0\n", 1)
+        } else {
+            format!("{toml}\n[server]\noverload_delay_ms = 0\n")
+        };
         let config = Config::from_toml(&toml).expect("test config is valid");
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
