@@ -6,6 +6,10 @@ export BODY_FILE
 APPID=wx0123456789abcdef
 SECRET=0123456789abcdef0123456789abcdef
 
+for tool in wrk taskset curl; do
+    command -v "$tool" >/dev/null || { echo "loadtest: $tool is missing (apt-get install wrk util-linux curl)" >&2; exit 1; }
+done
+
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT

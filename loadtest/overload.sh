@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Overload: one gateway core offered five times what it can answer, with load shedding on
 # (server.overload_delay_ms = 100, the default) and off (0), then half its capacity right after
-# (recovery). Texts: real Chinese product reviews (loadtest/fetch-corpus.sh) joined into long
+# (recovery). The 5x load runs twice: from clients that retry a -1 at once, and from clients that
+# back off 1 s after a -1 (as SDKs do, and as the answer's Retry-After asks). Texts: real Chinese product reviews (loadtest/fetch-corpus.sh) joined into long
 # comments (up to 2,500 characters, so one check costs enough for the generator to offer 5x);
 # msgSecCheck v2 over 10 apps. The offered load comes over CONNECTIONS connections (one request
 # at a time each, open loop), enough to queue far more than the target delay in the gateway.
@@ -61,6 +62,8 @@ for delay in 100 0; do
     fi
     gen --name "5x-$delay" --rate $((MAX * 5)) --seconds "$SECS" --connections "$CONNS" \
         --json "loadtest/results/overload-5x-$delay.json" >/dev/null
+    gen --name "5x-backoff-$delay" --rate $((MAX * 5)) --seconds "$SECS" --connections "$CONNS" \
+        --backoff-secs 1 --json "loadtest/results/overload-5xb-$delay.json" >/dev/null
     gen --name "after-$delay" --rate $((MAX / 2)) --seconds "$SECS" --connections 64 \
         --json "loadtest/results/overload-after-$delay.json" >/dev/null
     curl -s http://127.0.0.1:19090/metrics | grep -E '^modgate_overload_shed_total' || true
@@ -78,7 +81,9 @@ print()
 print(f"| run | offered/s | answered/s | admitted/s | shed/s | admitted p50 ms | admitted p99 ms | admitted max ms | shed p99 ms | other answers |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for delay, label in [("100", "shedding on (100 ms)"), ("0", "shedding off")]:
-    for phase, name in [("5x", f"5x over {conns} connections, {label}"), ("after", f"then 50%, {label}")]:
+    for phase, name in [("5x", f"5x over {conns} connections, no backoff, {label}"),
+                        ("5xb", f"5x over {conns} connections, 1 s backoff after -1, {label}"),
+                        ("after", f"then 50%, {label}")]:
         r = json.load(open(f"loadtest/results/overload-{phase}-{delay}.json"))
         secs = r["seconds"]
         ok = r["service"].get("0", {"count": 0, "p50_ms": 0, "p99_ms": 0, "max_ms": 0})

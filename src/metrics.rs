@@ -305,7 +305,7 @@ impl Metrics {
         )?;
         let scheduling_delay = prometheus::Gauge::new(
             "modgate_scheduling_delay_seconds",
-            "How late the request runtime last ran a task that asked to wake",
+            "How long the last probe task waited in the request runtime's queue",
         )?;
         let shed_share = prometheus::Gauge::new(
             "modgate_overload_shed_share",

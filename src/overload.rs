@@ -1,9 +1,9 @@
 //! Load shedding on the API listener, driven by how late the request runtime runs its tasks.
 //!
 //! Every request on a saturated runtime waits in its run queue behind the others; the wait is
-//! what clients see as latency growing without bound. A sampler task asks to wake every
-//! [`SAMPLE_EVERY`] and measures how late it actually runs: that lateness is the queueing delay
-//! a newly arrived request meets. A controller turns it into a share of requests to refuse at
+//! what clients see as latency growing without bound. Every [`SAMPLE_EVERY`] a probe task is
+//! handed to the runtime from a thread outside it and measures how long it waited to run: the
+//! queueing delay a newly arrived request meets ([`Overload::watch`]). A controller turns it into a share of requests to refuse at
 //! once: while the delay is above the target (`server.overload_delay_ms`) the share grows by
 //! [`STEP_UP`] per sample, while it is below it shrinks by [`STEP_DOWN`]. Refused requests get
 //! errcode -1 (which SDKs back off on and retry) with `Retry-After: 1`, before their body is
@@ -20,13 +20,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 /// How often the sampler asks to wake.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
-/// Share added per sample above the target: from nothing to everything in half a second.
-pub const STEP_UP: f64 = 0.02;
+/// Share added per sample above the target: from nothing to everything in a fifth of a second.
+pub const STEP_UP: f64 = 0.05;
 
 /// Share removed per sample at or below the target: back to nothing within a second.
 pub const STEP_DOWN: f64 = 0.01;
@@ -94,40 +93,80 @@ impl Overload {
         after > before
     }
 
-    /// Samples the runtime it runs on until `shutdown`; does nothing when shedding is off.
+    /// Samples the runtime it is called on until `shutdown`; does nothing when shedding is off.
+    ///
+    /// A thread of its own hands the runtime a probe task every [`SAMPLE_EVERY`]; each probe
+    /// measures how long it waited to run. Tasks handed in from outside the runtime join the
+    /// back of its shared queue, behind every request task waiting there, so a probe waits as
+    /// long as a newly arrived request does. (A timer inside the runtime would not: tokio runs
+    /// the task a timer wakes next, ahead of the queue, and would see almost no delay.)
     pub async fn watch(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let Some(target) = self.target else {
             return;
         };
-        let mut controller = Controller::new(target);
-        let mut was_shedding = false;
-        loop {
-            let due = Instant::now() + SAMPLE_EVERY;
-            tokio::select! {
-                () = crate::server::shutdown_requested(&mut shutdown) => break,
-                () = tokio::time::sleep_until(due) => {}
-            }
-            let delay = Instant::now().saturating_duration_since(due);
-            let share = controller.sample(delay);
-            self.share
-                .store((share * SCALE).round() as u32, Ordering::Relaxed);
-            self.delay_gauge.set(delay.as_secs_f64());
-            self.share_gauge.set(share);
-            let shedding = share > 0.0;
-            if shedding != was_shedding {
-                if shedding {
-                    tracing::warn!(
-                        delay_ms = delay.as_millis() as u64,
-                        target_ms = target.as_millis() as u64,
-                        "overloaded: refusing a share of requests with errcode -1"
-                    );
-                } else {
-                    tracing::info!("load back under the target: no longer refusing requests");
+        let probes = Arc::new(Probes {
+            controller: std::sync::Mutex::new((Controller::new(target), false)),
+            target,
+        });
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("modgate-overload".into())
+            .spawn({
+                let (me, stop) = (Arc::clone(&self), Arc::clone(&stop));
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(SAMPLE_EVERY);
+                        let (me, probes) = (Arc::clone(&me), Arc::clone(&probes));
+                        let handed = std::time::Instant::now();
+                        runtime.spawn(async move { probes.sample(&me, handed.elapsed()) });
+                    }
                 }
-                was_shedding = shedding;
-            }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "the overload sampler could not start; nothing will be shed");
+            return;
         }
+        crate::server::shutdown_requested(&mut shutdown).await;
+        stop.store(true, Ordering::Relaxed);
         self.share.store(0, Ordering::Relaxed);
+        self.share_gauge.set(0.0);
+    }
+}
+
+/// The controller, fed by the probes in the order they run.
+struct Probes {
+    /// The controller, and whether the last sample was shedding.
+    controller: std::sync::Mutex<(Controller, bool)>,
+    target: Duration,
+}
+
+impl Probes {
+    fn sample(&self, overload: &Overload, delay: Duration) {
+        let mut guard = self
+            .controller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (controller, was_shedding) = &mut *guard;
+        let share = controller.sample(delay);
+        overload
+            .share
+            .store((share * SCALE).round() as u32, Ordering::Relaxed);
+        overload.delay_gauge.set(delay.as_secs_f64());
+        overload.share_gauge.set(share);
+        let shedding = share > 0.0;
+        if shedding != *was_shedding {
+            if shedding {
+                tracing::warn!(
+                    delay_ms = delay.as_millis() as u64,
+                    target_ms = self.target.as_millis() as u64,
+                    "overloaded: refusing a share of requests with errcode -1"
+                );
+            } else {
+                tracing::info!("load back under the target: no longer refusing requests");
+            }
+            *was_shedding = shedding;
+        }
     }
 }
 
@@ -142,7 +181,7 @@ mod tests {
         let mut c = Controller::new(100 * MS);
         assert_eq!(c.sample(100 * MS), 0.0, "at the target is not over it");
         let mut share = 0.0;
-        for _ in 0..10 {
+        for _ in 0..4 {
             share = c.sample(150 * MS);
         }
         assert!((share - 0.2).abs() < 1e-9, "{share}");

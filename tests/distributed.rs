@@ -180,7 +180,12 @@ async fn three_instances_share_tokens_apps_tables_banks_risk_lists_and_an_exact_
     // And a risk list entry: every instance answers the operator's rank for the listed user.
     let lists = format!("/admin/apps/{APPID}/risk-lists");
     let entry = json!({"list": "black", "type": "openid", "value": "u1", "rank": 3});
-    assert_eq!(admin(&gws[2], Method::POST, &lists, &entry.to_string()).await.0, 200);
+    assert_eq!(
+        admin(&gws[2], Method::POST, &lists, &entry.to_string())
+            .await
+            .0,
+        200
+    );
     for gw in &gws {
         until(Instant::now() + Duration::from_secs(1), async || {
             let (_, v) = gw

@@ -76,6 +76,11 @@ struct Args {
     /// Also report each tenth of a second: requests due in it and their worst latency.
     #[arg(long)]
     timeline: bool,
+    /// After an errcode -1 answer (the gateway is overloaded or a backend failed), the
+    /// connection waits this many seconds before its next request, as SDKs back off on -1.
+    /// 0: retry at once (a client that never backs off).
+    #[arg(long, default_value_t = 0.0)]
+    backoff_secs: f64,
     /// A name for the run in the report.
     #[arg(long, default_value = "run")]
     name: String,
@@ -368,18 +373,26 @@ async fn setup(args: &Args) -> Setup {
             .to_owned();
         for chunk in (0..args.users).collect::<Vec<_>>().chunks(1000) {
             let list: Vec<String> = chunk.iter().map(|u| openid(*u)).collect();
-            let (_, body) = send(
-                &mut api,
-                "POST",
-                &format!("/wxa/visit/report?access_token={token}"),
-                serde_json::json!({ "openids": list })
-                    .to_string()
-                    .into_bytes(),
-            )
-            .await
-            .unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            assert_eq!(v["errcode"], 0, "visit report: {v}");
+            let body = serde_json::json!({ "openids": list }).to_string();
+            // A gateway still shedding after an earlier overload answers -1: back off and retry,
+            // as SDKs do.
+            for attempt in 0.. {
+                let (_, answer) = send(
+                    &mut api,
+                    "POST",
+                    &format!("/wxa/visit/report?access_token={token}"),
+                    body.clone().into_bytes(),
+                )
+                .await
+                .unwrap();
+                let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                if v["errcode"] == -1 && attempt < 30 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                assert_eq!(v["errcode"], 0, "visit report: {v}");
+                break;
+            }
         }
         tokens.push(token);
     }
@@ -523,12 +536,17 @@ async fn worker(
             }
         };
         let micros = from.elapsed().as_micros() as u64;
-        tally.record(kind, micros, sent.elapsed().as_micros() as u64, answer);
+        let service = sent.elapsed().as_micros() as u64;
+        let back_off = args.backoff_secs > 0.0 && answer == "-1";
+        tally.record(kind, micros, service, answer);
         if args.timeline {
             let tenth = due.saturating_duration_since(start).as_millis() as u64 / 100;
             let slot = tally.timeline.entry(tenth).or_default();
             slot.0 += 1;
             slot.1 = slot.1.max(micros);
+        }
+        if back_off {
+            tokio::time::sleep(Duration::from_secs_f64(args.backoff_secs)).await;
         }
     }
     tally
