@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Reproduces every table of BENCHMARKS.md, in its order, with the arguments it states. Takes
-# about an hour on a 2-core machine; each script prints its own table.
+# about an hour and a half on a 2-core machine; each script prints its own table.
 # Usage: loadtest/all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { echo; echo "## $*"; "$@"; }
 run loadtest/msg_sec_check.sh 15s 64 3
 run loadtest/latency.sh 15 64
+run loadtest/overload.sh 10 4000
+run loadtest/soak.sh 10
 run loadtest/fetch-corpus.sh
 run cargo bench --bench engine -- --measurement-time 8
 run cargo bench --bench limits

@@ -56,13 +56,16 @@ cat target/soak-report.txt
 curl -s http://127.0.0.1:19090/metrics | grep -E '^modgate_(visit_entries|media_queue_depth|media_jobs_total)'
 python3 - <<'PY'
 pts = [tuple(map(int, l.split())) for l in open("target/soak-rss.txt") if len(l.split()) == 2]
-after = [p for p in pts if p[0] >= 60]
-first, last = after[0][1], after[-1][1]
-peak = max(r for _, r in after)
-# Least-squares slope over the samples after the first minute.
-n = len(after); mt = sum(t for t, _ in after) / n; mr = sum(r for _, r in after) / n
-slope = sum((t - mt) * (r - mr) for t, r in after) / sum((t - mt) ** 2 for t, _ in after)
-print(f"VmRSS at 1 min {first / 1024:.1f} MiB, at the end {last / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB; "
-      f"growth after the first minute {100 * (last - first) / first:+.1f}%, "
-      f"trend {slope * 60 / 1024:+.2f} MiB/min")
+end = pts[-1][0]
+mib = lambda kib: kib / 1024
+def trend(sample):
+    # Least-squares slope, MiB per minute.
+    n = len(sample); mt = sum(t for t, _ in sample) / n; mr = sum(r for _, r in sample) / n
+    return 60 * sum((t - mt) * (r - mr) for t, r in sample) / sum((t - mt) ** 2 for t, _ in sample) / 1024
+print("VmRSS (MiB) each minute: " + ", ".join(f"{mib(r):.1f}" for t, r in pts if t % 60 == 0))
+second = [p for p in pts if p[0] >= end / 2]
+lo, hi = min(r for _, r in second), max(r for _, r in second)
+print(f"second half: {mib(lo):.1f} to {mib(hi):.1f} MiB (spread {100 * (hi - lo) / lo:.1f}%), "
+      f"trend {trend(second):+.2f} MiB/min; whole run after the first minute: "
+      f"trend {trend([p for p in pts if p[0] >= 60]):+.2f} MiB/min")
 PY

@@ -5,12 +5,15 @@
 //! handed to the runtime from a thread outside it and measures how long it waited to run: the
 //! queueing delay a newly arrived request meets ([`Overload::watch`]). A controller turns it into a share of requests to refuse at
 //! once: while the delay is above the target (`server.overload_delay_ms`) the share grows by
-//! [`STEP_UP`] per sample, while it is below it shrinks by [`STEP_DOWN`]. Refused requests get
+//! [`STEP_UP`] per sample; while it is below half the target it shrinks by as much, and between
+//! the two by [`STEP_DOWN`]. Refused requests get
 //! errcode -1 (which SDKs back off on and retry) with `Retry-After: 1`, before their body is
 //! read or any work is done, so they cost a fraction of a check; the share settles where the
-//! delay sits at the target: the admitted requests keep a bounded latency and the gateway keeps
-//! answering at its capacity however much more is offered. Token requests are never refused:
-//! they are cheap, and a client without a token only retries harder.
+//! delay sits near the target, which bounds the admitted requests' latency. A refusal is not
+//! free (the request still arrives and is parsed), so against many clients that never back off
+//! most requests are refused and the admitted rate falls well below capacity (BENCHMARKS.md,
+//! "Overload"). Token requests are never refused: they are cheap, and a client without a token
+//! only retries harder.
 //!
 //! The controller is deterministic (a fixed sequence of samples gives a fixed share) and which
 //! requests are refused is spread evenly by a counter, not drawn at random.
@@ -27,7 +30,8 @@ pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 /// Share added per sample above the target: from nothing to everything in a fifth of a second.
 pub const STEP_UP: f64 = 0.05;
 
-/// Share removed per sample at or below the target: back to nothing within a second.
+/// Share removed per sample between half the target and the target (below half of it,
+/// [`STEP_UP`] is removed): the share eases off while the delay is near the target.
 pub const STEP_DOWN: f64 = 0.01;
 
 /// The share of requests to refuse, as a function of the samples seen so far.
@@ -46,6 +50,8 @@ impl Controller {
     pub fn sample(&mut self, delay: Duration) -> f64 {
         self.share = if delay > self.target {
             (self.share + STEP_UP).min(1.0)
+        } else if delay < self.target / 2 {
+            (self.share - STEP_UP).max(0.0)
         } else {
             (self.share - STEP_DOWN).max(0.0)
         };
@@ -96,32 +102,24 @@ impl Overload {
     /// Samples the runtime it is called on until `shutdown`; does nothing when shedding is off.
     ///
     /// A thread of its own hands the runtime a probe task every [`SAMPLE_EVERY`]; each probe
-    /// measures how long it waited to run. Tasks handed in from outside the runtime join the
-    /// back of its shared queue, behind every request task waiting there, so a probe waits as
-    /// long as a newly arrived request does. (A timer inside the runtime would not: tokio runs
-    /// the task a timer wakes next, ahead of the queue, and would see almost no delay.)
+    /// notes how long it waited to run. Tasks handed in from outside the runtime join the back
+    /// of its shared queue, behind every request task waiting there, so a probe waits as long
+    /// as a newly arrived request does. (A timer inside the runtime would not: tokio runs the
+    /// task a timer wakes next, ahead of the queue, and sees almost no delay.) The thread also
+    /// drives the controller, every tick, with the larger of the last probe's wait and the age
+    /// of the oldest probe still waiting: a queue that has just formed is seen as it forms, not
+    /// only once a probe has waited through it.
     pub async fn watch(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let Some(target) = self.target else {
             return;
         };
-        let probes = Arc::new(Probes {
-            controller: std::sync::Mutex::new((Controller::new(target), false)),
-            target,
-        });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let runtime = tokio::runtime::Handle::current();
         let spawned = std::thread::Builder::new()
             .name("modgate-overload".into())
             .spawn({
                 let (me, stop) = (Arc::clone(&self), Arc::clone(&stop));
-                move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(SAMPLE_EVERY);
-                        let (me, probes) = (Arc::clone(&me), Arc::clone(&probes));
-                        let handed = std::time::Instant::now();
-                        runtime.spawn(async move { probes.sample(&me, handed.elapsed()) });
-                    }
-                }
+                move || me.sample_until(&runtime, target, &stop)
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "the overload sampler could not start; nothing will be shed");
@@ -132,42 +130,73 @@ impl Overload {
         self.share.store(0, Ordering::Relaxed);
         self.share_gauge.set(0.0);
     }
-}
 
-/// The controller, fed by the probes in the order they run.
-struct Probes {
-    /// The controller, and whether the last sample was shedding.
-    controller: std::sync::Mutex<(Controller, bool)>,
-    target: Duration,
-}
-
-impl Probes {
-    fn sample(&self, overload: &Overload, delay: Duration) {
-        let mut guard = self
-            .controller
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (controller, was_shedding) = &mut *guard;
-        let share = controller.sample(delay);
-        overload
-            .share
-            .store((share * SCALE).round() as u32, Ordering::Relaxed);
-        overload.delay_gauge.set(delay.as_secs_f64());
-        overload.share_gauge.set(share);
-        let shedding = share > 0.0;
-        if shedding != *was_shedding {
-            if shedding {
-                tracing::warn!(
-                    delay_ms = delay.as_millis() as u64,
-                    target_ms = self.target.as_millis() as u64,
-                    "overloaded: refusing a share of requests with errcode -1"
-                );
-            } else {
-                tracing::info!("load back under the target: no longer refusing requests");
+    /// The sampler thread's loop.
+    fn sample_until(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        target: Duration,
+        stop: &std::sync::atomic::AtomicBool,
+    ) {
+        let ran = Arc::new(ProbesRan::default());
+        let started = std::time::Instant::now();
+        let micros = move |at: std::time::Instant| at.duration_since(started).as_micros() as u64;
+        // Probes handed in and not yet seen to run: (sequence number, when handed).
+        let mut waiting = std::collections::VecDeque::new();
+        let mut controller = Controller::new(target);
+        let mut was_shedding = false;
+        let mut seq = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(SAMPLE_EVERY);
+            let now = std::time::Instant::now();
+            seq += 1;
+            waiting.push_back((seq, now));
+            let probe = Arc::clone(&ran);
+            let handed = micros(now);
+            runtime.spawn(async move {
+                let waited = micros(std::time::Instant::now()).saturating_sub(handed);
+                probe.last_wait_us.store(waited, Ordering::Relaxed);
+                probe.last_seq.fetch_max(seq, Ordering::Relaxed);
+            });
+            let done = ran.last_seq.load(Ordering::Relaxed);
+            while waiting.front().is_some_and(|(n, _)| *n <= done) {
+                waiting.pop_front();
             }
-            *was_shedding = shedding;
+            let oldest = waiting
+                .iter()
+                .find(|(n, _)| *n < seq)
+                .map_or(Duration::ZERO, |(_, at)| now.duration_since(*at));
+            let last = Duration::from_micros(ran.last_wait_us.load(Ordering::Relaxed));
+            let delay = oldest.max(last);
+            let share = controller.sample(delay);
+            self.share
+                .store((share * SCALE).round() as u32, Ordering::Relaxed);
+            self.delay_gauge.set(delay.as_secs_f64());
+            self.share_gauge.set(share);
+            let shedding = share > 0.0;
+            if shedding != was_shedding {
+                if shedding {
+                    tracing::warn!(
+                        delay_ms = delay.as_millis() as u64,
+                        target_ms = target.as_millis() as u64,
+                        "overloaded: refusing a share of requests with errcode -1"
+                    );
+                } else {
+                    tracing::info!("load back under the target: no longer refusing requests");
+                }
+                was_shedding = shedding;
+            }
         }
     }
+}
+
+/// What the probes report back to the sampler thread.
+#[derive(Default)]
+struct ProbesRan {
+    /// The highest sequence number of a probe that has run.
+    last_seq: AtomicU64,
+    /// How long the probe that ran last waited, in µs.
+    last_wait_us: AtomicU64,
 }
 
 #[cfg(test)]
@@ -189,11 +218,17 @@ mod tests {
             share = c.sample(500 * MS);
         }
         assert_eq!(share, 1.0);
+        // Near the target (between half of it and it) the share eases off slowly...
         for _ in 0..50 {
-            share = c.sample(5 * MS);
+            share = c.sample(60 * MS);
         }
         assert!((share - 0.5).abs() < 1e-9, "{share}");
-        for _ in 0..60 {
+        // ... and well below it, as fast as it rose.
+        for _ in 0..6 {
+            share = c.sample(5 * MS);
+        }
+        assert!((share - 0.2).abs() < 1e-9, "{share}");
+        for _ in 0..4 {
             share = c.sample(Duration::ZERO);
         }
         assert_eq!(share, 0.0);

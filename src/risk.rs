@@ -21,7 +21,8 @@
 //! ## Memory
 //! Per app at most `risk.max_users` users (default 50,000; least recently seen dropped first) and
 //! as many registration keys (client IPs and mobile numbers), each remembering at most
-//! [`MAX_REGISTRATIONS_PER_KEY`] recent openids. A user's record is 32 bytes plus its openid.
+//! [`MAX_REGISTRATIONS_PER_KEY`] recent openids. A user's record is 32 bytes, plus its openid and
+//! the LRU's bookkeeping: about 120 bytes in all for a 28-character openid.
 //! What the model observes is this instance's own view: with several instances sharing Redis each
 //! ranks from the traffic it served (the lists are shared).
 

@@ -374,18 +374,26 @@ async fn setup(args: &Args) -> Setup {
         for chunk in (0..args.users).collect::<Vec<_>>().chunks(1000) {
             let list: Vec<String> = chunk.iter().map(|u| openid(*u)).collect();
             let body = serde_json::json!({ "openids": list }).to_string();
-            // A gateway still shedding after an earlier overload answers -1: back off and retry,
-            // as SDKs do.
+            // A gateway still shedding after an earlier overload answers -1 (and closes the
+            // connection when it refused the body unread): back off, reconnect and retry, as
+            // SDKs do.
             for attempt in 0.. {
-                let (_, answer) = send(
+                let sent = send(
                     &mut api,
                     "POST",
                     &format!("/wxa/visit/report?access_token={token}"),
                     body.clone().into_bytes(),
                 )
-                .await
-                .unwrap();
-                let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                .await;
+                let v: serde_json::Value = match sent {
+                    Ok((_, answer)) => serde_json::from_slice(&answer).unwrap(),
+                    Err(e) if attempt < 30 => {
+                        eprintln!("visit report: {e}; reconnecting");
+                        api = connect(args.api).await.expect("the gateway's API answers");
+                        continue;
+                    }
+                    Err(e) => panic!("visit report: {e}"),
+                };
                 if v["errcode"] == -1 && attempt < 30 {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
