@@ -14,29 +14,6 @@ const ADMIN: &str = "test-admin-token";
 const NEW_APP: &str = "wx1111111111111111";
 const NEW_SECRET: &str = "11111111111111111111111111111111";
 
-async fn admin(
-    s: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<(&str, String)>,
-) -> (u16, Value, String) {
-    let mut req = s
-        .client
-        .request(method, s.admin_url(path))
-        .bearer_auth(ADMIN);
-    if let Some((ctype, b)) = body {
-        req = req.header("content-type", ctype).body(b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    )
-}
-
 async fn admin_get(s: &TestServer, path: &str) -> (u16, Value, String) {
     admin(s, reqwest::Method::GET, path, None).await
 }

@@ -77,6 +77,40 @@ fn png() -> &'static [u8] {
     static PNG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     PNG.get_or_init(|| encode(&scene(160, 120, 1), image::ImageFormat::Png))
 }
+/// The images the origin serves under fixed names, made once (each takes a while to draw and
+/// encode in a debug build).
+fn fixture(name: &str) -> &'static [u8] {
+    static FIXTURES: std::sync::OnceLock<HashMap<&'static str, Vec<u8>>> =
+        std::sync::OnceLock::new();
+    let all = FIXTURES.get_or_init(|| {
+        let copy = image::imageops::resize(
+            &scene(640, 480, 3),
+            400,
+            300,
+            image::imageops::FilterType::Triangle,
+        );
+        HashMap::from([
+            (
+                "/banked.png",
+                encode(&scene(640, 480, 3), image::ImageFormat::Png),
+            ),
+            ("/copy.jpg", encode(&copy, image::ImageFormat::Jpeg)),
+            (
+                "/qr.png",
+                encode(
+                    &with_qr(&scene(640, 480, 8), "https://example.com/join-now"),
+                    image::ImageFormat::Png,
+                ),
+            ),
+            (
+                "/other.png",
+                encode(&scene(640, 480, 40), image::ImageFormat::Png),
+            ),
+        ])
+    });
+    &all[name]
+}
+
 /// One second of a tone as MP3, encoded by ffmpeg (Debian's package; `scripts/test` installs it).
 fn mp3() -> &'static [u8] {
     static MP3: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
@@ -182,10 +216,10 @@ struct Origin {
 
 impl Origin {
     async fn start(&self) -> SocketAddr {
-        // Make the fixtures now: generated inside a handler (ffmpeg runs for a while, blocking
-        // the test's runtime) the first fetch of one could outlast the gateway's 1.5 s fetch
-        // timeout on a loaded machine.
-        let _ = (png(), mp3());
+        // Make the fixtures now: generated inside a handler (ffmpeg, or drawing and encoding
+        // an image, runs for a while, blocking the test's runtime) the first fetch of one could
+        // outlast the gateway's 1.5 s fetch timeout on a loaded machine.
+        let _ = (png(), mp3(), fixture("/copy.jpg"));
         let me = self.clone();
         serve("127.0.0.1:0", move |req| {
             let me = me.clone();
@@ -210,24 +244,8 @@ impl Origin {
         };
         match path.as_str() {
             "/image.png" => Response::new(full(png())),
-            "/banked.png" => {
-                Response::new(full(encode(&scene(640, 480, 3), image::ImageFormat::Png)))
-            }
-            "/copy.jpg" => {
-                let copy = image::imageops::resize(
-                    &scene(640, 480, 3),
-                    400,
-                    300,
-                    image::imageops::FilterType::Triangle,
-                );
-                Response::new(full(encode(&copy, image::ImageFormat::Jpeg)))
-            }
-            "/qr.png" => Response::new(full(encode(
-                &with_qr(&scene(640, 480, 8), "https://example.com/join-now"),
-                image::ImageFormat::Png,
-            ))),
-            "/other.png" => {
-                Response::new(full(encode(&scene(640, 480, 40), image::ImageFormat::Png)))
+            "/banked.png" | "/copy.jpg" | "/qr.png" | "/other.png" => {
+                Response::new(full(fixture(&path)))
             }
             "/audio.mp3" => Response::new(full(mp3())),
             "/page.html" => Response::new(full("<html><body>hello</body></html>")),

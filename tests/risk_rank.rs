@@ -9,31 +9,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "test-admin-token";
-
-async fn admin(
-    s: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<(&str, String)>,
-) -> (u16, Value, String) {
-    let mut req = s
-        .client
-        .request(method, s.admin_url(path))
-        .bearer_auth(ADMIN);
-    if let Some((ctype, b)) = body {
-        req = req.header("content-type", ctype).body(b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    )
-}
-
 async fn rank(s: &TestServer, token: &str, body: Value) -> Value {
     let (status, v) = s
         .post(

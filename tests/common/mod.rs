@@ -307,3 +307,31 @@ pub fn start_process_with(
     std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
     (Process(child), api, admin)
 }
+
+/// The admin token of [`default_config`].
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// An admin API call with the default admin token and an optional `(content type, body)`;
+/// returns the status, the JSON body (`Null` when not JSON) and the raw text.
+pub async fn admin(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<(&str, String)>,
+) -> (u16, Value, String) {
+    let mut req = s
+        .client
+        .request(method, s.admin_url(path))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some((ctype, b)) = body {
+        req = req.header("content-type", ctype).body(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
