@@ -277,7 +277,6 @@ fn parse_app(json: &[u8]) -> Result<config::AppConfig, String> {
     raw.validate().map_err(|e| e.to_string())
 }
 
-/// A stored hash bank, built.
 /// Stored risk lists, built.
 fn parse_risk_lists(json: &[u8]) -> Result<crate::risk::RiskLists, String> {
     serde_json::from_slice::<Vec<crate::risk::ListEntry>>(json)
@@ -285,6 +284,7 @@ fn parse_risk_lists(json: &[u8]) -> Result<crate::risk::RiskLists, String> {
         .and_then(|entries| crate::risk::RiskLists::build(entries).map_err(|e| e.to_string()))
 }
 
+/// A stored hash bank, built.
 fn parse_bank(json: &[u8]) -> Result<crate::media::bank::Bank, String> {
     crate::media::bank::parse_entries(json, false)
         .and_then(crate::media::bank::Bank::build)
