@@ -1,19 +1,19 @@
-//! Load shedding on the API listener, driven by how late the request runtime runs its tasks.
+//! Load shedding on the API listener, driven by how long requests wait in the request runtime.
 //!
 //! Every request on a saturated runtime waits in its run queue behind the others; the wait is
 //! what clients see as latency growing without bound. Every [`SAMPLE_EVERY`] a probe task is
 //! handed to the runtime from a thread outside it and measures how long it waited to run: the
-//! queueing delay a newly arrived request meets ([`Overload::watch`]). A controller turns it into a share of requests to refuse at
-//! once: while the delay is above the target (`server.overload_delay_ms`) the share grows by
-//! [`STEP_UP`] per sample; while it is below half the target it shrinks by as much, and between
-//! the two by [`STEP_DOWN`]. Refused requests get
-//! errcode -1 (which SDKs back off on and retry) with `Retry-After: 1`, before their body is
-//! read or any work is done, so they cost a fraction of a check; the share settles where the
-//! delay sits near the target, which bounds the admitted requests' latency. A refusal is not
-//! free (the request still arrives and is parsed), so against many clients that never back off
-//! most requests are refused and the admitted rate falls well below capacity (BENCHMARKS.md,
-//! "Overload"). Token requests are never refused: they are cheap, and a client without a token
-//! only retries harder.
+//! queueing delay a newly arrived request meets ([`Overload::watch`]). A controller turns it
+//! into a share of requests to refuse at once: while the delay is above the target
+//! (`server.overload_delay_ms`) the share grows by [`STEP_UP`] per sample; while it is below
+//! half the target it shrinks by as much, and between the two by [`STEP_DOWN`]. Refused
+//! requests get errcode -1 (which SDKs back off on and retry) with `Retry-After: 1`, before
+//! their body is read or any work is done, so they cost a fraction of a check; the share
+//! settles where the delay sits near the target, which bounds the admitted requests' latency.
+//! A refusal is not free (the request still arrives and is parsed), so against many clients
+//! that never back off most requests are refused and the admitted rate falls well below
+//! capacity (BENCHMARKS.md, "Overload"). Token requests are never refused: they are cheap, and
+//! a client without a token only retries harder.
 //!
 //! The controller is deterministic (a fixed sequence of samples gives a fixed share) and which
 //! requests are refused is spread evenly by a counter, not drawn at random.
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// How often the sampler asks to wake.
+/// How often a probe is handed to the runtime (and the controller takes a sample).
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
 /// Share added per sample above the target: from nothing to everything in a fifth of a second.
