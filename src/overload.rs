@@ -9,7 +9,8 @@
 //! half the target it shrinks by as much, and between the two by [`STEP_DOWN`]. Refused
 //! requests get errcode -1 (which SDKs back off on and retry) with `Retry-After: 1`, before
 //! their body is read or any work is done, so they cost a fraction of a check; the share
-//! settles where the delay sits near the target, which bounds the admitted requests' latency.
+//! settles where the delay sits near the target, which keeps admitted requests' queueing near it
+//! once the controller has acted (requests queued before it has are still served late).
 //! A refusal is not free (the request still arrives and is parsed), so against many clients
 //! that never back off most requests are refused and the admitted rate falls well below
 //! capacity (BENCHMARKS.md, "Overload"). Token requests are never refused: they are cheap, and
