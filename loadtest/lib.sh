@@ -20,6 +20,23 @@ start_modgate() {
     pids+=($!)
 }
 
+# bench_config NAME [SERVER_LINES] [EXTRA_TOML]: writes target/bench-NAME.toml (loadtest/bench.toml
+# with an admin token, a fresh data directory target/bench-data-NAME, SERVER_LINES added to
+# [server] and EXTRA_TOML appended) and prints its path.
+bench_config() {
+    local name=$1 server=${2:-} extra=${3:-} out=target/bench-$1.toml
+    rm -rf "target/bench-data-$name"
+    {
+        printf '[server]\nlisten = "127.0.0.1:18080"\n%s' "$server"
+        printf '[admin]\nlisten = "127.0.0.1:19090"\ntoken = "bench-admin-token"\n'
+        printf '[state]\ndata_dir = "target/bench-data-%s"\n' "$name"
+        printf '%s' "$extra"
+        grep -v -e '^\[server\]' -e '^\[admin\]' -e '^\[state\]' -e '^listen = ' -e '^data_dir = ' \
+            loadtest/bench.toml
+    } > "$out"
+    echo "$out"
+}
+
 # wait_healthy ADMIN_PORT
 wait_healthy() {
     for _ in $(seq 50); do

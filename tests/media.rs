@@ -450,25 +450,6 @@ async fn admin_job(s: &TestServer, trace_id: &str) -> Value {
     json_of(resp).await
 }
 
-/// A token for the first app from a gateway running as a process at `api`.
-async fn process_token(client: &reqwest::Client, api: SocketAddr) -> String {
-    let v: Value = json_of(
-        client
-            .get(format!(
-                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
-            ))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn json_of<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
-    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
-}
-
 /// Waits until the job reaches a final state; returns its record.
 async fn finished(s: &TestServer, trace_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -335,3 +335,23 @@ pub async fn admin(
         text,
     )
 }
+
+/// A response's body as JSON of the expected shape.
+pub async fn json_of<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> T {
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+/// A token for the first app from a gateway running as a process at `api`.
+pub async fn process_token(client: &reqwest::Client, api: SocketAddr) -> String {
+    let v: Value = json_of(
+        client
+            .get(format!(
+                "http://{api}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    v["access_token"].as_str().unwrap().to_owned()
+}
