@@ -19,17 +19,37 @@ pub struct Rid {
 
 impl fmt::Display for Rid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:08x}-{:08x}-{:08x}",
-            self.secs,
-            (self.unique >> 32) as u32,
-            self.unique as u32
-        )
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// A [`Rid`] written out, on the stack: every answer carries one, so it is not formatted through
+/// `fmt` into a fresh `String`.
+#[derive(Clone, Copy)]
+pub struct RidText([u8; 26]);
+
+impl RidText {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written (see `Rid::text`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl Rid {
+    /// The id as `xxxxxxxx-xxxxxxxx-xxxxxxxx`.
+    pub fn text(&self) -> RidText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 26];
+        let groups = [self.secs, (self.unique >> 32) as u32, self.unique as u32];
+        for (g, value) in groups.into_iter().enumerate() {
+            let start = g * 9;
+            for (i, byte) in out[start..start + 8].iter_mut().enumerate() {
+                *byte = HEX[((value >> (28 - 4 * i)) & 0xf) as usize];
+            }
+        }
+        RidText(out)
+    }
+
     /// The id's unique part as a number below 2^53 (exact in JSON, as integer ids should be).
     pub fn number(&self) -> u64 {
         self.unique >> 11
@@ -90,6 +110,24 @@ fn mix(mut z: u64) -> u64 {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn text_is_the_three_groups_in_hex() {
+        let generator = RidGenerator::with_prefix(0x1234_5678);
+        for secs in [0, 0x6744_b7a0, u64::from(u32::MAX)] {
+            for _ in 0..100 {
+                let rid = generator.next(secs);
+                let want = format!(
+                    "{:08x}-{:08x}-{:08x}",
+                    rid.secs,
+                    (rid.unique >> 32) as u32,
+                    rid.unique as u32
+                );
+                assert_eq!(rid.text().as_str(), want);
+                assert_eq!(rid.to_string(), want);
+            }
+        }
+    }
 
     #[test]
     fn format_is_three_groups_of_eight_lowercase_hex() {

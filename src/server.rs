@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::Request;
 use hyper::body::Incoming;
@@ -96,6 +96,14 @@ const EVICT_BATCH: usize = 32;
 /// newcomer.
 const MIN_IDLE: Duration = Duration::from_millis(100);
 
+/// Milliseconds on the kernel's coarse monotonic clock (a few ms resolution, read without
+/// touching the hardware clock): every request stamps its connection's activity twice, and idle
+/// eviction only needs to tell 100 ms apart.
+fn coarse_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    (t.tv_sec as u64) * 1000 + (t.tv_nsec as u64) / 1_000_000
+}
+
 impl Conns {
     /// Asks up to `n` of the longest-idle connections, idle since `idle_before` (ms) or longer,
     /// to close; returns how many it asked (none when every connection is busy or fresh).
@@ -136,7 +144,7 @@ pub async fn serve<F, Fut>(
 {
     let permits = Arc::new(Semaphore::new(opts.max_connections));
     let conns = Arc::new(Conns::default());
-    let started = Instant::now();
+    let started = coarse_ms();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -161,7 +169,7 @@ pub async fn serve<F, Fut>(
         // clients wait in the kernel's backlog) for a connection to close; an idle one is asked
         // to, and while every connection is busy (or fresh) the question is asked again every
         // 10 ms and as each frees up.
-        let now_ms = move || started.elapsed().as_millis() as u64;
+        let now_ms = move || coarse_ms().saturating_sub(started);
         let permit = match Arc::clone(&permits).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => loop {

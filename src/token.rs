@@ -68,6 +68,28 @@ pub struct Claims {
 impl Claims {
     /// The instant the token stops working.
     pub fn expires_ms(&self) -> u64 {
+        self.times().expires_ms()
+    }
+
+    /// The claims that [`judge`] weighs.
+    pub fn times(&self) -> Times {
+        Times {
+            issued_ms: self.issued_ms,
+            ttl_secs: self.ttl_secs,
+        }
+    }
+}
+
+/// When a token was issued and how long it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub issued_ms: u64,
+    pub ttl_secs: u32,
+}
+
+impl Times {
+    /// The instant the token stops working.
+    pub fn expires_ms(&self) -> u64 {
         self.issued_ms
             .saturating_add(u64::from(self.ttl_secs) * 1000)
     }
@@ -193,6 +215,16 @@ impl Epochs {
 ///   valid until it expires.
 pub fn judge(
     claims: &Claims,
+    epochs: Option<Epochs>,
+    now_ms: u64,
+    grace_ms: u64,
+) -> Result<(), TokenError> {
+    judge_times(claims.times(), epochs, now_ms, grace_ms)
+}
+
+/// [`judge`] on the times alone.
+pub fn judge_times(
+    claims: Times,
     epochs: Option<Epochs>,
     now_ms: u64,
     grace_ms: u64,

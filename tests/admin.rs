@@ -133,7 +133,10 @@ async fn apps_are_created_read_and_replaced() {
         ))
         .await;
     assert_err(&v, 40125);
-    s.token_for(NEW_APP, other).await;
+    // A token issued under the old secret (and already accepted above) is refused now.
+    assert_err(&checked(&s, &t, "你好").await, 40001);
+    let t = s.token_for(NEW_APP, other).await;
+    assert_eq!(checked(&s, &t, "你好").await["errcode"], 0);
 
     // Invalid bodies: every problem listed; nothing changes.
     let bad = json!({"secret": "short", "push_mode": "aes", "text_per_minute": 0});

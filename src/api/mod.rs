@@ -119,11 +119,21 @@ impl Gateway {
         api: Metered,
         openid: Option<&str>,
     ) -> Result<(), ApiError> {
+        self.admit_at(app, api, openid, self.clock.now_ms()).await
+    }
+
+    /// [`Gateway::admit`] at a time the caller has read.
+    pub async fn admit_at(
+        &self,
+        app: &App,
+        api: Metered,
+        openid: Option<&str>,
+        now_ms: u64,
+    ) -> Result<(), ApiError> {
         let limits = &self.config.limits;
         if !limits.enforce {
             return Ok(());
         }
-        let now_ms = self.clock.now_ms();
         let query = AdmitQuery {
             api,
             now_ms,
@@ -174,6 +184,11 @@ impl Gateway {
     /// A fresh request id.
     pub fn rid(&self) -> Rid {
         self.rids.next(self.clock.now_secs())
+    }
+
+    /// A fresh request id stamped with a time the caller has read.
+    pub fn rid_at(&self, now_ms: u64) -> Rid {
+        self.rids.next(now_ms / 1000)
     }
 
     /// Serves one request on the WeChat-compatible listener.
@@ -291,8 +306,54 @@ pub(crate) fn query_param<'a>(
     req: &'a Request<Incoming>,
     name: &str,
 ) -> Option<std::borrow::Cow<'a, str>> {
-    let query = req.uri().query()?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+    find_param(req.uri().query()?, name)
+}
+
+/// The first value of `name` in a query string, decoded as `application/x-www-form-urlencoded`.
+/// Every request carries its token here, so pairs that need no decoding (the usual case) are
+/// compared and returned as they stand; only a key or value holding `%` or `+` is decoded.
+fn find_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    fn decode(raw: &str) -> std::borrow::Cow<'_, str> {
+        if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_some() {
+            let spaced = raw.replace('+', " ");
+            let decoded = percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy();
+            std::borrow::Cow::Owned(decoded.into_owned())
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        }
+    }
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key) == name).then(|| decode(value))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_param;
+
+    #[test]
+    fn query_params_decode_like_form_urlencoded() {
+        let queries = [
+            "access_token=abc&x=1",
+            "x=1&access_token=a%2Bb+c&access_token=second",
+            "acc%65ss_token=v",
+            "access+token=no&access_token",
+            "&&access_token=%E4%BD%A0%ZZ&",
+            "access_token==x=",
+            "",
+            "other=1",
+        ];
+        for q in queries {
+            for name in ["access_token", "x", "access token", "other"] {
+                let want = url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v);
+                assert_eq!(find_param(q, name), want, "query {q:?}, name {name:?}");
+            }
+        }
+    }
 }

@@ -33,11 +33,13 @@ pub(super) fn body_error(e: BodyError) -> ApiError {
 }
 
 pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let app = tokens::authenticate(gw, &req).await?;
+    // One clock read serves the token's expiry, the limits, the risk model and the trace_id.
+    let now_ms = gw.clock.now_ms();
+    let app = tokens::authenticate_at(gw, &req, now_ms).await?;
     let body = gw.read_body(req).await?;
     let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
     if b.version == Int::Value(2) {
-        v2(gw, &app, &b).await
+        v2(gw, &app, &b, now_ms).await
     } else {
         v1(gw, &app, &b).await
     }
@@ -66,7 +68,12 @@ fn text<'a>(
     }
 }
 
-async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {
+async fn v2(
+    gw: &Gateway,
+    app: &App,
+    b: &MsgSecCheckBody<'_>,
+    now_ms: u64,
+) -> Result<Reply, ApiError> {
     // 47001: every format problem, before scene and openid are judged.
     let content = text("content", &b.content, MAX_V2_CHARS)?
         .ok_or(ApiError::Format("field `content` is required".into()))?;
@@ -81,7 +88,8 @@ async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     }
     let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
     // 44991, 45009, 61010
-    gw.admit(app, Metered::MsgSecCheck, Some(openid)).await?;
+    gw.admit_at(app, Metered::MsgSecCheck, Some(openid), now_ms)
+        .await?;
 
     let mut fields = [content, "", "", ""];
     fields[1] = title.unwrap_or("");
@@ -97,24 +105,30 @@ async fn v2(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
     app.slot.risk.checked(
         &gw.config.risk,
         openid,
-        gw.clock.now_secs(),
+        now_ms / 1000,
         crate::risk::Observed::of(verdict.result.suggest),
     );
-    Ok(v2_reply(gw, &verdict))
+    Ok(v2_reply(gw, &verdict, now_ms))
 }
 
-fn v2_reply(gw: &Gateway, verdict: &Verdict) -> Reply {
+fn v2_reply(gw: &Gateway, verdict: &Verdict, now_ms: u64) -> Reply {
     gw.metrics.verdict(
         Api::MsgSecCheck,
         verdict.result.suggest,
         verdict.result.label,
     );
-    let trace_id = gw.rid().to_string();
-    Reply::json(&V2Body::new(
-        &trace_id,
+    let trace_id = gw.rid_at(now_ms).text();
+    let body = V2Body::new(
+        trace_id.as_str(),
         verdict,
         gw.config.engine.reveal_builtin_words,
-    ))
+    );
+    let mut json = Vec::with_capacity(256);
+    body.write_json(&mut json);
+    Reply {
+        response: super::error::json_bytes_response(http::StatusCode::OK, json),
+        errcode: 0,
+    }
 }
 
 /// The v2 `scene` (40129: 1 to 4) and `openid` (40003), checked in that order.
