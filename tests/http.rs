@@ -69,6 +69,56 @@ async fn oversized_body_is_refused_before_it_is_read() {
 }
 
 #[tokio::test]
+async fn a_body_arriving_in_pieces_is_read_whole() {
+    let s = TestServer::start().await;
+    let t = s.token().await;
+    let body = json!({"content": "加我微信买彩票，稳赚不赔", "version": 2, "scene": 2, "openid": "oPieces_0123456789"})
+        .to_string();
+    let whole = s.check(&t, &body).await;
+    assert_eq!(whole["errcode"], 0, "{whole}");
+    let bytes = body.as_bytes();
+    let pieces = [&bytes[..7], &bytes[7..20], &bytes[20..]];
+    let path = format!("/wxa/msg_sec_check?access_token={t}");
+    // Once chunked and once by length, each piece written after a pause so the gateway reads
+    // it as a frame of its own.
+    for chunked in [true, false] {
+        let mut stream = TcpStream::connect(s.api).await.unwrap();
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_string()
+        } else {
+            format!("Content-Length: {}", bytes.len())
+        };
+        let head =
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{framing}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        for piece in pieces {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if chunked {
+                stream
+                    .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .await
+                    .unwrap();
+                stream.write_all(piece).await.unwrap();
+                stream.write_all(b"\r\n").await.unwrap();
+            } else {
+                stream.write_all(piece).await.unwrap();
+            }
+        }
+        if chunked {
+            stream.write_all(b"0\r\n\r\n").await.unwrap();
+        }
+        let reply = read_until_close(&mut stream, Duration::from_secs(10)).await;
+        let json = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+        let v: serde_json::Value =
+            serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("{e}: {reply}"));
+        assert_eq!(v["errcode"], 0, "{reply}");
+        assert_eq!(v["result"], whole["result"], "chunked {chunked}: {reply}");
+        assert_eq!(v["detail"], whole["detail"], "chunked {chunked}: {reply}");
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn keep_alive_serves_several_requests_on_one_connection() {
     let s = TestServer::start().await;
     let mut stream = TcpStream::connect(s.api).await.unwrap();

@@ -20,9 +20,9 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Method, Request, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 pub use error::{ApiError, Response};
@@ -194,15 +194,14 @@ impl Gateway {
     /// Serves one request on the WeChat-compatible listener.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         let started = Instant::now();
-        let (api, outcome) = match req.uri().path() {
-            // Tokens are cheap, and a client refused one only retries harder.
-            "/cgi-bin/token" | "/cgi-bin/stable_token" => self.route(req).await,
-            path if self.overload.shed() => {
-                let api = Api::of_path(path);
-                self.metrics.shed(api);
-                (api, Err(ApiError::Overloaded))
-            }
-            _ => self.route(req).await,
+        let api = Api::of_path(req.uri().path());
+        // Tokens are cheap, and a client refused one only retries harder.
+        let shed = !matches!(api, Api::Token | Api::StableToken) && self.overload.shed();
+        let outcome = if shed {
+            self.metrics.shed(api);
+            Err(ApiError::Overloaded)
+        } else {
+            self.route(api, req).await
         };
         let (response, errcode) = match outcome {
             Ok(reply) => (reply.response, reply.errcode),
@@ -216,30 +215,30 @@ impl Gateway {
         response
     }
 
-    async fn route(&self, req: Request<Incoming>) -> (Api, Result<Reply, ApiError>) {
-        let api = Api::of_path(req.uri().path());
-        let outcome = match api {
+    /// Runs the API's handler. msgSecCheck, the hot path, runs in place; the others are boxed,
+    /// so the request future hyper moves around per request is only as large as that one.
+    async fn route(&self, api: Api, req: Request<Incoming>) -> Result<Reply, ApiError> {
+        match api {
             Api::MsgSecCheck => post_only(self, req, msg_sec_check::handle).await,
             Api::Token => {
                 if matches!(*req.method(), Method::GET | Method::POST) {
-                    tokens::token(self, &req).await
+                    Box::pin(tokens::token(self, &req)).await
                 } else {
                     Err(ApiError::MethodNotAllowed("GET, POST"))
                 }
             }
-            Api::QuotaGet => post_only(self, req, quota::get).await,
+            Api::QuotaGet => Box::pin(post_only(self, req, quota::get)).await,
             Api::ClearQuota if req.uri().path().ends_with("/v2") => {
-                post_only(self, req, quota::clear_v2).await
+                Box::pin(post_only(self, req, quota::clear_v2)).await
             }
-            Api::ClearQuota => post_only(self, req, quota::clear).await,
-            Api::VisitReport => post_only(self, req, visits::report).await,
-            Api::MediaCheckAsync => post_only(self, req, media_check::submit).await,
-            Api::MediaResult => post_only(self, req, media_check::result).await,
-            Api::StableToken => post_only(self, req, tokens::stable_token).await,
-            Api::RiskRank => post_only(self, req, risk_rank::handle).await,
+            Api::ClearQuota => Box::pin(post_only(self, req, quota::clear)).await,
+            Api::VisitReport => Box::pin(post_only(self, req, visits::report)).await,
+            Api::MediaCheckAsync => Box::pin(post_only(self, req, media_check::submit)).await,
+            Api::MediaResult => Box::pin(post_only(self, req, media_check::result)).await,
+            Api::StableToken => Box::pin(post_only(self, req, tokens::stable_token)).await,
+            Api::RiskRank => Box::pin(post_only(self, req, risk_rank::handle)).await,
             Api::Other => Err(ApiError::NotFound),
-        };
-        (api, outcome)
+        }
     }
 
     /// Reads the whole body, refusing one over the limit before reading it when the client
@@ -273,15 +272,39 @@ impl Gateway {
                 return Err(ApiError::BodyTooLarge(limit));
             }
         }
-        let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-        match Limited::new(req.into_body(), limit_usize).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                Err(ApiError::BodyTooLarge(limit))
-            }
+        // Frame by frame rather than through `BodyExt::collect`, whose future (a frame queue and
+        // a trailer map) is several times larger: a body that arrives in one frame (the usual
+        // case) is returned as it came, without a copy.
+        let mut body = req.into_body();
+        let mut first: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
+        let mut total: u64 = 0;
+        while let Some(frame) = body.frame().await {
             // The client went away or sent a broken chunked body.
-            Err(_) => Err(ApiError::BadRequest("request body could not be read")),
+            let frame =
+                frame.map_err(|_| ApiError::BadRequest("request body could not be read"))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers: nothing the APIs read
+            };
+            total = total.saturating_add(data.len() as u64);
+            if total > limit {
+                return Err(ApiError::BodyTooLarge(limit));
+            }
+            match (&mut joined, first.take()) {
+                (Some(buf), _) => buf.extend_from_slice(&data),
+                (None, None) => first = Some(data),
+                (None, Some(earlier)) => {
+                    let mut buf = BytesMut::with_capacity(earlier.len() + data.len());
+                    buf.extend_from_slice(&earlier);
+                    buf.extend_from_slice(&data);
+                    joined = Some(buf);
+                }
+            }
         }
+        Ok(match joined {
+            Some(buf) => buf.freeze(),
+            None => first.unwrap_or_default(),
+        })
     }
 }
 
