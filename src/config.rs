@@ -33,6 +33,8 @@
 //! | `media.max_pixels` | `40000000` (images over it are refused from their header) |
 //! | `risk.history_half_life_secs` / `registration_window_secs` / `max_users` | `1800` / `3600` / `50000` per app |
 //! | `media.qr_scan` / `media.qr_links` | `true` / `"risky"` (a QR code leading elsewhere is 10001) |
+//! | `review.pass_sample_every` / `max_items_per_app` | `1000` (0: no samples) / `10000` |
+//! | `review.retention_secs` / `claim_secs` | `604800` (7 days) / `900` |
 
 use std::collections::HashSet;
 use std::fmt;
@@ -87,7 +89,18 @@ pub struct RawConfig {
     pub engine: RawEngine,
     pub limits: RawLimits,
     pub risk: RawRisk,
+    pub review: RawReview,
     pub apps: Vec<RawApp>,
+}
+
+/// `[review]`: the human review queue ([`crate::review`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReview {
+    pub pass_sample_every: Option<i64>,
+    pub max_items_per_app: Option<i64>,
+    pub retention_secs: Option<i64>,
+    pub claim_secs: Option<i64>,
 }
 
 /// `[risk]`: the user risk model ([`crate::risk`]).
@@ -230,6 +243,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub limits: LimitsConfig,
     pub risk: crate::risk::RiskSettings,
+    pub review: crate::review::ReviewSettings,
     pub apps: Vec<AppConfig>,
 }
 
@@ -809,6 +823,31 @@ impl RawConfig {
             ) as usize)
             .unwrap_or(NonZeroUsize::MIN),
         };
+        let review = crate::review::ReviewSettings {
+            pass_sample_every: match self.review.pass_sample_every {
+                None => 1000,
+                Some(0) => 0,
+                v => errs.positive("review.pass_sample_every", v, 1000, 1_000_000_000),
+            },
+            max_items_per_app: errs.positive(
+                "review.max_items_per_app",
+                self.review.max_items_per_app,
+                10_000,
+                1_000_000,
+            ) as usize,
+            retention: Duration::from_secs(errs.positive(
+                "review.retention_secs",
+                self.review.retention_secs,
+                7 * 86_400,
+                366 * 86_400,
+            )),
+            claim: Duration::from_secs(errs.positive(
+                "review.claim_secs",
+                self.review.claim_secs,
+                900,
+                86_400,
+            )),
+        };
         let engine = EngineConfig {
             reveal_builtin_words: self.engine.reveal_builtin_words.unwrap_or(false),
             lexicon_files,
@@ -910,6 +949,7 @@ impl RawConfig {
                 engine,
                 limits,
                 risk,
+                review,
                 apps,
             })
         } else {
@@ -1199,6 +1239,7 @@ mod tests {
             format!("{:?}", example.risk),
             format!("{:?}", defaults.risk)
         );
+        assert_eq!(example.review, defaults.review);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod overload;
+pub mod review;
 pub mod rid;
 pub mod risk;
 pub mod server;
@@ -102,6 +103,8 @@ pub enum RunError {
     Shared(String),
     #[error("catalog: {0}")]
     Catalog(CatalogError),
+    #[error("review queue: {0}")]
+    Review(String),
 }
 
 /// The shared backend of a distributed deployment.
@@ -251,7 +254,15 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         Some(s) => Stores::shared(&s.state),
         None => Stores::in_process(config.limits.max_visits.get()),
     };
+    let review = crate::review::ReviewQueue::open(
+        config.review.clone(),
+        Arc::clone(&durable),
+        metrics.review.clone(),
+        options.clock.now_ms(),
+    )
+    .map_err(RunError::Review)?;
     Ok(Arc::new(Gateway {
+        review,
         durable,
         catalog,
         shared,
@@ -339,7 +350,9 @@ impl catalog::Apply for Gateway {
                     .ok_or("the risk lists belong to no app")?;
                 app.slot.risk_lists.store(Some(Arc::new(lists)));
             }
-            Kind::OpenJobs | Kind::Jobs => return Err("not a catalog kind".into()),
+            Kind::OpenJobs | Kind::Jobs | Kind::Review | Kind::ReviewAudit => {
+                return Err("not a catalog kind".into());
+            }
         }
         Ok(())
     }
@@ -447,6 +460,9 @@ pub async fn serve(
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
+    // Review items are stored in batches by one writer; the sweep deletes what is past retention.
+    let review_writer = tokio::spawn(Arc::clone(&gw.review).write_batches());
+    let review_sweeper = tokio::spawn(sweep_review(Arc::clone(&gw), api_rx.clone()));
     // Measures the request runtime's queueing delay, which decides how much to shed.
     let overload = tokio::spawn(Arc::clone(&gw.overload).watch(api_rx.clone()));
     // Changes made on other instances (tables, banks, apps, token rotations) are put in force
@@ -506,6 +522,12 @@ pub async fn serve(
     if media.await.is_err() {
         tracing::error!("media dispatcher thread failed");
     }
+    // Everything that could enqueue a review item has stopped: store what is left.
+    let _ = review_sweeper.await;
+    if !gw.review.flush(Duration::from_secs(10)).await {
+        tracing::error!("review items enqueued last were not all stored before shutdown");
+    }
+    review_writer.abort();
     if admin.await.is_err() {
         tracing::error!("admin listener thread failed");
     }
@@ -621,6 +643,21 @@ async fn ping_backend(
 
 /// Reclaims expired visits every `limits.visit_sweep` until shutdown, on the blocking pool (a
 /// pass over millions of entries must not occupy an async worker).
+/// Deletes review items past their retention, every minute.
+async fn sweep_review(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match gw.review.sweep(gw.clock.now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "review items past retention deleted"),
+            Err(e) => tracing::error!(error = %e, "review sweep failed"),
+        }
+        tokio::select! {
+            () = server::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
 async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let every = gw.config.limits.visit_sweep;
     if gw.visits.held().is_none() {

@@ -1,4 +1,5 @@
-//! `/admin/*` on the admin listener: apps and custom keyword tables (SPEC §7, §9).
+//! `/admin/*` on the admin listener: apps and custom keyword tables (SPEC §7, §9); the review
+//! queue is in `admin_review`.
 //!
 //! Every route needs `Authorization: Bearer <admin.token>` (compared in constant time; 401
 //! otherwise; the routes do not exist without a configured token). Errors are JSON
@@ -71,6 +72,15 @@ pub async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response {
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
     let method = req.method().clone();
     match segments.as_slice() {
+        ["apps"] => match method {
+            Method::GET => super::admin_review::list_apps(gw),
+            _ => not_allowed("GET"),
+        },
+        ["apps", appid, "usage"] => match method {
+            Method::GET => super::admin_review::usage(gw, appid).await,
+            _ => not_allowed("GET"),
+        },
+        ["review", rest @ ..] => super::admin_review::route(gw, rest, method, req).await,
         ["apps", appid] => match method {
             Method::GET => get_app(gw, appid),
             Method::PUT => put_app(gw, appid, req).await,
@@ -226,7 +236,7 @@ fn get_app(gw: &Gateway, appid: &str) -> Response {
     }
 }
 
-async fn body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, Response> {
+pub(super) async fn body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, Response> {
     body_up_to(gw, req, gw.config.server.max_body_bytes.get()).await
 }
 
@@ -433,6 +443,24 @@ async fn change_keywords(
         Ok(b) => b,
         Err(resp) => return resp,
     };
+    change_keywords_with(gw, &app, is_csv, bytes, change, received).await
+}
+
+/// Adds `entries` (JSON) to the app's keyword table, as `POST .../keywords` does.
+pub(super) async fn add_keywords(gw: &Gateway, app: &Arc<App>, entries: Bytes) -> Response {
+    let received = std::time::Instant::now();
+    change_keywords_with(gw, app, false, entries, Change::Add, received).await
+}
+
+async fn change_keywords_with(
+    gw: &Gateway,
+    app: &Arc<App>,
+    is_csv: bool,
+    bytes: Bytes,
+    change: Change,
+    received: std::time::Instant,
+) -> Response {
+    let appid = app.appid();
     let _writes = gw.admin_writes.lock().await;
     // The version held is read before the table: a change arriving in between makes the
     // conditional write below refuse (a false alarm at worst), never lose it.

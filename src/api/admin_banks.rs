@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use http::{Request, StatusCode, header};
 use hyper::body::Incoming;
 use serde::Serialize;
@@ -100,6 +102,30 @@ pub(super) async fn change(
         Ok(b) => b,
         Err(resp) => return resp,
     };
+    change_with(gw, scope, is_csv, bytes, upload, change).await
+}
+
+/// Adds `entries` (JSON) to a bank, as `POST /admin/banks/{scope}` does.
+pub(super) async fn add_entries(gw: &Gateway, scope: &str, entries: Bytes) -> Response {
+    if current(gw, scope).is_none() {
+        return no_such_scope();
+    }
+    let upload = Upload {
+        label: None,
+        suggest: None,
+        note: None,
+    };
+    change_with(gw, scope, false, entries, upload, BankChange::Add).await
+}
+
+async fn change_with(
+    gw: &Gateway,
+    scope: &str,
+    is_csv: bool,
+    bytes: Bytes,
+    upload: Upload,
+    change: BankChange,
+) -> Response {
     let _writes = gw.admin_writes.lock().await;
     // Read before the bank in force (see keyword tables): a conflict is never missed.
     let held = gw.catalog.held(Kind::Banks, scope);

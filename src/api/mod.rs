@@ -7,6 +7,7 @@
 pub mod admin;
 mod admin_api;
 mod admin_banks;
+mod admin_review;
 mod admin_risk;
 pub mod error;
 mod media_check;
@@ -61,6 +62,8 @@ pub struct Gateway {
     /// engine off the async workers and swaps it in whole.
     pub engine: arc_swap::ArcSwap<Engine>,
     pub metrics: Metrics,
+    /// Verdicts waiting for a person ([`crate::review`]).
+    pub review: Arc<crate::review::ReviewQueue>,
     /// Whether to shed a request now ([`crate::overload`]).
     pub overload: Arc<crate::overload::Overload>,
     pub clock: SharedClock,

@@ -9,9 +9,10 @@ use hyper::body::Incoming;
 
 use super::wire::{self, BodyError, ErrorBody, Int, MsgSecCheckBody, Str, V2Body};
 use super::{ApiError, Gateway, Reply, tokens};
-use crate::engine::{Engine, Suggest, Verdict};
+use crate::engine::{DetailItem, Engine, Suggest, Verdict};
 use crate::limits::Metered;
 use crate::metrics::Api;
+use crate::review::{Content, Item, Reason};
 use crate::state::App;
 
 /// v2 `content` limit, in Unicode scalar values.
@@ -108,21 +109,90 @@ async fn v2(
         now_ms / 1000,
         crate::risk::Observed::of(verdict.result.suggest),
     );
-    Ok(v2_reply(gw, &verdict, now_ms))
+    let trace_id = gw.rid_at(now_ms).text();
+    let for_review = match verdict.result.suggest {
+        Suggest::Review => Some(Reason::Review),
+        Suggest::Pass if gw.review.sample_pass() => Some(Reason::Sample),
+        _ => None,
+    };
+    if let Some(reason) = for_review {
+        let names = ["content", "title", "nickname", "signature"];
+        let fields = names
+            .iter()
+            .zip(fields)
+            .filter(|(_, text)| !text.is_empty())
+            .map(|(name, text)| ((*name).to_owned(), text.to_owned()))
+            .collect();
+        gw.review.enqueue(review_item(
+            app,
+            openid,
+            scene,
+            reason,
+            &verdict,
+            fields,
+            trace_id.as_str(),
+            now_ms,
+        ));
+    }
+    Ok(v2_reply(gw, &verdict, trace_id.as_str()))
 }
 
-fn v2_reply(gw: &Gateway, verdict: &Verdict, now_ms: u64) -> Reply {
+/// A text verdict as a review item.
+#[allow(clippy::too_many_arguments)] // one call site, each argument a distinct part of the item
+fn review_item(
+    app: &App,
+    openid: &str,
+    scene: u8,
+    reason: Reason,
+    verdict: &Verdict,
+    fields: Vec<(String, String)>,
+    trace_id: &str,
+    now_ms: u64,
+) -> Item {
+    // The result's label and those of every strategy that did not pass.
+    let mut labels = vec![verdict.result.label.code()];
+    let mut hits = Vec::new();
+    for d in &verdict.detail {
+        match d {
+            DetailItem::ContentModel(c) if c.suggest != Suggest::Pass => {
+                labels.push(c.label.code());
+                hits.extend(c.word.clone());
+            }
+            DetailItem::Keyword(k) => {
+                if k.suggest != Suggest::Pass {
+                    labels.push(k.label.code());
+                }
+                hits.push(k.keyword.clone());
+            }
+            _ => {}
+        }
+    }
+    labels.sort_unstable();
+    labels.dedup();
+    Item {
+        id: trace_id.to_owned(),
+        appid: app.appid().to_owned(),
+        openid: Some(openid.to_owned()),
+        scene,
+        reason,
+        suggest: verdict.result.suggest.as_str().to_owned(),
+        label: verdict.result.label.code(),
+        labels,
+        hits,
+        content: Content::Text { fields },
+        created_ms: now_ms,
+        claim: None,
+        decision: None,
+    }
+}
+
+fn v2_reply(gw: &Gateway, verdict: &Verdict, trace_id: &str) -> Reply {
     gw.metrics.verdict(
         Api::MsgSecCheck,
         verdict.result.suggest,
         verdict.result.label,
     );
-    let trace_id = gw.rid_at(now_ms).text();
-    let body = V2Body::new(
-        trace_id.as_str(),
-        verdict,
-        gw.config.engine.reveal_builtin_words,
-    );
+    let body = V2Body::new(trace_id, verdict, gw.config.engine.reveal_builtin_words);
     let mut json = Vec::with_capacity(256);
     body.write_json(&mut json);
     Reply {

@@ -568,6 +568,9 @@ async fn analyse_step(gw: &Gateway, job: &mut Job) {
                 .verdict(&gw.config.risk, &job.openid, now, seen);
         }
     }
+    if verdict.errcode == 0 {
+        queue_for_review(gw, job, &verdict);
+    }
     job.verdict = Some(verdict);
     let has_push_url = gw
         .apps
@@ -579,6 +582,56 @@ async fn analyse_step(gw: &Gateway, job: &mut Job) {
     } else {
         finish(gw, job, JobState::Done);
     }
+}
+
+/// Puts a `review` verdict, or a sampled `pass`, in the app's review queue.
+fn queue_for_review(gw: &Gateway, job: &Job, verdict: &MediaVerdict) {
+    let reason = match verdict.result.suggest.as_str() {
+        "review" => crate::review::Reason::Review,
+        "pass" if gw.review.sample_pass() => crate::review::Reason::Sample,
+        _ => return,
+    };
+    let mut labels: Vec<u32> = std::iter::once(verdict.result.label)
+        .chain(
+            verdict
+                .detail
+                .iter()
+                .filter(|d| d.suggest != "pass")
+                .map(|d| d.label),
+        )
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let hits = verdict
+        .detail
+        .iter()
+        .filter(|d| d.suggest != "pass")
+        .map(|d| d.strategy.clone())
+        .collect();
+    let media_type = match job.media_type {
+        MediaKind::Image => "image",
+        MediaKind::Audio => "audio",
+    };
+    gw.review.enqueue(crate::review::Item {
+        id: job.trace_id.clone(),
+        appid: job.appid.clone(),
+        openid: Some(job.openid.clone()),
+        scene: job.scene,
+        reason,
+        suggest: verdict.result.suggest.clone(),
+        label: verdict.result.label,
+        labels,
+        hits,
+        content: crate::review::Content::Media {
+            url: job.media_url.clone(),
+            media_type: media_type.into(),
+            analysis: serde_json::to_value(verdict).unwrap_or_default(),
+            hash: verdict.media.as_ref().and_then(|m| m.hash.clone()),
+        },
+        created_ms: gw.clock.now_ms(),
+        claim: None,
+        decision: None,
+    });
 }
 
 /// What an analysis consults besides the bytes.
@@ -704,6 +757,7 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         width: None,
         height: None,
         duration_ms: None,
+        hash: None,
     };
     let banks = std::iter::once(a.global).chain(a.app);
     let mut matches: Vec<BankMatch<'_>> = Vec::new();
@@ -720,6 +774,7 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
             if let Some((hashes, quality)) = pdq::hash_image_dihedral(&image)
                 && quality >= pdq::MIN_QUALITY
             {
+                info.hash = Some(hashes[0].to_hex());
                 for bank in banks {
                     matches.extend(bank.match_image_any(&hashes, a.pdq_distance));
                 }
@@ -740,7 +795,10 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         }
         MediaKind::Audio => {
             match audio::probe(bytes, format) {
-                Ok(audio) => info.duration_ms = Some((audio.duration_secs * 1000.0).round() as u64),
+                Ok(audio) => {
+                    info.duration_ms = Some((audio.duration_secs * 1000.0).round() as u64);
+                    info.hash = Some(bank::content_hash(bytes));
+                }
                 Err(e) => return failed(WRONG_TYPE, e),
             }
             matches.extend(banks.filter_map(|b| b.match_audio(bytes)));

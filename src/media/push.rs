@@ -121,6 +121,10 @@ pub struct MediaInfo {
     pub height: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// What a bank entry for this file would hold: the PDQ hash of an image (when its quality
+    /// allows matching), the SHA-256 of audio. Shown to reviewers; not pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// The `wxa_media_check` event of one job.

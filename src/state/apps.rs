@@ -156,6 +156,11 @@ impl AppRegistry {
         }
     }
 
+    /// Every registered app (a snapshot).
+    pub fn all(&self) -> Vec<Arc<App>> {
+        self.apps.iter().map(|a| Arc::clone(a.value())).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.apps.len()
     }

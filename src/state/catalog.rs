@@ -92,6 +92,8 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::RiskLists => "risk_lists",
         Kind::OpenJobs => "open_jobs",
         Kind::Jobs => "jobs",
+        Kind::Review => "review",
+        Kind::ReviewAudit => "review_audit",
     }
 }
 

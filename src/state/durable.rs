@@ -1,6 +1,6 @@
 //! The embedded durable store: a redb database under `state.data_dir` holding what must survive a
 //! restart — apps created or replaced through the admin API, custom keyword tables, and media
-//! jobs.
+//! jobs, risk lists and the review queue.
 //!
 //! Values are JSON documents keyed by appid. Each write is one redb transaction, committed with
 //! redb's default immediate durability (fsync before `commit` returns), so an admin call answers
@@ -23,6 +23,10 @@ pub enum Kind {
     Banks,
     /// Risk black and white lists, by appid ([`crate::risk`]).
     RiskLists,
+    /// Review queue items by id ([`crate::review`]).
+    Review,
+    /// Review decisions, by decision time and id.
+    ReviewAudit,
 }
 
 /// One change in a batch written by [`Durable::apply`].
@@ -41,6 +45,8 @@ impl Kind {
             Kind::Jobs => TableDefinition::new("jobs"),
             Kind::Banks => TableDefinition::new("banks"),
             Kind::RiskLists => TableDefinition::new("risk_lists"),
+            Kind::Review => TableDefinition::new("review"),
+            Kind::ReviewAudit => TableDefinition::new("review_audit"),
         }
     }
 }
@@ -94,6 +100,8 @@ impl Durable {
                 Kind::Jobs,
                 Kind::Banks,
                 Kind::RiskLists,
+                Kind::Review,
+                Kind::ReviewAudit,
             ] {
                 txn.open_table(kind.table())?;
             }

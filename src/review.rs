@@ -1,0 +1,925 @@
+//! The human review queue (SPEC §11): `review` verdicts, and a sample of `pass` verdicts, kept
+//! per app for people to confirm.
+//!
+//! - **What goes in**: every msgSecCheck v2 answer with suggest `review` (the checked fields),
+//!   every media analysis with suggest `review` (the URL, the analysis and the file's hash), and
+//!   one in [`ReviewSettings::pass_sample_every`] `pass` verdicts of either kind (spread evenly
+//!   by a counter). The item's id is the request's trace_id.
+//! - **Bounded**: at most `review.max_items_per_app` items per app. When an app's queue is full,
+//!   a new item first evicts the app's oldest decided item; failing that, a new `review` item
+//!   evicts the oldest undecided `pass` sample; failing that, the new item is dropped and
+//!   counted (`modgate_review_dropped_total{reason="full"}`). A person's pending work is never
+//!   displaced by a sample.
+//! - **Claims**: a reviewer claims an item before deciding it; a claim lasts
+//!   `review.claim_secs` and another reviewer's claim or decision on it answers 409 meanwhile.
+//! - **Decisions** (confirm risky or confirm pass, with a reason) are recorded on the item and in
+//!   an audit log (reviewer, time, outcome, reason, what was fed back). The audit log holds no
+//!   content and keeps its newest `AUDIT_MAX` entries.
+//! - **Retention**: items (with the stored texts, URLs and analyses) are deleted
+//!   `review.retention_secs` (default 7 days) after they were enqueued, decided or not.
+//! - **Persistence**: items and audit entries live in the embedded store (`data_dir`), so the
+//!   queue survives a restart. Enqueues happen on the request path, so they are handed to one
+//!   writer task that stores them in batches (one transaction per batch); a claim or decision is
+//!   stored before it is answered. With `state.backend = "redis"` each instance keeps the queue
+//!   of the traffic it served in its own embedded store.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+pub use crate::metrics::ReviewMetrics;
+use crate::state::durable::{Change, Durable, Kind};
+
+/// Audit entries kept (the oldest go first).
+pub const AUDIT_MAX: usize = 100_000;
+/// Enqueued items waiting for the writer; past this, new items are dropped and counted.
+const WRITE_BACKLOG: usize = 16_384;
+/// Items the writer stores in one transaction at most.
+const WRITE_BATCH: usize = 512;
+
+/// `[review]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewSettings {
+    /// One `pass` verdict in this many is sampled for review; 0 samples none.
+    pub pass_sample_every: u64,
+    pub max_items_per_app: usize,
+    pub retention: Duration,
+    pub claim: Duration,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        ReviewSettings {
+            pass_sample_every: 1000,
+            max_items_per_app: 10_000,
+            retention: Duration::from_secs(7 * 86_400),
+            claim: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Why an item is in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The verdict was `review`.
+    Review,
+    /// A sampled `pass` verdict.
+    Sample,
+}
+
+/// What was checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Content {
+    /// The fields of a msgSecCheck request that were checked, by name (`content`, `title`,
+    /// `nickname`, `signature`).
+    Text { fields: Vec<(String, String)> },
+    /// A media job: the URL, `image` or `audio`, the analysis as pushed, and the file's hash
+    /// (PDQ for an image, SHA-256 for audio) when the file could be read.
+    Media {
+        url: String,
+        media_type: String,
+        analysis: serde_json::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hash: Option<String>,
+    },
+}
+
+/// The outcome a reviewer confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Risky,
+    Pass,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Risky => "risky",
+            Outcome::Pass => "pass",
+        }
+    }
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reviewer: String,
+    pub reason: String,
+    pub decided_ms: u64,
+    /// What the decision fed back (a keyword or bank entry), if it was asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+}
+
+/// A claim on an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub reviewer: String,
+    pub until_ms: u64,
+}
+
+/// One queued verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    pub appid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openid: Option<String>,
+    pub scene: u8,
+    pub reason: Reason,
+    /// The verdict's suggest and label.
+    pub suggest: String,
+    pub label: u32,
+    /// The verdict's label and those of every strategy that did not pass.
+    pub labels: Vec<u32>,
+    /// The words and strategies that hit (built-in words, custom keywords, bank entries).
+    pub hits: Vec<String>,
+    pub content: Content,
+    pub created_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+/// Where an item stands, as the API filters and shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Claimed,
+    Decided,
+}
+
+impl State {
+    pub fn parse(s: &str) -> Option<State> {
+        match s {
+            "pending" => Some(State::Pending),
+            "claimed" => Some(State::Claimed),
+            "decided" => Some(State::Decided),
+            _ => None,
+        }
+    }
+}
+
+impl Item {
+    pub fn state(&self, now_ms: u64) -> State {
+        if self.decision.is_some() {
+            State::Decided
+        } else if self.claim.as_ref().is_some_and(|c| c.until_ms > now_ms) {
+            State::Claimed
+        } else {
+            State::Pending
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.content {
+            Content::Text { .. } => "text",
+            Content::Media { .. } => "media",
+        }
+    }
+}
+
+/// One audit log entry: who decided what, when; no content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub appid: String,
+    pub kind: String,
+    pub outcome: Outcome,
+    pub reviewer: String,
+    pub reason: String,
+    pub decided_ms: u64,
+    /// How long the item waited for its decision.
+    pub age_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+}
+
+/// Filters for [`ReviewQueue::list`].
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub appid: Option<String>,
+    pub label: Option<u32>,
+    pub state: Option<State>,
+    /// Only items at least this old.
+    pub min_age: Option<Duration>,
+    /// Only items at most this old.
+    pub max_age: Option<Duration>,
+    pub limit: usize,
+}
+
+/// Why a claim or decision was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("no such review item")]
+    NotFound,
+    #[error("claimed by {0} until their claim runs out")]
+    ClaimedByOther(String),
+    #[error("already decided by {0}")]
+    Decided(String),
+    #[error("claim the item before deciding it")]
+    NotClaimed,
+    #[error("the review store could not be written: {0}")]
+    Store(String),
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Items by id.
+    items: HashMap<String, Item>,
+    /// Each app's item ids, oldest first.
+    order: HashMap<String, VecDeque<String>>,
+    /// Newest last.
+    audit: VecDeque<AuditEntry>,
+}
+
+impl Inner {
+    fn undecided(&self, appid: &str) -> i64 {
+        self.order.get(appid).map_or(0, |ids| {
+            ids.iter()
+                .filter(|id| self.items.get(*id).is_some_and(|i| i.decision.is_none()))
+                .count() as i64
+        })
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Item> {
+        let item = self.items.remove(id)?;
+        if let Some(ids) = self.order.get_mut(&item.appid) {
+            ids.retain(|other| other != id);
+        }
+        Some(item)
+    }
+}
+
+/// The queue of every app.
+pub struct ReviewQueue {
+    settings: ReviewSettings,
+    inner: Mutex<Inner>,
+    durable: Arc<Durable>,
+    writes: mpsc::Sender<Change>,
+    /// Taken by [`ReviewQueue::write_batches`].
+    pending_writes: Mutex<Option<mpsc::Receiver<Change>>>,
+    passes: AtomicU64,
+    /// Changes handed to the writer, and changes it has stored ([`ReviewQueue::flush`]).
+    handed: AtomicU64,
+    stored: Arc<AtomicU64>,
+    metrics: ReviewMetrics,
+}
+
+fn audit_key(e: &AuditEntry) -> String {
+    format!("{:016}-{}", e.decided_ms, e.id)
+}
+
+impl ReviewQueue {
+    /// Opens the queue, loading what the store holds (less what is past retention).
+    pub fn open(
+        settings: ReviewSettings,
+        durable: Arc<Durable>,
+        metrics: ReviewMetrics,
+        now_ms: u64,
+    ) -> Result<Arc<ReviewQueue>, String> {
+        let mut inner = Inner::default();
+        let mut expired = Vec::new();
+        let horizon = now_ms.saturating_sub(settings.retention.as_millis() as u64);
+        let mut items: Vec<Item> = Vec::new();
+        for (key, json) in durable.all(Kind::Review).map_err(|e| e.to_string())? {
+            match serde_json::from_slice::<Item>(&json) {
+                Ok(item) if item.created_ms >= horizon => items.push(item),
+                Ok(_) => expired.push(Change::Delete(Kind::Review, key)),
+                Err(e) => {
+                    tracing::warn!(id = key, error = %e, "unreadable review item dropped");
+                    expired.push(Change::Delete(Kind::Review, key));
+                }
+            }
+        }
+        items.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        for item in items {
+            inner
+                .order
+                .entry(item.appid.clone())
+                .or_default()
+                .push_back(item.id.clone());
+            inner.items.insert(item.id.clone(), item);
+        }
+        let mut audit = durable.all(Kind::ReviewAudit).map_err(|e| e.to_string())?;
+        audit.sort_by(|a, b| a.0.cmp(&b.0));
+        let surplus = audit.len().saturating_sub(AUDIT_MAX);
+        for (key, json) in audit {
+            if expired.len() < surplus {
+                expired.push(Change::Delete(Kind::ReviewAudit, key));
+                continue;
+            }
+            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&json) {
+                inner.audit.push_back(entry);
+            }
+        }
+        if !expired.is_empty() {
+            durable.apply(&expired).map_err(|e| e.to_string())?;
+        }
+        for appid in inner.order.keys() {
+            metrics
+                .depth
+                .with_label_values(&[appid])
+                .set(inner.undecided(appid));
+        }
+        let (tx, rx) = mpsc::channel(WRITE_BACKLOG);
+        Ok(Arc::new(ReviewQueue {
+            settings,
+            inner: Mutex::new(inner),
+            durable,
+            writes: tx,
+            pending_writes: Mutex::new(Some(rx)),
+            passes: AtomicU64::new(0),
+            handed: AtomicU64::new(0),
+            stored: Arc::default(),
+            metrics,
+        }))
+    }
+
+    pub fn settings(&self) -> &ReviewSettings {
+        &self.settings
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every change is one insert or
+        // remove), so a poisoned lock is taken over.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether this `pass` verdict is one of the sampled ones.
+    pub fn sample_pass(&self) -> bool {
+        let every = self.settings.pass_sample_every;
+        every > 0 && self.passes.fetch_add(1, Ordering::Relaxed) % every == every - 1
+    }
+
+    /// Queues an item (see the module docs for what happens when the app's queue is full).
+    /// Returns whether it was queued.
+    pub fn enqueue(&self, item: Item) -> bool {
+        let kind = item.kind();
+        let reason = item.reason;
+        let json = match serde_json::to_vec(&item) {
+            Ok(json) => json,
+            Err(_) => return false,
+        };
+        // Reserve the writer's slot first: an item is in the queue only if it will be stored.
+        let Ok(permit) = self.writes.try_reserve() else {
+            self.metrics
+                .dropped
+                .with_label_values(&["store_busy"])
+                .inc();
+            return false;
+        };
+        let mut inner = self.lock();
+        let appid = item.appid.clone();
+        let held = inner.order.get(&appid).map_or(0, VecDeque::len);
+        let mut evicted = None;
+        if held >= self.settings.max_items_per_app {
+            let ids = inner.order.get(&appid).cloned().unwrap_or_default();
+            let decided = ids
+                .iter()
+                .find(|id| inner.items.get(*id).is_some_and(|i| i.decision.is_some()));
+            let sample = || {
+                ids.iter().find(|id| {
+                    inner
+                        .items
+                        .get(*id)
+                        .is_some_and(|i| i.decision.is_none() && i.reason == Reason::Sample)
+                })
+            };
+            let victim = match (decided, reason) {
+                (Some(id), _) => Some(id.clone()),
+                (None, Reason::Review) => sample().cloned(),
+                (None, Reason::Sample) => None,
+            };
+            match victim {
+                Some(id) => evicted = inner.remove(&id).map(|i| i.id),
+                None => {
+                    drop(inner);
+                    self.metrics.dropped.with_label_values(&["full"]).inc();
+                    return false;
+                }
+            }
+        }
+        let id = item.id.clone();
+        inner
+            .order
+            .entry(appid.clone())
+            .or_default()
+            .push_back(id.clone());
+        inner.items.insert(id.clone(), item);
+        let depth = inner.undecided(&appid);
+        drop(inner);
+        if let Some(old) = evicted {
+            // Handed over before the new item, so stored no later than it.
+            match self.writes.try_send(Change::Delete(Kind::Review, old)) {
+                Ok(()) => {
+                    self.handed.fetch_add(1, Ordering::AcqRel);
+                }
+                // The stored copy outlives its eviction until the retention sweep.
+                Err(e) => tracing::debug!(error = %e, "evicted review item left for the sweep"),
+            }
+        }
+        self.handed.fetch_add(1, Ordering::AcqRel);
+        permit.send(Change::Put(Kind::Review, id, json));
+        self.metrics
+            .enqueued
+            .with_label_values(&[kind, reason_str(reason)])
+            .inc();
+        self.metrics.depth.with_label_values(&[&appid]).set(depth);
+        true
+    }
+
+    /// Stores enqueued items in batches until every sender is gone (call once, on a task).
+    pub async fn write_batches(self: Arc<Self>) {
+        let taken = self
+            .pending_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(mut rx) = taken else { return };
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+            let durable = Arc::clone(&self.durable);
+            let changes = std::mem::take(&mut batch);
+            let count = changes.len() as u64;
+            let stored = tokio::task::spawn_blocking(move || durable.apply(&changes)).await;
+            match stored {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "review items not stored"),
+                Err(e) => tracing::error!(error = %e, "review store task failed"),
+            }
+            // Counted either way: a failed batch is logged, not retried.
+            self.stored.fetch_add(count, Ordering::AcqRel);
+        }
+    }
+
+    /// Waits (up to `within`) until the writer has stored every item enqueued so far; returns
+    /// whether it has. Shutdown calls it so nothing enqueued is lost.
+    pub async fn flush(&self, within: Duration) -> bool {
+        let target = self.handed.load(Ordering::Acquire);
+        let deadline = tokio::time::Instant::now() + within;
+        while self.stored.load(Ordering::Acquire) < target {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// One item.
+    pub fn get(&self, id: &str) -> Option<Item> {
+        self.lock().items.get(id).cloned()
+    }
+
+    /// Items matching `filter`, oldest first, and how many matched in all.
+    pub fn list(&self, filter: &Filter, now_ms: u64) -> (Vec<Item>, usize) {
+        let inner = self.lock();
+        let apps: Vec<&String> = match &filter.appid {
+            Some(a) => inner.order.keys().filter(|k| *k == a).collect(),
+            None => inner.order.keys().collect(),
+        };
+        let mut found: Vec<&Item> = apps
+            .into_iter()
+            .flat_map(|a| inner.order.get(a).into_iter().flatten())
+            .filter_map(|id| inner.items.get(id))
+            .filter(|i| {
+                let age = Duration::from_millis(now_ms.saturating_sub(i.created_ms));
+                filter
+                    .label
+                    .is_none_or(|l| i.label == l || i.labels.contains(&l))
+                    && filter.state.is_none_or(|s| i.state(now_ms) == s)
+                    && filter.min_age.is_none_or(|m| age >= m)
+                    && filter.max_age.is_none_or(|m| age <= m)
+            })
+            .collect();
+        // Stable: items queued in the same millisecond keep the order they were queued in.
+        found.sort_by_key(|i| i.created_ms);
+        let total = found.len();
+        let items = found.into_iter().take(filter.limit).cloned().collect();
+        (items, total)
+    }
+
+    /// Claims an item for `reviewer` (again, to extend their own claim).
+    pub async fn claim(&self, id: &str, reviewer: &str, now_ms: u64) -> Result<Item, ReviewError> {
+        let updated = {
+            let mut inner = self.lock();
+            let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
+            if let Some(d) = &item.decision {
+                return Err(ReviewError::Decided(d.reviewer.clone()));
+            }
+            if let Some(c) = &item.claim
+                && c.until_ms > now_ms
+                && c.reviewer != reviewer
+            {
+                return Err(ReviewError::ClaimedByOther(c.reviewer.clone()));
+            }
+            item.claim = Some(Claim {
+                reviewer: reviewer.to_owned(),
+                until_ms: now_ms + self.settings.claim.as_millis() as u64,
+            });
+            item.clone()
+        };
+        self.store(vec![put(&updated)]).await?;
+        Ok(updated)
+    }
+
+    /// Gives up `reviewer`'s claim.
+    pub async fn release(
+        &self,
+        id: &str,
+        reviewer: &str,
+        now_ms: u64,
+    ) -> Result<Item, ReviewError> {
+        let updated = {
+            let mut inner = self.lock();
+            let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
+            if let Some(d) = &item.decision {
+                return Err(ReviewError::Decided(d.reviewer.clone()));
+            }
+            match &item.claim {
+                Some(c) if c.until_ms > now_ms && c.reviewer != reviewer => {
+                    return Err(ReviewError::ClaimedByOther(c.reviewer.clone()));
+                }
+                Some(c) if c.until_ms > now_ms => item.claim = None,
+                _ => return Err(ReviewError::NotClaimed),
+            }
+            item.clone()
+        };
+        self.store(vec![put(&updated)]).await?;
+        Ok(updated)
+    }
+
+    /// Checks that `reviewer` may decide the item now (they hold its claim).
+    pub fn may_decide(&self, id: &str, reviewer: &str, now_ms: u64) -> Result<Item, ReviewError> {
+        let inner = self.lock();
+        let item = inner.items.get(id).ok_or(ReviewError::NotFound)?;
+        if let Some(d) = &item.decision {
+            return Err(ReviewError::Decided(d.reviewer.clone()));
+        }
+        match &item.claim {
+            Some(c) if c.until_ms > now_ms && c.reviewer == reviewer => Ok(item.clone()),
+            Some(c) if c.until_ms > now_ms => Err(ReviewError::ClaimedByOther(c.reviewer.clone())),
+            _ => Err(ReviewError::NotClaimed),
+        }
+    }
+
+    /// Records a decision (the caller has checked [`ReviewQueue::may_decide`] and applied any
+    /// feedback). The item and its audit entry are stored before this returns.
+    pub async fn decide(
+        &self,
+        id: &str,
+        decision: Decision,
+        now_ms: u64,
+    ) -> Result<Item, ReviewError> {
+        let (updated, entry, depth) = {
+            let mut inner = self.lock();
+            let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
+            if let Some(d) = &item.decision {
+                return Err(ReviewError::Decided(d.reviewer.clone()));
+            }
+            match &item.claim {
+                Some(c) if c.until_ms > now_ms && c.reviewer == decision.reviewer => {}
+                Some(c) if c.until_ms > now_ms => {
+                    return Err(ReviewError::ClaimedByOther(c.reviewer.clone()));
+                }
+                _ => return Err(ReviewError::NotClaimed),
+            }
+            let entry = AuditEntry {
+                id: item.id.clone(),
+                appid: item.appid.clone(),
+                kind: item.kind().to_owned(),
+                outcome: decision.outcome,
+                reviewer: decision.reviewer.clone(),
+                reason: decision.reason.clone(),
+                decided_ms: decision.decided_ms,
+                age_ms: decision.decided_ms.saturating_sub(item.created_ms),
+                feedback: decision.feedback.clone(),
+            };
+            item.claim = None;
+            item.decision = Some(decision);
+            let updated = item.clone();
+            inner.audit.push_back(entry.clone());
+            let depth = inner.undecided(&updated.appid);
+            (updated, entry, depth)
+        };
+        let mut changes = vec![
+            put(&updated),
+            Change::Put(
+                Kind::ReviewAudit,
+                audit_key(&entry),
+                serde_json::to_vec(&entry).unwrap_or_default(),
+            ),
+        ];
+        {
+            let mut inner = self.lock();
+            while inner.audit.len() > AUDIT_MAX {
+                if let Some(old) = inner.audit.pop_front() {
+                    changes.push(Change::Delete(Kind::ReviewAudit, audit_key(&old)));
+                }
+            }
+        }
+        self.store(changes).await?;
+        self.metrics
+            .decisions
+            .with_label_values(&[entry.outcome.as_str()])
+            .inc();
+        self.metrics
+            .decision_age
+            .observe(entry.age_ms as f64 / 1000.0);
+        self.metrics
+            .depth
+            .with_label_values(&[&updated.appid])
+            .set(depth);
+        Ok(updated)
+    }
+
+    /// The newest audit entries first, optionally for one app.
+    pub fn audit(&self, appid: Option<&str>, limit: usize) -> Vec<AuditEntry> {
+        let inner = self.lock();
+        inner
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| appid.is_none_or(|a| e.appid == a))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Deletes the items enqueued before the retention horizon. Returns how many.
+    pub async fn sweep(&self, now_ms: u64) -> Result<usize, ReviewError> {
+        let horizon = now_ms.saturating_sub(self.settings.retention.as_millis() as u64);
+        let (gone, depths) = {
+            let mut inner = self.lock();
+            let old: Vec<String> = inner
+                .items
+                .values()
+                .filter(|i| i.created_ms < horizon)
+                .map(|i| i.id.clone())
+                .collect();
+            let mut apps = Vec::new();
+            for id in &old {
+                if let Some(item) = inner.remove(id) {
+                    apps.push(item.appid);
+                }
+            }
+            apps.sort();
+            apps.dedup();
+            let depths: Vec<(String, i64)> = apps
+                .into_iter()
+                .map(|a| {
+                    let d = inner.undecided(&a);
+                    (a, d)
+                })
+                .collect();
+            (old, depths)
+        };
+        for (appid, depth) in depths {
+            self.metrics.depth.with_label_values(&[&appid]).set(depth);
+        }
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let count = gone.len();
+        let changes = gone
+            .into_iter()
+            .map(|id| Change::Delete(Kind::Review, id))
+            .collect();
+        self.store(changes).await?;
+        Ok(count)
+    }
+
+    async fn store(&self, changes: Vec<Change>) -> Result<(), ReviewError> {
+        let durable = Arc::clone(&self.durable);
+        tokio::task::spawn_blocking(move || durable.apply(&changes))
+            .await
+            .map_err(|e| ReviewError::Store(e.to_string()))?
+            .map_err(|e| ReviewError::Store(e.to_string()))
+    }
+}
+
+fn put(item: &Item) -> Change {
+    Change::Put(
+        Kind::Review,
+        item.id.clone(),
+        serde_json::to_vec(item).unwrap_or_default(),
+    )
+}
+
+fn reason_str(r: Reason) -> &'static str {
+    match r {
+        Reason::Review => "review",
+        Reason::Sample => "sample",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(dir: &std::path::Path, settings: ReviewSettings) -> Arc<ReviewQueue> {
+        let durable = Arc::new(Durable::open(dir, 1 << 20).unwrap_or_else(|e| panic!("{e}")));
+        let metrics =
+            ReviewMetrics::new(&prometheus::Registry::new()).unwrap_or_else(|e| panic!("{e}"));
+        ReviewQueue::open(settings, durable, metrics, 1_000_000).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn item(id: &str, reason: Reason, created_ms: u64) -> Item {
+        Item {
+            id: id.into(),
+            appid: "wxapp".into(),
+            openid: Some("o1".into()),
+            scene: 2,
+            reason,
+            suggest: if reason == Reason::Review {
+                "review"
+            } else {
+                "pass"
+            }
+            .into(),
+            label: 100,
+            labels: vec![100],
+            hits: vec![],
+            content: Content::Text {
+                fields: vec![("content".into(), format!("text {id}"))],
+            },
+            created_ms,
+            claim: None,
+            decision: None,
+        }
+    }
+
+    fn ids(q: &ReviewQueue) -> Vec<String> {
+        let filter = Filter {
+            limit: 100,
+            ..Filter::default()
+        };
+        q.list(&filter, 1_000_000)
+            .0
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    }
+
+    fn decision(reviewer: &str) -> Decision {
+        Decision {
+            outcome: Outcome::Risky,
+            reviewer: reviewer.into(),
+            reason: "spam".into(),
+            decided_ms: 1_000_500,
+            feedback: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_evicts_decided_then_samples_and_never_pending_reviews() {
+        let dir = tempdir();
+        let q = queue(
+            dir.path(),
+            ReviewSettings {
+                max_items_per_app: 3,
+                ..ReviewSettings::default()
+            },
+        );
+        assert!(q.enqueue(item("r1", Reason::Review, 1)));
+        assert!(q.enqueue(item("s1", Reason::Sample, 2)));
+        assert!(q.enqueue(item("r2", Reason::Review, 3)));
+        // Full: a sample is dropped, nothing displaced.
+        assert!(!q.enqueue(item("s2", Reason::Sample, 4)));
+        assert_eq!(ids(&q), ["r1", "s1", "r2"]);
+        // A review displaces the oldest undecided sample.
+        assert!(q.enqueue(item("r3", Reason::Review, 5)));
+        assert_eq!(ids(&q), ["r1", "r2", "r3"]);
+        // Only pending reviews left: a new review is dropped.
+        assert!(!q.enqueue(item("r4", Reason::Review, 6)));
+        // A decided item goes first.
+        q.claim("r2", "ann", 1_000_000).await.unwrap();
+        q.decide("r2", decision("ann"), 1_000_000).await.unwrap();
+        assert!(q.enqueue(item("s3", Reason::Sample, 7)));
+        assert_eq!(ids(&q), ["r1", "r3", "s3"]);
+    }
+
+    #[tokio::test]
+    async fn claims_exclude_other_reviewers_until_they_run_out() {
+        let dir = tempdir();
+        let q = queue(dir.path(), ReviewSettings::default());
+        q.enqueue(item("r1", Reason::Review, 1));
+        let now = 1_000_000;
+        assert_eq!(q.may_decide("r1", "ann", now), Err(ReviewError::NotClaimed));
+        q.claim("r1", "ann", now).await.unwrap();
+        assert_eq!(
+            q.claim("r1", "bob", now + 1).await,
+            Err(ReviewError::ClaimedByOther("ann".into()))
+        );
+        assert_eq!(
+            q.decide("r1", decision("bob"), now + 1).await,
+            Err(ReviewError::ClaimedByOther("ann".into()))
+        );
+        // Ann's claim runs out after claim_secs: Bob may take it.
+        let later = now + 900_000;
+        q.claim("r1", "bob", later).await.unwrap();
+        assert!(q.may_decide("r1", "bob", later).is_ok());
+        let decided = q.decide("r1", decision("bob"), later).await.unwrap();
+        assert_eq!(decided.state(later), State::Decided);
+        assert_eq!(
+            q.claim("r1", "ann", later).await,
+            Err(ReviewError::Decided("bob".into()))
+        );
+        let audit = q.audit(None, 10);
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].reviewer, "bob");
+        assert_eq!(audit[0].age_ms, 1_000_500 - 1);
+    }
+
+    #[tokio::test]
+    async fn items_and_audit_survive_a_reopen_and_retention_deletes_content() {
+        let dir = tempdir();
+        {
+            let q = queue(dir.path(), ReviewSettings::default());
+            let writer = tokio::spawn(Arc::clone(&q).write_batches());
+            q.enqueue(item("old", Reason::Review, 1));
+            q.enqueue(item("new", Reason::Review, 999_000));
+            q.claim("new", "ann", 1_000_000).await.unwrap();
+            q.decide("new", decision("ann"), 1_000_000).await.unwrap();
+            assert!(q.flush(Duration::from_secs(10)).await);
+            writer.abort();
+            let _ = writer.await; // drops the writer's handle on the store
+        }
+        let q = queue(dir.path(), ReviewSettings::default());
+        assert_eq!(ids(&q), ["old", "new"]);
+        assert_eq!(q.get("new").unwrap().decision.unwrap().reviewer, "ann");
+        assert_eq!(q.audit(Some("wxapp"), 10).len(), 1);
+        // Seven days after "old" was enqueued it is gone, here and in the store.
+        let week = 7 * 86_400_000;
+        assert_eq!(q.sweep(1 + week + 1).await.unwrap(), 1);
+        assert_eq!(ids(&q), ["new"]);
+        drop(q);
+        let q = queue(dir.path(), ReviewSettings::default());
+        assert_eq!(ids(&q), ["new"]);
+        assert_eq!(
+            q.audit(None, 10).len(),
+            1,
+            "the audit log keeps the decision"
+        );
+    }
+
+    #[test]
+    fn one_pass_in_every_n_is_sampled() {
+        let dir = tempdir();
+        let q = queue(
+            dir.path(),
+            ReviewSettings {
+                pass_sample_every: 4,
+                ..ReviewSettings::default()
+            },
+        );
+        let picked: Vec<bool> = (0..12).map(|_| q.sample_pass()).collect();
+        assert_eq!(picked.iter().filter(|p| **p).count(), 3);
+        assert!(picked[3] && picked[7] && picked[11]);
+        let off_dir = tempdir();
+        let off = queue(
+            off_dir.path(),
+            ReviewSettings {
+                pass_sample_every: 0,
+                ..ReviewSettings::default()
+            },
+        );
+        assert!(!(0..100).any(|_| off.sample_pass()));
+    }
+
+    /// A fresh directory under the target dir, removed on drop.
+    struct TempDir(std::path::PathBuf);
+    impl TempDir {
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn tempdir() -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "modgate-review-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}

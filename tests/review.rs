@@ -1,0 +1,359 @@
+//! The human review queue through the gateway: what is queued, claims, decisions and their
+//! feedback, the audit log, filters, persistence, retention and metrics.
+
+#![allow(clippy::unwrap_used)] // a failing step is a failing test
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const OPENID: &str = "oReviewUser_0123456789";
+
+fn config(dir: &std::path::Path, sample_every: u32, extra: &str) -> String {
+    format!(
+        "{}\n[state]\ndata_dir = \"{}\"\n[review]\npass_sample_every = {sample_every}\n{extra}",
+        default_config(),
+        dir.display()
+    )
+}
+
+fn body(content: &str) -> String {
+    json!({"content": content, "version": 2, "scene": 2, "openid": OPENID, "title": "标题"})
+        .to_string()
+}
+
+async fn add_keyword(s: &TestServer, appid: &str, keyword: &str, suggest: &str, label: u32) {
+    let (st, v, _) = admin(
+        s,
+        Method::POST,
+        &format!("/admin/apps/{appid}/keywords"),
+        Some((
+            "application/json",
+            json!([{"keyword": keyword, "label": label, "level": 70, "suggest": suggest}])
+                .to_string(),
+        )),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+async fn items(s: &TestServer, query: &str) -> (usize, Vec<Value>) {
+    let (st, v, _) = admin(s, Method::GET, &format!("/admin/review/items{query}"), None).await;
+    assert_eq!(st, 200, "{v}");
+    (
+        v["total"].as_u64().unwrap() as usize,
+        v["items"].as_array().unwrap().clone(),
+    )
+}
+
+async fn act(s: &TestServer, id: &str, action: &str, body: Value) -> (u16, Value) {
+    let (st, v, _) = admin(
+        s,
+        Method::POST,
+        &format!("/admin/review/items/{id}/{action}"),
+        Some(("application/json", body.to_string())),
+    )
+    .await;
+    (st, v)
+}
+
+#[tokio::test]
+async fn review_verdicts_are_queued_claimed_decided_and_fed_back() {
+    let dir = fresh_dir("review");
+    let s = TestServer::start_with(&config(&dir, 0, "")).await;
+    let t = s.token().await;
+    add_keyword(&s, APPID, "蓝莓果酱", "review", 20001).await;
+
+    // A review verdict is queued with what was checked; a pass is not (sampling is off).
+    let v = s.check(&t, &body("我朋友卖蓝莓果酱")).await;
+    assert_eq!(v["result"]["suggest"], "review", "{v}");
+    let trace = v["trace_id"].as_str().unwrap().to_owned();
+    let v = s.check(&t, &body("今天天气很好")).await;
+    assert_eq!(v["result"]["suggest"], "pass");
+    let (total, list) = items(&s, "").await;
+    assert_eq!(total, 1, "{list:?}");
+    let item = &list[0];
+    assert_eq!(item["id"], trace.as_str());
+    assert_eq!(item["appid"], APPID);
+    assert_eq!(item["openid"], OPENID);
+    assert_eq!(item["scene"], 2);
+    assert_eq!(item["reason"], "review");
+    assert_eq!(item["suggest"], "review");
+    assert_eq!(item["label"], 20001);
+    assert_eq!(item["hits"], json!(["蓝莓果酱"]));
+    assert_eq!(
+        item["content"],
+        json!({"kind": "text", "fields": [["content", "我朋友卖蓝莓果酱"], ["title", "标题"]]})
+    );
+    assert_eq!(item["created_ms"], T0_MS);
+
+    // Claims: Ann claims; Bob can neither claim nor decide meanwhile.
+    let (st, v) = act(
+        &s,
+        &trace,
+        "decision",
+        json!({"reviewer": "ann", "outcome": "risky"}),
+    )
+    .await;
+    assert_eq!(st, 409, "deciding needs a claim: {v}");
+    let (st, v) = act(&s, &trace, "claim", json!({"reviewer": "ann"})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["claim"]["reviewer"], "ann");
+    let (st, v) = act(&s, &trace, "claim", json!({"reviewer": "bob"})).await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("ann"), "{v}");
+    let (st, _) = act(
+        &s,
+        &trace,
+        "decision",
+        json!({"reviewer": "bob", "outcome": "pass"}),
+    )
+    .await;
+    assert_eq!(st, 409);
+    let (_, claimed) = items(&s, "?state=claimed").await;
+    assert_eq!(claimed.len(), 1);
+
+    // Ann confirms risky and feeds the hit word back: the app's table now says risky.
+    s.clock.advance(Duration::from_secs(90));
+    let (st, v) = act(
+        &s,
+        &trace,
+        "decision",
+        json!({"reviewer": "ann", "outcome": "risky", "reason": "蓝莓果酱 is a code word here", "feedback": true}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["decision"]["outcome"], "risky");
+    assert_eq!(v["decision"]["reviewer"], "ann");
+    assert_eq!(v["decision"]["decided_ms"], T0_MS + 90_000);
+    assert!(
+        v["decision"]["feedback"]
+            .as_str()
+            .unwrap()
+            .contains("蓝莓果酱"),
+        "{v}"
+    );
+    let v = s.check(&t, &body("我朋友卖蓝莓果酱")).await;
+    assert_eq!(v["result"]["suggest"], "risky", "{v}");
+    let (_, _, table) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/apps/{APPID}/keywords"),
+        None,
+    )
+    .await;
+    let table: Value = serde_json::from_str(&table).unwrap();
+    assert!(
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["keyword"] == "蓝莓果酱" && e["suggest"] == "risky" && e["label"] == 20001),
+        "{table}"
+    );
+    // Decided once: no second decision, no new claim.
+    let (st, _) = act(&s, &trace, "claim", json!({"reviewer": "bob"})).await;
+    assert_eq!(st, 409);
+
+    // The audit log: who, what, when, how long it waited.
+    let (st, audit, _) = admin(&s, Method::GET, "/admin/review/audit", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit[0]["id"], trace.as_str());
+    assert_eq!(audit[0]["reviewer"], "ann");
+    assert_eq!(audit[0]["outcome"], "risky");
+    assert_eq!(audit[0]["reason"], "蓝莓果酱 is a code word here");
+    assert_eq!(audit[0]["age_ms"], 90_000);
+    assert!(
+        audit[0].get("content").is_none(),
+        "the audit log holds no content"
+    );
+
+    // Metrics: depth back to 0, one risky decision aged 90 s.
+    let m = s.metrics_text().await;
+    assert!(
+        m.contains(&format!(
+            "modgate_review_queue_depth{{appid=\"{APPID}\"}} 0"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains("modgate_review_decisions_total{outcome=\"risky\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("modgate_review_enqueued_total{kind=\"text\",reason=\"review\"} 1"));
+    assert!(
+        m.contains("modgate_review_decision_age_seconds_bucket{le=\"300\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("modgate_review_decision_age_seconds_bucket{le=\"60\"} 0"),
+        "{m}"
+    );
+
+    // Persisted: a restarted gateway has the item, its decision and the audit log.
+    s.shutdown().await;
+    let s = TestServer::start_with(&config(&dir, 0, "")).await;
+    let (_, list) = items(&s, "?state=decided").await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["decision"]["reviewer"], "ann");
+    let (_, audit, _) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/review/audit?appid={APPID}"),
+        None,
+    )
+    .await;
+    assert_eq!(audit.as_array().unwrap().len(), 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn sampled_passes_filters_release_allow_feedback_and_retention() {
+    let dir = fresh_dir("review-sample");
+    let s = TestServer::start_with(&config(&dir, 2, "claim_secs = 60\n")).await;
+    let t = s.token().await;
+    let t2 = s.token_for(APPID2, SECRET2).await;
+    add_keyword(&s, APPID, "蓝莓果酱", "review", 20001).await;
+    // Four passes on the first app (two sampled), one review there; two passes on the second
+    // (one sampled: one pass in every two, counted over all apps).
+    for text in ["你好", "谢谢", "再见", "好的"] {
+        s.check(&t, &body(text)).await;
+    }
+    s.check(&t, &body("蓝莓果酱")).await;
+    s.clock.advance(Duration::from_secs(3600));
+    s.check(&t2, &body("晚安")).await;
+    s.check(&t2, &body("明天见")).await;
+
+    let (total, all) = items(&s, "").await;
+    assert_eq!(total, 4, "{all:?}");
+    let reasons: Vec<&str> = all.iter().map(|i| i["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["sample", "sample", "review", "sample"]);
+    assert_eq!(items(&s, &format!("?appid={APPID}")).await.0, 3);
+    assert_eq!(items(&s, &format!("?appid={APPID2}")).await.0, 1);
+    assert_eq!(items(&s, "?label=20001").await.0, 1);
+    assert_eq!(items(&s, "?label=100").await.0, 3);
+    assert_eq!(items(&s, "?min_age_secs=1800").await.0, 3, "the older ones");
+    assert_eq!(items(&s, "?max_age_secs=1800").await.0, 1, "the newest");
+    assert_eq!(items(&s, "?limit=2").await.1.len(), 2);
+    for bad in ["?state=open", "?label=x", "?limit=0", "?min_age_secs=-1"] {
+        let (st, _, _) = admin(&s, Method::GET, &format!("/admin/review/items{bad}"), None).await;
+        assert_eq!(st, 400, "{bad}");
+    }
+
+    // Release, and claims that run out.
+    let sample = all[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        act(&s, &sample, "claim", json!({"reviewer": "ann"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        act(&s, &sample, "release", json!({"reviewer": "bob"}))
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        act(&s, &sample, "release", json!({"reviewer": "ann"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        act(&s, &sample, "claim", json!({"reviewer": "bob"}))
+            .await
+            .0,
+        200
+    );
+    s.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        items(&s, "?state=claimed").await.0,
+        0,
+        "Bob's claim ran out"
+    );
+    assert_eq!(
+        act(&s, &sample, "claim", json!({"reviewer": "ann"}))
+            .await
+            .0,
+        200
+    );
+
+    // A confirmed pass with feedback: the named word becomes an allow entry, which then
+    // overrides the review entry for it.
+    let review = all[2]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        act(&s, &review, "claim", json!({"reviewer": "ann"}))
+            .await
+            .0,
+        200
+    );
+    let (st, v) = act(
+        &s,
+        &review,
+        "decision",
+        json!({"reviewer": "ann", "outcome": "pass", "reason": "brand name", "feedback": true, "keyword": "蓝莓果酱店"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let v = s.check(&t, &body("蓝莓果酱店")).await;
+    assert_eq!(v["result"]["suggest"], "pass", "{v}");
+    // A sample with nothing hit needs a keyword for feedback; refused, nothing recorded.
+    let (st, v) = act(
+        &s,
+        &sample,
+        "decision",
+        json!({"reviewer": "ann", "outcome": "pass", "feedback": true}),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(s.gateway.review.get(&sample).unwrap().decision.is_none());
+    // Bad bodies.
+    for bad in [
+        json!({"reviewer": "", "outcome": "pass"}),
+        json!({"reviewer": "ann", "outcome": "maybe"}),
+        json!({"reviewer": "ann"}),
+        json!({"reviewer": "ann", "outcome": "pass", "extra": 1}),
+    ] {
+        assert_eq!(
+            act(&s, &sample, "decision", bad.clone()).await.0,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        act(&s, "no-such-item", "claim", json!({"reviewer": "ann"}))
+            .await
+            .0,
+        404
+    );
+
+    // Retention: seven days after they were queued, items and their texts are gone.
+    s.clock.advance(Duration::from_secs(7 * 86_400 - 3600));
+    let now = s.gateway.clock.now_ms();
+    assert_eq!(s.gateway.review.sweep(now).await.unwrap(), 3);
+    let (total, left) = items(&s, "").await;
+    assert_eq!(total, 1, "{left:?}");
+    assert_eq!(left[0]["appid"], APPID2);
+
+    // Usage for the console.
+    let (st, v, _) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/apps/{APPID2}/usage"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["review_pending"], 1);
+    assert!(v["msg_sec_check"]["daily_limit"].as_u64().unwrap() > 0);
+    let (st, v, _) = admin(&s, Method::GET, "/admin/apps", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    s.shutdown().await;
+}
