@@ -211,6 +211,8 @@ pub struct Filter {
     pub appid: Option<String>,
     pub label: Option<u32>,
     pub state: Option<State>,
+    /// Only items not yet decided (pending or claimed).
+    pub undecided: bool,
     /// Only items at least this old.
     pub min_age: Option<Duration>,
     /// Only items at most this old.
@@ -501,6 +503,7 @@ impl ReviewQueue {
                     .label
                     .is_none_or(|l| i.label == l || i.labels.contains(&l))
                     && filter.state.is_none_or(|s| i.state(now_ms) == s)
+                    && (!filter.undecided || i.decision.is_none())
                     && filter.min_age.is_none_or(|m| age >= m)
                     && filter.max_age.is_none_or(|m| age <= m)
             })

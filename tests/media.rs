@@ -977,6 +977,112 @@ async fn verdict_for(s: &TestServer, r: &Receiver, token: &str, url: &str, kind:
     r.for_trace(&trace).pop().unwrap().json()
 }
 
+/// An image whose verdict is `review` waits in the review queue with its URL, analysis and hash;
+/// a reviewer who confirms it risky with feedback puts the hash in the app's bank, and the next
+/// submission of the image is risky.
+#[tokio::test]
+async fn a_review_image_is_queued_and_a_confirmed_risky_one_joins_the_bank() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let config = format!(
+        "{}\n[review]\npass_sample_every = 0\n",
+        gateway_config(r.start().await, "", "")
+    );
+    let s = TestServer::start_with(&config).await;
+    let t = s.token_for(APPID2, SECRET2).await;
+    let hash = {
+        let img = image::load_from_memory(&encode(&scene(640, 480, 40), image::ImageFormat::Png))
+            .unwrap();
+        modgate::media::pdq::hash_image(&img).unwrap().0.to_hex()
+    };
+    let entries = json!([{"hash": hash, "kind": "image", "label": 21000, "suggest": "review"}]);
+    let (status, v) = admin_call(
+        &s,
+        reqwest::Method::PUT,
+        "/admin/banks/global",
+        "application/json",
+        entries.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let url = format!("http://{o}/other.png");
+    let push = verdict_for(&s, &r, &t, &url, 2).await;
+    assert_eq!(push["result"]["suggest"], "review", "{push}");
+    let trace = push["trace_id"].as_str().unwrap().to_owned();
+
+    let (status, item) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/admin/review/items/{trace}"),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["appid"], APPID2);
+    assert_eq!(item["reason"], "review");
+    assert_eq!(item["label"], 21000);
+    assert_eq!(item["hits"], json!(["hash_bank"]));
+    assert_eq!(item["content"]["kind"], "media");
+    assert_eq!(item["content"]["url"], url.as_str());
+    assert_eq!(item["content"]["media_type"], "image");
+    assert_eq!(item["content"]["hash"], hash.as_str());
+    assert_eq!(item["content"]["analysis"]["result"], push["result"]);
+
+    let post = |path: String, body: Value| {
+        let s = &s;
+        async move {
+            admin_call(
+                s,
+                reqwest::Method::POST,
+                &path,
+                "application/json",
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    let base = format!("/admin/review/items/{trace}");
+    let (status, v) = post(format!("{base}/claim"), json!({"reviewer": "ann"})).await;
+    assert_eq!(status, 200, "{v}");
+    // A passed image has nothing to feed back: refused, nothing recorded.
+    let (status, v) = post(
+        format!("{base}/decision"),
+        json!({"reviewer": "ann", "outcome": "pass", "feedback": true}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = post(
+        format!("{base}/decision"),
+        json!({"reviewer": "ann", "outcome": "risky", "reason": "known scam flyer", "feedback": true, "label": 20002}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["decision"]["feedback"].as_str().unwrap().contains(&hash),
+        "{v}"
+    );
+    let (_, bank) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/admin/banks/{APPID2}"),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(bank[0]["hash"], hash.as_str(), "{bank}");
+    assert_eq!(bank[0]["suggest"], "risky");
+    assert_eq!(bank[0]["label"], 20002);
+    let push = verdict_for(&s, &r, &t, &url, 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "risky", "label": 20002}),
+        "{push}"
+    );
+    s.shutdown().await;
+}
+
 /// An image banked by upload is caught in a resized, re-encoded copy, for its app only; the
 /// global bank applies to every app; audio is banked by exact content; entries can be removed;
 /// banks survive a restart; bad changes are refused whole.

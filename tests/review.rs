@@ -116,6 +116,8 @@ async fn review_verdicts_are_queued_claimed_decided_and_fed_back() {
     assert_eq!(st, 409);
     let (_, claimed) = items(&s, "?state=claimed").await;
     assert_eq!(claimed.len(), 1);
+    assert_eq!(items(&s, "?state=undecided").await.0, 1);
+    assert_eq!(items(&s, "?state=pending").await.0, 0);
 
     // Ann confirms risky and feeds the hit word back: the app's table now says risky.
     s.clock.advance(Duration::from_secs(90));

@@ -1,7 +1,7 @@
 //! `/admin/review/*`: the human review queue ([`crate::review`], SPEC §11), and the per-app
 //! figures the console shows (`/admin/apps`, `/admin/apps/{appid}/usage`).
 //!
-//! - `GET /admin/review/items?appid=&label=&state=pending|claimed|decided&min_age_secs=&max_age_secs=&limit=`
+//! - `GET /admin/review/items?appid=&label=&state=pending|claimed|decided|undecided&min_age_secs=&max_age_secs=&limit=`
 //!   lists items oldest first (`limit` default 100, at most 1000) with the total that matched;
 //! - `GET /admin/review/items/{id}`;
 //! - `POST /admin/review/items/{id}/claim` and `/release` with `{"reviewer": ".."}`;
@@ -112,17 +112,19 @@ fn list(gw: &Gateway, req: &Request<Incoming>) -> Response {
         Some(Ok(l)) => Some(l),
         Some(Err(_)) => return bad("label must be a label code such as 20001"),
     };
-    let state = match query_param(req, "state") {
-        None => None,
-        Some(s) => match State::parse(&s) {
-            Some(s) => Some(s),
-            None => return bad("state must be pending, claimed or decided"),
+    let (state, undecided) = match query_param(req, "state").as_deref() {
+        None => (None, false),
+        Some("undecided") => (None, true),
+        Some(s) => match State::parse(s) {
+            Some(s) => (Some(s), false),
+            None => return bad("state must be pending, claimed, decided or undecided"),
         },
     };
     let filter = Filter {
         appid: query_param(req, "appid").map(|a| a.into_owned()),
         label,
         state,
+        undecided,
         min_age,
         max_age,
         limit,
@@ -420,29 +422,11 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Response {
     };
     let filter = Filter {
         appid: Some(appid.to_owned()),
+        undecided: true,
         limit: 0,
         ..Filter::default()
     };
-    let now = gw.clock.now_ms();
-    let pending = gw
-        .review
-        .list(
-            &Filter {
-                state: Some(State::Pending),
-                ..filter.clone()
-            },
-            now,
-        )
-        .1
-        + gw.review
-            .list(
-                &Filter {
-                    state: Some(State::Claimed),
-                    ..filter
-                },
-                now,
-            )
-            .1;
+    let pending = gw.review.list(&filter, gw.clock.now_ms()).1;
     json_response(
         StatusCode::OK,
         &Usage {

@@ -11,7 +11,7 @@ from conftest import APPID, ROOT, SECRET, start_modgate, stop_modgate
 
 ADMIN_TOKEN = "openapi-admin-token"
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.yaml"))
-ADMIN_PATHS = ("/admin/", "/healthz", "/readyz", "/metrics")
+ADMIN_PATHS = ("/admin/", "/healthz", "/readyz", "/metrics", "/console/")
 
 
 @pytest.fixture(scope="module")
