@@ -18,9 +18,11 @@
 //! - **Retention**: items (with the stored texts, URLs and analyses) are deleted
 //!   `review.retention_secs` (default 7 days) after they were enqueued, decided or not.
 //! - **Persistence**: items and audit entries live in the embedded store (`data_dir`), so the
-//!   queue survives a restart. Enqueues happen on the request path, so they are handed to one
-//!   writer task that stores them in batches (one transaction per batch); a claim or decision is
-//!   stored before it is answered. With `state.backend = "redis"` each instance keeps the queue
+//!   queue survives a restart. Enqueues happen on the request path, so they only hand the item's
+//!   id to one writer task that stores items in batches (one transaction per batch); a claim or
+//!   decision is stored before it is answered. Every write stores an item's state as it is when
+//!   written, under one lock from read to commit, so a batch never commits an older state of an
+//!   item over a newer one. With `state.backend = "redis"` each instance keeps the queue
 //!   of the traffic it served in its own embedded store.
 
 use std::collections::{HashMap, VecDeque};
@@ -241,23 +243,38 @@ struct Inner {
     items: HashMap<String, Item>,
     /// Each app's item ids, oldest first.
     order: HashMap<String, VecDeque<String>>,
+    /// Each app's undecided items, counted as they change.
+    open: HashMap<String, i64>,
     /// Newest last.
     audit: VecDeque<AuditEntry>,
 }
 
 impl Inner {
     fn undecided(&self, appid: &str) -> i64 {
-        self.order.get(appid).map_or(0, |ids| {
-            ids.iter()
-                .filter(|id| self.items.get(*id).is_some_and(|i| i.decision.is_none()))
-                .count() as i64
-        })
+        self.open.get(appid).copied().unwrap_or(0)
     }
 
+    fn insert(&mut self, item: Item) {
+        self.order
+            .entry(item.appid.clone())
+            .or_default()
+            .push_back(item.id.clone());
+        if item.decision.is_none() {
+            *self.open.entry(item.appid.clone()).or_default() += 1;
+        }
+        self.items.insert(item.id.clone(), item);
+    }
+
+    /// Removes one item; its id is found from the front (evictions take the oldest).
     fn remove(&mut self, id: &str) -> Option<Item> {
         let item = self.items.remove(id)?;
-        if let Some(ids) = self.order.get_mut(&item.appid) {
-            ids.retain(|other| other != id);
+        if let Some(ids) = self.order.get_mut(&item.appid)
+            && let Some(at) = ids.iter().position(|other| other == id)
+        {
+            ids.remove(at);
+        }
+        if item.decision.is_none() {
+            *self.open.entry(item.appid.clone()).or_default() -= 1;
         }
         Some(item)
     }
@@ -268,9 +285,13 @@ pub struct ReviewQueue {
     settings: ReviewSettings,
     inner: Mutex<Inner>,
     durable: Arc<Durable>,
-    writes: mpsc::Sender<Change>,
+    /// Ids of items to store, for the writer.
+    writes: mpsc::Sender<String>,
     /// Taken by [`ReviewQueue::write_batches`].
-    pending_writes: Mutex<Option<mpsc::Receiver<Change>>>,
+    pending_writes: Mutex<Option<mpsc::Receiver<String>>>,
+    /// Held from reading items' state to committing it, so an older state of an item is never
+    /// committed after a newer one (the writer's batch against a claim or decision).
+    store_lock: tokio::sync::Mutex<()>,
     passes: AtomicU64,
     /// Changes handed to the writer, and changes it has stored ([`ReviewQueue::flush`]).
     handed: AtomicU64,
@@ -306,12 +327,7 @@ impl ReviewQueue {
         }
         items.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         for item in items {
-            inner
-                .order
-                .entry(item.appid.clone())
-                .or_default()
-                .push_back(item.id.clone());
-            inner.items.insert(item.id.clone(), item);
+            inner.insert(item);
         }
         let mut audit = durable.all(Kind::ReviewAudit).map_err(|e| e.to_string())?;
         audit.sort_by(|a, b| a.0.cmp(&b.0));
@@ -341,6 +357,7 @@ impl ReviewQueue {
             durable,
             writes: tx,
             pending_writes: Mutex::new(Some(rx)),
+            store_lock: tokio::sync::Mutex::new(()),
             passes: AtomicU64::new(0),
             handed: AtomicU64::new(0),
             stored: Arc::default(),
@@ -371,10 +388,6 @@ impl ReviewQueue {
     pub fn enqueue(&self, item: Item) -> bool {
         let kind = item.kind();
         let reason = item.reason;
-        let json = match serde_json::to_vec(&item) {
-            Ok(json) => json,
-            Err(_) => return false,
-        };
         // Reserve the writer's slot first: an item is in the queue only if it will be stored.
         let Ok(permit) = self.writes.try_reserve() else {
             self.metrics
@@ -388,22 +401,28 @@ impl ReviewQueue {
         let held = inner.order.get(&appid).map_or(0, VecDeque::len);
         let mut evicted = None;
         if held >= self.settings.max_items_per_app {
-            let ids = inner.order.get(&appid).cloned().unwrap_or_default();
-            let decided = ids
-                .iter()
-                .find(|id| inner.items.get(*id).is_some_and(|i| i.decision.is_some()));
-            let sample = || {
-                ids.iter().find(|id| {
-                    inner
-                        .items
-                        .get(*id)
-                        .is_some_and(|i| i.decision.is_none() && i.reason == Reason::Sample)
-                })
-            };
-            let victim = match (decided, reason) {
-                (Some(id), _) => Some(id.clone()),
-                (None, Reason::Review) => sample().cloned(),
-                (None, Reason::Sample) => None,
+            // Scanned in place (oldest first): at the bound this runs on every enqueue.
+            let victim = {
+                let ids = inner.order.get(&appid).into_iter().flatten();
+                let mut decided = None;
+                let mut sample = None;
+                for id in ids {
+                    match inner.items.get(id) {
+                        Some(i) if i.decision.is_some() => {
+                            decided = Some(id);
+                            break;
+                        }
+                        Some(i) if i.reason == Reason::Sample && sample.is_none() => {
+                            sample = Some(id);
+                        }
+                        _ => {}
+                    }
+                }
+                match (decided, reason) {
+                    (Some(id), _) => Some(id.clone()),
+                    (None, Reason::Review) => sample.cloned(),
+                    (None, Reason::Sample) => None,
+                }
             };
             match victim {
                 Some(id) => evicted = inner.remove(&id).map(|i| i.id),
@@ -415,17 +434,12 @@ impl ReviewQueue {
             }
         }
         let id = item.id.clone();
-        inner
-            .order
-            .entry(appid.clone())
-            .or_default()
-            .push_back(id.clone());
-        inner.items.insert(id.clone(), item);
+        inner.insert(item);
         let depth = inner.undecided(&appid);
         drop(inner);
         if let Some(old) = evicted {
             // Handed over before the new item, so stored no later than it.
-            match self.writes.try_send(Change::Delete(Kind::Review, old)) {
+            match self.writes.try_send(old) {
                 Ok(()) => {
                     self.handed.fetch_add(1, Ordering::AcqRel);
                 }
@@ -434,7 +448,7 @@ impl ReviewQueue {
             }
         }
         self.handed.fetch_add(1, Ordering::AcqRel);
-        permit.send(Change::Put(Kind::Review, id, json));
+        permit.send(id);
         self.metrics
             .enqueued
             .with_label_values(&[kind, reason_str(reason)])
@@ -453,14 +467,10 @@ impl ReviewQueue {
         let Some(mut rx) = taken else { return };
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-            let durable = Arc::clone(&self.durable);
-            let changes = std::mem::take(&mut batch);
-            let count = changes.len() as u64;
-            let stored = tokio::task::spawn_blocking(move || durable.apply(&changes)).await;
-            match stored {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "review items not stored"),
-                Err(e) => tracing::error!(error = %e, "review store task failed"),
+            let ids = std::mem::take(&mut batch);
+            let count = ids.len() as u64;
+            if let Err(e) = self.persist(ids, Vec::new()).await {
+                tracing::error!(error = %e, "review items not stored");
             }
             // Counted either way: a failed batch is logged, not retried.
             self.stored.fetch_add(count, Ordering::AcqRel);
@@ -535,7 +545,7 @@ impl ReviewQueue {
             });
             item.clone()
         };
-        self.store(vec![put(&updated)]).await?;
+        self.persist(vec![updated.id.clone()], Vec::new()).await?;
         Ok(updated)
     }
 
@@ -561,7 +571,7 @@ impl ReviewQueue {
             }
             item.clone()
         };
-        self.store(vec![put(&updated)]).await?;
+        self.persist(vec![updated.id.clone()], Vec::new()).await?;
         Ok(updated)
     }
 
@@ -614,18 +624,16 @@ impl ReviewQueue {
             item.claim = None;
             item.decision = Some(decision);
             let updated = item.clone();
+            *inner.open.entry(updated.appid.clone()).or_default() -= 1;
             inner.audit.push_back(entry.clone());
             let depth = inner.undecided(&updated.appid);
             (updated, entry, depth)
         };
-        let mut changes = vec![
-            put(&updated),
-            Change::Put(
-                Kind::ReviewAudit,
-                audit_key(&entry),
-                serde_json::to_vec(&entry).unwrap_or_default(),
-            ),
-        ];
+        let mut changes = vec![Change::Put(
+            Kind::ReviewAudit,
+            audit_key(&entry),
+            serde_json::to_vec(&entry).unwrap_or_default(),
+        )];
         {
             let mut inner = self.lock();
             while inner.audit.len() > AUDIT_MAX {
@@ -634,7 +642,7 @@ impl ReviewQueue {
                 }
             }
         }
-        self.store(changes).await?;
+        self.persist(vec![updated.id.clone()], changes).await?;
         self.metrics
             .decisions
             .with_label_values(&[entry.outcome.as_str()])
@@ -675,12 +683,22 @@ impl ReviewQueue {
                 .collect();
             let mut apps = Vec::new();
             for id in &old {
-                if let Some(item) = inner.remove(id) {
+                if let Some(item) = inner.items.remove(id) {
+                    if item.decision.is_none() {
+                        *inner.open.entry(item.appid.clone()).or_default() -= 1;
+                    }
                     apps.push(item.appid);
                 }
             }
             apps.sort();
             apps.dedup();
+            // One pass per app over its order, not one per removed item.
+            let Inner { items, order, .. } = &mut *inner;
+            for appid in &apps {
+                if let Some(ids) = order.get_mut(appid) {
+                    ids.retain(|id| items.contains_key(id));
+                }
+            }
             let depths: Vec<(String, i64)> = apps
                 .into_iter()
                 .map(|a| {
@@ -697,29 +715,34 @@ impl ReviewQueue {
             return Ok(0);
         }
         let count = gone.len();
-        let changes = gone
-            .into_iter()
-            .map(|id| Change::Delete(Kind::Review, id))
-            .collect();
-        self.store(changes).await?;
+        self.persist(gone, Vec::new()).await?;
         Ok(count)
     }
 
-    async fn store(&self, changes: Vec<Change>) -> Result<(), ReviewError> {
+    /// Stores the items named (their state now; a Delete for one that is gone) and `extra`,
+    /// in one transaction.
+    async fn persist(&self, ids: Vec<String>, extra: Vec<Change>) -> Result<(), ReviewError> {
+        let _order = self.store_lock.lock().await;
+        let mut changes: Vec<Change> = {
+            let inner = self.lock();
+            ids.into_iter()
+                .map(|id| match inner.items.get(&id) {
+                    Some(item) => Change::Put(
+                        Kind::Review,
+                        id,
+                        serde_json::to_vec(item).unwrap_or_default(),
+                    ),
+                    None => Change::Delete(Kind::Review, id),
+                })
+                .collect()
+        };
+        changes.extend(extra);
         let durable = Arc::clone(&self.durable);
         tokio::task::spawn_blocking(move || durable.apply(&changes))
             .await
             .map_err(|e| ReviewError::Store(e.to_string()))?
             .map_err(|e| ReviewError::Store(e.to_string()))
     }
-}
-
-fn put(item: &Item) -> Change {
-    Change::Put(
-        Kind::Review,
-        item.id.clone(),
-        serde_json::to_vec(item).unwrap_or_default(),
-    )
 }
 
 fn reason_str(r: Reason) -> &'static str {
