@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 APPID = "wx0123456789abcdef"
@@ -48,6 +49,15 @@ data_dir = "{workdir}/data"
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     return proc, f"http://{api}", f"http://{admin}"
+
+
+def issue_token(api):
+    """A fresh access token for the test app from the gateway at `api`."""
+    return requests.get(
+        f"{api}/cgi-bin/token",
+        params={"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
+        timeout=10,
+    ).json()["access_token"]
 
 
 def stop_modgate(proc):

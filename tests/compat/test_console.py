@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import APPID, ROOT, SECRET, start_modgate, stop_modgate
+from conftest import APPID, ROOT, SECRET, issue_token, start_modgate, stop_modgate
 
 ADMIN_TOKEN = "console-admin-token"
 SHOTS = ROOT / "target" / "console-screenshots"
@@ -36,11 +36,7 @@ appid = "{APPID}"
 secret = "{SECRET}"
 """
     )
-    token = requests.get(
-        f"{api}/cgi-bin/token",
-        params={"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
-        timeout=10,
-    ).json()["access_token"]
+    token = issue_token(api)
     yield api, admin, token
     stop_modgate(proc)
 

@@ -3,11 +3,10 @@ and not) against a real gateway with valid credentials: no answer is a server er
 each answer's status is one the document lists."""
 
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from conftest import APPID, ROOT, SECRET, start_modgate, stop_modgate
+from conftest import APPID, ROOT, SECRET, issue_token, start_modgate, stop_modgate
 
 ADMIN_TOKEN = "openapi-admin-token"
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.yaml"))
@@ -28,11 +27,7 @@ appid = "{APPID}"
 secret = "{SECRET}"
 """
     )
-    token = requests.get(
-        f"{api}/cgi-bin/token",
-        params={"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
-        timeout=10,
-    ).json()["access_token"]
+    token = issue_token(api)
     yield api, admin, token
     stop_modgate(proc)
 
