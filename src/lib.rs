@@ -259,6 +259,9 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         Arc::clone(&durable),
         metrics.review.clone(),
         options.clock.now_ms(),
+        shared.as_ref().map(|s| {
+            crate::review::shared::SharedReview::new(s.state.connection(), s.state.prefix())
+        }),
     )
     .map_err(RunError::Review)?;
     Ok(Arc::new(Gateway {

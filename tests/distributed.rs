@@ -417,3 +417,70 @@ async fn without_redis_text_checks_fall_back_and_everything_recovers() {
     gw.shutdown().await;
     other.shutdown().await;
 }
+
+/// With Redis the review queue is shared: a verdict queued by one instance is listed, claimed and
+/// decided through another, a claim holds across instances, and a decision's feedback reaches
+/// every instance's table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_review_queue_is_shared_by_every_instance() {
+    let prefix = fresh_prefix("review");
+    let url = "redis://127.0.0.1:6379/0";
+    let extra = "\n[review]\npass_sample_every = 0\n";
+    let a = TestServer::start_with(&format!("{}{extra}", config(url, &prefix))).await;
+    let b = TestServer::start_with(&format!("{}{extra}", config(url, &prefix))).await;
+    let entry = json!([{"keyword": "蓝莓果酱", "label": 20001, "level": 70, "suggest": "review"}]);
+    let (status, v) = admin(
+        &a,
+        Method::POST,
+        &format!("/admin/apps/{APPID}/keywords"),
+        &entry.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let ta = a.token().await;
+    visit(&a, &ta, "oShared_0123456789").await;
+    let checked = a
+        .check(&ta, &body("我朋友卖蓝莓果酱", "oShared_0123456789"))
+        .await;
+    assert_eq!(checked["result"]["suggest"], "review", "{checked}");
+    let id = checked["trace_id"].as_str().unwrap().to_owned();
+
+    // Listed through the other instance once the writer has handed it to Redis.
+    until(Instant::now() + Duration::from_secs(5), async || {
+        let (_, v) = admin(&b, Method::GET, "/admin/review/items?state=undecided", "").await;
+        if v["total"] == 1 && v["items"][0]["id"] == id.as_str() {
+            Ok(())
+        } else {
+            Err(v)
+        }
+    })
+    .await;
+    let item = |action: &str| format!("/admin/review/items/{id}/{action}");
+    let (status, v) = admin(&b, Method::POST, &item("claim"), r#"{"reviewer":"ann"}"#).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = admin(&a, Method::POST, &item("claim"), r#"{"reviewer":"bob"}"#).await;
+    assert_eq!(status, 409, "the claim holds on every instance: {v}");
+    let decision =
+        json!({"reviewer": "ann", "outcome": "risky", "reason": "code word", "feedback": true});
+    let (status, v) = admin(&a, Method::POST, &item("decision"), &decision.to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["decision"]["reviewer"], "ann");
+    let (_, audit) = admin(&b, Method::GET, "/admin/review/audit", "").await;
+    assert_eq!(audit[0]["id"], id.as_str(), "{audit}");
+    // The feedback changed the shared table: the other instance now answers risky.
+    let tb = b.token().await;
+    until(Instant::now() + Duration::from_secs(5), async || {
+        let v = b
+            .check(&tb, &body("我朋友卖蓝莓果酱", "oShared_0123456789"))
+            .await;
+        if v["result"]["suggest"] == "risky" {
+            Ok(())
+        } else {
+            Err(v)
+        }
+    })
+    .await;
+    assert_eq!(metric(&a, "modgate_review_decisions_total").await, 1.0);
+    a.shutdown().await;
+    b.shutdown().await;
+}

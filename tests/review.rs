@@ -314,7 +314,16 @@ async fn sampled_passes_filters_release_allow_feedback_and_retention() {
     )
     .await;
     assert_eq!(st, 400, "{v}");
-    assert!(s.gateway.review.get(&sample).unwrap().decision.is_none());
+    assert!(
+        s.gateway
+            .review
+            .get(&sample)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision
+            .is_none()
+    );
     // Bad bodies.
     for bad in [
         json!({"reviewer": "", "outcome": "pass"}),

@@ -42,13 +42,14 @@ pub(super) async fn route(
 ) -> Response {
     match segments {
         ["items"] => match method {
-            Method::GET => list(gw, &req),
+            Method::GET => list(gw, &req).await,
             _ => not_allowed("GET"),
         },
         ["items", id] => match method {
-            Method::GET => match gw.review.get(id) {
-                Some(item) => json_response(StatusCode::OK, &item),
-                None => error(StatusCode::NOT_FOUND, "no such review item"),
+            Method::GET => match gw.review.get(id).await {
+                Ok(Some(item)) => json_response(StatusCode::OK, &item),
+                Ok(None) => error(StatusCode::NOT_FOUND, "no such review item"),
+                Err(e) => refused(e),
             },
             _ => not_allowed("GET"),
         },
@@ -67,7 +68,10 @@ pub(super) async fn route(
                     Err(m) => return error(StatusCode::BAD_REQUEST, &m),
                 };
                 let appid = query_param(&req, "appid");
-                json_response(StatusCode::OK, &gw.review.audit(appid.as_deref(), limit))
+                match gw.review.audit(appid.as_deref(), limit).await {
+                    Ok(entries) => json_response(StatusCode::OK, &entries),
+                    Err(e) => refused(e),
+                }
             }
             _ => not_allowed("GET"),
         },
@@ -90,7 +94,7 @@ struct Listing {
     items: Vec<Item>,
 }
 
-fn list(gw: &Gateway, req: &Request<Incoming>) -> Response {
+async fn list(gw: &Gateway, req: &Request<Incoming>) -> Response {
     let bad = |m: &str| error(StatusCode::BAD_REQUEST, m);
     let limit = match limit(req) {
         Ok(l) => l,
@@ -129,8 +133,10 @@ fn list(gw: &Gateway, req: &Request<Incoming>) -> Response {
         max_age,
         limit,
     };
-    let (items, total) = gw.review.list(&filter, gw.clock.now_ms());
-    json_response(StatusCode::OK, &Listing { total, items })
+    match gw.review.list(&filter, gw.clock.now_ms()).await {
+        Ok((items, total)) => json_response(StatusCode::OK, &Listing { total, items }),
+        Err(e) => refused(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -224,7 +230,7 @@ async fn decide(gw: &Gateway, id: &str, req: Request<Incoming>) -> Response {
     }
     let reviewer = b.reviewer.trim().to_owned();
     let now = gw.clock.now_ms();
-    let item = match gw.review.may_decide(id, &reviewer, now) {
+    let item = match gw.review.may_decide(id, &reviewer, now).await {
         Ok(item) => item,
         Err(e) => return refused(e),
     };
@@ -426,7 +432,10 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Response {
         limit: 0,
         ..Filter::default()
     };
-    let pending = gw.review.list(&filter, gw.clock.now_ms()).1;
+    let pending = match gw.review.list(&filter, gw.clock.now_ms()).await {
+        Ok((_, total)) => total,
+        Err(e) => return refused(e),
+    };
     json_response(
         StatusCode::OK,
         &Usage {

@@ -22,8 +22,8 @@
 //!   id to one writer task that stores items in batches (one transaction per batch); a claim or
 //!   decision is stored before it is answered. Every write stores an item's state as it is when
 //!   written, under one lock from read to commit, so a batch never commits an older state of an
-//!   item over a newer one. With `state.backend = "redis"` each instance keeps the queue
-//!   of the traffic it served in its own embedded store.
+//!   item over a newer one. With `state.backend = "redis"` the queue lives in Redis instead
+//!   ([`shared`]), shared by every instance; the writer task then hands items to it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +35,8 @@ use tokio::sync::mpsc;
 
 pub use crate::metrics::ReviewMetrics;
 use crate::state::durable::{Change, Durable, Kind};
+
+pub mod shared;
 
 /// Audit entries kept (the oldest go first).
 pub const AUDIT_MAX: usize = 100_000;
@@ -245,6 +247,8 @@ struct Inner {
     order: HashMap<String, VecDeque<String>>,
     /// Each app's undecided items, counted as they change.
     open: HashMap<String, i64>,
+    /// With Redis: items queued here and not yet handed to it.
+    staged: HashMap<String, Item>,
     /// Newest last.
     audit: VecDeque<AuditEntry>,
 }
@@ -293,6 +297,8 @@ pub struct ReviewQueue {
     /// committed after a newer one (the writer's batch against a claim or decision).
     store_lock: tokio::sync::Mutex<()>,
     passes: AtomicU64,
+    /// The queue in Redis, when instances share it.
+    shared: Option<shared::SharedReview>,
     /// Changes handed to the writer, and changes it has stored ([`ReviewQueue::flush`]).
     handed: AtomicU64,
     stored: Arc<AtomicU64>,
@@ -304,14 +310,19 @@ fn audit_key(e: &AuditEntry) -> String {
 }
 
 impl ReviewQueue {
-    /// Opens the queue, loading what the store holds (less what is past retention).
+    /// Opens the queue: in Redis when `shared` is given, else in the embedded store, loading
+    /// what it holds (less what is past retention).
     pub fn open(
         settings: ReviewSettings,
         durable: Arc<Durable>,
         metrics: ReviewMetrics,
         now_ms: u64,
+        shared: Option<shared::SharedReview>,
     ) -> Result<Arc<ReviewQueue>, String> {
         let mut inner = Inner::default();
+        if shared.is_some() {
+            return Ok(Self::with(settings, inner, durable, metrics, shared));
+        }
         let mut expired = Vec::new();
         let horizon = now_ms.saturating_sub(settings.retention.as_millis() as u64);
         let mut items: Vec<Item> = Vec::new();
@@ -332,8 +343,8 @@ impl ReviewQueue {
         let mut audit = durable.all(Kind::ReviewAudit).map_err(|e| e.to_string())?;
         audit.sort_by(|a, b| a.0.cmp(&b.0));
         let surplus = audit.len().saturating_sub(AUDIT_MAX);
-        for (key, json) in audit {
-            if expired.len() < surplus {
+        for (n, (key, json)) in audit.into_iter().enumerate() {
+            if n < surplus {
                 expired.push(Change::Delete(Kind::ReviewAudit, key));
                 continue;
             }
@@ -350,8 +361,18 @@ impl ReviewQueue {
                 .with_label_values(&[appid])
                 .set(inner.undecided(appid));
         }
+        Ok(Self::with(settings, inner, durable, metrics, None))
+    }
+
+    fn with(
+        settings: ReviewSettings,
+        inner: Inner,
+        durable: Arc<Durable>,
+        metrics: ReviewMetrics,
+        shared: Option<shared::SharedReview>,
+    ) -> Arc<ReviewQueue> {
         let (tx, rx) = mpsc::channel(WRITE_BACKLOG);
-        Ok(Arc::new(ReviewQueue {
+        Arc::new(ReviewQueue {
             settings,
             inner: Mutex::new(inner),
             durable,
@@ -359,10 +380,11 @@ impl ReviewQueue {
             pending_writes: Mutex::new(Some(rx)),
             store_lock: tokio::sync::Mutex::new(()),
             passes: AtomicU64::new(0),
+            shared,
             handed: AtomicU64::new(0),
             stored: Arc::default(),
             metrics,
-        }))
+        })
     }
 
     pub fn settings(&self) -> &ReviewSettings {
@@ -396,6 +418,14 @@ impl ReviewQueue {
                 .inc();
             return false;
         };
+        if self.shared.is_some() {
+            // Redis applies the bound when the writer hands the item over.
+            let id = item.id.clone();
+            self.lock().staged.insert(id.clone(), item);
+            self.handed.fetch_add(1, Ordering::AcqRel);
+            permit.send(id);
+            return true;
+        }
         let mut inner = self.lock();
         let appid = item.appid.clone();
         let held = inner.order.get(&appid).map_or(0, VecDeque::len);
@@ -469,7 +499,11 @@ impl ReviewQueue {
         while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
             let ids = std::mem::take(&mut batch);
             let count = ids.len() as u64;
-            if let Err(e) = self.persist(ids, Vec::new()).await {
+            let stored = match &self.shared {
+                Some(shared) => self.hand_over(shared, ids).await,
+                None => self.persist(ids, Vec::new()).await,
+            };
+            if let Err(e) = stored {
                 tracing::error!(error = %e, "review items not stored");
             }
             // Counted either way: a failed batch is logged, not retried.
@@ -492,12 +526,26 @@ impl ReviewQueue {
     }
 
     /// One item.
-    pub fn get(&self, id: &str) -> Option<Item> {
-        self.lock().items.get(id).cloned()
+    pub async fn get(&self, id: &str) -> Result<Option<Item>, ReviewError> {
+        match &self.shared {
+            Some(shared) => shared.get(id).await,
+            None => Ok(self.lock().items.get(id).cloned()),
+        }
     }
 
     /// Items matching `filter`, oldest first, and how many matched in all.
-    pub fn list(&self, filter: &Filter, now_ms: u64) -> (Vec<Item>, usize) {
+    pub async fn list(
+        &self,
+        filter: &Filter,
+        now_ms: u64,
+    ) -> Result<(Vec<Item>, usize), ReviewError> {
+        match &self.shared {
+            Some(shared) => shared.list(filter, now_ms).await,
+            None => Ok(self.list_here(filter, now_ms)),
+        }
+    }
+
+    fn list_here(&self, filter: &Filter, now_ms: u64) -> (Vec<Item>, usize) {
         let inner = self.lock();
         let apps: Vec<&String> = match &filter.appid {
             Some(a) => inner.order.keys().filter(|k| *k == a).collect(),
@@ -507,16 +555,7 @@ impl ReviewQueue {
             .into_iter()
             .flat_map(|a| inner.order.get(a).into_iter().flatten())
             .filter_map(|id| inner.items.get(id))
-            .filter(|i| {
-                let age = Duration::from_millis(now_ms.saturating_sub(i.created_ms));
-                filter
-                    .label
-                    .is_none_or(|l| i.label == l || i.labels.contains(&l))
-                    && filter.state.is_none_or(|s| i.state(now_ms) == s)
-                    && (!filter.undecided || i.decision.is_none())
-                    && filter.min_age.is_none_or(|m| age >= m)
-                    && filter.max_age.is_none_or(|m| age <= m)
-            })
+            .filter(|i| matches(filter, i, now_ms))
             .collect();
         // Stable: items queued in the same millisecond keep the order they were queued in.
         found.sort_by_key(|i| i.created_ms);
@@ -527,6 +566,10 @@ impl ReviewQueue {
 
     /// Claims an item for `reviewer` (again, to extend their own claim).
     pub async fn claim(&self, id: &str, reviewer: &str, now_ms: u64) -> Result<Item, ReviewError> {
+        let until = now_ms + self.settings.claim.as_millis() as u64;
+        if let Some(shared) = &self.shared {
+            return shared.claim(id, reviewer, now_ms, until, false).await;
+        }
         let updated = {
             let mut inner = self.lock();
             let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
@@ -541,7 +584,7 @@ impl ReviewQueue {
             }
             item.claim = Some(Claim {
                 reviewer: reviewer.to_owned(),
-                until_ms: now_ms + self.settings.claim.as_millis() as u64,
+                until_ms: until,
             });
             item.clone()
         };
@@ -556,6 +599,9 @@ impl ReviewQueue {
         reviewer: &str,
         now_ms: u64,
     ) -> Result<Item, ReviewError> {
+        if let Some(shared) = &self.shared {
+            return shared.claim(id, reviewer, now_ms, 0, true).await;
+        }
         let updated = {
             let mut inner = self.lock();
             let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
@@ -576,17 +622,15 @@ impl ReviewQueue {
     }
 
     /// Checks that `reviewer` may decide the item now (they hold its claim).
-    pub fn may_decide(&self, id: &str, reviewer: &str, now_ms: u64) -> Result<Item, ReviewError> {
-        let inner = self.lock();
-        let item = inner.items.get(id).ok_or(ReviewError::NotFound)?;
-        if let Some(d) = &item.decision {
-            return Err(ReviewError::Decided(d.reviewer.clone()));
-        }
-        match &item.claim {
-            Some(c) if c.until_ms > now_ms && c.reviewer == reviewer => Ok(item.clone()),
-            Some(c) if c.until_ms > now_ms => Err(ReviewError::ClaimedByOther(c.reviewer.clone())),
-            _ => Err(ReviewError::NotClaimed),
-        }
+    pub async fn may_decide(
+        &self,
+        id: &str,
+        reviewer: &str,
+        now_ms: u64,
+    ) -> Result<Item, ReviewError> {
+        let item = self.get(id).await?.ok_or(ReviewError::NotFound)?;
+        holds(&item, reviewer, now_ms)?;
+        Ok(item)
     }
 
     /// Records a decision (the caller has checked [`ReviewQueue::may_decide`] and applied any
@@ -597,30 +641,19 @@ impl ReviewQueue {
         decision: Decision,
         now_ms: u64,
     ) -> Result<Item, ReviewError> {
+        if let Some(shared) = &self.shared {
+            let item = shared.get(id).await?.ok_or(ReviewError::NotFound)?;
+            let entry = audit_entry(&item, &decision);
+            let updated = shared.decide(&item, &decision, &entry, now_ms).await?;
+            let depth = shared.undecided(&updated.appid).await.unwrap_or(0);
+            self.count_decision(&entry, &updated.appid, depth);
+            return Ok(updated);
+        }
         let (updated, entry, depth) = {
             let mut inner = self.lock();
             let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
-            if let Some(d) = &item.decision {
-                return Err(ReviewError::Decided(d.reviewer.clone()));
-            }
-            match &item.claim {
-                Some(c) if c.until_ms > now_ms && c.reviewer == decision.reviewer => {}
-                Some(c) if c.until_ms > now_ms => {
-                    return Err(ReviewError::ClaimedByOther(c.reviewer.clone()));
-                }
-                _ => return Err(ReviewError::NotClaimed),
-            }
-            let entry = AuditEntry {
-                id: item.id.clone(),
-                appid: item.appid.clone(),
-                kind: item.kind().to_owned(),
-                outcome: decision.outcome,
-                reviewer: decision.reviewer.clone(),
-                reason: decision.reason.clone(),
-                decided_ms: decision.decided_ms,
-                age_ms: decision.decided_ms.saturating_sub(item.created_ms),
-                feedback: decision.feedback.clone(),
-            };
+            holds(item, &decision.reviewer, now_ms)?;
+            let entry = audit_entry(item, &decision);
             item.claim = None;
             item.decision = Some(decision);
             let updated = item.clone();
@@ -643,6 +676,11 @@ impl ReviewQueue {
             }
         }
         self.persist(vec![updated.id.clone()], changes).await?;
+        self.count_decision(&entry, &updated.appid, depth);
+        Ok(updated)
+    }
+
+    fn count_decision(&self, entry: &AuditEntry, appid: &str, depth: i64) {
         self.metrics
             .decisions
             .with_label_values(&[entry.outcome.as_str()])
@@ -650,29 +688,40 @@ impl ReviewQueue {
         self.metrics
             .decision_age
             .observe(entry.age_ms as f64 / 1000.0);
-        self.metrics
-            .depth
-            .with_label_values(&[&updated.appid])
-            .set(depth);
-        Ok(updated)
+        self.metrics.depth.with_label_values(&[appid]).set(depth);
     }
 
     /// The newest audit entries first, optionally for one app.
-    pub fn audit(&self, appid: Option<&str>, limit: usize) -> Vec<AuditEntry> {
+    pub async fn audit(
+        &self,
+        appid: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, ReviewError> {
+        if let Some(shared) = &self.shared {
+            return shared.audit(appid, limit).await;
+        }
         let inner = self.lock();
-        inner
+        Ok(inner
             .audit
             .iter()
             .rev()
             .filter(|e| appid.is_none_or(|a| e.appid == a))
             .take(limit)
             .cloned()
-            .collect()
+            .collect())
     }
 
     /// Deletes the items enqueued before the retention horizon. Returns how many.
     pub async fn sweep(&self, now_ms: u64) -> Result<usize, ReviewError> {
         let horizon = now_ms.saturating_sub(self.settings.retention.as_millis() as u64);
+        if let Some(shared) = &self.shared {
+            // Redis expires the items themselves; their ids are dropped from the app's sets.
+            let (removed, depths) = shared.sweep(horizon).await?;
+            for (appid, depth) in depths {
+                self.metrics.depth.with_label_values(&[&appid]).set(depth);
+            }
+            return Ok(removed);
+        }
         let (gone, depths) = {
             let mut inner = self.lock();
             let old: Vec<String> = inner
@@ -719,6 +768,56 @@ impl ReviewQueue {
         Ok(count)
     }
 
+    /// Queues staged items in Redis (one script each, on the shared connection's pipeline).
+    async fn hand_over(
+        &self,
+        shared: &shared::SharedReview,
+        ids: Vec<String>,
+    ) -> Result<(), ReviewError> {
+        let items: Vec<Item> = {
+            let mut inner = self.lock();
+            ids.iter()
+                .filter_map(|id| inner.staged.remove(id))
+                .collect()
+        };
+        let retention = self.settings.retention.as_millis() as u64;
+        let queued = futures_util::future::join_all(
+            items
+                .iter()
+                .map(|item| shared.enqueue(item, self.settings.max_items_per_app, retention)),
+        )
+        .await;
+        let mut apps: Vec<&str> = Vec::new();
+        let mut failed = None;
+        for (item, queued) in items.iter().zip(queued) {
+            match queued {
+                Ok(true) => {
+                    self.metrics
+                        .enqueued
+                        .with_label_values(&[item.kind(), reason_str(item.reason)])
+                        .inc();
+                    apps.push(&item.appid);
+                }
+                Ok(false) => self.metrics.dropped.with_label_values(&["full"]).inc(),
+                Err(e) => {
+                    self.metrics
+                        .dropped
+                        .with_label_values(&["store_busy"])
+                        .inc();
+                    failed = Some(e);
+                }
+            }
+        }
+        apps.sort_unstable();
+        apps.dedup();
+        for app in apps {
+            if let Ok(depth) = shared.undecided(app).await {
+                self.metrics.depth.with_label_values(&[app]).set(depth);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
     /// Stores the items named (their state now; a Delete for one that is gone) and `extra`,
     /// in one transaction.
     async fn persist(&self, ids: Vec<String>, extra: Vec<Change>) -> Result<(), ReviewError> {
@@ -745,6 +844,44 @@ impl ReviewQueue {
     }
 }
 
+/// Whether `reviewer` holds the item's claim now, else why not.
+fn holds(item: &Item, reviewer: &str, now_ms: u64) -> Result<(), ReviewError> {
+    if let Some(d) = &item.decision {
+        return Err(ReviewError::Decided(d.reviewer.clone()));
+    }
+    match &item.claim {
+        Some(c) if c.until_ms > now_ms && c.reviewer == reviewer => Ok(()),
+        Some(c) if c.until_ms > now_ms => Err(ReviewError::ClaimedByOther(c.reviewer.clone())),
+        _ => Err(ReviewError::NotClaimed),
+    }
+}
+
+fn audit_entry(item: &Item, decision: &Decision) -> AuditEntry {
+    AuditEntry {
+        id: item.id.clone(),
+        appid: item.appid.clone(),
+        kind: item.kind().to_owned(),
+        outcome: decision.outcome,
+        reviewer: decision.reviewer.clone(),
+        reason: decision.reason.clone(),
+        decided_ms: decision.decided_ms,
+        age_ms: decision.decided_ms.saturating_sub(item.created_ms),
+        feedback: decision.feedback.clone(),
+    }
+}
+
+/// Whether an item passes a filter (every backend applies the same test).
+fn matches(filter: &Filter, i: &Item, now_ms: u64) -> bool {
+    let age = Duration::from_millis(now_ms.saturating_sub(i.created_ms));
+    filter
+        .label
+        .is_none_or(|l| i.label == l || i.labels.contains(&l))
+        && filter.state.is_none_or(|s| i.state(now_ms) == s)
+        && (!filter.undecided || i.decision.is_none())
+        && filter.min_age.is_none_or(|m| age >= m)
+        && filter.max_age.is_none_or(|m| age <= m)
+}
+
 fn reason_str(r: Reason) -> &'static str {
     match r {
         Reason::Review => "review",
@@ -756,11 +893,41 @@ fn reason_str(r: Reason) -> &'static str {
 mod tests {
     use super::*;
 
+    fn metrics() -> ReviewMetrics {
+        ReviewMetrics::new(&prometheus::Registry::new()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn queue(dir: &std::path::Path, settings: ReviewSettings) -> Arc<ReviewQueue> {
         let durable = Arc::new(Durable::open(dir, 1 << 20).unwrap_or_else(|e| panic!("{e}")));
-        let metrics =
-            ReviewMetrics::new(&prometheus::Registry::new()).unwrap_or_else(|e| panic!("{e}"));
-        ReviewQueue::open(settings, durable, metrics, 1_000_000).unwrap_or_else(|e| panic!("{e}"))
+        ReviewQueue::open(settings, durable, metrics(), 1_000_000, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A queue in the Redis on 127.0.0.1:6379 (`.ci/run` starts one), under `prefix`.
+    async fn shared_queue(
+        dir: &std::path::Path,
+        prefix: &str,
+        settings: ReviewSettings,
+    ) -> Arc<ReviewQueue> {
+        let state = crate::state::redis::RedisState::connect(
+            "redis://127.0.0.1:6379/0",
+            prefix,
+            Duration::from_secs(7200),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("Redis on 127.0.0.1:6379: {e}"));
+        let durable = Arc::new(Durable::open(dir, 1 << 20).unwrap_or_else(|e| panic!("{e}")));
+        let shared = shared::SharedReview::new(state.connection(), state.prefix());
+        ReviewQueue::open(settings, durable, metrics(), 1_000_000, Some(shared))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fresh_prefix(name: &str) -> String {
+        format!(
+            "modgate-test:review-{name}:{}:{}",
+            std::process::id(),
+            crate::media::wall_ms()
+        )
     }
 
     fn item(id: &str, reason: Reason, created_ms: u64) -> Item {
@@ -788,12 +955,14 @@ mod tests {
         }
     }
 
-    fn ids(q: &ReviewQueue) -> Vec<String> {
+    async fn ids(q: &ReviewQueue) -> Vec<String> {
         let filter = Filter {
             limit: 100,
             ..Filter::default()
         };
         q.list(&filter, 1_000_000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
             .0
             .into_iter()
             .map(|i| i.id)
@@ -810,41 +979,53 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_full_queue_evicts_decided_then_samples_and_never_pending_reviews() {
-        let dir = tempdir();
-        let q = queue(
-            dir.path(),
-            ReviewSettings {
-                max_items_per_app: 3,
-                ..ReviewSettings::default()
-            },
-        );
-        assert!(q.enqueue(item("r1", Reason::Review, 1)));
-        assert!(q.enqueue(item("s1", Reason::Sample, 2)));
-        assert!(q.enqueue(item("r2", Reason::Review, 3)));
+    /// Queues items through the writer, as the gateway does, and waits until they are stored.
+    async fn queued(q: &Arc<ReviewQueue>, items: Vec<Item>) {
+        for i in items {
+            q.enqueue(i);
+        }
+        assert!(q.flush(Duration::from_secs(10)).await);
+    }
+
+    /// The bound's policy, on either backend.
+    async fn eviction_order(q: Arc<ReviewQueue>) {
+        let writer = tokio::spawn(Arc::clone(&q).write_batches());
+        let r = Reason::Review;
+        let s = Reason::Sample;
+        queued(
+            &q,
+            vec![item("r1", r, 1), item("s1", s, 2), item("r2", r, 3)],
+        )
+        .await;
         // Full: a sample is dropped, nothing displaced.
-        assert!(!q.enqueue(item("s2", Reason::Sample, 4)));
-        assert_eq!(ids(&q), ["r1", "s1", "r2"]);
+        queued(&q, vec![item("s2", s, 4)]).await;
+        assert_eq!(ids(&q).await, ["r1", "s1", "r2"]);
         // A review displaces the oldest undecided sample.
-        assert!(q.enqueue(item("r3", Reason::Review, 5)));
-        assert_eq!(ids(&q), ["r1", "r2", "r3"]);
+        queued(&q, vec![item("r3", r, 5)]).await;
+        assert_eq!(ids(&q).await, ["r1", "r2", "r3"]);
         // Only pending reviews left: a new review is dropped.
-        assert!(!q.enqueue(item("r4", Reason::Review, 6)));
+        queued(&q, vec![item("r4", r, 6)]).await;
+        assert_eq!(ids(&q).await, ["r1", "r2", "r3"]);
         // A decided item goes first.
         q.claim("r2", "ann", 1_000_000).await.unwrap();
         q.decide("r2", decision("ann"), 1_000_000).await.unwrap();
-        assert!(q.enqueue(item("s3", Reason::Sample, 7)));
-        assert_eq!(ids(&q), ["r1", "r3", "s3"]);
+        queued(&q, vec![item("s3", s, 7)]).await;
+        assert_eq!(ids(&q).await, ["r1", "r3", "s3"]);
+        let m = q.metrics.dropped.with_label_values(&["full"]).get();
+        assert_eq!(m, 2, "s2 and r4");
+        writer.abort();
+        let _ = writer.await;
     }
 
-    #[tokio::test]
-    async fn claims_exclude_other_reviewers_until_they_run_out() {
-        let dir = tempdir();
-        let q = queue(dir.path(), ReviewSettings::default());
-        q.enqueue(item("r1", Reason::Review, 1));
+    /// Claims, their expiry, decisions and the audit log, on either backend.
+    async fn claims(q: Arc<ReviewQueue>) {
+        let writer = tokio::spawn(Arc::clone(&q).write_batches());
+        queued(&q, vec![item("r1", Reason::Review, 1)]).await;
         let now = 1_000_000;
-        assert_eq!(q.may_decide("r1", "ann", now), Err(ReviewError::NotClaimed));
+        assert_eq!(
+            q.may_decide("r1", "ann", now).await.unwrap_err(),
+            ReviewError::NotClaimed
+        );
         q.claim("r1", "ann", now).await.unwrap();
         assert_eq!(
             q.claim("r1", "bob", now + 1).await,
@@ -854,20 +1035,100 @@ mod tests {
             q.decide("r1", decision("bob"), now + 1).await,
             Err(ReviewError::ClaimedByOther("ann".into()))
         );
+        assert_eq!(
+            q.release("r1", "bob", now + 1).await,
+            Err(ReviewError::ClaimedByOther("ann".into()))
+        );
         // Ann's claim runs out after claim_secs: Bob may take it.
         let later = now + 900_000;
         q.claim("r1", "bob", later).await.unwrap();
-        assert!(q.may_decide("r1", "bob", later).is_ok());
+        assert!(q.may_decide("r1", "bob", later).await.is_ok());
         let decided = q.decide("r1", decision("bob"), later).await.unwrap();
         assert_eq!(decided.state(later), State::Decided);
+        assert_eq!(decided.decision.as_ref().unwrap().reviewer, "bob");
         assert_eq!(
             q.claim("r1", "ann", later).await,
             Err(ReviewError::Decided("bob".into()))
         );
-        let audit = q.audit(None, 10);
+        assert_eq!(
+            q.claim("nope", "ann", later).await,
+            Err(ReviewError::NotFound)
+        );
+        let audit = q.audit(None, 10).await.unwrap();
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].reviewer, "bob");
         assert_eq!(audit[0].age_ms, 1_000_500 - 1);
+        assert_eq!(q.audit(Some("other-app"), 10).await.unwrap().len(), 0);
+        writer.abort();
+        let _ = writer.await;
+    }
+
+    fn bounded() -> ReviewSettings {
+        ReviewSettings {
+            max_items_per_app: 3,
+            ..ReviewSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_evicts_decided_then_samples_and_never_pending_reviews() {
+        let dir = tempdir();
+        eviction_order(queue(dir.path(), bounded())).await;
+    }
+
+    #[tokio::test]
+    async fn in_redis_a_full_queue_evicts_the_same_way() {
+        let dir = tempdir();
+        eviction_order(shared_queue(dir.path(), &fresh_prefix("bound"), bounded()).await).await;
+    }
+
+    #[tokio::test]
+    async fn claims_exclude_other_reviewers_until_they_run_out() {
+        let dir = tempdir();
+        claims(queue(dir.path(), ReviewSettings::default())).await;
+    }
+
+    #[tokio::test]
+    async fn in_redis_claims_exclude_other_reviewers_until_they_run_out() {
+        let dir = tempdir();
+        claims(
+            shared_queue(
+                dir.path(),
+                &fresh_prefix("claims"),
+                ReviewSettings::default(),
+            )
+            .await,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn in_redis_two_instances_share_one_queue_and_one_claim() {
+        let prefix = fresh_prefix("two");
+        let (da, db) = (tempdir(), tempdir());
+        let a = shared_queue(da.path(), &prefix, ReviewSettings::default()).await;
+        let b = shared_queue(db.path(), &prefix, ReviewSettings::default()).await;
+        let writer = tokio::spawn(Arc::clone(&a).write_batches());
+        queued(&a, vec![item("x1", Reason::Review, 999_000)]).await;
+        assert_eq!(ids(&b).await, ["x1"], "queued on one, listed on the other");
+        // Both try to claim at once: exactly one wins.
+        let (ca, cb) = tokio::join!(
+            a.claim("x1", "ann", 1_000_000),
+            b.claim("x1", "bob", 1_000_000)
+        );
+        assert!(ca.is_ok() != cb.is_ok(), "{ca:?} {cb:?}");
+        let winner = if ca.is_ok() { "ann" } else { "bob" };
+        let via = if ca.is_ok() { &b } else { &a };
+        via.decide("x1", decision(winner), 1_000_000).await.unwrap();
+        let item = a.get("x1").await.unwrap().unwrap();
+        assert_eq!(item.decision.unwrap().reviewer, winner);
+        assert_eq!(b.audit(Some("wxapp"), 10).await.unwrap().len(), 1);
+        // Retention: past it, the sweep forgets the item (Redis expires its content itself).
+        let week = 7 * 86_400_000;
+        assert_eq!(b.sweep(999_000 + week + 1).await.unwrap(), 1);
+        assert!(ids(&a).await.is_empty());
+        writer.abort();
+        let _ = writer.await;
     }
 
     #[tokio::test]
@@ -885,18 +1146,19 @@ mod tests {
             let _ = writer.await; // drops the writer's handle on the store
         }
         let q = queue(dir.path(), ReviewSettings::default());
-        assert_eq!(ids(&q), ["old", "new"]);
-        assert_eq!(q.get("new").unwrap().decision.unwrap().reviewer, "ann");
-        assert_eq!(q.audit(Some("wxapp"), 10).len(), 1);
+        assert_eq!(ids(&q).await, ["old", "new"]);
+        let new = q.get("new").await.unwrap().unwrap();
+        assert_eq!(new.decision.unwrap().reviewer, "ann");
+        assert_eq!(q.audit(Some("wxapp"), 10).await.unwrap().len(), 1);
         // Seven days after "old" was enqueued it is gone, here and in the store.
         let week = 7 * 86_400_000;
         assert_eq!(q.sweep(1 + week + 1).await.unwrap(), 1);
-        assert_eq!(ids(&q), ["new"]);
+        assert_eq!(ids(&q).await, ["new"]);
         drop(q);
         let q = queue(dir.path(), ReviewSettings::default());
-        assert_eq!(ids(&q), ["new"]);
+        assert_eq!(ids(&q).await, ["new"]);
         assert_eq!(
-            q.audit(None, 10).len(),
+            q.audit(None, 10).await.unwrap().len(),
             1,
             "the audit log keeps the decision"
         );
