@@ -426,14 +426,8 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Response {
     let (Some(text), Some(media)) = (text, media) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "usage figures missing");
     };
-    let filter = Filter {
-        appid: Some(appid.to_owned()),
-        undecided: true,
-        limit: 0,
-        ..Filter::default()
-    };
-    let pending = match gw.review.list(&filter, gw.clock.now_ms()).await {
-        Ok((_, total)) => total,
+    let pending = match gw.review.undecided(appid).await {
+        Ok(n) => usize::try_from(n).unwrap_or(0),
         Err(e) => return refused(e),
     };
     json_response(

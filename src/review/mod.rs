@@ -533,6 +533,14 @@ impl ReviewQueue {
         }
     }
 
+    /// How many of an app's items are not yet decided.
+    pub async fn undecided(&self, appid: &str) -> Result<i64, ReviewError> {
+        match &self.shared {
+            Some(shared) => shared.undecided(appid).await,
+            None => Ok(self.lock().undecided(appid)),
+        }
+    }
+
     /// Items matching `filter`, oldest first, and how many matched in all.
     pub async fn list(
         &self,
