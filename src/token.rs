@@ -71,7 +71,7 @@ impl Claims {
         self.times().expires_ms()
     }
 
-    /// The claims that [`judge`] weighs.
+    /// What [`judge`] weighs.
     pub fn times(&self) -> Times {
         Times {
             issued_ms: self.issued_ms,
@@ -214,16 +214,6 @@ impl Epochs {
 /// - No rotation state at all (issued before a restart of the memory backend, or elsewhere):
 ///   valid until it expires.
 pub fn judge(
-    claims: &Claims,
-    epochs: Option<Epochs>,
-    now_ms: u64,
-    grace_ms: u64,
-) -> Result<(), TokenError> {
-    judge_times(claims.times(), epochs, now_ms, grace_ms)
-}
-
-/// [`judge`] on the times alone.
-pub fn judge_times(
     claims: Times,
     epochs: Option<Epochs>,
     now_ms: u64,
@@ -317,29 +307,38 @@ mod tests {
         let grace = 300_000;
         let first = claims(1_000);
         let e1 = Epochs::rotated(None, 1_000);
-        assert_eq!(judge(&first, Some(e1), 2_000, grace), Ok(()));
+        assert_eq!(judge(first.times(), Some(e1), 2_000, grace), Ok(()));
         // Superseded at t=10s: still fine inside the grace period, refused at its end.
         let e2 = Epochs::rotated(Some(e1), 10_000);
-        assert_eq!(judge(&first, Some(e2), 10_000 + grace - 1, grace), Ok(()));
         assert_eq!(
-            judge(&first, Some(e2), 10_000 + grace, grace),
+            judge(first.times(), Some(e2), 10_000 + grace - 1, grace),
+            Ok(())
+        );
+        assert_eq!(
+            judge(first.times(), Some(e2), 10_000 + grace, grace),
             Err(TokenError::Invalid)
         );
         // Two rotations: the first token is two generations old and is refused at once.
         let e3 = Epochs::rotated(Some(e2), 11_000);
         assert_eq!(
-            judge(&first, Some(e3), 11_001, grace),
+            judge(first.times(), Some(e3), 11_001, grace),
             Err(TokenError::Invalid)
         );
-        assert_eq!(judge(&claims(e2.current), Some(e3), 11_001, grace), Ok(()));
+        assert_eq!(
+            judge(claims(e2.current).times(), Some(e3), 11_001, grace),
+            Ok(())
+        );
         // Expiry beats everything.
         let exp = first.expires_ms();
-        assert_eq!(judge(&first, Some(e1), exp - 1, grace), Ok(()));
+        assert_eq!(judge(first.times(), Some(e1), exp - 1, grace), Ok(()));
         assert_eq!(
-            judge(&first, Some(e1), exp, grace),
+            judge(first.times(), Some(e1), exp, grace),
             Err(TokenError::Expired)
         );
-        assert_eq!(judge(&first, None, exp, grace), Err(TokenError::Expired));
+        assert_eq!(
+            judge(first.times(), None, exp, grace),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]

@@ -403,28 +403,27 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Response {
         return error(StatusCode::NOT_FOUND, "no such app");
     };
     let day = calendar::day_number(gw.clock.now_secs(), gw.config.limits.day_offset_hours);
-    let mut figures = Vec::new();
-    for api in [Metered::MsgSecCheck, Metered::MediaCheckAsync] {
-        let used = match gw.quotas.used(&app.slot, api, day).await {
-            Ok(u) => u,
-            Err(e) => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("quota store unreachable: {e}"),
-                );
-            }
-        };
+    let figures = async |api: Metered| -> Result<ApiUsage, Response> {
+        let used = gw.quotas.used(&app.slot, api, day).await.map_err(|e| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("quota store unreachable: {e}"),
+            )
+        })?;
         let limits = app.limits.api(api);
-        figures.push(ApiUsage {
+        Ok(ApiUsage {
             used_today: used,
             daily_limit: u64::from(limits.per_day.get()),
             per_minute: limits.per_minute.get(),
-        });
-    }
-    let media = figures.pop();
-    let text = figures.pop();
-    let (Some(text), Some(media)) = (text, media) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "usage figures missing");
+        })
+    };
+    let text = match figures(Metered::MsgSecCheck).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let media = match figures(Metered::MediaCheckAsync).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
     };
     let pending = match gw.review.undecided(appid).await {
         Ok(n) => usize::try_from(n).unwrap_or(0),

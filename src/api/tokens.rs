@@ -141,7 +141,7 @@ pub(super) async fn authenticate_at(
     };
     let epochs = gw.tokens.epochs(&app.slot).await?;
     let grace_ms = gw.config.tokens.grace.as_millis() as u64;
-    token::judge_times(claims, epochs, now_ms, grace_ms)?;
+    token::judge(claims, epochs, now_ms, grace_ms)?;
     Ok(app)
 }
 
