@@ -18,3 +18,4 @@ run loadtest/tables.sh 1,100,1000,10000 10 3
 run loadtest/media.sh 3 32 2
 run loadtest/images.sh 5 3
 run loadtest/review.sh 10s 64 3
+run loadtest/review_sampling.sh 10s 64 3
