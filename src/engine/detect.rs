@@ -153,7 +153,7 @@ const TLDS: &[&str] = &[
 /// Runs every detector over one normalized field.
 pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
     // Every detector needs a Latin letter or a digit (Chinese numerals are digits by now).
-    if !norm.text.bytes().any(|b| b.is_ascii_alphanumeric()) {
+    if !norm.alnum {
         return;
     }
     let mut hits: Vec<Hit> = Vec::new();

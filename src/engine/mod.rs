@@ -23,6 +23,20 @@ pub use matcher::{Hit, Matcher, MatcherError, Rule, RuleRef};
 pub use normalize::{Normalized, normalize};
 pub use verdict::{ContentModel, DetailItem, KeywordHit, Outcome, Verdict};
 
+/// Per-thread buffers for checking one text, kept between checks so the hot path allocates
+/// nothing for them. They grow to the largest text a thread has checked, which the request body
+/// limit bounds.
+#[derive(Default)]
+struct Scratch {
+    norm: Normalized,
+    hits: Vec<Hit>,
+    detections: Vec<detect::Detection>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// How severe a verdict is. Ordered: `Pass < Review < Risky`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Suggest {
@@ -167,23 +181,42 @@ impl Engine {
     /// Every finding in one text: built-in hits, custom hits and detections, with deny findings
     /// that overlap an allow entry (built-in or custom) removed.
     pub fn findings(&self, text: &str, custom: Option<&Matcher>, out: &mut Vec<Finding>) {
-        let norm = normalize(text);
-        let mut hits = Vec::new();
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.findings_in(text, custom, out, &mut scratch),
+            // Only reachable if a finding's own work re-entered the engine; stay correct.
+            Err(_) => self.findings_in(text, custom, out, &mut Scratch::default()),
+        });
+    }
+
+    fn findings_in(
+        &self,
+        text: &str,
+        custom: Option<&Matcher>,
+        out: &mut Vec<Finding>,
+        scratch: &mut Scratch,
+    ) {
+        let Scratch {
+            norm,
+            hits,
+            detections,
+        } = scratch;
+        norm.fill(text);
+        hits.clear();
+        detections.clear();
         let from = out.len();
-        self.inner.builtin.scan(&norm, &mut hits);
-        for h in &hits {
+        self.inner.builtin.scan(norm, hits);
+        for h in hits.iter() {
             let r = self.inner.builtin.rule(h.rule);
             out.push(finding(Source::Builtin(h.rule), r, h));
         }
         if let Some(custom) = custom {
             hits.clear();
-            custom.scan(&norm, &mut hits);
-            for h in &hits {
+            custom.scan(norm, hits);
+            for h in hits.iter() {
                 out.push(finding(Source::Custom(h.rule), custom.rule(h.rule), h));
             }
         }
-        let mut detections = Vec::new();
-        detect::detect(text, &norm, &mut detections);
+        detect::detect(text, norm, detections);
         // Detections are in stream characters; findings are in normalized bytes.
         let byte = |i: u32| {
             norm.spans

@@ -49,6 +49,8 @@ pub struct Span {
 pub struct Normalized {
     pub text: String,
     pub spans: Vec<Span>,
+    /// Whether `text` holds an ASCII letter or digit (every detector needs one).
+    pub alnum: bool,
 }
 
 impl Normalized {
@@ -56,6 +58,7 @@ impl Normalized {
     pub fn fill(&mut self, input: &str) {
         self.text.clear();
         self.spans.clear();
+        self.alnum = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
         let mut gap = Gap::None;
@@ -101,6 +104,7 @@ impl Normalized {
             gap,
         });
         self.text.push(k);
+        self.alnum |= k.is_ascii_alphanumeric();
         *last = Some(k);
     }
 
@@ -146,6 +150,29 @@ mod tests {
 
     fn n(s: &str) -> String {
         normalize(s).text
+    }
+
+    #[test]
+    fn alnum_says_whether_the_stream_holds_a_latin_letter_or_digit() {
+        let mut reused = Normalized::default();
+        for input in [
+            "赌博",
+            "ｆｕｃｋ",
+            "加我微信",
+            "一三八",
+            "😀 !",
+            "",
+            "abc",
+            "价格 9 元",
+            "赌博",
+        ] {
+            let fresh = normalize(input);
+            let want = fresh.text.bytes().any(|b| b.is_ascii_alphanumeric());
+            assert_eq!(fresh.alnum, want, "input {input:?}");
+            // Refilling a used value gives the same result as a fresh one.
+            reused.fill(input);
+            assert_eq!(reused, fresh, "input {input:?}");
+        }
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //!   `review.retention_secs` (default 7 days) after they were enqueued, decided or not.
 //! - **Persistence**: items and audit entries live in the embedded store (`data_dir`), so the
 //!   queue survives a restart. Enqueues happen on the request path, so they only hand the item's
-//!   id to one writer task that stores items in batches (one transaction per batch); a claim or
+//!   id to one writer task that stores items in batches (one transaction per batch, an item
+//!   waiting at most `WRITE_LINGER` for others to join it, so a steady trickle of enqueues costs
+//!   a commit per linger rather than one per item); a claim or
 //!   decision is stored before it is answered. Every write stores an item's state as it is when
 //!   written, under one lock from read to commit, so a batch never commits an older state of an
 //!   item over a newer one. With `state.backend = "redis"` the queue lives in Redis instead
@@ -44,6 +46,11 @@ pub const AUDIT_MAX: usize = 100_000;
 const WRITE_BACKLOG: usize = 16_384;
 /// Items the writer stores in one transaction at most.
 const WRITE_BATCH: usize = 512;
+/// How long the writer lets a batch that is not full gather more items before committing it.
+/// A commit costs the same for one item as for hundreds (~0.3 ms of CPU in the embedded store),
+/// and enqueues arrive one by one (one sampled pass per 1,000 checks is ~80 a second on one
+/// core), so without it every item would be a commit of its own.
+const WRITE_LINGER: Duration = Duration::from_millis(50);
 
 /// `[review]`, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -497,6 +504,14 @@ impl ReviewQueue {
         let Some(mut rx) = taken else { return };
         let mut batch = Vec::with_capacity(WRITE_BATCH);
         while rx.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+            if batch.len() < WRITE_BATCH {
+                tokio::time::sleep(WRITE_LINGER).await;
+                while batch.len() < WRITE_BATCH
+                    && let Ok(id) = rx.try_recv()
+                {
+                    batch.push(id);
+                }
+            }
             let ids = std::mem::take(&mut batch);
             let count = ids.len() as u64;
             let stored = match &self.shared {
@@ -1170,6 +1185,32 @@ mod tests {
             1,
             "the audit log keeps the decision"
         );
+    }
+
+    #[tokio::test]
+    async fn items_enqueued_one_by_one_share_commits() {
+        let dir = tempdir();
+        let q = queue(dir.path(), ReviewSettings::default());
+        let writer = tokio::spawn(Arc::clone(&q).write_batches());
+        let before = q.durable.commits();
+        // A trickle, as sampled passes arrive: one item a millisecond or so.
+        for n in 0..40 {
+            q.enqueue(item(&format!("t{n}"), Reason::Sample, 1_000 + n));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(q.flush(Duration::from_secs(10)).await);
+        let commits = q.durable.commits() - before;
+        assert!(
+            (1..=8).contains(&commits),
+            "40 items over ~40 ms took {commits} commits"
+        );
+        assert_eq!(ids(&q).await.len(), 40);
+        drop(q);
+        writer.abort();
+        let _ = writer.await;
+        // And they are in the store, not only in memory.
+        let q = queue(dir.path(), ReviewSettings::default());
+        assert_eq!(ids(&q).await.len(), 40);
     }
 
     #[test]

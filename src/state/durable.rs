@@ -63,6 +63,8 @@ pub struct DurableError {
 pub struct Durable {
     db: Database,
     path: PathBuf,
+    /// Transactions committed since opening.
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Durable {
@@ -90,6 +92,7 @@ impl Durable {
         let durable = Durable {
             db,
             path: path.clone(),
+            commits: std::sync::atomic::AtomicU64::new(0),
         };
         // Create both tables up front so reads never meet a missing table.
         durable.write(|txn| {
@@ -123,7 +126,15 @@ impl Durable {
     ) -> Result<(), DurableError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         f(&txn).map_err(|e| self.err(e))?;
-        txn.commit().map_err(|e| self.err(e))
+        txn.commit().map_err(|e| self.err(e))?;
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Transactions committed since the store was opened (each one an fsync).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stores `value` under `key`, replacing what was there.

@@ -12,8 +12,8 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{
-    App, AppSlot, BoxFuture, QuotaDecision, QuotaStore, RateDecision, RateStore, ResetDecision,
-    StateError, TokenStore, VisitOutcome, VisitStore,
+    Answer, App, AppSlot, BoxFuture, QuotaDecision, QuotaStore, RateDecision, RateStore,
+    ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
 };
 use crate::limits::Metered;
 use crate::token::Epochs;
@@ -38,9 +38,11 @@ impl MemoryTokenStore {
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>> {
-        let found = *app.epochs.lock().unwrap_or_else(PoisonError::into_inner);
-        Box::pin(std::future::ready(Ok(found)))
+    fn epochs<'a>(&'a self, app: &'a AppSlot) -> Answer<'a, Result<Option<Epochs>, StateError>> {
+        Answer::ready(Ok(*app
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)))
     }
 
     fn rotate<'a>(
@@ -95,19 +97,12 @@ impl MemoryQuotaStore {
     pub fn new() -> Self {
         Self
     }
-}
 
-impl QuotaStore for MemoryQuotaStore {
-    fn acquire<'a>(
-        &'a self,
-        app: &'a AppSlot,
-        api: Metered,
-        day: u32,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<QuotaDecision, StateError>> {
+    /// [`QuotaStore::acquire`], answered on the spot.
+    pub fn acquire_now(&self, app: &AppSlot, api: Metered, day: u32, limit: u64) -> QuotaDecision {
         let counter = &app.quota.counters[api.index()];
         let mut current = counter.load(Ordering::Acquire);
-        let decision = loop {
+        loop {
             let used = unpack_used(current, day);
             if used >= limit {
                 break QuotaDecision::Exhausted { used };
@@ -118,8 +113,21 @@ impl QuotaStore for MemoryQuotaStore {
                 Ok(_) => break QuotaDecision::Admitted { used: used + 1 },
                 Err(actual) => current = actual,
             }
-        };
-        Box::pin(std::future::ready(Ok(decision)))
+        }
+    }
+}
+
+impl QuotaStore for MemoryQuotaStore {
+    fn acquire<'a>(
+        &'a self,
+        app: &'a AppSlot,
+        api: Metered,
+        day: u32,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<QuotaDecision, StateError>> {
+        Box::pin(std::future::ready(Ok(
+            self.acquire_now(app, api, day, limit)
+        )))
     }
 
     fn used<'a>(
@@ -271,11 +279,7 @@ impl VisitStore for MemoryVisitStore {
         appid: &'a str,
         openid: &'a str,
     ) -> BoxFuture<'a, Result<Option<u64>, StateError>> {
-        let found = self
-            .visits
-            .get(&self.key(appid, openid))
-            .map(|v| u64::from(*v));
-        Box::pin(std::future::ready(Ok(found)))
+        Box::pin(std::future::ready(Ok(self.last_visit_now(appid, openid))))
     }
 
     fn sweep(&self, before_secs: u64) -> usize {
@@ -299,6 +303,13 @@ impl VisitStore for MemoryVisitStore {
 }
 
 impl MemoryVisitStore {
+    /// [`VisitStore::last_visit`], answered on the spot.
+    pub fn last_visit_now(&self, appid: &str, openid: &str) -> Option<u64> {
+        self.visits
+            .get(&self.key(appid, openid))
+            .map(|v| u64::from(*v))
+    }
+
     /// Entries held now.
     pub fn len(&self) -> usize {
         self.entries.load(Ordering::Acquire)
@@ -322,11 +333,17 @@ impl RateStore for MemoryRateStore {
         api: Metered,
         _now_ms: u64,
     ) -> BoxFuture<'a, Result<RateDecision, StateError>> {
-        let decision = match app.limits.api(api).check_rate() {
+        Box::pin(std::future::ready(Ok(self.check_now(app, api))))
+    }
+}
+
+impl MemoryRateStore {
+    /// [`RateStore::check`], answered on the spot.
+    pub fn check_now(&self, app: &App, api: Metered) -> RateDecision {
+        match app.limits.api(api).check_rate() {
             Ok(()) => RateDecision::Admitted,
             Err(wait) => RateDecision::Limited { wait },
-        };
-        Box::pin(std::future::ready(Ok(decision)))
+        }
     }
 }
 
@@ -401,7 +418,7 @@ mod tests {
     async fn stepwise_admission_passes_the_conformance_suite() {
         let visits = std::sync::Arc::new(MemoryVisitStore::new(100));
         let admission = crate::state::Stepwise {
-            rates: std::sync::Arc::new(MemoryRateStore),
+            rates: MemoryRateStore,
             quotas: std::sync::Arc::new(MemoryQuotaStore::new()),
             visits: visits.clone(),
         };

@@ -7,8 +7,9 @@
 //! every backend must pass.
 //!
 //! Methods return boxed futures so the traits stay object-safe (`Arc<dyn TokenStore>`); the box
-//! costs one small allocation per call, which is noise beside a network round trip and cheap
-//! beside an HTTP request.
+//! costs one small allocation per call, which is noise beside a network round trip. The two calls
+//! every text check makes (a token's epochs, admission) return an [`Answer`] instead: the
+//! in-process backend answers them on the spot, without a future to allocate and poll.
 
 pub mod apps;
 pub mod catalog;
@@ -30,6 +31,39 @@ pub use apps::{App, AppRegistry, AppSlot};
 /// A future a backend returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A backend's answer to a call on the request path: known at once (the in-process backend), or
+/// still to come (a shared backend's round trip). Awaiting it gives the value either way.
+#[must_use = "an answer does nothing unless awaited"]
+pub enum Answer<'a, T> {
+    /// The value, taken by the first poll.
+    Ready(Option<T>),
+    Later(BoxFuture<'a, T>),
+}
+
+impl<'a, T> Answer<'a, T> {
+    pub fn ready(value: T) -> Self {
+        Answer::Ready(Some(value))
+    }
+
+    pub fn later(future: impl Future<Output = T> + Send + 'a) -> Self {
+        Answer::Later(Box::pin(future))
+    }
+}
+
+impl<T: Unpin> Future for Answer<'_, T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        match self.get_mut() {
+            Answer::Ready(value) => match value.take() {
+                Some(v) => std::task::Poll::Ready(v),
+                None => panic!("an Answer polled after it completed"),
+            },
+            Answer::Later(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 /// A backend could not answer. Callers answer errcode -1 (system busy) so SDKs back off and retry.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
@@ -43,7 +77,7 @@ pub enum StateError {
 /// without a look-up.
 pub trait TokenStore: Send + Sync + 'static {
     /// The app's rotation state, if any token was issued since this backend started.
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>>;
+    fn epochs<'a>(&'a self, app: &'a AppSlot) -> Answer<'a, Result<Option<Epochs>, StateError>>;
 
     /// Starts a new epoch at `now_ms`: the current one becomes the previous one.
     fn rotate<'a>(
@@ -194,14 +228,13 @@ pub enum Admitted {
 }
 
 /// Rate limit, daily quota and visit freshness decided together, in that order: one round trip
-/// for a shared backend. [`Stepwise`] composes the three small stores for backends where each
-/// step is already cheap.
+/// for a shared backend. [`Stepwise`] composes the three in-process stores.
 pub trait Admission: Send + Sync + 'static {
     fn admit<'a>(
         &'a self,
         app: &'a App,
         query: AdmitQuery<'a>,
-    ) -> BoxFuture<'a, Result<Admitted, StateError>>;
+    ) -> Answer<'a, Result<Admitted, StateError>>;
 }
 
 /// The per-request state stores of one gateway.
@@ -215,12 +248,10 @@ pub struct Stores {
 impl Stores {
     /// Everything in this process; at most `max_visits` visits held.
     pub fn in_process(max_visits: usize) -> Stores {
-        let quotas: std::sync::Arc<dyn QuotaStore> =
-            std::sync::Arc::new(memory::MemoryQuotaStore::new());
-        let visits: std::sync::Arc<dyn VisitStore> =
-            std::sync::Arc::new(memory::MemoryVisitStore::new(max_visits));
+        let quotas = std::sync::Arc::new(memory::MemoryQuotaStore::new());
+        let visits = std::sync::Arc::new(memory::MemoryVisitStore::new(max_visits));
         let admission = std::sync::Arc::new(Stepwise {
-            rates: std::sync::Arc::new(memory::MemoryRateStore),
+            rates: memory::MemoryRateStore,
             quotas: std::sync::Arc::clone(&quotas),
             visits: std::sync::Arc::clone(&visits),
         });
@@ -243,11 +274,32 @@ impl Stores {
     }
 }
 
-/// [`Admission`] as three calls, one per store.
+/// [`Admission`] by the in-process stores, one after the other. Each step is a few atomic
+/// operations, so the decision is made on the spot.
 pub struct Stepwise {
-    pub rates: std::sync::Arc<dyn RateStore>,
-    pub quotas: std::sync::Arc<dyn QuotaStore>,
-    pub visits: std::sync::Arc<dyn VisitStore>,
+    pub rates: memory::MemoryRateStore,
+    pub quotas: std::sync::Arc<memory::MemoryQuotaStore>,
+    pub visits: std::sync::Arc<memory::MemoryVisitStore>,
+}
+
+impl Stepwise {
+    fn decide(&self, app: &App, q: AdmitQuery<'_>) -> Admitted {
+        if let RateDecision::Limited { wait } = self.rates.check_now(app, q.api) {
+            return Admitted::RateLimited { wait };
+        }
+        let limit = u64::from(app.limits.api(q.api).per_day.get());
+        let used = match self.quotas.acquire_now(&app.slot, q.api, q.day, limit) {
+            QuotaDecision::Admitted { used } => used,
+            QuotaDecision::Exhausted { .. } => return Admitted::QuotaExhausted,
+        };
+        if let Some(openid) = q.openid {
+            let last = self.visits.last_visit_now(app.appid(), openid);
+            if !crate::limits::is_fresh(last, q.now_ms / 1000, q.visit_ttl) {
+                return Admitted::VisitExpired;
+            }
+        }
+        Admitted::Yes { used }
+    }
 }
 
 impl Admission for Stepwise {
@@ -255,23 +307,7 @@ impl Admission for Stepwise {
         &'a self,
         app: &'a App,
         q: AdmitQuery<'a>,
-    ) -> BoxFuture<'a, Result<Admitted, StateError>> {
-        Box::pin(async move {
-            if let RateDecision::Limited { wait } = self.rates.check(app, q.api, q.now_ms).await? {
-                return Ok(Admitted::RateLimited { wait });
-            }
-            let limit = u64::from(app.limits.api(q.api).per_day.get());
-            let used = match self.quotas.acquire(&app.slot, q.api, q.day, limit).await? {
-                QuotaDecision::Admitted { used } => used,
-                QuotaDecision::Exhausted { .. } => return Ok(Admitted::QuotaExhausted),
-            };
-            if let Some(openid) = q.openid {
-                let last = self.visits.last_visit(app.appid(), openid).await?;
-                if !crate::limits::is_fresh(last, q.now_ms / 1000, q.visit_ttl) {
-                    return Ok(Admitted::VisitExpired);
-                }
-            }
-            Ok(Admitted::Yes { used })
-        })
+    ) -> Answer<'a, Result<Admitted, StateError>> {
+        Answer::ready(Ok(self.decide(app, q)))
     }
 }

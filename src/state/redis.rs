@@ -31,7 +31,7 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use super::{
-    Admission, AdmitQuery, Admitted, App, AppSlot, BoxFuture, QuotaDecision, QuotaStore,
+    Admission, AdmitQuery, Admitted, Answer, App, AppSlot, BoxFuture, QuotaDecision, QuotaStore,
     RateDecision, RateStore, ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
 };
 use crate::limits::Metered;
@@ -455,8 +455,8 @@ impl Admission for RedisState {
         &'a self,
         app: &'a App,
         q: AdmitQuery<'a>,
-    ) -> BoxFuture<'a, Result<Admitted, StateError>> {
-        Box::pin(async move {
+    ) -> Answer<'a, Result<Admitted, StateError>> {
+        Answer::later(async move {
             let (interval, burst) = Self::gcra(app, q.api);
             let limit = app.limits.api(q.api).per_day.get();
             let mut invocation = self.scripts.admit.key(self.rate_key(&app.slot, q.api));
@@ -541,7 +541,7 @@ impl TokenStore for RedisState {
     /// The epochs read within [`EPOCHS_TRUSTED_FOR`], else read now. When Redis cannot be
     /// reached the last epochs read are used however old (or none: a token is then valid until
     /// it expires, as after a restart of the in-process backend), so checks keep being served.
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> BoxFuture<'a, Result<Option<Epochs>, StateError>> {
+    fn epochs<'a>(&'a self, app: &'a AppSlot) -> Answer<'a, Result<Option<Epochs>, StateError>> {
         let cached = *app
             .shared_epochs
             .lock()
@@ -549,9 +549,9 @@ impl TokenStore for RedisState {
         if let Some((read_at, epochs)) = cached
             && read_at.elapsed() < EPOCHS_TRUSTED_FOR
         {
-            return Box::pin(std::future::ready(Ok(epochs)));
+            return Answer::ready(Ok(epochs));
         }
-        Box::pin(async move {
+        Answer::later(async move {
             match self.read_epochs(app).await {
                 Ok(epochs) => {
                     remember(app, epochs);
