@@ -2,7 +2,9 @@
 # msgSecCheck v2 on one core, side by side with the ceiling server, in one run.
 #
 # Each server runs pinned to CPU 0 with one tokio worker; wrk runs pinned to CPU 1. The two are
-# measured alternately, ROUNDS times each, so drift on a shared machine hits both alike.
+# measured alternately, ROUNDS times each, so drift on a shared machine hits both alike. Both get
+# the very same request bytes: the same body and the same URL with its access_token (which the
+# ceiling parses as part of the URI and ignores).
 # Usage: loadtest/msg_sec_check.sh [DURATION] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +20,5 @@ pids+=($!)
 wait_healthy 19090
 TOKEN=$(prepare 18080)
 
-compare "$ROUNDS" "ceiling (hyper + serde_json)" "http://127.0.0.1:18081/wxa/msg_sec_check" \
+compare "$ROUNDS" "ceiling (hyper + serde_json)" "http://127.0.0.1:18081/wxa/msg_sec_check?access_token=$TOKEN" \
     "modgate msgSecCheck v2" "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$TOKEN"

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{Value, json};
 
@@ -329,6 +331,32 @@ async fn get_is_43002() {
     let s = TestServer::start().await;
     let t = s.token().await;
     let (status, v) = s.get(&format!("/wxa/msg_sec_check?access_token={t}")).await;
+    assert_eq!(status, 200);
+    assert_err(&v, 43002);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_token_is_judged_before_the_body_and_the_method_before_the_token() {
+    let s = TestServer::start().await;
+    // A bad token with a body announced far over the limit: the token answers, not the size.
+    for (query, want) in [("", 41001), ("?access_token=nonsense", 40014)] {
+        let head = format!(
+            "POST /wxa/msg_sec_check{query} HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n"
+        );
+        let reply = raw_exchange(s.api, head.as_bytes(), Duration::from_secs(10)).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.contains(&format!("\"errcode\":{want}")), "{reply}");
+    }
+    // A valid token with a Content-Length that is not a number: 400, before any body is read.
+    let t = s.token().await;
+    let head = format!(
+        "POST /wxa/msg_sec_check?access_token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: 12x\r\n\r\n"
+    );
+    let reply = raw_exchange(s.api, head.as_bytes(), Duration::from_secs(10)).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    // The method comes first of all: a GET without a token is 43002.
+    let (status, v) = s.get("/wxa/msg_sec_check").await;
     assert_eq!(status, 200);
     assert_err(&v, 43002);
     s.shutdown().await;

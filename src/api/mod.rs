@@ -195,52 +195,71 @@ impl Gateway {
     }
 
     /// Serves one request on the WeChat-compatible listener.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+    ///
+    /// Not an `async fn`: hyper stores and moves the returned future once per request, and an
+    /// async fn keeps its arguments (the whole request) alongside every future it awaits. Here
+    /// the request is taken apart before any future exists, and msgSecCheck's future keeps only
+    /// what it needs after its first await; the other APIs run in a box of their own.
+    pub fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response> + Send + 'static {
+        use futures_util::FutureExt;
+        use futures_util::future::{Either, ready};
+
         let started = Instant::now();
         let api = Api::of_path(req.uri().path());
         // Tokens are cheap, and a client refused one only retries harder.
         let shed = !matches!(api, Api::Token | Api::StableToken) && self.overload.shed();
-        let outcome = if shed {
+        let work = if shed {
             self.metrics.shed(api);
-            Err(ApiError::Overloaded)
-        } else {
-            self.route(api, req).await
-        };
-        let (response, errcode) = match outcome {
-            Ok(reply) => (reply.response, reply.errcode),
-            Err(e) => {
-                let code = e.errcode();
-                (e.into_response(self.rid()), code)
+            Either::Left(ready(Err(ApiError::Overloaded)))
+        } else if api == Api::MsgSecCheck {
+            if req.method() == Method::POST {
+                Either::Right(Either::Left(msg_sec_check::handle(&self, req)))
+            } else {
+                Either::Left(ready(Err(ApiError::RequirePost)))
             }
+        } else {
+            Either::Right(Either::Right(Box::pin(Arc::clone(&self).route(api, req))))
         };
-        self.metrics
-            .request(api, errcode, started.elapsed().as_secs_f64());
-        response
+        work.map(move |outcome| {
+            let (response, errcode) = match outcome {
+                Ok(reply) => (reply.response, reply.errcode),
+                Err(e) => {
+                    let code = e.errcode();
+                    (e.into_response(self.rid()), code)
+                }
+            };
+            self.metrics
+                .request(api, errcode, started.elapsed().as_secs_f64());
+            response
+        })
     }
 
-    /// Runs the API's handler. msgSecCheck, the hot path, runs in place; the others are boxed,
-    /// so the request future hyper moves around per request is only as large as that one.
-    async fn route(&self, api: Api, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    /// Runs the handler of an API other than msgSecCheck.
+    async fn route(self: Arc<Self>, api: Api, req: Request<Incoming>) -> Result<Reply, ApiError> {
+        let gw = &*self;
         match api {
-            Api::MsgSecCheck => post_only(self, req, msg_sec_check::handle).await,
             Api::Token => {
                 if matches!(*req.method(), Method::GET | Method::POST) {
-                    Box::pin(tokens::token(self, &req)).await
+                    tokens::token(gw, &req).await
                 } else {
                     Err(ApiError::MethodNotAllowed("GET, POST"))
                 }
             }
-            Api::QuotaGet => Box::pin(post_only(self, req, quota::get)).await,
+            Api::QuotaGet => post_only(gw, req, quota::get).await,
             Api::ClearQuota if req.uri().path().ends_with("/v2") => {
-                Box::pin(post_only(self, req, quota::clear_v2)).await
+                post_only(gw, req, quota::clear_v2).await
             }
-            Api::ClearQuota => Box::pin(post_only(self, req, quota::clear)).await,
-            Api::VisitReport => Box::pin(post_only(self, req, visits::report)).await,
-            Api::MediaCheckAsync => Box::pin(post_only(self, req, media_check::submit)).await,
-            Api::MediaResult => Box::pin(post_only(self, req, media_check::result)).await,
-            Api::StableToken => Box::pin(post_only(self, req, tokens::stable_token)).await,
-            Api::RiskRank => Box::pin(post_only(self, req, risk_rank::handle)).await,
-            Api::Other => Err(ApiError::NotFound),
+            Api::ClearQuota => post_only(gw, req, quota::clear).await,
+            Api::VisitReport => post_only(gw, req, visits::report).await,
+            Api::MediaCheckAsync => post_only(gw, req, media_check::submit).await,
+            Api::MediaResult => post_only(gw, req, media_check::result).await,
+            Api::StableToken => post_only(gw, req, tokens::stable_token).await,
+            Api::RiskRank => post_only(gw, req, risk_rank::handle).await,
+            // Answered in `handle`, never routed here.
+            Api::MsgSecCheck | Api::Other => Err(ApiError::NotFound),
         }
     }
 
@@ -265,50 +284,66 @@ impl Gateway {
         req: Request<Incoming>,
         limit: u64,
     ) -> Result<Bytes, ApiError> {
-        if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
-            let len: u64 = len
-                .to_str()
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or(ApiError::BadRequest("invalid Content-Length"))?;
-            if len > limit {
-                return Err(ApiError::BodyTooLarge(limit));
-            }
-        }
-        // Frame by frame rather than through `BodyExt::collect`, whose future (a frame queue and
-        // a trailer map) is several times larger: a body that arrives in one frame (the usual
-        // case) is returned as it came, without a copy.
-        let mut body = req.into_body();
-        let mut first: Option<Bytes> = None;
-        let mut joined: Option<BytesMut> = None;
-        let mut total: u64 = 0;
-        while let Some(frame) = body.frame().await {
-            // The client went away or sent a broken chunked body.
-            let frame =
-                frame.map_err(|_| ApiError::BadRequest("request body could not be read"))?;
-            let Ok(data) = frame.into_data() else {
-                continue; // trailers: nothing the APIs read
-            };
-            total = total.saturating_add(data.len() as u64);
-            if total > limit {
-                return Err(ApiError::BodyTooLarge(limit));
-            }
-            match (&mut joined, first.take()) {
-                (Some(buf), _) => buf.extend_from_slice(&data),
-                (None, None) => first = Some(data),
-                (None, Some(earlier)) => {
-                    let mut buf = BytesMut::with_capacity(earlier.len() + data.len());
-                    buf.extend_from_slice(&earlier);
-                    buf.extend_from_slice(&data);
-                    joined = Some(buf);
-                }
-            }
-        }
-        Ok(match joined {
-            Some(buf) => buf.freeze(),
-            None => first.unwrap_or_default(),
-        })
+        let announced = announced_length(req.headers(), limit);
+        read_frames(req.into_body(), announced, limit).await
     }
+}
+
+/// The body's length as the client announced it (`Content-Length`), checked against `limit`
+/// before a byte of the body is read.
+pub(crate) fn announced_length(headers: &http::HeaderMap, limit: u64) -> Result<(), ApiError> {
+    if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+        let len: u64 = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(ApiError::BadRequest("invalid Content-Length"))?;
+        if len > limit {
+            return Err(ApiError::BodyTooLarge(limit));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole body after its announced length was judged ([`announced_length`]), refusing
+/// it as soon as it crosses `limit`.
+pub(crate) async fn read_frames(
+    mut body: Incoming,
+    announced: Result<(), ApiError>,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
+    announced?;
+    // Frame by frame rather than through `BodyExt::collect`, whose future (a frame queue and
+    // a trailer map) is several times larger: a body that arrives in one frame (the usual
+    // case) is returned as it came, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        // The client went away or sent a broken chunked body.
+        let frame = frame.map_err(|_| ApiError::BadRequest("request body could not be read"))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: nothing the APIs read
+        };
+        total = total.saturating_add(data.len() as u64);
+        if total > limit {
+            return Err(ApiError::BodyTooLarge(limit));
+        }
+        match (&mut joined, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(earlier)) => {
+                let mut buf = BytesMut::with_capacity(earlier.len() + data.len());
+                buf.extend_from_slice(&earlier);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 /// Runs a POST-only handler; other methods get 43002, as the platform answers.
@@ -338,7 +373,7 @@ pub(crate) fn query_param<'a>(
 /// The first value of `name` in a query string, decoded as `application/x-www-form-urlencoded`.
 /// Every request carries its token here, so pairs that need no decoding (the usual case) are
 /// compared and returned as they stand; only a key or value holding `%` or `+` is decoded.
-fn find_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+pub(crate) fn find_param<'a>(query: &'a str, name: &str) -> Option<std::borrow::Cow<'a, str>> {
     fn decode(raw: &str) -> std::borrow::Cow<'_, str> {
         if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_some() {
             let spaced = raw.replace('+', " ");

@@ -4,6 +4,9 @@
 //! (JSON, types, content presence and length); scene; openid; then the rate limit, the daily quota
 //! and (v2 only) visit freshness, through `Gateway::admit`.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use http::Request;
 use hyper::body::Incoming;
 
@@ -33,16 +36,30 @@ pub(super) fn body_error(e: BodyError) -> ApiError {
     }
 }
 
-pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+/// A POST to the API. What needs only the request head (the token's signature, the announced
+/// body length) is judged before the future is built, which then holds the body stream rather
+/// than the whole request (see [`Gateway::handle`]); failures still answer in the SPEC's order.
+pub(super) fn handle(
+    gw: &Arc<Gateway>,
+    req: Request<Incoming>,
+) -> impl Future<Output = Result<Reply, ApiError>> + Send + use<> {
     // One clock read serves the token's expiry, the limits, the risk model and the trace_id.
     let now_ms = gw.clock.now_ms();
-    let app = tokens::authenticate_at(gw, &req, now_ms).await?;
-    let body = gw.read_body(req).await?;
-    let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
-    if b.version == Int::Value(2) {
-        v2(gw, &app, &b, now_ms).await
-    } else {
-        v1(gw, &app, &b).await
+    let limit = gw.config.server.max_body_bytes.get();
+    let (head, body) = req.into_parts();
+    let signed = tokens::signed_app(gw, &head.uri);
+    let announced = super::announced_length(&head.headers, limit);
+    drop(head);
+    let gw = Arc::clone(gw);
+    async move {
+        let app = tokens::current(&gw, signed?, now_ms).await?;
+        let body = super::read_frames(body, announced, limit).await?;
+        let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+        if b.version == Int::Value(2) {
+            v2(&gw, &app, &b, now_ms).await
+        } else {
+            v1(&gw, &app, &b).await
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use super::wire::{self, Bool, StableTokenBody, Str, TokenBody};
 use super::{ApiError, Gateway, Reply, query_param};
 use crate::state::App;
-use crate::token::{self, Claims, TokenError};
+use crate::token::{self, Claims, Times, TokenError};
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`: always issues a new
 /// token; the previous one keeps working for the grace period.
@@ -125,23 +125,39 @@ pub(super) async fn authenticate_at(
     req: &Request<Incoming>,
     now_ms: u64,
 ) -> Result<Arc<App>, ApiError> {
-    let raw = query_param(req, "access_token").ok_or(TokenError::Missing)?;
-    let (app, claims) = match verified::recall(gw, &raw) {
-        Some(known) => known,
-        None => {
-            let unverified = token::decode(&raw)?;
-            let app = gw
-                .apps
-                .get(&unverified.claims.appid)
-                .ok_or(TokenError::Invalid)?;
-            let claims = unverified.verify(&app.token_key)?;
-            verified::remember(&raw, &app, &claims);
-            (app, claims.times())
-        }
-    };
+    let signed = signed_app(gw, req.uri())?;
+    current(gw, signed, now_ms).await
+}
+
+/// A business request's app and its token's times, when the token in `uri` is well formed and
+/// signed by that app's key: everything about a token that needs no state backend.
+pub(super) fn signed_app(gw: &Gateway, uri: &http::Uri) -> Result<(Arc<App>, Times), ApiError> {
+    let raw = uri
+        .query()
+        .and_then(|q| super::find_param(q, "access_token"))
+        .ok_or(TokenError::Missing)?;
+    if let Some(known) = verified::recall(gw, &raw) {
+        return Ok(known);
+    }
+    let unverified = token::decode(&raw)?;
+    let app = gw
+        .apps
+        .get(&unverified.claims.appid)
+        .ok_or(TokenError::Invalid)?;
+    let claims = unverified.verify(&app.token_key)?;
+    verified::remember(&raw, &app, &claims);
+    Ok((app, claims.times()))
+}
+
+/// The app, when its signed token is neither expired nor retired by a rotation at `now_ms`.
+pub(super) async fn current(
+    gw: &Gateway,
+    (app, times): (Arc<App>, Times),
+    now_ms: u64,
+) -> Result<Arc<App>, ApiError> {
     let epochs = gw.tokens.epochs(&app.slot).await?;
     let grace_ms = gw.config.tokens.grace.as_millis() as u64;
-    token::judge(claims, epochs, now_ms, grace_ms)?;
+    token::judge(times, epochs, now_ms, grace_ms)?;
     Ok(app)
 }
 

@@ -23,8 +23,7 @@
 //!
 //! Folding is table-driven: the whole Basic Multilingual Plane is folded once per process into a
 //! 64 Ki-entry table (built in a few milliseconds), so the hot path is one array read per
-//! character, and a bitmap of the characters that fold to themselves (8 KiB) answers the
-//! commonest case without touching the table. Characters outside the BMP (emoji, mathematical letters, CJK extensions) take the
+//! character. Characters outside the BMP (emoji, mathematical letters, CJK extensions) take the
 //! slow path, which computes the same answer.
 
 use std::sync::OnceLock;
@@ -74,11 +73,6 @@ impl Folder {
             return fold_ascii(c);
         }
         if cp < 0x1_0000 {
-            // Most characters of real text (CJK above all) fold to themselves: an 8 KiB bitmap
-            // answers that from the first-level cache, where the full 256 KiB table does not fit.
-            if self.0.same[cp as usize >> 6] >> (cp & 63) & 1 != 0 {
-                return Fold::One(c);
-            }
             return self.decode(self.0.bmp[cp as usize]);
         }
         if (0x1_F000..=0x1_FAFF).contains(&cp) {
@@ -121,8 +115,6 @@ const TAG_MANY: u32 = 0x8000_0000;
 
 struct Table {
     bmp: Box<[u32]>,
-    /// One bit per BMP character: set when it folds to itself (`Fold::One(c)`).
-    same: Box<[u64]>,
     many: Vec<&'static str>,
 }
 
@@ -151,13 +143,7 @@ fn table_cell() -> &'static Table {
                 }
             };
         }
-        let mut same = vec![0u64; 0x1_0000 / 64].into_boxed_slice();
-        for (cp, &v) in bmp.iter().enumerate() {
-            if v == cp as u32 {
-                same[cp >> 6] |= 1 << (cp & 63);
-            }
-        }
-        Table { bmp, same, many }
+        Table { bmp, many }
     })
 }
 
@@ -367,7 +353,7 @@ mod tests {
 
     #[test]
     fn table_agrees_with_the_slow_path() {
-        // Every BMP character: the bitmap and the table must both agree with it.
+        // Every BMP character, not a sample.
         for cp in 0x80..0x1_0000u32 {
             if let Some(c) = char::from_u32(cp) {
                 assert_eq!(fold(c), slow(c), "U+{cp:04X}");
