@@ -136,7 +136,7 @@ pub(super) fn signed_app(gw: &Gateway, uri: &http::Uri) -> Result<(Arc<App>, Tim
         .query()
         .and_then(|q| super::find_param(q, "access_token"))
         .ok_or(TokenError::Missing)?;
-    if let Some(known) = verified::recall(gw, &raw) {
+    if let Some(known) = verified::recall(&gw.apps, &raw) {
         return Ok(known);
     }
     let unverified = token::decode(&raw)?;
@@ -145,7 +145,7 @@ pub(super) fn signed_app(gw: &Gateway, uri: &http::Uri) -> Result<(Arc<App>, Tim
         .get(&unverified.claims.appid)
         .ok_or(TokenError::Invalid)?;
     let claims = unverified.verify(&app.token_key)?;
-    verified::remember(&raw, &app, &claims);
+    verified::remember(&gw.apps, &raw, &app, &claims);
     Ok((app, claims.times()))
 }
 
@@ -167,7 +167,8 @@ pub(super) async fn current(
 ///
 /// Only the signature check is remembered: expiry and rotation are judged on every request. An
 /// entry names the [`App`] value whose key verified it, and counts only while the registry still
-/// holds that very value, so an app that is replaced (a new secret) or removed has its tokens
+/// holds that very value (the registry is the one that verified it, and marks the versions it
+/// replaces, [`App::is_current`]), so an app that is replaced (a new secret) has its tokens
 /// verified afresh or refused. Tokens are compared in constant time. A direct-mapped table of
 /// [`verified::SLOTS`] entries per thread: a collision costs a fresh verification, never a wrong
 /// answer.
@@ -176,14 +177,15 @@ mod verified {
     use std::hash::BuildHasher;
     use std::sync::{Arc, LazyLock};
 
-    use super::Gateway;
-    use crate::state::App;
+    use crate::state::{App, AppRegistry};
     use crate::token::{Claims, Times};
 
     pub(super) const SLOTS: usize = 1024;
 
     struct Entry {
         token: Box<str>,
+        /// The registry that held `app` ([`AppRegistry::id`]).
+        registry: u64,
         app: Arc<App>,
         times: Times,
     }
@@ -202,14 +204,13 @@ mod verified {
     }
 
     /// The app and times of `token` if this thread verified it against the app still in force.
-    pub(super) fn recall(gw: &Gateway, token: &str) -> Option<(Arc<App>, Times)> {
-        let (app, times) = TABLE.with_borrow(|table| {
+    pub(super) fn recall(apps: &AppRegistry, token: &str) -> Option<(Arc<App>, Times)> {
+        TABLE.with_borrow(|table| {
             let entry = table[slot(token)].as_ref()?;
             let same = same_bytes(entry.token.as_bytes(), token.as_bytes());
-            same.then(|| (Arc::clone(&entry.app), entry.times))
-        })?;
-        let current = gw.apps.get(app.appid())?;
-        Arc::ptr_eq(&current, &app).then_some((current, times))
+            (same && entry.registry == apps.id() && entry.app.is_current())
+                .then(|| (Arc::clone(&entry.app), entry.times))
+        })
     }
 
     /// Equal contents, found without stopping at the first difference (the time taken does not
@@ -221,10 +222,11 @@ mod verified {
     }
 
     /// Records a token that `app`'s key has just verified.
-    pub(super) fn remember(token: &str, app: &Arc<App>, claims: &Claims) {
+    pub(super) fn remember(apps: &AppRegistry, token: &str, app: &Arc<App>, claims: &Claims) {
         TABLE.with_borrow_mut(|table| {
             table[slot(token)] = Some(Entry {
                 token: token.into(),
+                registry: apps.id(),
                 app: Arc::clone(app),
                 times: claims.times(),
             });

@@ -31,6 +31,9 @@ pub struct App {
     pub limits: AppLimits,
     /// What outlives a replacement of the app's settings.
     pub slot: Arc<AppSlot>,
+    /// Set once the registry holds a newer version of the app (new settings, a new secret):
+    /// whatever was derived from this version, such as a token it verified, no longer counts.
+    replaced: std::sync::atomic::AtomicBool,
 }
 
 /// An app's lasting place in this process: made when the app is first registered and handed on
@@ -113,19 +116,38 @@ impl App {
             token_key,
             limits,
             slot,
+            replaced: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn appid(&self) -> &str {
         &self.config.appid
     }
+
+    /// Whether this is the version of the app the registry holds now. Apps are replaced, never
+    /// removed, so this answers without a look-up.
+    pub fn is_current(&self) -> bool {
+        !self.replaced.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// All apps by appid. Only the operator adds keys (clients only look up), so a fast hash that is
 /// not built to resist chosen collisions is safe here.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AppRegistry {
     apps: DashMap<String, Arc<App>, foldhash::fast::RandomState>,
+    /// Unique among the registries this process ever made (see [`AppRegistry::id`]).
+    id: u64,
+}
+
+impl Default for AppRegistry {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            apps: DashMap::default(),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 impl AppRegistry {
@@ -138,6 +160,13 @@ impl AppRegistry {
         registry
     }
 
+    /// Which registry this is: no two registries of one process share an id, so a record made
+    /// from one's apps can tell it is being consulted by another (several gateways in one
+    /// process, as in tests, each have their own).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The app, if registered.
     pub fn get(&self, appid: &str) -> Option<Arc<App>> {
         self.apps.get(appid).map(|a| Arc::clone(a.value()))
@@ -148,7 +177,9 @@ impl AppRegistry {
         match self.apps.entry(app.config.appid.clone()) {
             Entry::Occupied(mut held) => {
                 app.slot = Arc::clone(&held.get().slot);
-                held.insert(Arc::new(app));
+                let old = held.insert(Arc::new(app));
+                old.replaced
+                    .store(true, std::sync::atomic::Ordering::Release);
             }
             Entry::Vacant(free) => {
                 free.insert(Arc::new(app));
