@@ -289,8 +289,8 @@ impl Gateway {
     }
 }
 
-/// The body's length as the client announced it (`Content-Length`), checked against `limit`
-/// before a byte of the body is read.
+/// Judges the body's length as the client announced it (`Content-Length`): refused when it is
+/// not a number or exceeds `limit`, before a byte of the body is read.
 pub(crate) fn announced_length(headers: &http::HeaderMap, limit: u64) -> Result<(), ApiError> {
     if let Some(len) = headers.get(header::CONTENT_LENGTH) {
         let len: u64 = len

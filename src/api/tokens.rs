@@ -167,9 +167,9 @@ pub(super) async fn current(
 ///
 /// Only the signature check is remembered: expiry and rotation are judged on every request. An
 /// entry names the [`App`] value whose key verified it, and counts only while the registry still
-/// holds that very value (the registry is the one that verified it, and marks the versions it
-/// replaces, [`App::is_current`]), so an app that is replaced (a new secret) has its tokens
-/// verified afresh or refused. Tokens are compared in constant time. A direct-mapped table of
+/// holds that very value (an entry also names the registry it was verified against, and a
+/// registry marks the versions it replaces, [`App::is_current`]), so an app that is replaced (a
+/// new secret) has its tokens verified afresh or refused. Tokens are compared in constant time. A direct-mapped table of
 /// [`verified::SLOTS`] entries per thread: a collision costs a fresh verification, never a wrong
 /// answer.
 mod verified {
