@@ -25,12 +25,12 @@ CARGO_TARGET_DIR=target/compare-build cargo build --release --quiet --bin modgat
     --manifest-path "$tree/Cargo.toml"
 cargo build --release --quiet --bin modgate --example ceiling
 
-# config NAME API_PORT ADMIN_PORT: loadtest/bench.toml on other ports and its own data directory.
+# config NAME API_PORT ADMIN_PORT: bench_config's file (its own data directory) on other ports.
 config() {
-    rm -rf "target/bench-data-$1"
-    sed -e "s|127.0.0.1:18080|127.0.0.1:$2|" -e "s|127.0.0.1:19090|127.0.0.1:$3|" \
-        -e "s|target/bench-data|target/bench-data-$1|" loadtest/bench.toml > "target/bench-$1.toml"
-    echo "target/bench-$1.toml"
+    local file
+    file=$(bench_config "$1")
+    sed -i -e "s|127.0.0.1:18080|127.0.0.1:$2|" -e "s|127.0.0.1:19090|127.0.0.1:$3|" "$file"
+    echo "$file"
 }
 TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 target/compare-build/release/modgate serve \
     --config "$(config earlier 18082 19092)" &

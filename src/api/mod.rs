@@ -284,8 +284,8 @@ impl Gateway {
         req: Request<Incoming>,
         limit: u64,
     ) -> Result<Bytes, ApiError> {
-        let announced = announced_length(req.headers(), limit);
-        read_frames(req.into_body(), announced, limit).await
+        announced_length(req.headers(), limit)?;
+        read_frames(req.into_body(), limit).await
     }
 }
 
@@ -305,14 +305,9 @@ pub(crate) fn announced_length(headers: &http::HeaderMap, limit: u64) -> Result<
     Ok(())
 }
 
-/// Reads a whole body after its announced length was judged ([`announced_length`]), refusing
+/// Reads a whole body (after its announced length was judged, [`announced_length`]), refusing
 /// it as soon as it crosses `limit`.
-pub(crate) async fn read_frames(
-    mut body: Incoming,
-    announced: Result<(), ApiError>,
-    limit: u64,
-) -> Result<Bytes, ApiError> {
-    announced?;
+pub(crate) async fn read_frames(mut body: Incoming, limit: u64) -> Result<Bytes, ApiError> {
     // Frame by frame rather than through `BodyExt::collect`, whose future (a frame queue and
     // a trailer map) is several times larger: a body that arrives in one frame (the usual
     // case) is returned as it came, without a copy.

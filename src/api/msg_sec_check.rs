@@ -53,7 +53,8 @@ pub(super) fn handle(
     let gw = Arc::clone(gw);
     async move {
         let app = tokens::current(&gw, signed?, now_ms).await?;
-        let body = super::read_frames(body, announced, limit).await?;
+        announced?;
+        let body = super::read_frames(body, limit).await?;
         let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
         if b.version == Int::Value(2) {
             v2(&gw, &app, &b, now_ms).await
