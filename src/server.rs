@@ -10,20 +10,30 @@
 //! connected is not closed before its request has had time to arrive. On shutdown the loop stops
 //! accepting, drops the listener, asks every connection to finish its in-flight request and close
 //! (idle ones close at once), and waits up to the drain timeout before abandoning stragglers.
+//!
+//! The header timeout is kept here, not by hyper (whose timer is armed and dropped for every
+//! request): each connection stamps its activity when a request starts and ends, and a sweep
+//! every quarter of the timeout (at most every second) closes each connection that has waited
+//! longer than the timeout for a request head, whether its head is trickling in or it sits idle
+//! between requests. A request whose head is complete is never cut by it, however slow its
+//! body. Connections are signalled through two flags and a waker, which cost a few atomic
+//! operations each time a connection's task runs.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
 use crate::api::Response;
 use crate::framing::Guarded;
@@ -75,9 +85,67 @@ struct Conn {
     /// Requests being served now.
     in_flight: AtomicUsize,
     /// When the connection last started or finished a request (ms since the listener started).
+    /// While no request is in flight, the connection has been waiting for a request head since.
     last_active_ms: AtomicU64,
-    /// Asks the connection to close once it is idle.
-    close: Notify,
+    /// Set once the connection is asked to close (for a newcomer, or at shutdown); stays set.
+    closing: AtomicBool,
+    /// Set when the header timeout has passed with no request in flight; the task clears it.
+    timed_out: AtomicBool,
+    /// The connection's task, woken when either flag is set.
+    task: AtomicWaker,
+}
+
+impl Conn {
+    fn new(now_ms: u64) -> Self {
+        Conn {
+            in_flight: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(now_ms),
+            closing: AtomicBool::new(false),
+            timed_out: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+        }
+    }
+
+    /// Asks the connection to finish its request in progress, if any, and close.
+    fn ask_to_close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.task.wake();
+    }
+
+    /// Tells the connection that its request head is overdue.
+    fn time_out(&self) {
+        self.timed_out.store(true, Ordering::Release);
+        self.task.wake();
+    }
+
+    /// Whether the connection is waiting for a request head and has been since `before` (ms)
+    /// or longer.
+    fn idle_since(&self, before: u64) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+            && self.last_active_ms.load(Ordering::Relaxed) <= before
+    }
+
+    /// Resolves when the connection has timed out, or has been asked to close and `draining`
+    /// is still false. Polled with the connection each time its task wakes, so it is a few
+    /// atomic operations and no lock (a `Notify` or a `watch` takes a mutex on every poll).
+    fn signalled(&self, draining: bool) -> impl Future<Output = ()> + '_ {
+        let raised = move || {
+            self.timed_out.load(Ordering::Acquire)
+                || (!draining && self.closing.load(Ordering::Acquire))
+        };
+        std::future::poll_fn(move |cx| {
+            if raised() {
+                return Poll::Ready(());
+            }
+            self.task.register(cx.waker());
+            // Raised between the check and the registration: its wake may have found no waker.
+            if raised() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
 }
 
 /// Every open connection of one listener.
@@ -108,27 +176,41 @@ impl Conns {
     /// Asks up to `n` of the longest-idle connections, idle since `idle_before` (ms) or longer,
     /// to close; returns how many it asked (none when every connection is busy or fresh).
     fn evict(&self, n: usize, idle_before: u64) -> usize {
-        let mut idle: Vec<(u64, u64)> = self
+        let mut idle: Vec<(u64, Arc<Conn>)> = self
             .open
             .iter()
-            .filter(|c| {
-                c.in_flight.load(Ordering::Acquire) == 0
-                    && c.last_active_ms.load(Ordering::Relaxed) <= idle_before
+            .filter(|c| !c.closing.load(Ordering::Acquire) && c.idle_since(idle_before))
+            .map(|c| {
+                (
+                    c.last_active_ms.load(Ordering::Relaxed),
+                    Arc::clone(c.value()),
+                )
             })
-            .map(|c| (c.last_active_ms.load(Ordering::Relaxed), *c.key()))
             .collect();
         if idle.len() > n {
-            idle.select_nth_unstable(n);
+            idle.select_nth_unstable_by_key(n, |(at, _)| *at);
             idle.truncate(n);
         }
-        for (_, id) in &idle {
-            // Out of the choice at once, so the next eviction picks others.
-            if let Some((_, conn)) = self.open.remove(id) {
-                conn.close.notify_one();
-            }
+        // Marked closing at once, so the next eviction picks others.
+        for (_, conn) in &idle {
+            conn.ask_to_close();
         }
         idle.len()
     }
+
+    /// Times out every connection that has waited for a request head since `before` (ms).
+    fn time_out_heads(&self, before: u64) {
+        for c in self.open.iter() {
+            if c.idle_since(before) {
+                c.time_out();
+            }
+        }
+    }
+}
+
+/// How often the header timeout is checked: a quarter of the timeout, between 50 ms and 1 s.
+fn header_sweep_every(timeout: Duration) -> Duration {
+    (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
 /// Serves `listener` until `shutdown` turns true, then drains.
@@ -145,11 +227,26 @@ pub async fn serve<F, Fut>(
     let permits = Arc::new(Semaphore::new(opts.max_connections));
     let conns = Arc::new(Conns::default());
     let started = coarse_ms();
+    let now_ms = move || coarse_ms().saturating_sub(started);
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read_timeout)
-        .keep_alive(true);
+    // The header timeout is kept here rather than by hyper, whose timer would be armed, polled
+    // and dropped for every request on every connection: a sweep over the connections' activity
+    // stamps, which each request updates anyway, finds the overdue ones.
+    builder.header_read_timeout(None).keep_alive(true);
+    let sweeper = tokio::spawn({
+        let conns = Arc::clone(&conns);
+        let timeout_ms = opts.header_read_timeout.as_millis() as u64;
+        let mut every = tokio::time::interval(header_sweep_every(opts.header_read_timeout));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        async move {
+            loop {
+                every.tick().await;
+                if let Some(before) = now_ms().checked_sub(timeout_ms) {
+                    conns.time_out_heads(before);
+                }
+            }
+        }
+    });
 
     'accept: loop {
         let stream = tokio::select! {
@@ -169,7 +266,6 @@ pub async fn serve<F, Fut>(
         // clients wait in the kernel's backlog) for a connection to close; an idle one is asked
         // to, and while every connection is busy (or fresh) the question is asked again every
         // 10 ms and as each frees up.
-        let now_ms = move || coarse_ms().saturating_sub(started);
         let permit = match Arc::clone(&permits).try_acquire_owned() {
             Ok(p) => p,
             Err(_) => loop {
@@ -196,11 +292,7 @@ pub async fn serve<F, Fut>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let conn_state = Arc::new(Conn {
-            in_flight: AtomicUsize::new(0),
-            last_active_ms: AtomicU64::new(now_ms()),
-            close: Notify::new(),
-        });
+        let conn_state = Arc::new(Conn::new(now_ms()));
         let id = conns.next_id.fetch_add(1, Ordering::Relaxed);
         conns.open.insert(id, Arc::clone(&conn_state));
         let handler = handler.clone();
@@ -221,21 +313,29 @@ pub async fn serve<F, Fut>(
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let gauge = metrics.open.clone();
         gauge.inc();
-        let mut stop = shutdown.clone();
         let conns = Arc::clone(&conns);
+        let name = opts.name;
         tokio::spawn(async move {
             let mut conn = std::pin::pin!(conn);
-            let ended = tokio::select! {
-                r = conn.as_mut() => Some(r),
-                () = conn_state.close.notified() => None,
-                () = shutdown_requested(&mut stop) => None,
-            };
-            let ended = match ended {
-                Some(r) => r,
-                None => {
+            let mut draining = false;
+            let ended = loop {
+                tokio::select! {
+                    biased;
+                    r = conn.as_mut() => break r,
+                    () = conn_state.signalled(draining) => {}
+                }
+                if conn_state.timed_out.swap(false, Ordering::AcqRel)
+                    && conn_state.in_flight.load(Ordering::Acquire) == 0
+                {
+                    // No request head within the timeout (a trickled head, or a keep-alive
+                    // connection left idle): dropping the connection closes it.
+                    tracing::debug!(listener = name, "request head timed out; closing");
+                    break Ok(());
+                }
+                if !draining && conn_state.closing.load(Ordering::Acquire) {
                     // Finish the request in progress (if any), then close.
+                    draining = true;
                     conn.as_mut().graceful_shutdown();
-                    conn.await
                 }
             };
             if let Err(e) = ended {
@@ -248,12 +348,18 @@ pub async fn serve<F, Fut>(
     }
 
     drop(listener);
+    // Every connection is in `open` (the accept loop, which alone adds to it, has stopped) or
+    // has already been asked to close by eviction.
+    for conn in conns.open.iter() {
+        conn.ask_to_close();
+    }
     tracing::info!(
         listener = opts.name,
         "stopped accepting; draining connections"
     );
     // Every connection holds a permit until it has closed: all permits back means all closed.
     let all = u32::try_from(opts.max_connections).unwrap_or(u32::MAX);
+    // Heads still trickling in time out during the drain as before.
     if tokio::time::timeout(opts.drain_timeout, permits.acquire_many(all))
         .await
         .is_err()
@@ -263,4 +369,5 @@ pub async fn serve<F, Fut>(
             "drain timeout reached; closing remaining connections"
         );
     }
+    sweeper.abort();
 }

@@ -193,6 +193,46 @@ async fn slow_headers_are_cut_off_at_the_header_timeout() {
     s.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_header_timeout_spares_a_slow_body_and_closes_an_idle_keep_alive_connection() {
+    let s = TestServer::start_with(&format!(
+        "[server]\nheader_read_timeout_secs = 1\n{}",
+        default_config()
+    ))
+    .await;
+    let t = s.token().await;
+    let body = json!({"content": "今天天气很好", "version": 2, "scene": 2, "openid": "oSlowBody_0123456789"})
+        .to_string();
+    let bytes = body.as_bytes();
+    let mut stream = TcpStream::connect(s.api).await.unwrap();
+    let head = format!(
+        "POST /wxa/msg_sec_check?access_token={t} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The head is complete: the body may take longer than the header timeout.
+    let third = bytes.len() / 3;
+    for piece in [
+        &bytes[..third],
+        &bytes[third..2 * third],
+        &bytes[2 * third..],
+    ] {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        stream.write_all(piece).await.unwrap();
+    }
+    // Answered, and then, with no further request, closed once the timeout has passed.
+    let started = tokio::time::Instant::now();
+    let reply = read_until_close(&mut stream, Duration::from_secs(8)).await;
+    let waited = started.elapsed();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains(r#""errcode":0"#), "{reply}");
+    assert!(
+        waited < Duration::from_secs(6),
+        "an idle keep-alive connection still open after {waited:?}"
+    );
+    s.shutdown().await;
+}
+
 /// Opens a connection whose request is in progress: the head of a msgSecCheck with its body
 /// still to come.
 async fn busy_connection(s: &TestServer, token: &str) -> TcpStream {
