@@ -391,7 +391,8 @@ pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::Empty);
     }
-    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    // SIMD validation: Chinese text is three bytes a character, which std checks one by one.
+    let text = simdutf8::basic::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     // Derived structs would also accept a JSON array (fields by position): only objects count.
     if !text.trim_start().starts_with('{') {
         return match serde_json::from_str::<IgnoredAny>(text) {
