@@ -233,9 +233,9 @@ pub async fn serve<F, Fut>(
     // and dropped for every request on every connection: a sweep over the connections' activity
     // stamps, which each request updates anyway, finds the overdue ones.
     builder.header_read_timeout(None).keep_alive(true);
+    let timeout_ms = opts.header_read_timeout.as_millis() as u64;
     let sweeper = tokio::spawn({
         let conns = Arc::clone(&conns);
-        let timeout_ms = opts.header_read_timeout.as_millis() as u64;
         let mut every = tokio::time::interval(header_sweep_every(opts.header_read_timeout));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         async move {
@@ -324,8 +324,12 @@ pub async fn serve<F, Fut>(
                     r = conn.as_mut() => break r,
                     () = conn_state.signalled(draining) => {}
                 }
+                // Judged again here: a head that was waiting in the socket when the sweep ran
+                // (the task not yet polled) has been served since, and the connection is fresh.
                 if conn_state.timed_out.swap(false, Ordering::AcqRel)
-                    && conn_state.in_flight.load(Ordering::Acquire) == 0
+                    && now_ms()
+                        .checked_sub(timeout_ms)
+                        .is_some_and(|before| conn_state.idle_since(before))
                 {
                     // No request head within the timeout (a trickled head, or a keep-alive
                     // connection left idle): dropping the connection closes it.
