@@ -32,6 +32,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -309,7 +310,11 @@ pub async fn serve<F, Fut>(
                 Ok::<_, Infallible>(response)
             }
         });
-        let stream = Guarded::new(stream, metrics.conflicting_framing.clone());
+        let stream = Stamped {
+            inner: Guarded::new(stream, metrics.conflicting_framing.clone()),
+            conn: Arc::clone(&conn_state),
+            now_ms,
+        };
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let gauge = metrics.open.clone();
         gauge.inc();
@@ -374,4 +379,119 @@ pub async fn serve<F, Fut>(
         );
     }
     sweeper.abort();
+}
+
+/// A connection's stream that stamps its activity whenever it writes: an answer still being
+/// written to a slow reader (after its handler finished) keeps the connection active, so the
+/// header timeout only closes a connection that neither sends a head nor takes its answer.
+struct Stamped<S, C> {
+    inner: S,
+    conn: Arc<Conn>,
+    now_ms: C,
+}
+
+impl<S, C> Stamped<S, C>
+where
+    C: Fn() -> u64,
+{
+    fn stamp<T>(&self, polled: &Poll<std::io::Result<T>>) {
+        if let Poll::Ready(Ok(_)) = polled {
+            self.conn
+                .last_active_ms
+                .store((self.now_ms)(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin, C: Unpin> AsyncRead for Stamped<S, C> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin, C: Fn() -> u64 + Unpin> AsyncWrite for Stamped<S, C> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.stamp(&polled);
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.stamp(&polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn an_answer_written_slowly_keeps_its_connection_active() {
+        let conn = Arc::new(Conn::new(0));
+        let clock = Arc::new(AtomicU64::new(0));
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut stream = Stamped {
+            inner: near,
+            conn: Arc::clone(&conn),
+            now_ms: {
+                let clock = Arc::clone(&clock);
+                move || clock.load(Ordering::Relaxed)
+            },
+        };
+        // A reader taking 64 bytes at a time while the clock moves on: every write that
+        // makes progress stamps the connection with the time it made it.
+        let answer = vec![b'x'; 64 * 20];
+        let writer = tokio::spawn(async move {
+            stream.write_all(&answer).await.unwrap();
+            stream.flush().await.unwrap();
+        });
+        let mut got = 0;
+        let mut buf = [0u8; 64];
+        while got < 64 * 20 {
+            got += far.read(&mut buf).await.unwrap();
+            clock.fetch_add(1_000, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+        }
+        writer.await.unwrap();
+        // The last write happened after at least 18 of the reader's 20 steps.
+        let stamped = conn.last_active_ms.load(Ordering::Relaxed);
+        assert!(stamped >= 18_000, "last stamped at {stamped} ms");
+        // And so a sweep at the reader's end finds it active, not waiting for a head.
+        assert!(!conn.idle_since(stamped.saturating_sub(1)));
+    }
 }
