@@ -12,12 +12,13 @@
 //! (idle ones close at once), and waits up to the drain timeout before abandoning stragglers.
 //!
 //! The header timeout is kept here, not by hyper (whose timer is armed and dropped for every
-//! request): each connection stamps its activity when a request starts and ends, and a sweep
-//! every quarter of the timeout (at most every second) closes each connection that has waited
-//! longer than the timeout for a request head, whether its head is trickling in or it sits idle
-//! between requests. A request whose head is complete is never cut by it, however slow its
-//! body. Connections are signalled through two flags and a waker, which cost a few atomic
-//! operations each time a connection's task runs.
+//! request): each connection stamps its activity when a request starts and ends and whenever it
+//! writes, and a sweep every quarter of the timeout (at most every second) closes each
+//! connection that has waited longer than the timeout for a request head, whether its head is
+//! trickling in or it sits idle between requests. A request whose head is complete is never cut
+//! by it, however slow its body, nor is an answer that a slow reader is still taking.
+//! Connections are signalled through two flags and a waker, which cost a few atomic operations
+//! each time a connection's task runs.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -85,8 +86,8 @@ pub async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
 struct Conn {
     /// Requests being served now.
     in_flight: AtomicUsize,
-    /// When the connection last started or finished a request (ms since the listener started).
-    /// While no request is in flight, the connection has been waiting for a request head since.
+    /// When the connection last started or finished a request or wrote (ms since the listener
+    /// started). While no request is in flight, it has been waiting for a request head since.
     last_active_ms: AtomicU64,
     /// Set once the connection is asked to close (for a newcomer, or at shutdown); stays set.
     closing: AtomicBool,
