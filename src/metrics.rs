@@ -307,9 +307,15 @@ pub struct Metrics {
     hot: Arc<Hot>,
 }
 
+/// Errcodes answered often enough (refusals under overload, floods of bad tokens, limits) to
+/// keep their counters at hand; other errcodes are looked up by label.
+const HOT_ERRCODES: [i32; 8] = [-1, 40001, 40014, 41001, 42001, 44991, 45009, 61010];
+
 #[derive(Default)]
 struct Hot {
     ok: [OnceLock<IntCounter>; Api::COUNT],
+    errors: [[OnceLock<IntCounter>; HOT_ERRCODES.len()]; Api::COUNT],
+    shed: [OnceLock<IntCounter>; Api::COUNT],
     latency: [OnceLock<Histogram>; Api::COUNT],
     verdicts: [[[OnceLock<IntCounter>; Label::ALL.len()]; 3]; Api::COUNT],
     quota: [OnceLock<IntCounter>; 2],
@@ -447,6 +453,13 @@ impl Metrics {
             self.hot.ok[i]
                 .get_or_init(|| self.requests.with_label_values(&[api.as_str(), "0"]))
                 .inc();
+        } else if let Some(k) = HOT_ERRCODES.iter().position(|&c| c == errcode) {
+            self.hot.errors[i][k]
+                .get_or_init(|| {
+                    self.requests
+                        .with_label_values(&[api.as_str(), &errcode.to_string()])
+                })
+                .inc();
         } else {
             self.requests
                 .with_label_values(&[api.as_str(), &errcode.to_string()])
@@ -492,7 +505,9 @@ impl Metrics {
 
     /// Records a request shed under overload.
     pub fn shed(&self, api: Api) {
-        self.shed.with_label_values(&[api.as_str()]).inc();
+        self.hot.shed[api.index()]
+            .get_or_init(|| self.shed.with_label_values(&[api.as_str()]))
+            .inc();
     }
 
     /// Records one risk rank answer.
@@ -530,5 +545,52 @@ impl Metrics {
         // Encoding into a Vec only fails on invalid metric families, which `register` prevents.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use super::*;
+
+    /// The value of the series `name{labels}` in a rendered scrape (0 when absent).
+    fn value(scrape: &str, series: &str) -> f64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    #[test]
+    fn errcodes_kept_at_hand_and_looked_up_count_alike() {
+        let m = Metrics::new().unwrap();
+        for _ in 0..3 {
+            m.request(Api::MsgSecCheck, -1, 0.001);
+            m.shed(Api::MsgSecCheck);
+        }
+        m.request(Api::MsgSecCheck, 41001, 0.001);
+        m.request(Api::MsgSecCheck, 0, 0.001);
+        m.request(Api::MsgSecCheck, 47001, 0.001); // not among the hot errcodes
+        m.request(Api::Token, -1, 0.001); // another API's own counter
+        let scrape = String::from_utf8(m.render()).unwrap();
+        let requests = |api: &str, code: &str| {
+            value(
+                &scrape,
+                &format!(r#"modgate_api_requests_total{{api="{api}",errcode="{code}"}}"#),
+            )
+        };
+        assert_eq!(requests("msg_sec_check", "-1"), 3.0, "{scrape}");
+        assert_eq!(requests("msg_sec_check", "41001"), 1.0);
+        assert_eq!(requests("msg_sec_check", "0"), 1.0);
+        assert_eq!(requests("msg_sec_check", "47001"), 1.0);
+        assert_eq!(requests(Api::Token.as_str(), "-1"), 1.0);
+        assert_eq!(
+            value(
+                &scrape,
+                r#"modgate_overload_shed_total{api="msg_sec_check"}"#
+            ),
+            3.0
+        );
     }
 }
