@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[tokio::test]
@@ -398,6 +398,35 @@ async fn shutdown_finishes_the_request_in_flight() {
     let reply = read_until_close(&mut stream, Duration::from_secs(10)).await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("\"suggest\":\"risky\""), "{reply}");
+    s.finished().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    // A header timeout far past the test's wait: only the shutdown can close the connection.
+    let mut s = TestServer::start_with(&format!(
+        "[server]\nheader_read_timeout_secs = 60\n{}",
+        default_config()
+    ))
+    .await;
+    let mut stream = TcpStream::connect(s.api).await.unwrap();
+    let req = format!(
+        "GET /cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET} HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Answered and kept alive; now idle between requests.
+    s.begin_shutdown();
+    let started = tokio::time::Instant::now();
+    let rest = read_until_close(&mut stream, Duration::from_secs(20)).await;
+    assert!(rest.is_empty() || rest.contains("access_token"), "{rest}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "idle connection still open {:?} after shutdown began",
+        started.elapsed()
+    );
     s.finished().await;
 }
 
