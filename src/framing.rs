@@ -86,6 +86,7 @@ impl Default for Framing {
 }
 
 /// What a complete request head says about the body that follows.
+#[derive(Debug, PartialEq, Eq)]
 enum HeadVerdict {
     /// The body's framing, and the head's length.
     Follow(State, usize),
@@ -97,6 +98,113 @@ enum HeadVerdict {
     Opaque,
 }
 
+/// How a head is judged: by [`plain_head`] when it is a usual one, else by the full parse.
+fn judge(bytes: &[u8]) -> HeadVerdict {
+    match plain_head(bytes) {
+        Quick::Judged(verdict) => verdict,
+        Quick::Incomplete => HeadVerdict::Partial,
+        Quick::Unusual => judge_head(bytes),
+    }
+}
+
+/// What [`plain_head`] makes of a head.
+#[derive(Debug, PartialEq, Eq)]
+enum Quick {
+    Judged(HeadVerdict),
+    /// Every line so far is usual, but the head has not ended.
+    Incomplete,
+    /// A line that is not: the full parse decides.
+    Unusual,
+}
+
+/// The judgement of the usual head, without a full parse: a request line of an upper-case
+/// method (not CONNECT) ending in ` HTTP/1.x`, every line ended by CRLF, no header line
+/// beginning with `t` or `u` in either case (so neither Transfer-Encoding nor Upgrade can be
+/// among them) or with whitespace, and at most one `Content-Length` of plain digits.
+///
+/// It does not check the characters of the target or the header names and values. A head
+/// with bad ones is followed here by its `Content-Length` where httparse would fail, and hyper
+/// refuses it with 400 and closes the connection, so the guard's reading of what follows it
+/// never matters. Where httparse accepts the head, the two judge alike (a test compares them).
+///
+/// Each line is judged on its own bytes alone, so a head's prefix is `Unusual` only if the
+/// whole head is: however the head is split into reads, it is judged the same way.
+fn plain_head(bytes: &[u8]) -> Quick {
+    const CONTENT_LENGTH: &[u8] = b"content-length:";
+    let mut lines = memchr::memchr_iter(b'\n', bytes);
+    let Some(first_end) = lines.next() else {
+        return Quick::Incomplete;
+    };
+    let request_line = &bytes[..first_end];
+    let Some(method_len) = request_line.iter().position(|&b| b == b' ') else {
+        return Quick::Unusual;
+    };
+    let method = &request_line[..method_len];
+    if method.is_empty()
+        || !method.iter().all(u8::is_ascii_uppercase)
+        || method == b"CONNECT"
+        || !(request_line.ends_with(b" HTTP/1.1\r") || request_line.ends_with(b" HTTP/1.0\r"))
+    {
+        return Quick::Unusual;
+    }
+    let mut content_length: Option<&[u8]> = None;
+    let mut start = first_end + 1;
+    for end in lines {
+        let Some(line) = bytes[start..end].strip_suffix(b"\r") else {
+            return Quick::Unusual;
+        };
+        match line.first() {
+            None => {
+                let Some(v) = content_length else {
+                    return Quick::Judged(HeadVerdict::Follow(State::Head, end + 1));
+                };
+                let v = v.trim_ascii();
+                if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+                    return Quick::Unusual;
+                }
+                // At most 19 digits: below u64::MAX.
+                let n = v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                let next = if n == 0 { State::Head } else { State::Body(n) };
+                return Quick::Judged(HeadVerdict::Follow(next, end + 1));
+            }
+            Some(b't' | b'T' | b'u' | b'U' | b' ' | b'\t') => return Quick::Unusual,
+            Some(b'c' | b'C')
+                if line.len() >= CONTENT_LENGTH.len()
+                    && line[..CONTENT_LENGTH.len()].eq_ignore_ascii_case(CONTENT_LENGTH) =>
+            {
+                if content_length.is_some() {
+                    return Quick::Unusual;
+                }
+                content_length = Some(&line[CONTENT_LENGTH.len()..]);
+            }
+            Some(_) => {}
+        }
+        start = end + 1;
+    }
+    Quick::Incomplete
+}
+
+/// Whether the quick judgement of `bytes` (a head, and perhaps more) agrees with the full one:
+/// where [`plain_head`] judges, httparse either judges alike or rejects the head (and hyper with
+/// it). For the fuzz target.
+pub fn quick_judgement_agrees(bytes: &[u8]) -> Result<(), String> {
+    let Quick::Judged(quick) = plain_head(bytes) else {
+        return Ok(());
+    };
+    let full = judge_head(bytes);
+    if quick == full {
+        return Ok(());
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut headers).parse(bytes) {
+        Err(_) => Ok(()),
+        parsed => Err(format!(
+            "quick {quick:?}, full {full:?}, httparse {parsed:?}"
+        )),
+    }
+}
+
+/// The full judgement, by httparse.
 fn judge_head(bytes: &[u8]) -> HeadVerdict {
     // Left uninitialised: the parser writes only the headers it finds (a cleared array would
     // cost a 3 KiB memset per request).
@@ -192,7 +300,7 @@ impl Framing {
     fn head_bytes(&mut self, bytes: &mut [u8], at: usize) -> usize {
         // The usual case: a whole head within one read, judged in place without copying.
         let (verdict, base) = if self.head.is_empty() {
-            (judge_head(&bytes[at..]), 0)
+            (judge(&bytes[at..]), 0)
         } else {
             let base = self.head.len();
             self.head.extend_from_slice(&bytes[at..]);
@@ -202,7 +310,7 @@ impl Framing {
             let may_end =
                 fresh.windows(2).any(|w| w == b"\n\n") || fresh.windows(3).any(|w| w == b"\n\r\n");
             let verdict = if may_end {
-                judge_head(&self.head)
+                judge(&self.head)
             } else {
                 HeadVerdict::Partial
             };
@@ -483,5 +591,78 @@ POST /d HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n";
         }
         assert_eq!(f.state, State::Opaque);
         assert!(f.head.capacity() == 0);
+    }
+
+    #[test]
+    fn the_quick_judgement_takes_usual_heads_and_agrees_with_httparse() {
+        let usual: &[&[u8]] = &[
+            b"POST /wxa/msg_sec_check?access_token=abc HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Length: 178\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\ncontent-length:  7 \r\naccept: */*\r\n\r\n{\"a\":1}",
+            b"POST /x HTTP/1.0\r\nCONTENT-LENGTH: 0\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.1\r\n",
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"DELETE /admin/apps/wx1 HTTP/1.1\r\nAuthorization: Bearer t\r\nContent-Length: 18446744073\r\n\r\n",
+        ];
+        for &head in usual {
+            let shown = String::from_utf8_lossy(head);
+            let Quick::Judged(quick) = plain_head(head) else {
+                panic!("not judged quickly: {shown:?}");
+            };
+            assert_eq!(quick, judge_head(head), "{shown:?}");
+        }
+        // Everything else goes to the full parse.
+        let unusual: &[&[u8]] = &[
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: 4\r\ntransfer-encoding: chunked\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nTE: trailers\r\nContent-Length: 4\r\n\r\n",
+            b"GET / HTTP/1.1\r\nupgrade: websocket\r\n\r\n",
+            b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"post /x HTTP/1.1\r\nContent-Length: 4\r\n\r\n",
+            b"POST /x HTTP/1.1\nContent-Length: 4\n\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: 4\n\r\n",
+            b"POST /x HTTP/1.1\r\nX: a\r\n b\r\nContent-Length: 4\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: +4\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"POST /x HTTP/2.0\r\nContent-Length: 4\r\n\r\n",
+            b"\r\nPOST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\n",
+            b"\x01garbage\r\n\r\n",
+        ];
+        for &head in unusual {
+            let shown = String::from_utf8_lossy(head);
+            assert_eq!(plain_head(head), Quick::Unusual, "{shown:?}");
+        }
+        // An unfinished usual head waits for its end, whatever httparse makes of it so far.
+        for head in [
+            &b"POST /x HTTP/1.1\r\nContent-Length: 4\r\n"[..],
+            b"POST /\x7f",
+        ] {
+            let shown = String::from_utf8_lossy(head);
+            assert_eq!(plain_head(head), Quick::Incomplete, "{shown:?}");
+        }
+        // A head httparse rejects may be followed by its length: hyper refuses it and closes.
+        let bad = b"POST /a b HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+        assert_eq!(
+            plain_head(bad),
+            Quick::Judged(HeadVerdict::Follow(State::Body(4), bad.len()))
+        );
+        assert_eq!(judge_head(bad), HeadVerdict::Opaque);
+        for head in usual.iter().chain(unusual).chain([&&bad[..]]) {
+            quick_judgement_agrees(head).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_head_judged_quickly_whole_is_judged_alike_when_split() {
+        // httparse rejects the first head's target early, at its 8th byte; the quick judgement
+        // follows the head whole, and must do so however it arrives.
+        let input = b"POST /wx\x7f/a HTTP/1.1\r\nHost: a\r\n\r\nhelloPOST /b HTTP/1.1\r\n\
+Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        let (whole, f) = feed(input, input.len());
+        assert_eq!(f.refused(), 1);
+        for step in 1..input.len() {
+            let (out, f) = feed(input, step);
+            assert_eq!((&out, f.refused()), (&whole, 1), "step {step}");
+        }
     }
 }

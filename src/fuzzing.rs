@@ -110,7 +110,8 @@ fn never_fetched(ip: IpAddr) -> bool {
 
 /// The request framing guard under hyper: however the bytes are split into reads, it sees the
 /// same requests and changes the same bytes; it changes at most one byte (the last of a refused
-/// head), and never refuses a stream that has no Transfer-Encoding header at all.
+/// head), and never refuses a stream that has no Transfer-Encoding header at all; and its quick
+/// judgement of a usual head agrees with httparse wherever httparse accepts the head.
 pub fn request_framing(data: &[u8]) {
     use crate::framing::Framing;
     let run = |step: usize| {
@@ -131,6 +132,9 @@ pub fn request_framing(data: &[u8]) {
         changed as u64 == refused && refused <= 1,
         "{changed} bytes changed"
     );
+    if let Err(e) = crate::framing::quick_judgement_agrees(data) {
+        panic!("the quick head judgement disagrees: {e}");
+    }
     let lower = data.to_ascii_lowercase();
     if !lower.windows(17).any(|w| w == b"transfer-encoding") {
         assert_eq!(refused, 0, "refused without Transfer-Encoding");

@@ -72,6 +72,14 @@ impl Folder {
         if cp < 0x80 {
             return fold_ascii(c);
         }
+        if let Some(i) = cp.checked_sub(CJK_FIRST)
+            && i < CJK_LEN
+            && (self.0.cjk_kept[(i / 64) as usize] >> (i % 64)) & 1 == 1
+        {
+            // The common case in Chinese text, answered from a 2.6 KiB bitmap that stays in
+            // the L1 cache rather than from the 256 KiB table.
+            return Fold::One(c);
+        }
         if cp < 0x1_0000 {
             return self.decode(self.0.bmp[cp as usize]);
         }
@@ -113,9 +121,15 @@ const TAG_SPACE: u32 = 0xFFFF_FFF1;
 const TAG_NOISE: u32 = 0xFFFF_FFF2;
 const TAG_MANY: u32 = 0x8000_0000;
 
+/// The CJK Unified Ideographs block, most of any Chinese text.
+const CJK_FIRST: u32 = 0x4E00;
+const CJK_LEN: u32 = 0x9FFF + 1 - CJK_FIRST;
+
 struct Table {
     bmp: Box<[u32]>,
     many: Vec<&'static str>,
+    /// One bit per character of the CJK block: set when it folds to itself.
+    cjk_kept: Box<[u64]>,
 }
 
 fn table_cell() -> &'static Table {
@@ -143,7 +157,17 @@ fn table_cell() -> &'static Table {
                 }
             };
         }
-        Table { bmp, many }
+        let mut cjk_kept = vec![0u64; CJK_LEN.div_ceil(64) as usize].into_boxed_slice();
+        for i in 0..CJK_LEN {
+            if bmp[(CJK_FIRST + i) as usize] == CJK_FIRST + i {
+                cjk_kept[(i / 64) as usize] |= 1 << (i % 64);
+            }
+        }
+        Table {
+            bmp,
+            many,
+            cjk_kept,
+        }
     })
 }
 
