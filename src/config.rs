@@ -14,7 +14,7 @@
 //! | `server.header_read_timeout_secs` | `10` |
 //! | `server.max_body_bytes` | `1048576` (1 MiB; v1 content may be 500 KB) |
 //! | `server.drain_timeout_secs` | `30` |
-//! | `server.overload_delay_ms` | `100` (queueing delay above which requests are shed; `0`: never) |
+//! | `server.overload_delay_ms` | `100` (queueing delay above which requests are shed, and the longest a request may wait unread; `0`: never) |
 //! | `admin.listen` | `127.0.0.1:9090` |
 //! | `state.backend` | `memory` |
 //! | `state.data_dir` | `./data` |

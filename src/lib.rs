@@ -496,7 +496,7 @@ pub async fn serve(
         listeners.api,
         api_opts,
         gw.metrics.listener("api"),
-        move |req| Arc::clone(&api_gw).handle(req),
+        move |req, waited| Arc::clone(&api_gw).handle(req, waited),
         api_rx,
     ));
     let admin = spawn_admin(
@@ -571,7 +571,8 @@ fn spawn_admin(
             listener,
             opts,
             metrics,
-            move |req| api::admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
+            // The admin listener is never shed: how long a request waited does not matter.
+            move |req, _waited| api::admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
             shutdown,
         )
         .await;

@@ -292,6 +292,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    request_wait: Histogram,
     verdicts: IntCounterVec,
     connections: IntGaugeVec,
     http_refused: IntCounterVec,
@@ -365,6 +366,16 @@ impl Metrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        let request_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "modgate_api_request_wait_seconds",
+                "Time requests waited unread after they arrived, before their handler ran",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )?;
+        registry.register(Box::new(request_wait.clone()))?;
         registry.register(Box::new(verdicts.clone()))?;
         registry.register(Box::new(connections.clone()))?;
         let http_refused = IntCounterVec::new(
@@ -432,6 +443,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            request_wait,
             verdicts,
             connections,
             http_refused,
@@ -468,6 +480,11 @@ impl Metrics {
         self.hot.latency[i]
             .get_or_init(|| self.latency.with_label_values(&[api.as_str()]))
             .observe(seconds);
+    }
+
+    /// Records how long a request waited unread before its handler ran.
+    pub fn request_waited(&self, waited: std::time::Duration) {
+        self.request_wait.observe(waited.as_secs_f64());
     }
 
     /// Records one verdict.

@@ -10,7 +10,10 @@
 //! requests get errcode -1 (which SDKs back off on and retry) with `Retry-After: 1`, before
 //! their body is read or any work is done, so they cost a fraction of a check; the share
 //! settles where the delay sits near the target, which keeps admitted requests' queueing near it
-//! once the controller has acted (requests queued before it has are still served late).
+//! once the controller has acted. A request that has itself waited past the target to be read
+//! (its connection's socket was seen readable that long ago, [`crate::server::Waited`]) is
+//! refused whatever the share: requests queued before the controller has acted are not served
+//! late, and the wait of every admitted request is bounded by the target.
 //! A refusal is not free (the request still arrives and is parsed), so against many clients
 //! that never back off most requests are refused and the admitted rate falls well below
 //! capacity (BENCHMARKS.md, "Overload"). Token requests are never refused: they are cheap, and
@@ -24,6 +27,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+use crate::server::Waited;
 
 /// How often a probe is handed to the runtime (and the controller takes a sample).
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -86,8 +91,19 @@ impl Overload {
         })
     }
 
-    /// Whether to refuse this request. One relaxed load when nothing is shed.
-    pub fn shed(&self) -> bool {
+    /// Whether to refuse a request that [`Waited`] this long to be read: when it waited longer
+    /// than the target, or falls in the share refused now. A comparison and one relaxed load
+    /// when nothing is shed.
+    ///
+    /// A request past the target is already late: served, it would answer late and hold up
+    /// every request queued behind it, while a refusal costs a fraction of a check. This bounds
+    /// the wait of every admitted request by the target (plus a tick of the coarse clock),
+    /// whatever the controller's share, which acts on the runtime's queue as a whole and only
+    /// after it has seen the delay.
+    pub fn shed(&self, waited: Waited) -> bool {
+        if self.target.is_some_and(|target| waited.0 > target) {
+            return true;
+        }
         let share = self.share.load(Ordering::Relaxed);
         if share == 0 {
             return false;
@@ -240,17 +256,33 @@ mod tests {
         let metrics = crate::metrics::Metrics::new().unwrap_or_else(|e| panic!("{e}"));
         let o = Overload::new(Some(100 * MS), &metrics);
         assert!(
-            !(0..1000).any(|_| o.shed()),
+            !(0..1000).any(|_| o.shed(Waited::default())),
             "nothing is refused at share 0"
         );
         o.share.store(250_000, Ordering::Relaxed);
-        let refused: Vec<bool> = (0..1000).map(|_| o.shed()).collect();
+        let refused: Vec<bool> = (0..1000).map(|_| o.shed(Waited::default())).collect();
         assert_eq!(refused.iter().filter(|r| **r).count(), 250);
         // Evenly: one in every four.
         for window in refused.chunks(4) {
             assert_eq!(window.iter().filter(|r| **r).count(), 1, "{window:?}");
         }
         o.share.store(1_000_000, Ordering::Relaxed);
-        assert!((0..1000).all(|_| o.shed()));
+        assert!((0..1000).all(|_| o.shed(Waited::default())));
+    }
+
+    #[test]
+    fn a_request_that_waited_past_the_target_is_refused_whatever_the_share() {
+        let metrics = crate::metrics::Metrics::new().unwrap_or_else(|e| panic!("{e}"));
+        let o = Overload::new(Some(100 * MS), &metrics);
+        assert!(!o.shed(Waited(100 * MS)), "at the target is not past it");
+        assert!(o.shed(Waited(101 * MS)));
+        // Late refusals do not count against the share's spacing.
+        o.share.store(500_000, Ordering::Relaxed);
+        assert!(o.shed(Waited(Duration::from_secs(3))));
+        let refused: Vec<bool> = (0..4).map(|_| o.shed(Waited(MS))).collect();
+        assert_eq!(refused, [false, true, false, true]);
+        // Shedding off: nothing is refused, however late.
+        let off = Overload::new(None, &metrics);
+        assert!(!off.shed(Waited(Duration::from_secs(60))));
     }
 }

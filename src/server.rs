@@ -19,6 +19,11 @@
 //! by it, however slow its body, nor is an answer that a slow reader is still taking.
 //! Connections are signalled through two flags and a waker, which cost a few atomic operations
 //! each time a connection's task runs.
+//!
+//! Each request reaches its handler with how long it [`Waited`] to be read: the waker that a
+//! connection's reads leave with the runtime's I/O driver stamps when the socket became
+//! readable, so a request that sat in its socket while the runtime worked through a queue of
+//! others arrives knowing it (what load shedding judges it by, [`crate::overload`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -82,6 +87,37 @@ pub async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
+/// How long a request waited to be read: from when its connection's socket was seen to become
+/// readable (the I/O driver waking the connection's task) to when its handler was called. Zero
+/// when its bytes were already there when the connection read them. In ticks of the coarse
+/// monotonic clock (a few milliseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waited(pub Duration);
+
+/// The waker a connection's reads leave with the I/O driver: woken, it stamps the time (the
+/// first wake since the connection last read) and wakes the connection's task.
+struct ReadWake {
+    /// [`coarse_ms`] of the first wake since the last read; 0: none.
+    woken_ms: AtomicU64,
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let _ = self.woken_ms.compare_exchange(
+            0,
+            coarse_ms().max(1),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        self.task.wake();
+    }
+}
+
 /// One open connection, as the accept loop sees it.
 struct Conn {
     /// Requests being served now.
@@ -95,6 +131,9 @@ struct Conn {
     timed_out: AtomicBool,
     /// The connection's task, woken when either flag is set.
     task: AtomicWaker,
+    /// [`coarse_ms`] when the bytes the connection read last were seen to arrive; 0: they were
+    /// already there when it read.
+    arrived_ms: AtomicU64,
 }
 
 impl Conn {
@@ -105,6 +144,7 @@ impl Conn {
             closing: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            arrived_ms: AtomicU64::new(0),
         }
     }
 
@@ -118,6 +158,14 @@ impl Conn {
     fn time_out(&self) {
         self.timed_out.store(true, Ordering::Release);
         self.task.wake();
+    }
+
+    /// How long the request whose handler is called now has waited, at `now` ([`coarse_ms`]).
+    fn waited(&self, now: u64) -> Waited {
+        match self.arrived_ms.load(Ordering::Relaxed) {
+            0 => Waited::default(),
+            at => Waited(Duration::from_millis(now.saturating_sub(at))),
+        }
     }
 
     /// Whether the connection is waiting for a request head and has been since `before` (ms)
@@ -223,7 +271,7 @@ pub async fn serve<F, Fut>(
     handler: F,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<Incoming>, Waited) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(opts.max_connections));
@@ -301,8 +349,11 @@ pub async fn serve<F, Fut>(
         let state = Arc::clone(&conn_state);
         let service = service_fn(move |req| {
             state.in_flight.fetch_add(1, Ordering::AcqRel);
-            state.last_active_ms.store(now_ms(), Ordering::Relaxed);
-            let fut = handler(req);
+            let now = coarse_ms();
+            state
+                .last_active_ms
+                .store(now.saturating_sub(started), Ordering::Relaxed);
+            let fut = handler(req, state.waited(now));
             let state = Arc::clone(&state);
             async move {
                 let response = fut.await;
@@ -311,11 +362,11 @@ pub async fn serve<F, Fut>(
                 Ok::<_, Infallible>(response)
             }
         });
-        let stream = Stamped {
-            inner: Guarded::new(stream, metrics.conflicting_framing.clone()),
-            conn: Arc::clone(&conn_state),
+        let stream = Stamped::new(
+            Guarded::new(stream, metrics.conflicting_framing.clone()),
+            Arc::clone(&conn_state),
             now_ms,
-        };
+        );
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let gauge = metrics.open.clone();
         gauge.inc();
@@ -384,11 +435,32 @@ pub async fn serve<F, Fut>(
 
 /// A connection's stream that stamps its activity whenever it writes: an answer still being
 /// written to a slow reader (after its handler finished) keeps the connection active, so the
-/// header timeout only closes a connection that neither sends a head nor takes its answer.
+/// header timeout only closes a connection that neither sends a head nor takes its answer. Its
+/// reads register a [`ReadWake`], and each read that brings bytes notes when they arrived.
 struct Stamped<S, C> {
     inner: S,
     conn: Arc<Conn>,
     now_ms: C,
+    reads: Arc<ReadWake>,
+    /// `reads` as a waker, made once.
+    read_waker: std::task::Waker,
+}
+
+impl<S, C> Stamped<S, C> {
+    fn new(inner: S, conn: Arc<Conn>, now_ms: C) -> Self {
+        let reads = Arc::new(ReadWake {
+            woken_ms: AtomicU64::new(0),
+            task: AtomicWaker::new(),
+        });
+        let read_waker = std::task::Waker::from(Arc::clone(&reads));
+        Stamped {
+            inner,
+            conn,
+            now_ms,
+            reads,
+            read_waker,
+        }
+    }
 }
 
 impl<S, C> Stamped<S, C>
@@ -410,7 +482,21 @@ impl<S: AsyncRead + Unpin, C: Unpin> AsyncRead for Stamped<S, C> {
         cx: &mut std::task::Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        this.reads.task.register(cx.waker());
+        let before = buf.filled().len();
+        let mut via = std::task::Context::from_waker(&this.read_waker);
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(&mut via, buf);
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                let woken = this.reads.woken_ms.swap(0, Ordering::AcqRel);
+                this.conn.arrived_ms.store(woken, Ordering::Relaxed);
+            }
+            // A wake that brought nothing to read says nothing about the next bytes' arrival.
+            Poll::Pending => this.reads.woken_ms.store(0, Ordering::Release),
+            _ => {}
+        }
+        polled
     }
 }
 
@@ -466,14 +552,10 @@ mod tests {
         let conn = Arc::new(Conn::new(0));
         let clock = Arc::new(AtomicU64::new(0));
         let (near, mut far) = tokio::io::duplex(64);
-        let mut stream = Stamped {
-            inner: near,
-            conn: Arc::clone(&conn),
-            now_ms: {
-                let clock = Arc::clone(&clock);
-                move || clock.load(Ordering::Relaxed)
-            },
-        };
+        let mut stream = Stamped::new(near, Arc::clone(&conn), {
+            let clock = Arc::clone(&clock);
+            move || clock.load(Ordering::Relaxed)
+        });
         // A reader taking 64 bytes at a time while the clock moves on: every write that
         // makes progress stamps the connection with the time it made it.
         let answer = vec![b'x'; 64 * 20];
@@ -494,5 +576,85 @@ mod tests {
         assert!(stamped >= 18_000, "last stamped at {stamped} ms");
         // And so a sweep at the reader's end finds it active, not waiting for a head.
         assert!(!conn.idle_since(stamped.saturating_sub(1)));
+    }
+
+    /// Sends `request` on `stream` and reads one answer with a `Content-Length` body; returns
+    /// the body.
+    fn exchange(stream: &mut std::net::TcpStream, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        stream.write_all(request).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap();
+                if body.len() >= len {
+                    return body[..len].to_owned();
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_sat_in_its_socket_reaches_its_handler_knowing_how_long() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let opts = ServerOptions {
+            name: "test",
+            max_connections: 8,
+            header_read_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(1),
+        };
+        let metrics = ListenerMetrics {
+            open: prometheus::IntGauge::new("open", "open").unwrap(),
+            conflicting_framing: prometheus::IntCounter::new("framing", "framing").unwrap(),
+        };
+        let server = tokio::spawn(serve(
+            listener,
+            opts,
+            metrics,
+            |_req, waited: Waited| async move {
+                http::Response::new(http_body_util::Full::from(waited.0.as_millis().to_string()))
+            },
+            stopped,
+        ));
+        const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        // The client runs on a thread of its own: this test's runtime has one thread, which the
+        // queue below keeps busy.
+        let client = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            let idle: u64 = exchange(&mut stream, REQUEST).parse().unwrap();
+            // Sent while the runtime works through the queue.
+            std::thread::sleep(Duration::from_millis(60));
+            let busy: u64 = exchange(&mut stream, REQUEST).parse().unwrap();
+            (idle, busy)
+        });
+        // A queue of at least 300 ms of other tasks from 20 ms on. The I/O driver is still
+        // polled every few dozen tasks, so the second request's arrival is seen within a few
+        // milliseconds, while its connection's task joins the back of the queue.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for _ in 0..3_000 {
+            tokio::spawn(async { std::thread::sleep(Duration::from_micros(100)) });
+        }
+        let (idle, busy) = client.await.unwrap();
+        assert!(idle < 100, "an answer on an idle runtime waited {idle} ms");
+        assert!(
+            busy >= 100,
+            "a request behind the queue waited only {busy} ms"
+        );
+        stop.send(true).unwrap();
+        server.await.unwrap();
     }
 }

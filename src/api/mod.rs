@@ -194,7 +194,8 @@ impl Gateway {
         self.rids.next(now_ms / 1000)
     }
 
-    /// Serves one request on the WeChat-compatible listener.
+    /// Serves one request on the WeChat-compatible listener; `waited` is how long it sat unread
+    /// (a request that waited past the overload target is refused, [`crate::overload`]).
     ///
     /// Not an `async fn`: hyper stores and moves the returned future once per request, and an
     /// async fn keeps its arguments (the whole request) alongside every future it awaits. Here
@@ -203,14 +204,16 @@ impl Gateway {
     pub fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
+        waited: crate::server::Waited,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         use futures_util::FutureExt;
         use futures_util::future::{Either, ready};
 
         let started = Instant::now();
+        self.metrics.request_waited(waited.0);
         let api = Api::of_path(req.uri().path());
         // Tokens are cheap, and a client refused one only retries harder.
-        let shed = !matches!(api, Api::Token | Api::StableToken) && self.overload.shed();
+        let shed = !matches!(api, Api::Token | Api::StableToken) && self.overload.shed(waited);
         let work = if shed {
             self.metrics.shed(api);
             Either::Left(ready(Err(ApiError::Overloaded)))
