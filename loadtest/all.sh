@@ -8,12 +8,14 @@ run() { echo; echo "## $*"; "$@"; }
 run loadtest/msg_sec_check.sh 15s 64 3
 run loadtest/compare_builds.sh 53ee999 5s 64 10
 run loadtest/compare_builds.sh c7ff1b1 5s 64 10
+run loadtest/compare_builds.sh 6f12f8f 5s 64 10
 run loadtest/latency.sh 15 64
 run loadtest/overload.sh 10 4000
 run loadtest/soak.sh 10
 run loadtest/fetch-corpus.sh
 run cargo bench --bench engine -- --measurement-time 8
 run cargo bench --bench limits
+run cargo bench --bench framing
 run loadtest/limits.sh 15s 64 3
 run loadtest/redis.sh 15s 64 3
 run loadtest/tables.sh 1,100,1000,10000 10 3
