@@ -25,7 +25,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("framing");
     for (name, extra) in [
         ("usual head (line scan)", ""),
-        ("head with a t… header (httparse)", "Traceparent: 00-abc-def-01\r\n"),
+        (
+            "head with a t… header (httparse)",
+            "Traceparent: 00-abc-def-01\r\n",
+        ),
     ] {
         let mut req = request(extra);
         let mut framing = Framing::default();
