@@ -161,7 +161,7 @@ impl Overload {
         // Probes handed in and not yet seen to run: (sequence number, when handed).
         let mut waiting = std::collections::VecDeque::new();
         let mut controller = Controller::new(target);
-        let mut was_shedding = false;
+        let mut episode = Episodes::default();
         let mut seq = 0u64;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(SAMPLE_EVERY);
@@ -190,20 +190,58 @@ impl Overload {
                 .store((share * SCALE).round() as u32, Ordering::Relaxed);
             self.delay_gauge.set(delay.as_secs_f64());
             self.share_gauge.set(share);
-            let shedding = share > 0.0;
-            if shedding != was_shedding {
-                if shedding {
-                    tracing::warn!(
-                        delay_ms = delay.as_millis() as u64,
-                        target_ms = target.as_millis() as u64,
-                        "overloaded: refusing a share of requests with errcode -1"
-                    );
-                } else {
+            match episode.sample(share > 0.0) {
+                Some(Episode::Started) => tracing::warn!(
+                    delay_ms = delay.as_millis() as u64,
+                    target_ms = target.as_millis() as u64,
+                    "overloaded: refusing a share of requests with errcode -1"
+                ),
+                Some(Episode::Ended) => {
                     tracing::info!("load back under the target: no longer refusing requests");
                 }
-                was_shedding = shedding;
+                None => {}
             }
         }
+    }
+}
+
+/// Samples without shedding after which an episode of shedding is over (a second): under
+/// sustained overload the share touches zero and rises again many times a second, and that is
+/// one episode to an operator, logged once as it starts and once as it ends.
+pub const QUIET_SAMPLES: u32 = 100;
+
+/// A change in the shedding episode, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Episode {
+    Started,
+    Ended,
+}
+
+/// Follows shedding from sample to sample and tells when an episode starts and ends.
+#[derive(Debug, Default)]
+pub struct Episodes {
+    /// Within an episode (shedding, or not yet quiet for [`QUIET_SAMPLES`]).
+    within: bool,
+    /// Samples without shedding since the last one with it.
+    quiet: u32,
+}
+
+impl Episodes {
+    pub fn sample(&mut self, shedding: bool) -> Option<Episode> {
+        if shedding {
+            self.quiet = 0;
+            if !self.within {
+                self.within = true;
+                return Some(Episode::Started);
+            }
+        } else if self.within {
+            self.quiet += 1;
+            if self.quiet >= QUIET_SAMPLES {
+                self.within = false;
+                return Some(Episode::Ended);
+            }
+        }
+        None
     }
 }
 
@@ -268,6 +306,25 @@ mod tests {
         }
         o.share.store(1_000_000, Ordering::Relaxed);
         assert!((0..1000).all(|_| o.shed(Waited::default())));
+    }
+
+    #[test]
+    fn shedding_that_flickers_is_one_episode_logged_once_each_way() {
+        let mut e = Episodes::default();
+        let mut changes = Vec::new();
+        // Two seconds of a share that touches zero for 30 samples in every 60, then quiet.
+        for i in 0..200 {
+            changes.extend(e.sample(i % 60 < 30));
+        }
+        for _ in 0..QUIET_SAMPLES - 1 {
+            changes.extend(e.sample(false));
+        }
+        assert_eq!(changes, [Episode::Started], "still within the episode");
+        changes.extend(e.sample(false));
+        assert_eq!(changes, [Episode::Started, Episode::Ended]);
+        // A later overload is a new episode.
+        assert_eq!(e.sample(true), Some(Episode::Started));
+        assert_eq!(e.sample(true), None);
     }
 
     #[test]
