@@ -10,9 +10,10 @@ ROUNDS=${3:-3}
 source loadtest/lib.sh
 
 cargo build --release --quiet --bin modgate
+rm -rf target/bench-data-nolimits
 sed -e 's/18080/18082/; s/19090/19092/; s/bench-data/bench-data-nolimits/' loadtest/bench.toml > target/bench-nolimits.toml
 printf '[limits]\nenforce = false\n' >> target/bench-nolimits.toml
-start_modgate loadtest/bench.toml
+start_modgate "$(bench_config limits)"
 start_modgate target/bench-nolimits.toml
 wait_healthy 19090
 wait_healthy 19092

@@ -14,7 +14,7 @@ ROUNDS=${3:-3}
 source loadtest/lib.sh
 
 cargo build --release --quiet --bin modgate --example ceiling
-start_modgate loadtest/bench.toml
+start_modgate "$(bench_config msg-sec-check)"
 TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/examples/ceiling 127.0.0.1:18081 2>/dev/null &
 pids+=($!)
 wait_healthy 19090

@@ -20,10 +20,11 @@ taskset -c 1 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly n
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -p 16379 flushall >/dev/null
+rm -rf target/bench-data-redis
 sed -e 's/18080/18083/; s/19090/19093/; s/bench-data/bench-data-redis/' \
     -e 's|^\[state\]|[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:16379/0"\nredis_prefix = "bench"|' \
     loadtest/bench.toml > target/bench-redis.toml
-start_modgate loadtest/bench.toml
+start_modgate "$(bench_config redis-embedded)"
 start_modgate target/bench-redis.toml
 wait_healthy 19090
 wait_healthy 19093

@@ -254,6 +254,10 @@ struct Inner {
     order: HashMap<String, VecDeque<String>>,
     /// Each app's undecided items, counted as they change.
     open: HashMap<String, i64>,
+    /// Each app's undecided `pass` samples ([`Reason::Sample`]), counted as they change: with
+    /// `open`, whether a full queue holds anything a new item could evict, known without
+    /// looking through it.
+    open_samples: HashMap<String, i64>,
     /// With Redis: items queued here and not yet handed to it.
     staged: HashMap<String, Item>,
     /// Newest last.
@@ -265,13 +269,25 @@ impl Inner {
         self.open.get(appid).copied().unwrap_or(0)
     }
 
+    fn undecided_samples(&self, appid: &str) -> i64 {
+        self.open_samples.get(appid).copied().unwrap_or(0)
+    }
+
+    /// Counts an undecided item of `appid` in (`by` 1) or out (-1: removed or decided).
+    fn count_undecided(&mut self, appid: &str, reason: Reason, by: i64) {
+        *self.open.entry(appid.to_owned()).or_default() += by;
+        if reason == Reason::Sample {
+            *self.open_samples.entry(appid.to_owned()).or_default() += by;
+        }
+    }
+
     fn insert(&mut self, item: Item) {
         self.order
             .entry(item.appid.clone())
             .or_default()
             .push_back(item.id.clone());
         if item.decision.is_none() {
-            *self.open.entry(item.appid.clone()).or_default() += 1;
+            self.count_undecided(&item.appid, item.reason, 1);
         }
         self.items.insert(item.id.clone(), item);
     }
@@ -285,7 +301,7 @@ impl Inner {
             ids.remove(at);
         }
         if item.decision.is_none() {
-            *self.open.entry(item.appid.clone()).or_default() -= 1;
+            self.count_undecided(&item.appid, item.reason, -1);
         }
         Some(item)
     }
@@ -438,8 +454,15 @@ impl ReviewQueue {
         let held = inner.order.get(&appid).map_or(0, VecDeque::len);
         let mut evicted = None;
         if held >= self.settings.max_items_per_app {
-            // Scanned in place (oldest first): at the bound this runs on every enqueue.
-            let victim = {
+            let any_decided = held as i64 > inner.undecided(&appid);
+            let displaceable =
+                any_decided || (reason == Reason::Review && inner.undecided_samples(&appid) > 0);
+            // Scanned in place (oldest first) only when the counts say it will find a victim: a
+            // queue left full of undecided samples drops each new sample at once, rather than
+            // looking through every item of the app to find nothing.
+            let victim = if !displaceable {
+                None
+            } else {
                 let ids = inner.order.get(&appid).into_iter().flatten();
                 let mut decided = None;
                 let mut sample = None;
@@ -451,6 +474,9 @@ impl ReviewQueue {
                         }
                         Some(i) if i.reason == Reason::Sample && sample.is_none() => {
                             sample = Some(id);
+                            if !any_decided {
+                                break;
+                            }
                         }
                         _ => {}
                     }
@@ -680,7 +706,7 @@ impl ReviewQueue {
             item.claim = None;
             item.decision = Some(decision);
             let updated = item.clone();
-            *inner.open.entry(updated.appid.clone()).or_default() -= 1;
+            inner.count_undecided(&updated.appid, updated.reason, -1);
             inner.audit.push_back(entry.clone());
             let depth = inner.undecided(&updated.appid);
             (updated, entry, depth)
@@ -757,7 +783,7 @@ impl ReviewQueue {
             for id in &old {
                 if let Some(item) = inner.items.remove(id) {
                     if item.decision.is_none() {
-                        *inner.open.entry(item.appid.clone()).or_default() -= 1;
+                        inner.count_undecided(&item.appid, item.reason, -1);
                     }
                     apps.push(item.appid);
                 }
@@ -1103,6 +1129,55 @@ mod tests {
     async fn in_redis_a_full_queue_evicts_the_same_way() {
         let dir = tempdir();
         eviction_order(shared_queue(dir.path(), &fresh_prefix("bound"), bounded()).await).await;
+    }
+
+    /// A full queue judges what it may evict from counts kept as items come, go and are decided
+    /// (it looks through the items only when the counts say a victim is there): the counts must
+    /// hold across a reopen, an eviction, the retention sweep and a decision.
+    #[tokio::test]
+    async fn a_full_queue_counts_what_it_may_evict_across_reopen_sweep_and_decisions() {
+        let dir = tempdir();
+        let (r, s) = (Reason::Review, Reason::Sample);
+        {
+            let q = queue(dir.path(), bounded());
+            let writer = tokio::spawn(Arc::clone(&q).write_batches());
+            queued(
+                &q,
+                vec![
+                    item("r0", r, 1),
+                    item("s1", s, 500_000),
+                    item("s2", s, 999_001),
+                ],
+            )
+            .await;
+            writer.abort();
+            let _ = writer.await;
+        }
+        let q = queue(dir.path(), bounded());
+        let writer = tokio::spawn(Arc::clone(&q).write_batches());
+        // Counted again from the store: nothing decided, so a sample is dropped...
+        queued(&q, vec![item("s3", s, 999_002)]).await;
+        assert_eq!(ids(&q).await, ["r0", "s1", "s2"]);
+        // ...and a review displaces the oldest sample.
+        queued(&q, vec![item("r2", r, 999_003)]).await;
+        assert_eq!(ids(&q).await, ["r0", "s2", "r2"]);
+        // The sweep takes the week-old review; the queue fills again.
+        let week = 7 * 86_400_000;
+        assert_eq!(q.sweep(1 + week + 1).await.unwrap(), 1);
+        queued(&q, vec![item("r3", r, 999_004)]).await;
+        assert_eq!(ids(&q).await, ["s2", "r2", "r3"]);
+        // Once r2 is decided, a new sample evicts it rather than being dropped.
+        q.claim("r2", "ann", 1_000_000).await.unwrap();
+        q.decide("r2", decision("ann"), 1_000_000).await.unwrap();
+        queued(&q, vec![item("s4", s, 999_005)]).await;
+        assert_eq!(ids(&q).await, ["s2", "r3", "s4"]);
+        // Nothing decided again: a review displaces the oldest of the two samples.
+        queued(&q, vec![item("r4", r, 999_006)]).await;
+        assert_eq!(ids(&q).await, ["r3", "s4", "r4"]);
+        let dropped = q.metrics.dropped.with_label_values(&["full"]).get();
+        assert_eq!(dropped, 1, "s3 alone");
+        writer.abort();
+        let _ = writer.await;
     }
 
     #[tokio::test]
