@@ -23,3 +23,4 @@ run loadtest/media.sh 3 32 2
 run loadtest/images.sh 5 3
 run loadtest/review.sh 10s 64 3
 run loadtest/review_sampling.sh 10s 64 3
+run loadtest/review_full.sh 5b7f9f8 5s 64 10

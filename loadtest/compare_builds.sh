@@ -8,6 +8,7 @@
 # turn, so drift on a shared machine hits all three alike. Prints every round and the medians of
 # the per-round ratios (a ratio within one round is what survives this machine's noise).
 # Usage: loadtest/compare_builds.sh REVISION [DURATION] [CONNECTIONS] [ROUNDS]
+# With SEED_DATA=DIR set, both gateways start from a copy of that data directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REV=${1:?usage: loadtest/compare_builds.sh REVISION [DURATION] [CONNECTIONS] [ROUNDS]}
@@ -25,10 +26,14 @@ CARGO_TARGET_DIR=target/compare-build cargo build --release --quiet --bin modgat
     --manifest-path "$tree/Cargo.toml"
 cargo build --release --quiet --bin modgate --example ceiling
 
-# config NAME API_PORT ADMIN_PORT: bench_config's file (its own data directory) on other ports.
+# config NAME API_PORT ADMIN_PORT: bench_config's file (its own data directory, a copy of
+# $SEED_DATA's when that is set) on other ports.
 config() {
     local file
     file=$(bench_config "$1")
+    if [ -n "${SEED_DATA:-}" ]; then
+        cp -r "$SEED_DATA" "target/bench-data-$1"
+    fi
     sed -i -e "s|127.0.0.1:18080|127.0.0.1:$2|" -e "s|127.0.0.1:19090|127.0.0.1:$3|" "$file"
     echo "$file"
 }
