@@ -303,12 +303,18 @@ impl OwnRedis {
         OwnRedis { port, child }
     }
 
+    /// On a free port below the kernel's ephemeral range, so that while this server is down no
+    /// outgoing connection's source port nor a parallel test's `:0` listener can take the port
+    /// it comes back on.
     fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+        let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+        // Spread concurrent runs of this suite (other checkouts) over a thousand ports.
+        let first = low.saturating_sub(1 + u16::try_from(std::process::id() % 1000).unwrap());
+        let port = (1024..=first)
+            .rev()
+            .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+            .expect("a free port below the ephemeral range");
         Self::start_on(port)
     }
 

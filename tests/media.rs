@@ -141,13 +141,17 @@ fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed()
 }
 
-/// Serves `handler` on a fresh loopback port (or the given one).
-async fn serve<F, Fut>(addr: &str, handler: F) -> SocketAddr
+/// A listener on a fresh loopback port.
+async fn loopback() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// Serves `handler` on `listener`.
+fn serve<F, Fut>(listener: tokio::net::TcpListener, handler: F) -> SocketAddr
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let local = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
@@ -221,11 +225,10 @@ impl Origin {
         // outlast the gateway's 1.5 s fetch timeout on a loaded machine.
         let _ = (png(), mp3(), fixture("/copy.jpg"));
         let me = self.clone();
-        serve("127.0.0.1:0", move |req| {
+        serve(loopback().await, move |req| {
             let me = me.clone();
             async move { me.answer(req).await }
         })
-        .await
     }
 
     fn hits(&self, path: &str) -> usize {
@@ -310,9 +313,9 @@ impl Receiver {
         }
     }
 
-    async fn start_on(&self, addr: &str) -> SocketAddr {
+    fn start_on(&self, listener: tokio::net::TcpListener) -> SocketAddr {
         let me = self.clone();
-        serve(addr, move |req| {
+        serve(listener, move |req| {
             let me = me.clone();
             async move {
                 let query = url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
@@ -339,11 +342,10 @@ impl Receiver {
                 resp
             }
         })
-        .await
     }
 
     async fn start(&self) -> SocketAddr {
-        self.start_on("127.0.0.1:0").await
+        self.start_on(loopback().await)
     }
 
     fn all(&self) -> Vec<Push> {
@@ -772,11 +774,12 @@ async fn files_of_the_wrong_kind_push_40004() {
 async fn a_receiver_that_comes_back_gets_the_push() {
     let origin = Origin::default();
     let o = origin.start().await;
-    // Reserve a port, then leave it closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Hold a port bound but not listening: connections to it are refused, and no other socket
+    // (a parallel test's listener, an outgoing connection's source port) can take it before the
+    // receiver listens on it.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap();
     let s = TestServer::start_with(&gateway_config(port, "", "").replace(
         "push_retry_secs = [0.05, 0.1, 0.2]",
         "push_retry_secs = [0.2, 0.4, 0.8, 1.6]",
@@ -802,7 +805,7 @@ async fn a_receiver_that_comes_back_gets_the_push() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let r = Receiver::new();
-    r.start_on(&port.to_string()).await;
+    r.start_on(reserved.listen(1024).unwrap());
     let job = finished(&s, &trace).await;
     assert_eq!(job["state"], "delivered", "{job}");
     assert!(job["attempts"].as_u64().unwrap() >= 2, "{job}");
