@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use modgate::framing::Framing;
+use modgate::transport::framing::Framing;
 
 fn request(extra_header: &str) -> Vec<u8> {
     let body = include_bytes!("../loadtest/body.json");

@@ -113,7 +113,7 @@ fn never_fetched(ip: IpAddr) -> bool {
 /// head), and never refuses a stream that has no Transfer-Encoding header at all; and its quick
 /// judgement of a usual head agrees with httparse wherever httparse accepts the head.
 pub fn request_framing(data: &[u8]) {
-    use crate::framing::Framing;
+    use crate::transport::framing::Framing;
     let run = |step: usize| {
         let mut f = Framing::default();
         let mut out = data.to_vec();
@@ -132,7 +132,7 @@ pub fn request_framing(data: &[u8]) {
         changed as u64 == refused && refused <= 1,
         "{changed} bytes changed"
     );
-    if let Err(e) = crate::framing::quick_judgement_agrees(data) {
+    if let Err(e) = crate::transport::framing::quick_judgement_agrees(data) {
         panic!("the quick head judgement disagrees: {e}");
     }
     let lower = data.to_ascii_lowercase();

@@ -20,19 +20,18 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod engine;
-pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ids;
 pub mod limits;
 pub mod media;
 pub mod metrics;
-pub mod overload;
 pub mod review;
 pub mod rid;
 pub mod risk;
-pub mod server;
 pub mod state;
 pub mod token;
+pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,11 +50,11 @@ use crate::engine::table::{CustomTable, TableError};
 use crate::engine::{Engine, EngineError, Lexicon};
 use crate::metrics::Metrics;
 use crate::rid::RidGenerator;
-use crate::server::ServerOptions;
 use crate::state::catalog::{self, Catalog, CatalogError, RedisCatalog};
 use crate::state::durable::{Durable, DurableError, Kind};
 use crate::state::redis::RedisState;
 use crate::state::{App, AppRegistry, Stores};
+use crate::transport::server::{self, ServerOptions};
 
 /// The two bound sockets.
 #[derive(Debug)]
@@ -277,7 +276,11 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         visits: stores.visits,
         admission: stores.admission,
         engine: arc_swap::ArcSwap::from_pointee(engine),
-        overload: overload::Overload::new(config.server.overload_delay, &metrics),
+        overload: transport::overload::Overload::new(
+            config.server.overload_delay,
+            metrics.scheduling_delay(),
+            metrics.shed_share(),
+        ),
         metrics,
         clock: options.clock,
         rids: RidGenerator::new(),
@@ -635,7 +638,7 @@ async fn ping_backend(
 ) {
     loop {
         tokio::select! {
-            () = server::shutdown_requested(&mut shutdown) => return,
+            () = transport::shutdown_requested(&mut shutdown) => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         match state.ping().await {
@@ -656,7 +659,7 @@ async fn sweep_review(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             Err(e) => tracing::error!(error = %e, "review sweep failed"),
         }
         tokio::select! {
-            () = server::shutdown_requested(&mut shutdown) => return,
+            () = transport::shutdown_requested(&mut shutdown) => return,
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
     }
@@ -670,7 +673,7 @@ async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     }
     loop {
         tokio::select! {
-            () = server::shutdown_requested(&mut shutdown) => return,
+            () = transport::shutdown_requested(&mut shutdown) => return,
             () = tokio::time::sleep(every) => {}
         }
         let ttl = gw.config.limits.visit_ttl.as_secs();

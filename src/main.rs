@@ -106,8 +106,8 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let api = modgate::server::bind(listen.0);
-        let admin = modgate::server::bind(listen.1);
+        let api = modgate::transport::server::bind(listen.0);
+        let admin = modgate::transport::server::bind(listen.1);
         let (api, admin) = match (api, admin) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) => {

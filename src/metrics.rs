@@ -547,8 +547,8 @@ impl Metrics {
     }
 
     /// The metrics one listener's accept loop keeps.
-    pub fn listener(&self, listener: &'static str) -> crate::server::ListenerMetrics {
-        crate::server::ListenerMetrics {
+    pub fn listener(&self, listener: &'static str) -> crate::transport::server::ListenerMetrics {
+        crate::transport::server::ListenerMetrics {
             open: self.connections.with_label_values(&[listener]),
             conflicting_framing: self
                 .http_refused

@@ -28,12 +28,13 @@
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
+
+pub use crate::config::RiskSettings;
 
 /// The highest rank.
 pub const MAX_RANK: u8 = 4;
@@ -50,25 +51,6 @@ pub const VELOCITY_HALF_LIFE: Duration = Duration::from_secs(60);
 /// Weights of verdicts in the moderation history.
 pub const RISKY_WEIGHT: f32 = 1.0;
 pub const REVIEW_WEIGHT: f32 = 0.3;
-
-/// Model settings (`[risk]`).
-#[derive(Debug, Clone)]
-pub struct RiskSettings {
-    pub history_half_life: Duration,
-    pub registration_window: Duration,
-    /// Users (and, separately, registration keys) remembered per app.
-    pub max_users: NonZeroUsize,
-}
-
-impl Default for RiskSettings {
-    fn default() -> Self {
-        RiskSettings {
-            history_half_life: Duration::from_secs(1800),
-            registration_window: Duration::from_secs(3600),
-            max_users: NonZeroUsize::new(50_000).unwrap_or(NonZeroUsize::MIN),
-        }
-    }
-}
 
 /// A quantity that halves every half-life, stored with the second it was last brought up to
 /// date.
@@ -455,8 +437,9 @@ fn check_entry(i: usize, raw: RawEntry) -> Result<ListEntry, ListError> {
     let bad = |why: String| ListError::Entry(i + 1, why);
     let value = raw.value.trim().to_owned();
     match raw.kind {
-        EntryType::Openid => crate::api::msg_sec_check::validate_openid(&value)
-            .map_err(|e| bad(format!("`value`: {e}")))?,
+        EntryType::Openid => {
+            crate::ids::check_openid(&value).map_err(|e| bad(format!("`value`: {e}")))?
+        }
         EntryType::Mobile => {
             let digits = value.strip_prefix('+').unwrap_or(&value);
             if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit())
@@ -652,6 +635,8 @@ impl RiskLists {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+    use std::num::NonZeroUsize;
 
     use super::*;
 

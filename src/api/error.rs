@@ -7,16 +7,14 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
-use http_body_util::Full;
 
 use super::wire::ErrorBody;
 use crate::rid::Rid;
 use crate::token::TokenError;
 
 /// The response type of both listeners.
-pub type Response = http::Response<Full<Bytes>>;
+pub use crate::transport::response::{Response, json_bytes_response, json_response};
 
 /// A refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +75,7 @@ pub enum ApiError {
     /// -1: a backend could not answer; SDKs back off and retry.
     #[error("system error, retry later")]
     System,
-    /// -1: refused unread because the gateway is overloaded ([`crate::overload`]).
+    /// -1: refused unread because the gateway is overloaded ([`crate::transport::overload`]).
     #[error("system busy: the gateway is overloaded, retry later")]
     Overloaded,
     /// 404
@@ -184,29 +182,6 @@ impl From<crate::state::StateError> for ApiError {
         tracing::warn!(error = %e, "state backend failed");
         ApiError::System
     }
-}
-
-/// A JSON response with the given status.
-pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
-    // Serializing our own response structs cannot fail (no maps with non-string keys, no
-    // fallible Serialize impls); fall back to a fixed body rather than panic if it ever did.
-    // Room for a typical answer (a v2 verdict is ~250 bytes) in one allocation.
-    let mut bytes = Vec::with_capacity(384);
-    if serde_json::to_writer(&mut bytes, body).is_err() {
-        bytes = br#"{"errcode":-1,"errmsg":"system error"}"#.to_vec();
-    }
-    json_bytes_response(status, bytes)
-}
-
-/// A response with a JSON body already written.
-pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut resp = http::Response::new(Full::new(Bytes::from(bytes)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    resp
 }
 
 #[cfg(test)]

@@ -64,8 +64,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Verdicts waiting for a person ([`crate::review`]).
     pub review: Arc<crate::review::ReviewQueue>,
-    /// Whether to shed a request now ([`crate::overload`]).
-    pub overload: Arc<crate::overload::Overload>,
+    /// Whether to shed a request now ([`crate::transport::overload`]).
+    pub overload: Arc<crate::transport::overload::Overload>,
     pub clock: SharedClock,
     pub rids: RidGenerator,
 }
@@ -195,7 +195,7 @@ impl Gateway {
     }
 
     /// Serves one request on the WeChat-compatible listener; `waited` is how long it sat unread
-    /// (a request that waited past the overload target is refused, [`crate::overload`]).
+    /// (a request that waited past the overload target is refused, [`crate::transport::overload`]).
     ///
     /// Not an `async fn`: hyper stores and moves the returned future once per request, and an
     /// async fn keeps its arguments (the whole request) alongside every future it awaits. Here
@@ -204,7 +204,7 @@ impl Gateway {
     pub fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        waited: crate::server::Waited,
+        waited: crate::transport::server::Waited,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
         use futures_util::FutureExt;
         use futures_util::future::{Either, ready};

@@ -27,7 +27,6 @@ pub const MAX_V1_BYTES: usize = 500 * 1024;
 /// Texts longer than this are checked on the blocking pool, not on an async worker.
 const INLINE_CHECK_BYTES: usize = 64 * 1024;
 /// openid length limit, in bytes.
-const MAX_OPENID_BYTES: usize = 128;
 
 pub(super) fn body_error(e: BodyError) -> ApiError {
     match e {
@@ -240,22 +239,9 @@ pub(super) fn scene_and_openid<'a>(
     Ok((scene, openid))
 }
 
-/// An openid: 1 to 128 bytes of `[A-Za-z0-9_-]`.
+/// An openid as the APIs take it (40003 otherwise).
 pub fn validate_openid(openid: &str) -> Result<(), ApiError> {
-    if openid.len() > MAX_OPENID_BYTES {
-        return Err(ApiError::InvalidOpenid(
-            "field `openid` is longer than 128 bytes",
-        ));
-    }
-    if !openid
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ApiError::InvalidOpenid(
-            "field `openid` may hold only letters, digits, `_` and `-`",
-        ));
-    }
-    Ok(())
+    crate::ids::check_openid(openid).map_err(|e| ApiError::InvalidOpenid(e.as_str()))
 }
 
 async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {

@@ -317,9 +317,15 @@ fn intern(s: String) -> &'static str {
     leaked
 }
 
+/// CJK ideographs (the characters that need no word boundaries).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
+}
+
 /// Traditional → simplified for one character.
 fn simplify(c: char) -> char {
-    if c.len_utf8() != 3 || !super::normalize::is_cjk(c) {
+    if c.len_utf8() != 3 || !is_cjk(c) {
         return c;
     }
     let mut buf = [0u8; 4];

@@ -17,6 +17,7 @@
 //! The output is UTF-8; `spans` has one entry per stream character with the byte range of the
 //! input it came from (a whole run for a collapsed character).
 
+pub use super::fold::is_cjk;
 use super::fold::{Fold, Folder};
 
 /// What was dropped just before a stream character.
@@ -136,12 +137,6 @@ pub fn normalize(input: &str) -> Normalized {
     let mut n = Normalized::default();
     n.fill(input);
     n
-}
-
-/// CJK ideographs (the characters that need no word boundaries).
-pub fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
-        0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
 }
 
 #[cfg(test)]

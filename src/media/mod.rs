@@ -440,7 +440,7 @@ pub async fn run(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             () = media.wake.notified() => {}
             () = tokio::time::sleep(wait.min(SWEEP_EVERY)) => {}
-            () = crate::server::shutdown_requested(&mut shutdown) => break,
+            () = crate::transport::shutdown_requested(&mut shutdown) => break,
         }
     }
     steps.shutdown().await;
@@ -485,7 +485,7 @@ async fn feed(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
             Ok::<(), StoreError>(())
         };
         let result = tokio::select! {
-            () = crate::server::shutdown_requested(&mut shutdown) => return,
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
             r = step => r,
         };
         match result {
@@ -497,7 +497,7 @@ async fn feed(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
                 }
                 let backoff = Duration::from_millis(100 * u64::from(failures.min(50)));
                 tokio::select! {
-                    () = crate::server::shutdown_requested(&mut shutdown) => return,
+                    () = crate::transport::shutdown_requested(&mut shutdown) => return,
                     () = tokio::time::sleep(backoff) => {}
                 }
             }

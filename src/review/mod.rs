@@ -52,26 +52,7 @@ const WRITE_BATCH: usize = 512;
 /// core), so without it every item would be a commit of its own.
 const WRITE_LINGER: Duration = Duration::from_millis(50);
 
-/// `[review]`, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReviewSettings {
-    /// One `pass` verdict in this many is sampled for review; 0 samples none.
-    pub pass_sample_every: u64,
-    pub max_items_per_app: usize,
-    pub retention: Duration,
-    pub claim: Duration,
-}
-
-impl Default for ReviewSettings {
-    fn default() -> Self {
-        ReviewSettings {
-            pass_sample_every: 1000,
-            max_items_per_app: 10_000,
-            retention: Duration::from_secs(7 * 86_400),
-            claim: Duration::from_secs(900),
-        }
-    }
-}
+pub use crate::config::ReviewSettings;
 
 /// Why an item is in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -365,7 +365,7 @@ pub async fn watch(
             Ok::<_, redis::RedisError>(pubsub)
         };
         let pubsub = tokio::select! {
-            () = crate::server::shutdown_requested(&mut shutdown) => return,
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
             r = subscribed => r,
         };
         let mut pubsub = match pubsub {
@@ -373,7 +373,7 @@ pub async fn watch(
             Err(e) => {
                 tracing::warn!(error = %e, "change subscription failed; retrying");
                 tokio::select! {
-                    () = crate::server::shutdown_requested(&mut shutdown) => return,
+                    () = crate::transport::shutdown_requested(&mut shutdown) => return,
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -386,7 +386,7 @@ pub async fn watch(
         let mut messages = pubsub.on_message();
         loop {
             let message = tokio::select! {
-                () = crate::server::shutdown_requested(&mut shutdown) => return,
+                () = crate::transport::shutdown_requested(&mut shutdown) => return,
                 m = messages.next() => m,
             };
             let Some(message) = message else {

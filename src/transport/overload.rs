@@ -11,7 +11,7 @@
 //! their body is read or any work is done, so they cost a fraction of a check; the share
 //! settles where the delay sits near the target, which keeps admitted requests' queueing near it
 //! once the controller has acted. A request that has itself waited past the target to be read
-//! (its connection's socket was seen readable that long ago, [`crate::server::Waited`]) is
+//! (its connection's socket was seen readable that long ago, [`crate::transport::server::Waited`]) is
 //! refused whatever the share: requests queued before the controller has acted are not served
 //! late, and the wait of every admitted request is bounded by the target.
 //! A refusal is not free (the request still arrives and is parsed), so against many clients
@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::server::Waited;
+use super::server::Waited;
 
 /// How often a probe is handed to the runtime (and the controller takes a sample).
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -81,13 +81,19 @@ pub struct Overload {
 }
 
 impl Overload {
-    pub fn new(target: Option<Duration>, metrics: &crate::metrics::Metrics) -> Arc<Self> {
+    /// `delay_gauge` shows the runtime's queueing delay in seconds, `share_gauge` the share of
+    /// requests refused now.
+    pub fn new(
+        target: Option<Duration>,
+        delay_gauge: prometheus::Gauge,
+        share_gauge: prometheus::Gauge,
+    ) -> Arc<Self> {
         Arc::new(Overload {
             target,
             share: AtomicU32::new(0),
             seen: AtomicU64::new(0),
-            delay_gauge: metrics.scheduling_delay(),
-            share_gauge: metrics.shed_share(),
+            delay_gauge,
+            share_gauge,
         })
     }
 
@@ -142,7 +148,7 @@ impl Overload {
             tracing::error!(error = %e, "the overload sampler could not start; nothing will be shed");
             return;
         }
-        crate::server::shutdown_requested(&mut shutdown).await;
+        super::shutdown_requested(&mut shutdown).await;
         stop.store(true, Ordering::Relaxed);
         self.share.store(0, Ordering::Relaxed);
         self.share_gauge.set(0.0);
@@ -260,6 +266,10 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    fn gauge() -> prometheus::Gauge {
+        prometheus::Gauge::new("g", "a gauge no registry holds").unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn the_share_climbs_while_late_and_falls_back_when_not() {
         let mut c = Controller::new(100 * MS);
@@ -291,8 +301,7 @@ mod tests {
 
     #[test]
     fn refusals_are_exactly_the_share_and_evenly_spread() {
-        let metrics = crate::metrics::Metrics::new().unwrap_or_else(|e| panic!("{e}"));
-        let o = Overload::new(Some(100 * MS), &metrics);
+        let o = Overload::new(Some(100 * MS), gauge(), gauge());
         assert!(
             !(0..1000).any(|_| o.shed(Waited::default())),
             "nothing is refused at share 0"
@@ -329,8 +338,7 @@ mod tests {
 
     #[test]
     fn a_request_that_waited_past_the_target_is_refused_whatever_the_share() {
-        let metrics = crate::metrics::Metrics::new().unwrap_or_else(|e| panic!("{e}"));
-        let o = Overload::new(Some(100 * MS), &metrics);
+        let o = Overload::new(Some(100 * MS), gauge(), gauge());
         assert!(!o.shed(Waited(100 * MS)), "at the target is not past it");
         assert!(o.shed(Waited(101 * MS)));
         // Late refusals do not count against the share's spacing.
@@ -339,7 +347,7 @@ mod tests {
         let refused: Vec<bool> = (0..4).map(|_| o.shed(Waited(MS))).collect();
         assert_eq!(refused, [false, true, false, true]);
         // Shedding off: nothing is refused, however late.
-        let off = Overload::new(None, &metrics);
+        let off = Overload::new(None, gauge(), gauge());
         assert!(!off.shed(Waited(Duration::from_secs(60))));
     }
 }

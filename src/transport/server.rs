@@ -23,7 +23,7 @@
 //! Each request reaches its handler with how long it [`Waited`] to be read: the waker that a
 //! connection's reads leave with the runtime's I/O driver stamps when the socket became
 //! readable, so a request that sat in its socket while the runtime worked through a queue of
-//! others arrives knowing it (what load shedding judges it by, [`crate::overload`]).
+//! others arrives knowing it (what load shedding judges it by, [`crate::transport::overload`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -42,8 +42,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::api::Response;
-use crate::framing::Guarded;
+use super::framing::Guarded;
+use super::response::Response;
+use super::shutdown::shutdown_requested;
 
 /// Connections the kernel may hold completed but not yet accepted (capped by
 /// `net.core.somaxconn`). A small queue turns a burst of new clients into dropped handshakes,
@@ -80,11 +81,6 @@ pub struct ServerOptions {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub drain_timeout: Duration,
-}
-
-/// Resolves when `rx` says to shut down, or when its sender is gone.
-pub async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// How long a request waited to be read: from when its connection's socket was seen to become

@@ -1,0 +1,126 @@
+//! `[limits]`: rate limits, daily quotas and visit freshness.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::check::Errors;
+
+pub const DEFAULT_TEXT_PER_MINUTE: u64 = 4000;
+pub const DEFAULT_MEDIA_PER_MINUTE: u64 = 2000;
+pub const DEFAULT_TEXT_PER_DAY: u64 = 2_000_000;
+pub const DEFAULT_MEDIA_PER_DAY: u64 = 200_000;
+/// China's offset from UTC (no DST): the platform's quota day starts at midnight there.
+pub const DEFAULT_DAY_OFFSET_HOURS: i8 = 8;
+pub const DEFAULT_RESETS_PER_MONTH: u32 = 10;
+/// A user must have visited within 120 minutes.
+pub const DEFAULT_VISIT_TTL_SECS: u64 = 7200;
+pub const DEFAULT_MAX_VISITS: u64 = 20_000_000;
+pub const DEFAULT_VISIT_SWEEP_SECS: u64 = 60;
+
+/// `[limits]`: rate limits, daily quotas and visit freshness.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    pub enforce: Option<bool>,
+    pub text_per_minute: Option<i64>,
+    pub media_per_minute: Option<i64>,
+    pub text_per_day: Option<i64>,
+    pub media_per_day: Option<i64>,
+    pub day_offset_hours: Option<i64>,
+    pub resets_per_month: Option<i64>,
+    pub visit_ttl_secs: Option<i64>,
+    pub max_visits: Option<i64>,
+    pub visit_sweep_secs: Option<i64>,
+}
+
+/// Validated `[limits]`.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// `false` skips rate limits, quotas and the visit check (benchmarks and tests only).
+    pub enforce: bool,
+    pub text_per_minute: NonZeroU32,
+    pub media_per_minute: NonZeroU32,
+    pub text_per_day: NonZeroU32,
+    pub media_per_day: NonZeroU32,
+    /// The quota day's offset from UTC (China: +8, no DST).
+    pub day_offset_hours: i8,
+    pub resets_per_month: u32,
+    pub visit_ttl: Duration,
+    pub max_visits: NonZeroUsize,
+    pub visit_sweep: Duration,
+}
+
+/// Validates `[limits]`, adding every problem to `errs`.
+pub(super) fn validate(raw: RawLimits, errs: &mut Errors) -> LimitsConfig {
+    let nz = |v: u64| NonZeroU32::new(v as u32).unwrap_or(NonZeroU32::MIN);
+    LimitsConfig {
+        enforce: raw.enforce.unwrap_or(true),
+        text_per_minute: nz(errs.positive(
+            "limits.text_per_minute",
+            raw.text_per_minute,
+            DEFAULT_TEXT_PER_MINUTE,
+            u32::MAX as u64,
+        )),
+        media_per_minute: nz(errs.positive(
+            "limits.media_per_minute",
+            raw.media_per_minute,
+            DEFAULT_MEDIA_PER_MINUTE,
+            u32::MAX as u64,
+        )),
+        text_per_day: nz(errs.positive(
+            "limits.text_per_day",
+            raw.text_per_day,
+            DEFAULT_TEXT_PER_DAY,
+            u32::MAX as u64,
+        )),
+        media_per_day: nz(errs.positive(
+            "limits.media_per_day",
+            raw.media_per_day,
+            DEFAULT_MEDIA_PER_DAY,
+            u32::MAX as u64,
+        )),
+        day_offset_hours: match raw.day_offset_hours {
+            None => DEFAULT_DAY_OFFSET_HOURS,
+            Some(h) if (-12..=14).contains(&h) => h as i8,
+            Some(h) => {
+                errs.push(
+                    "limits.day_offset_hours",
+                    format!("{h} is out of range (-12..=14)"),
+                );
+                DEFAULT_DAY_OFFSET_HOURS
+            }
+        },
+        resets_per_month: match raw.resets_per_month {
+            None => DEFAULT_RESETS_PER_MONTH,
+            Some(n) if (0..=1000).contains(&n) => n as u32,
+            Some(n) => {
+                errs.push(
+                    "limits.resets_per_month",
+                    format!("{n} is out of range (0..=1000)"),
+                );
+                DEFAULT_RESETS_PER_MONTH
+            }
+        },
+        visit_ttl: Duration::from_secs(errs.positive(
+            "limits.visit_ttl_secs",
+            raw.visit_ttl_secs,
+            DEFAULT_VISIT_TTL_SECS,
+            86_400 * 30,
+        )),
+        max_visits: NonZeroUsize::new(errs.positive(
+            "limits.max_visits",
+            raw.max_visits,
+            DEFAULT_MAX_VISITS,
+            1_000_000_000,
+        ) as usize)
+        .unwrap_or(NonZeroUsize::MIN),
+        visit_sweep: Duration::from_secs(errs.positive(
+            "limits.visit_sweep_secs",
+            raw.visit_sweep_secs,
+            DEFAULT_VISIT_SWEEP_SECS,
+            3600,
+        )),
+    }
+}

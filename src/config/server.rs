@@ -1,0 +1,139 @@
+//! `[server]` (the WeChat-compatible listener) and `[admin]` (the operator listener).
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Secret;
+use super::check::Errors;
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// 1 MiB: a v1 msgSecCheck body carries up to 500 KB of content.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+/// The smallest body limit allowed: a whole v1 msgSecCheck body.
+pub const MIN_MAX_BODY_BYTES: u64 = 512_000 + 1024;
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_OVERLOAD_DELAY_MS: u64 = 100;
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+/// `[server]`: the WeChat-compatible listener.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_connections: Option<i64>,
+    pub header_read_timeout_secs: Option<i64>,
+    pub max_body_bytes: Option<i64>,
+    pub drain_timeout_secs: Option<i64>,
+    pub overload_delay_ms: Option<i64>,
+}
+
+/// `[admin]`: the operator listener.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_connections: NonZeroUsize,
+    pub header_read_timeout: Duration,
+    pub max_body_bytes: NonZeroU64,
+    pub drain_timeout: Duration,
+    /// Queueing delay above which a share of requests is shed; `None`: never
+    /// ([`crate::transport::overload`]).
+    pub overload_delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for `/admin/*`. `None` disables those routes; `/metrics`, `/healthz` and
+    /// `/readyz` stay open, as scrapers and probes expect.
+    pub token: Option<Secret>,
+}
+
+/// Validates `[server]`, adding every problem to `errs`.
+pub(super) fn validate(raw: RawServer, errs: &mut Errors) -> ServerConfig {
+    let server = ServerConfig {
+        listen: errs.addr("server.listen", raw.listen.as_deref(), DEFAULT_LISTEN),
+        max_connections: NonZeroUsize::new(errs.positive(
+            "server.max_connections",
+            raw.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            1_000_000,
+        ) as usize)
+        .unwrap_or(NonZeroUsize::MIN),
+        header_read_timeout: Duration::from_secs(errs.positive(
+            "server.header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            3600,
+        )),
+        max_body_bytes: NonZeroU64::new(errs.positive(
+            "server.max_body_bytes",
+            raw.max_body_bytes,
+            DEFAULT_MAX_BODY_BYTES,
+            64 << 20,
+        ))
+        .unwrap_or(NonZeroU64::MIN),
+        drain_timeout: Duration::from_secs(errs.positive(
+            "server.drain_timeout_secs",
+            raw.drain_timeout_secs,
+            DEFAULT_DRAIN_TIMEOUT_SECS,
+            3600,
+        )),
+        overload_delay: match raw.overload_delay_ms {
+            None => Some(Duration::from_millis(DEFAULT_OVERLOAD_DELAY_MS)),
+            Some(0) => None,
+            Some(ms @ 1..=60_000) => Some(Duration::from_millis(ms as u64)),
+            Some(ms) => {
+                errs.push(
+                    "server.overload_delay_ms",
+                    format!("{ms} is out of range (0 turns shedding off, else 1..=60000)"),
+                );
+                None
+            }
+        },
+    };
+    if server.max_body_bytes.get() < MIN_MAX_BODY_BYTES {
+        errs.push(
+            "server.max_body_bytes",
+            "must be at least 513024: a v1 msgSecCheck body carries up to 500 KB of content",
+        );
+    }
+    server
+}
+
+/// Validates `[admin]`; `server` is the validated `[server]`, whose address it must not share.
+pub(super) fn validate_admin(
+    raw: RawAdmin,
+    server: &ServerConfig,
+    errs: &mut Errors,
+) -> AdminConfig {
+    let token = match raw.token {
+        Some(t) if t.expose().is_empty() => {
+            errs.push(
+                "admin.token",
+                "must not be empty (omit it to disable /admin/*)",
+            );
+            None
+        }
+        other => other,
+    };
+    let admin = AdminConfig {
+        listen: errs.addr("admin.listen", raw.listen.as_deref(), DEFAULT_ADMIN_LISTEN),
+        token,
+    };
+    if admin.listen.port() != 0 && admin.listen == server.listen {
+        errs.push("admin.listen", "must differ from server.listen");
+    }
+    admin
+}

@@ -1,0 +1,17 @@
+//! Transport: HTTP/1.1 on bound sockets, knowing nothing of the APIs served over it.
+//!
+//! - [`server`]: the accept loop (connection limit, header timeout, graceful drain) that calls a
+//!   handler per request;
+//! - [`framing`]: the guard that refuses ambiguous request framing before hyper parses it;
+//! - [`overload`]: whether to shed a request, from how long it waited to be read;
+//! - [`shutdown`]: the one shutdown signal every long-lived task selects on;
+//! - [`response`]: the response type every handler answers with.
+
+pub mod framing;
+pub mod overload;
+pub mod response;
+pub mod server;
+pub mod shutdown;
+
+pub use response::Response;
+pub use shutdown::shutdown_requested;
