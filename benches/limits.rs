@@ -15,7 +15,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use modgate::clock::{ManualClock, SharedClock};
 use modgate::limits::{AppLimits, Metered, calendar, is_fresh};
-use modgate::state::AppSlot;
+use modgate::state::AppRecords;
 use modgate::state::memory::{MemoryQuotaStore, MemoryVisitStore};
 use modgate::state::{QuotaDecision, QuotaStore, VisitOutcome, VisitStore};
 
@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
     );
     let ttl = Duration::from_secs(7200);
     let app = appid(7);
-    let slot = AppSlot::new(&app);
+    let slot = AppRecords::new(&app);
     let openid = format!("o{:027}", 4321);
 
     c.bench_function("limits: rate + quota + visit (one admitted call)", |b| {

@@ -112,7 +112,7 @@ fn main() {
         }
     }
     let jpeg = photo();
-    let engine = modgate::build_engine(&modgate::config::EngineConfig::default()).unwrap();
+    let engine = modgate::config::EngineConfig::default().build().unwrap();
     let (global, app) = (bank(10_000, 7), bank(1_000, 11));
     let limits = images::ImageLimits::default();
     let analysis = |qr: bool| Analysis {

@@ -46,6 +46,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// Milliseconds since the Unix epoch by the system's clock ([`SystemClock`]), for the times
+/// that are stored rather than compared with injected ones: when a media job was made, when its
+/// next push is due, when it finished.
+pub fn wall_ms() -> u64 {
+    SystemClock.now_ms()
+}
+
 /// A clock that only moves when told to. Cloning shares the same time.
 #[derive(Debug, Clone)]
 pub struct ManualClock {

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use crate::api::wire::{self, MediaCheckBody, MsgSecCheckBody, VisitReportBody};
 use crate::engine::table::{self, CustomTable};
+use crate::jobs::guard::Guard;
 use crate::media::bank::{self, Bank};
-use crate::media::guard::Guard;
 
 /// Request bodies of the WeChat-compatible API: parsed leniently or refused with a
 /// describable error, never a panic.

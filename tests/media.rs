@@ -687,7 +687,7 @@ async fn xml_and_safe_mode_pushes() {
     );
     // (The compatibility suite decrypts safe-mode pushes with wechatpy, independently.)
     let key = modgate::config::decode_aes_key(key_text).unwrap();
-    let d = modgate::media::push::decrypt(&key, encrypted).unwrap();
+    let d = modgate::jobs::push::decrypt(&key, encrypted).unwrap();
     assert_eq!(d.appid, APPID);
     let xml = String::from_utf8(d.msg).unwrap();
     assert!(
@@ -1396,7 +1396,7 @@ async fn with_redis_a_killed_instances_jobs_finish_on_another() {
     std::fs::write(dir_c.join("modgate.toml"), config_of(&dir_c)).unwrap();
 
     let (mut first, api) = start_process(&dir_a.join("modgate.toml"));
-    modgate::media::fetch::install_tls_provider();
+    modgate::jobs::fetch::install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let token = process_token(&client, api).await;
     let body = media(&format!("http://{o}/delayed.png"), 2).to_string();

@@ -13,7 +13,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::{ApiError, Gateway, Response};
-use crate::Readiness;
+use crate::transport::shutdown::Readiness;
 
 /// Serves one request on the admin listener.
 pub async fn handle(gw: Arc<Gateway>, ready: Arc<Readiness>, req: Request<Incoming>) -> Response {

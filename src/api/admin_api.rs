@@ -22,8 +22,8 @@ use super::error::json_response;
 use super::{ApiError, Gateway, Response, query_param};
 use crate::config::RawApp;
 use crate::engine::table::{self, CustomTable, KeywordEntry, TableError};
-use crate::state::App;
 use crate::state::durable::Kind;
+use crate::tenants::App;
 
 #[derive(Serialize)]
 struct ErrorJson<'a> {
@@ -166,7 +166,7 @@ async fn get_job(gw: &Gateway, trace_id: &str) -> Response {
 /// `GET /admin/media?state=dead[&limit=N]`: jobs in one state (default `dead`, at most `limit`,
 /// default 100, up to 10,000), oldest first.
 async fn list_jobs(gw: &Gateway, req: &Request<Incoming>) -> Response {
-    use crate::media::store::JobState;
+    use crate::jobs::store::JobState;
     let state = match query_param(req, "state").as_deref().unwrap_or("dead") {
         "queued" => JobState::Queued,
         "pushing" => JobState::Pushing,

@@ -404,12 +404,16 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Response {
     };
     let day = calendar::day_number(gw.clock.now_secs(), gw.config.limits.day_offset_hours);
     let figures = async |api: Metered| -> Result<ApiUsage, Response> {
-        let used = gw.quotas.used(&app.slot, api, day).await.map_err(|e| {
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("quota store unreachable: {e}"),
-            )
-        })?;
+        let used = gw
+            .quotas
+            .used(&app.slot.records, api, day)
+            .await
+            .map_err(|e| {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("quota store unreachable: {e}"),
+                )
+            })?;
         let limits = app.limits.api(api);
         Ok(ApiUsage {
             used_today: used,

@@ -200,7 +200,7 @@ pub(super) async fn user(
     let Some(app) = gw.apps.get(appid) else {
         return no_such_app();
     };
-    if super::msg_sec_check::validate_openid(openid).is_err() || openid.is_empty() {
+    if super::fields::validate_openid(openid).is_err() || openid.is_empty() {
         return error(StatusCode::BAD_REQUEST, "not an openid");
     }
     let scene = match query_param(req, "scene").as_deref() {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::wire::ErrorBody;
+use super::wire::{BodyError, ErrorBody};
 use crate::rid::Rid;
 use crate::token::TokenError;
 
@@ -181,6 +181,28 @@ impl From<crate::state::StateError> for ApiError {
     fn from(e: crate::state::StateError) -> Self {
         tracing::warn!(error = %e, "state backend failed");
         ApiError::System
+    }
+}
+
+impl From<crate::gateway::Refused> for ApiError {
+    fn from(r: crate::gateway::Refused) -> Self {
+        use crate::gateway::Refused;
+        match r {
+            Refused::RateLimited(wait) => ApiError::RateLimited(wait),
+            Refused::QuotaExceeded => ApiError::QuotaExceeded,
+            Refused::VisitExpired => ApiError::VisitExpired,
+            Refused::Backend(e) => e.into(),
+        }
+    }
+}
+
+/// A body that could not be parsed: 44002 when empty, 47001 otherwise.
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Empty => ApiError::EmptyBody,
+            other => ApiError::Format(other.describe().into()),
+        }
     }
 }
 

@@ -9,14 +9,15 @@
 use http::Request;
 use hyper::body::Incoming;
 
-use super::msg_sec_check::{body_error, scene_and_openid};
+use super::fields::scene_and_openid;
 use super::wire::{self, Int, MediaCheckBody, MediaResultBody, MediaResultReply, Str, TraceReply};
 use super::{ApiError, Gateway, Reply, tokens};
+use crate::clock::wall_ms;
+use crate::jobs::SubmitError;
+use crate::jobs::guard::Denied;
+use crate::jobs::store::{Job, JobState};
 use crate::limits::Metered;
-use crate::media::guard::Denied;
 use crate::media::sniff::MediaKind;
-use crate::media::store::{Job, JobState};
-use crate::media::{SubmitError, wall_ms};
 
 /// `media_url` limit, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
@@ -24,7 +25,7 @@ pub const MAX_URL_BYTES: usize = 2048;
 pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = gw.read_body(req).await?;
-    let b: MediaCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    let b: MediaCheckBody<'_> = wire::parse_body(&body)?;
 
     // 47001
     let url_text = match &b.media_url {
@@ -119,7 +120,7 @@ fn format(message: &'static str) -> ApiError {
 pub(super) async fn result(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = gw.read_body(req).await?;
-    let b: MediaResultBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    let b: MediaResultBody<'_> = wire::parse_body(&body)?;
     let trace_id = match &b.trace_id {
         Str::Value(v) => v,
         Str::Absent => return Err(format("field `trace_id` is required")),

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use http::Request;
 use hyper::body::Incoming;
 
-use super::wire::{self, BodyError, ErrorBody, Int, MsgSecCheckBody, Str, V2Body};
+use super::wire::{self, ErrorBody, Int, MsgSecCheckBody, Str, V2Body};
 use super::{ApiError, Gateway, Reply, tokens};
+use crate::effects::Judged;
 use crate::engine::{DetailItem, Engine, Suggest, Verdict};
 use crate::limits::Metered;
 use crate::metrics::Api;
 use crate::review::{Content, Item, Reason};
-use crate::state::App;
+use crate::tenants::App;
 
 /// v2 `content` limit, in Unicode scalar values.
 pub const MAX_V2_CHARS: usize = 2500;
@@ -26,14 +27,6 @@ pub const MAX_V2_FIELD_CHARS: usize = 2500;
 pub const MAX_V1_BYTES: usize = 500 * 1024;
 /// Texts longer than this are checked on the blocking pool, not on an async worker.
 const INLINE_CHECK_BYTES: usize = 64 * 1024;
-/// openid length limit, in bytes.
-
-pub(super) fn body_error(e: BodyError) -> ApiError {
-    match e {
-        BodyError::Empty => ApiError::EmptyBody,
-        other => ApiError::Format(other.describe().into()),
-    }
-}
 
 /// A POST to the API. What needs only the request head (the token's signature, the announced
 /// body length) is judged before the future is built, which then holds the body stream rather
@@ -54,7 +47,7 @@ pub(super) fn handle(
         let app = tokens::current(&gw, signed?, now_ms).await?;
         announced?;
         let body = super::read_frames(body, limit).await?;
-        let b: MsgSecCheckBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+        let b: MsgSecCheckBody<'_> = wire::parse_body(&body)?;
         if b.version == Int::Value(2) {
             v2(&gw, &app, &b, now_ms).await
         } else {
@@ -104,7 +97,7 @@ async fn v2(
     if b.openid == Str::Wrong {
         return Err(ApiError::Format("field `openid` must be a string".into()));
     }
-    let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
+    let (scene, openid) = super::fields::scene_and_openid(b.scene, &b.openid)?;
     // 44991, 45009, 61010
     gw.admit_at(app, Metered::MsgSecCheck, Some(openid), now_ms)
         .await?;
@@ -120,37 +113,33 @@ async fn v2(
         .engine
         .load()
         .check_with(&fields, table.as_deref().map(|t| &t.matcher));
-    app.slot.risk.checked(
-        &gw.config.risk,
-        openid,
-        now_ms / 1000,
-        crate::risk::Observed::of(verdict.result.suggest),
-    );
     let trace_id = gw.rid_at(now_ms).text();
-    let for_review = match verdict.result.suggest {
-        Suggest::Review => Some(Reason::Review),
-        Suggest::Pass if gw.review.sample_pass() => Some(Reason::Sample),
-        _ => None,
-    };
-    if let Some(reason) = for_review {
-        let names = ["content", "title", "nickname", "signature"];
-        let fields = names
-            .iter()
-            .zip(fields)
-            .filter(|(_, text)| !text.is_empty())
-            .map(|(name, text)| ((*name).to_owned(), text.to_owned()))
-            .collect();
-        gw.review.enqueue(review_item(
-            app,
-            openid,
-            scene,
-            reason,
-            &verdict,
-            fields,
-            trace_id.as_str(),
-            now_ms,
-        ));
-    }
+    gw.effects.verdict(
+        Some(&app.slot.risk),
+        openid,
+        now_ms,
+        Judged::Text,
+        verdict.result.suggest,
+        |reason| {
+            let names = ["content", "title", "nickname", "signature"];
+            let fields = names
+                .iter()
+                .zip(fields)
+                .filter(|(_, text)| !text.is_empty())
+                .map(|(name, text)| ((*name).to_owned(), text.to_owned()))
+                .collect();
+            review_item(
+                app,
+                openid,
+                scene,
+                reason,
+                &verdict,
+                fields,
+                trace_id.as_str(),
+                now_ms,
+            )
+        },
+    );
     Ok(v2_reply(gw, &verdict, trace_id.as_str()))
 }
 
@@ -216,32 +205,6 @@ fn v2_reply(gw: &Gateway, verdict: &Verdict, trace_id: &str) -> Reply {
         response: super::error::json_bytes_response(http::StatusCode::OK, json),
         errcode: 0,
     }
-}
-
-/// The v2 `scene` (40129: 1 to 4) and `openid` (40003), checked in that order.
-pub(super) fn scene_and_openid<'a>(
-    scene: Int,
-    openid: &'a Str<'_>,
-) -> Result<(u8, &'a str), ApiError> {
-    let scene = match scene {
-        Int::Value(s @ 1..=4) => s as u8,
-        Int::Absent => {
-            return Err(ApiError::InvalidScene(
-                "field `scene` is required (1, 2, 3 or 4)",
-            ));
-        }
-        _ => return Err(ApiError::InvalidScene("field `scene` must be 1, 2, 3 or 4")),
-    };
-    let openid = openid
-        .value()
-        .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
-    validate_openid(openid)?;
-    Ok((scene, openid))
-}
-
-/// An openid as the APIs take it (40003 otherwise).
-pub fn validate_openid(openid: &str) -> Result<(), ApiError> {
-    crate::ids::check_openid(openid).map_err(|e| ApiError::InvalidOpenid(e.as_str()))
 }
 
 async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, ApiError> {

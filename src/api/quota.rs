@@ -3,13 +3,13 @@
 use http::Request;
 use hyper::body::Incoming;
 
-use super::msg_sec_check::body_error;
 use super::wire::{
     self, ClearQuotaBody, ErrorBody, QuotaFigures, QuotaGetBody, QuotaReply, RateFigures, Str,
 };
 use super::{ApiError, Gateway, Reply, query_param, tokens};
 use crate::limits::{Metered, calendar};
-use crate::state::{App, ResetDecision};
+use crate::state::ResetDecision;
+use crate::tenants::App;
 
 fn field<'a>(name: &'static str, value: &'a Str<'_>) -> Result<Option<&'a str>, ApiError> {
     match value {
@@ -24,12 +24,12 @@ fn field<'a>(name: &'static str, value: &'a Str<'_>) -> Result<Option<&'a str>, 
 pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = gw.read_body(req).await?;
-    let b: QuotaGetBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    let b: QuotaGetBody<'_> = wire::parse_body(&body)?;
     let path = field("cgi_path", &b.cgi_path)?
         .ok_or(ApiError::Format("field `cgi_path` is required".into()))?;
     let api = Metered::from_cgi_path(path).ok_or(ApiError::UnknownCgiPath)?;
     let day = calendar::day_number(gw.clock.now_secs(), gw.config.limits.day_offset_hours);
-    let used = gw.quotas.used(&app.slot, api, day).await?;
+    let used = gw.quotas.used(&app.slot.records, api, day).await?;
     let limits = app.limits.api(api);
     let daily_limit = u64::from(limits.per_day.get());
     Ok(Reply::json(&QuotaReply {
@@ -51,7 +51,7 @@ pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, A
 pub(super) async fn clear(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = gw.read_body(req).await?;
-    let b: ClearQuotaBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    let b: ClearQuotaBody<'_> = wire::parse_body(&body)?;
     let appid = field("appid", &b.appid)?.ok_or(ApiError::MissingAppid)?;
     if appid != app.appid() {
         return Err(ApiError::InvalidAppid);
@@ -68,7 +68,7 @@ pub(super) async fn clear_v2(gw: &Gateway, req: Request<Incoming>) -> Result<Rep
     let b: ClearQuotaBody<'_> = if body.iter().all(u8::is_ascii_whitespace) {
         ClearQuotaBody::default()
     } else {
-        wire::parse_body(&body).map_err(body_error)?
+        wire::parse_body(&body)?
     };
     let appid = q_appid
         .as_deref()
@@ -88,7 +88,7 @@ async fn reset(gw: &Gateway, app: &App) -> Result<Reply, ApiError> {
     let month = calendar::month_number(day);
     match gw
         .quotas
-        .reset(&app.slot, day, month, limits.resets_per_month)
+        .reset(&app.slot.records, day, month, limits.resets_per_month)
         .await?
     {
         ResetDecision::Reset { remaining } => {

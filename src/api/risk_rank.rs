@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::msg_sec_check::validate_openid;
+use super::fields::validate_openid;
 use super::{ApiError, Gateway, Reply, tokens};
 use crate::risk::Subject;
 

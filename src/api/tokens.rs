@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::wire::{self, Bool, StableTokenBody, Str, TokenBody};
 use super::{ApiError, Gateway, Reply, query_param};
-use crate::state::App;
+use crate::tenants::App;
 use crate::token::{self, Claims, Times, TokenError};
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`: always issues a new
@@ -19,7 +19,7 @@ pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply
     let secret = query_param(req, "secret");
     let app = credentials(gw, grant.as_deref(), appid.as_deref(), secret.as_deref())?;
     let now = gw.clock.now_ms();
-    let epochs = gw.tokens.rotate(&app.slot, now).await?;
+    let epochs = gw.tokens.rotate(&app.slot.records, now).await?;
     Ok(issue(gw, &app, epochs.current, now))
 }
 
@@ -27,8 +27,7 @@ pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply
 /// expired or `force_refresh` is true.
 pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let body = gw.read_body(req).await?;
-    let b: StableTokenBody<'_> =
-        wire::parse_body(&body).map_err(super::msg_sec_check::body_error)?;
+    let b: StableTokenBody<'_> = wire::parse_body(&body)?;
     for (field, wrong) in [
         ("grant_type", b.grant_type == Str::Wrong),
         ("appid", b.appid == Str::Wrong),
@@ -53,9 +52,11 @@ pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result
     let now = gw.clock.now_ms();
     let ttl_ms = gw.config.tokens.ttl.as_millis() as u64;
     let epochs = if force {
-        gw.tokens.rotate(&app.slot, now).await?
+        gw.tokens.rotate(&app.slot.records, now).await?
     } else {
-        gw.tokens.current_or_rotate(&app.slot, now, ttl_ms).await?
+        gw.tokens
+            .current_or_rotate(&app.slot.records, now, ttl_ms)
+            .await?
     };
     Ok(issue(gw, &app, epochs.current, now))
 }
@@ -155,7 +156,7 @@ pub(super) async fn current(
     (app, times): (Arc<App>, Times),
     now_ms: u64,
 ) -> Result<Arc<App>, ApiError> {
-    let epochs = gw.tokens.epochs(&app.slot).await?;
+    let epochs = gw.tokens.epochs(&app.slot.records).await?;
     let grace_ms = gw.config.tokens.grace.as_millis() as u64;
     token::judge(times, epochs, now_ms, grace_ms)?;
     Ok(app)
@@ -177,7 +178,7 @@ mod verified {
     use std::hash::BuildHasher;
     use std::sync::{Arc, LazyLock};
 
-    use crate::state::{App, AppRegistry};
+    use crate::tenants::{App, AppRegistry};
     use crate::token::{Claims, Times};
 
     pub(super) const SLOTS: usize = 1024;

@@ -4,7 +4,7 @@
 use http::Request;
 use hyper::body::Incoming;
 
-use super::msg_sec_check::{body_error, validate_openid};
+use super::fields::validate_openid;
 use super::wire::{self, List, Str, VisitFailure, VisitReply, VisitReportBody};
 use super::{ApiError, Gateway, Reply, tokens};
 use crate::state::VisitOutcome;
@@ -15,7 +15,7 @@ pub const MAX_BATCH: usize = 1000;
 pub(super) async fn report(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = gw.read_body(req).await?;
-    let b: VisitReportBody<'_> = wire::parse_body(&body).map_err(body_error)?;
+    let b: VisitReportBody<'_> = wire::parse_body(&body)?;
     let single;
     let items: &[Str<'_>] = match (&b.openids, &b.openid) {
         (List::Wrong, _) => {

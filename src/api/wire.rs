@@ -346,7 +346,7 @@ pub struct MediaResultReply<'a> {
     pub trace_id: &'a str,
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<&'a crate::media::push::MediaVerdict>,
+    pub verdict: Option<&'a crate::media::verdict::MediaVerdict>,
 }
 
 /// `POST /cgi-bin/stable_token` body.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::check::Errors;
-use crate::engine::Label;
+use crate::engine::{Engine, EngineError, Label, Lexicon};
 
 /// `[engine]`: text engine behaviour.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -29,6 +29,18 @@ pub struct EngineConfig {
     pub reveal_builtin_words: bool,
     /// Operator lexicon files (`word<TAB>suggest<TAB>prob`) and the label of each.
     pub lexicon_files: Vec<(PathBuf, Label)>,
+}
+
+impl EngineConfig {
+    /// The engine this section describes: the built-in lexicon plus the operator's lexicon
+    /// files (read now; an error names the file and line at fault).
+    pub fn build(&self) -> Result<Engine, EngineError> {
+        let mut lexicon = Lexicon::builtin()?;
+        for (path, label) in &self.lexicon_files {
+            lexicon.add_file(path, *label)?;
+        }
+        Engine::new(lexicon)
+    }
 }
 
 /// Validates `[engine]`, adding every problem to `errs`.

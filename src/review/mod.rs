@@ -35,9 +35,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-pub use crate::metrics::ReviewMetrics;
 use crate::state::durable::{Change, Durable, Kind};
+pub use metrics::ReviewMetrics;
 
+pub mod metrics;
 pub mod shared;
 
 /// Audit entries kept (the oldest go first).
@@ -953,11 +954,7 @@ mod tests {
     }
 
     fn fresh_prefix(name: &str) -> String {
-        format!(
-            "modgate-test:review-{name}:{}:{}",
-            std::process::id(),
-            crate::media::wall_ms()
-        )
+        crate::state::test_prefix(&format!("review-{name}"))
     }
 
     fn item(id: &str, reason: Reason, created_ms: u64) -> Item {

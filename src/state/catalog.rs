@@ -519,11 +519,7 @@ mod tests {
     }
 
     fn fresh_prefix(name: &str) -> String {
-        format!(
-            "modgate-test:{name}:{}:{}",
-            std::process::id(),
-            crate::media::wall_ms()
-        )
+        crate::state::test_prefix(name)
     }
 
     /// Two instances changing one document from what each holds: the second write finds the

@@ -1,32 +1,46 @@
 //! The behaviour every backend must show. Each backend's tests call these functions with a fresh
 //! store.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    Admission, AdmitQuery, Admitted, App, AppSlot, QuotaDecision, QuotaStore, RateDecision,
+    Admission, AdmitQuery, Admitted, AppRecords, AppView, QuotaDecision, QuotaStore, RateDecision,
     RateStore, ResetDecision, TokenStore, VisitOutcome, VisitStore,
 };
 use crate::clock::{Clock, ManualClock, SharedClock};
-use crate::limits::Metered;
+use crate::limits::{AppLimits, Metered};
 use crate::token::Epochs;
 
-/// An app with `text_per_minute` / `text_per_day` limits whose in-process limiters run on
-/// `clock`.
-pub fn app(appid: &str, per_minute: u32, per_day: u32, clock: &ManualClock) -> App {
-    let config = crate::config::Config::from_toml(&format!(
-        "[[apps]]\nappid = \"{appid}\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n\
-         text_per_minute = {per_minute}\ntext_per_day = {per_day}\n"
-    ))
-    .expect("valid test app");
+/// An app as the state layer sees it: its records and its limits.
+pub struct TestApp {
+    pub records: AppRecords,
+    pub limits: AppLimits,
+}
+
+impl TestApp {
+    pub fn view(&self) -> AppView<'_> {
+        AppView {
+            records: &self.records,
+            limits: &self.limits,
+        }
+    }
+
+    pub fn appid(&self) -> &str {
+        self.records.appid()
+    }
+}
+
+/// An app with `text_per_minute` / `text_per_day` limits (and the default media limits) whose
+/// in-process limiters run on `clock`.
+pub fn app(appid: &str, per_minute: u32, per_day: u32, clock: &ManualClock) -> TestApp {
     let shared: SharedClock = Arc::new(clock.clone());
-    App::new(
-        config.apps[0].clone(),
-        &config.tokens,
-        &config.limits,
-        &shared,
-    )
+    let n = |v: u32| NonZeroU32::new(v).expect("a limit above zero");
+    TestApp {
+        records: AppRecords::new(appid),
+        limits: AppLimits::new((n(per_minute), n(per_day)), (n(2000), n(200_000)), &shared),
+    }
 }
 
 /// Rate limits: GCRA with a burst of the whole minute, exactly as governor's
@@ -34,7 +48,7 @@ pub fn app(appid: &str, per_minute: u32, per_day: u32, clock: &ManualClock) -> A
 pub async fn rate_store(store: &dyn RateStore) {
     let clock = ManualClock::new(1_700_000_000_000);
     let app = app("wx00000000000000aa", 6, 1000, &clock);
-    let check = |clock: &ManualClock| store.check(&app, Metered::MsgSecCheck, clock.now_ms());
+    let check = |clock: &ManualClock| store.check(app.view(), Metered::MsgSecCheck, clock.now_ms());
     for _ in 0..6 {
         assert_eq!(check(&clock).await.unwrap(), RateDecision::Admitted);
     }
@@ -46,7 +60,7 @@ pub async fn rate_store(store: &dyn RateStore) {
     );
     assert_eq!(
         store
-            .check(&app, Metered::MediaCheckAsync, clock.now_ms())
+            .check(app.view(), Metered::MediaCheckAsync, clock.now_ms())
             .await
             .unwrap(),
         RateDecision::Admitted
@@ -85,7 +99,10 @@ pub async fn rate_store_concurrent(store: Arc<dyn RateStore>) {
         tasks.spawn(async move {
             let mut admitted = 0;
             for _ in 0..50 {
-                if store.check(&app, Metered::MsgSecCheck, now).await.unwrap()
+                if store
+                    .check(app.view(), Metered::MsgSecCheck, now)
+                    .await
+                    .unwrap()
                     == RateDecision::Admitted
                 {
                     admitted += 1;
@@ -115,7 +132,7 @@ pub async fn admission(admission: &dyn Admission, visits: &dyn VisitStore) {
         openid,
         visit_ttl: ttl,
     };
-    let admit = |q| admission.admit(&app, q);
+    let admit = |q| admission.admit(app.view(), q);
     assert_eq!(
         admit(query(&clock, Some("u1"), 9)).await.unwrap(),
         Admitted::VisitExpired
@@ -180,7 +197,7 @@ pub async fn admission(admission: &dyn Admission, visits: &dyn VisitStore) {
 /// Token rotation: epochs start empty, rotate strictly forward, and `current_or_rotate` keeps a
 /// live epoch and replaces an expired one.
 pub async fn token_store(store: &dyn TokenStore) {
-    let app = &AppSlot::new("wx00000000000000aa");
+    let app = &AppRecords::new("wx00000000000000aa");
     assert_eq!(store.epochs(app).await.unwrap(), None);
 
     let first = store.current_or_rotate(app, 1_000, 10_000).await.unwrap();
@@ -220,7 +237,7 @@ pub async fn token_store(store: &dyn TokenStore) {
     // Apps are independent.
     assert_eq!(
         store
-            .epochs(&AppSlot::new("wx00000000000000bb"))
+            .epochs(&AppRecords::new("wx00000000000000bb"))
             .await
             .unwrap(),
         None
@@ -229,7 +246,7 @@ pub async fn token_store(store: &dyn TokenStore) {
 
 /// Concurrent rotations of one app never hand out the same epoch twice.
 pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
-    let app = std::sync::Arc::new(AppSlot::new("wx00000000000000cc"));
+    let app = std::sync::Arc::new(AppRecords::new("wx00000000000000cc"));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = std::sync::Arc::clone(&store);
@@ -257,8 +274,8 @@ pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
 /// resets zero today's counts and are limited per month.
 pub async fn quota_store(store: &dyn QuotaStore) {
     let (app, other) = (
-        &AppSlot::new("wx00000000000000aa"),
-        &AppSlot::new("wx00000000000000bb"),
+        &AppRecords::new("wx00000000000000aa"),
+        &AppRecords::new("wx00000000000000bb"),
     );
     let text = Metered::MsgSecCheck;
     for i in 1..=3 {
@@ -313,7 +330,7 @@ pub async fn quota_store(store: &dyn QuotaStore) {
 
 /// Many concurrent callers against a quota of 1000 get exactly 1000 admissions.
 pub async fn quota_store_concurrent(store: std::sync::Arc<dyn QuotaStore>) {
-    let app = std::sync::Arc::new(AppSlot::new("wx00000000000000dd"));
+    let app = std::sync::Arc::new(AppRecords::new("wx00000000000000dd"));
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = std::sync::Arc::clone(&store);

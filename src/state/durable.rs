@@ -15,7 +15,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 pub enum Kind {
     Apps,
     Keywords,
-    /// Unfinished media jobs by trace_id ([`crate::media::store`]).
+    /// Unfinished media jobs by trace_id ([`crate::jobs::store`]).
     OpenJobs,
     /// Finished media jobs by trace_id.
     Jobs,

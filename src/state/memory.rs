@@ -1,7 +1,7 @@
 //! The in-process backend: the default, and production code.
 //!
 //! Bounds: the token and quota stores keep one small record in each registered app's
-//! [`AppSlot`] (apps are registered by the operator, so nothing here grows from client input). The
+//! [`AppRecords`] (apps are registered by the operator, so nothing here grows from client input). The
 //! visit store is bounded by `limits.max_visits` and swept of expired entries.
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -12,13 +12,13 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use super::{
-    Answer, App, AppSlot, BoxFuture, QuotaDecision, QuotaStore, RateDecision, RateStore,
+    Answer, AppRecords, AppView, BoxFuture, QuotaDecision, QuotaStore, RateDecision, RateStore,
     ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
 };
 use crate::limits::Metered;
 use crate::token::Epochs;
 
-/// Token rotation state, one record per app in its [`AppSlot`]. Each decision runs under the
+/// Token rotation state, one record per app in its [`AppRecords`]. Each decision runs under the
 /// record's lock, so concurrent rotations of one app serialise and never lose an epoch.
 #[derive(Debug, Default)]
 pub struct MemoryTokenStore;
@@ -28,7 +28,7 @@ impl MemoryTokenStore {
         Self
     }
 
-    fn decide(app: &AppSlot, decide: impl FnOnce(Option<Epochs>) -> Epochs) -> Epochs {
+    fn decide(app: &AppRecords, decide: impl FnOnce(Option<Epochs>) -> Epochs) -> Epochs {
         // A panic while the lock is held cannot leave a half-written `Option<Epochs>`.
         let mut held = app.epochs.lock().unwrap_or_else(PoisonError::into_inner);
         let next = decide(*held);
@@ -38,7 +38,7 @@ impl MemoryTokenStore {
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> Answer<'a, Result<Option<Epochs>, StateError>> {
+    fn epochs<'a>(&'a self, app: &'a AppRecords) -> Answer<'a, Result<Option<Epochs>, StateError>> {
         Answer::ready(Ok(*app
             .epochs
             .lock()
@@ -47,7 +47,7 @@ impl TokenStore for MemoryTokenStore {
 
     fn rotate<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
         let e = Self::decide(app, |cur| Epochs::rotated(cur, now_ms));
@@ -56,7 +56,7 @@ impl TokenStore for MemoryTokenStore {
 
     fn current_or_rotate<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
@@ -68,7 +68,7 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
-/// Quota counters, kept in each app's [`AppSlot`]: one atomic word per API holding
+/// Quota counters, kept in each app's [`AppRecords`]: one atomic word per API holding
 /// `day << 40 | used`, and one for the monthly resets holding `month << 32 | count`. Every
 /// decision is one compare-and-swap loop on one word, so concurrent callers can never admit more
 /// than the limit.
@@ -99,7 +99,13 @@ impl MemoryQuotaStore {
     }
 
     /// [`QuotaStore::acquire`], answered on the spot.
-    pub fn acquire_now(&self, app: &AppSlot, api: Metered, day: u32, limit: u64) -> QuotaDecision {
+    pub fn acquire_now(
+        &self,
+        app: &AppRecords,
+        api: Metered,
+        day: u32,
+        limit: u64,
+    ) -> QuotaDecision {
         let counter = &app.quota.counters[api.index()];
         let mut current = counter.load(Ordering::Acquire);
         loop {
@@ -120,7 +126,7 @@ impl MemoryQuotaStore {
 impl QuotaStore for MemoryQuotaStore {
     fn acquire<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         api: Metered,
         day: u32,
         limit: u64,
@@ -132,7 +138,7 @@ impl QuotaStore for MemoryQuotaStore {
 
     fn used<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         api: Metered,
         day: u32,
     ) -> BoxFuture<'a, Result<u64, StateError>> {
@@ -142,7 +148,7 @@ impl QuotaStore for MemoryQuotaStore {
 
     fn reset<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         day: u32,
         month: u32,
         allowance: u32,
@@ -329,7 +335,7 @@ pub struct MemoryRateStore;
 impl RateStore for MemoryRateStore {
     fn check<'a>(
         &'a self,
-        app: &'a App,
+        app: AppView<'a>,
         api: Metered,
         _now_ms: u64,
     ) -> BoxFuture<'a, Result<RateDecision, StateError>> {
@@ -339,7 +345,7 @@ impl RateStore for MemoryRateStore {
 
 impl MemoryRateStore {
     /// [`RateStore::check`], answered on the spot.
-    pub fn check_now(&self, app: &App, api: Metered) -> RateDecision {
+    pub fn check_now(&self, app: AppView<'_>, api: Metered) -> RateDecision {
         match app.limits.api(api).check_rate() {
             Ok(()) => RateDecision::Admitted,
             Err(wait) => RateDecision::Limited { wait },

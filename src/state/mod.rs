@@ -11,10 +11,11 @@
 //! every text check makes (a token's epochs, admission) return an [`Answer`] instead: the
 //! in-process backend answers them on the spot, without a future to allocate and poll.
 
-pub mod apps;
 pub mod catalog;
 pub mod durable;
 pub mod memory;
+pub mod metrics;
+pub mod records;
 pub mod redis;
 
 #[cfg(test)]
@@ -26,7 +27,20 @@ use std::pin::Pin;
 use crate::limits::Metered;
 use crate::token::Epochs;
 
-pub use apps::{App, AppRegistry, AppSlot};
+pub use records::{AppRecords, AppView};
+
+/// A key prefix no other test, in this process or another, shares: the process id, the time
+/// and a count.
+#[cfg(test)]
+pub(crate) fn test_prefix(name: &str) -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "modgate-test:{name}:{}:{}:{}",
+        std::process::id(),
+        crate::clock::wall_ms(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
 
 /// A future a backend returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -73,23 +87,23 @@ pub enum StateError {
 
 /// Per-app access-token rotation state (see [`crate::token`]). Holds one small record per app
 /// that has ever been issued a token: bounded by the number of registered apps. Apps are keyed by
-/// their [`AppSlot`] here and in [`QuotaStore`], so the in-process backend reaches its record
+/// their [`AppRecords`] here and in [`QuotaStore`], so the in-process backend reaches its record
 /// without a look-up.
 pub trait TokenStore: Send + Sync + 'static {
     /// The app's rotation state, if any token was issued since this backend started.
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> Answer<'a, Result<Option<Epochs>, StateError>>;
+    fn epochs<'a>(&'a self, app: &'a AppRecords) -> Answer<'a, Result<Option<Epochs>, StateError>>;
 
     /// Starts a new epoch at `now_ms`: the current one becomes the previous one.
     fn rotate<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
 
     /// The current epoch when it is still within `ttl_ms` of its issue time, else a rotation.
     fn current_or_rotate<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
@@ -120,7 +134,7 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Counts one call if fewer than `limit` were counted on `day`. Exact under concurrency.
     fn acquire<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         api: Metered,
         day: u32,
         limit: u64,
@@ -129,7 +143,7 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Calls counted on `day`.
     fn used<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         api: Metered,
         day: u32,
     ) -> BoxFuture<'a, Result<u64, StateError>>;
@@ -137,7 +151,7 @@ pub trait QuotaStore: Send + Sync + 'static {
     /// Zeroes the app's counts for `day` if fewer than `allowance` resets were made in `month`.
     fn reset<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         day: u32,
         month: u32,
         allowance: u32,
@@ -195,7 +209,7 @@ pub trait RateStore: Send + Sync + 'static {
     /// Takes one call from the app's limit for `api` at `now_ms`.
     fn check<'a>(
         &'a self,
-        app: &'a App,
+        app: AppView<'a>,
         api: Metered,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<RateDecision, StateError>>;
@@ -232,7 +246,7 @@ pub enum Admitted {
 pub trait Admission: Send + Sync + 'static {
     fn admit<'a>(
         &'a self,
-        app: &'a App,
+        app: AppView<'a>,
         query: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>>;
 }
@@ -283,12 +297,12 @@ pub struct Stepwise {
 }
 
 impl Stepwise {
-    fn decide(&self, app: &App, q: AdmitQuery<'_>) -> Admitted {
+    fn decide(&self, app: AppView<'_>, q: AdmitQuery<'_>) -> Admitted {
         if let RateDecision::Limited { wait } = self.rates.check_now(app, q.api) {
             return Admitted::RateLimited { wait };
         }
         let limit = u64::from(app.limits.api(q.api).per_day.get());
-        let used = match self.quotas.acquire_now(&app.slot, q.api, q.day, limit) {
+        let used = match self.quotas.acquire_now(app.records, q.api, q.day, limit) {
             QuotaDecision::Admitted { used } => used,
             QuotaDecision::Exhausted { .. } => return Admitted::QuotaExhausted,
         };
@@ -305,7 +319,7 @@ impl Stepwise {
 impl Admission for Stepwise {
     fn admit<'a>(
         &'a self,
-        app: &'a App,
+        app: AppView<'a>,
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
         Answer::ready(Ok(self.decide(app, q)))

@@ -30,12 +30,13 @@ use std::time::{Duration, Instant};
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use super::metrics::StateMetrics;
 use super::{
-    Admission, AdmitQuery, Admitted, Answer, App, AppSlot, BoxFuture, QuotaDecision, QuotaStore,
-    RateDecision, RateStore, ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
+    Admission, AdmitQuery, Admitted, Answer, AppRecords, AppView, BoxFuture, QuotaDecision,
+    QuotaStore, RateDecision, RateStore, ResetDecision, StateError, TokenStore, VisitOutcome,
+    VisitStore,
 };
 use crate::limits::Metered;
-use crate::metrics::StateMetrics;
 use crate::token::Epochs;
 
 /// How long this instance trusts the token epochs it last read. A rotation elsewhere is
@@ -324,15 +325,15 @@ impl RedisState {
         format!("{}:{{{appid}}}:{what}", self.prefix)
     }
 
-    fn epochs_key(&self, app: &AppSlot) -> String {
+    fn epochs_key(&self, app: &AppRecords) -> String {
         self.app_key(app.appid(), format_args!("tok"))
     }
 
-    fn day_key(&self, app: &AppSlot, api: Metered, day: u32) -> String {
+    fn day_key(&self, app: &AppRecords, api: Metered, day: u32) -> String {
         self.app_key(app.appid(), format_args!("q:{}:{day}", api.as_str()))
     }
 
-    fn rate_key(&self, app: &AppSlot, api: Metered) -> String {
+    fn rate_key(&self, app: &AppRecords, api: Metered) -> String {
         self.app_key(app.appid(), format_args!("rl:{}", api.as_str()))
     }
 
@@ -347,13 +348,13 @@ impl RedisState {
     }
 
     /// Forgets the epochs read for `app` (another instance rotated them).
-    pub fn forget_epochs(app: &AppSlot) {
+    pub fn forget_epochs(app: &AppRecords) {
         *app.shared_epochs
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    async fn read_epochs(&self, app: &AppSlot) -> Result<Option<Epochs>, StateError> {
+    async fn read_epochs(&self, app: &AppRecords) -> Result<Option<Epochs>, StateError> {
         let mut conn = self.conn.clone();
         let (current, previous): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
             .arg(self.epochs_key(app))
@@ -367,7 +368,7 @@ impl RedisState {
 
     async fn run_rotate(
         &self,
-        app: &AppSlot,
+        app: &AppRecords,
         now_ms: u64,
         ttl_ms: i64,
     ) -> Result<Epochs, StateError> {
@@ -393,7 +394,7 @@ impl RedisState {
 
     /// GCRA parameters for an app's per-minute limit: the emission interval in microseconds
     /// (60 s / n) and the burst (n).
-    fn gcra(app: &App, api: Metered) -> (u64, u32) {
+    fn gcra(app: AppView<'_>, api: Metered) -> (u64, u32) {
         // One microsecond is the finest interval kept: limits above 60,000,000 per minute act
         // as 60,000,000.
         let n = app.limits.api(api).per_minute.get();
@@ -403,7 +404,7 @@ impl RedisState {
 
 /// Keeps `epochs` as the app's latest read, unless a later rotation is already held (concurrent
 /// rotations and reads finish in any order).
-fn remember(app: &AppSlot, epochs: Option<Epochs>) {
+fn remember(app: &AppRecords, epochs: Option<Epochs>) {
     let mut cached = app
         .shared_epochs
         .lock()
@@ -422,7 +423,7 @@ fn wait_from_micros(micros: i64) -> Duration {
 impl RateStore for RedisState {
     fn check<'a>(
         &'a self,
-        app: &'a App,
+        app: AppView<'a>,
         api: Metered,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<RateDecision, StateError>> {
@@ -432,7 +433,7 @@ impl RateStore for RedisState {
             let (limited, wait): (i64, i64) = self
                 .scripts
                 .rate
-                .key(self.rate_key(&app.slot, api))
+                .key(self.rate_key(app.records, api))
                 .arg(now_ms * 1000)
                 .arg(interval)
                 .arg(burst)
@@ -453,14 +454,14 @@ impl RateStore for RedisState {
 impl Admission for RedisState {
     fn admit<'a>(
         &'a self,
-        app: &'a App,
+        app: AppView<'a>,
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
         Answer::later(async move {
             let (interval, burst) = Self::gcra(app, q.api);
             let limit = app.limits.api(q.api).per_day.get();
-            let mut invocation = self.scripts.admit.key(self.rate_key(&app.slot, q.api));
-            invocation.key(self.day_key(&app.slot, q.api, q.day));
+            let mut invocation = self.scripts.admit.key(self.rate_key(app.records, q.api));
+            invocation.key(self.day_key(app.records, q.api, q.day));
             if let Some(openid) = q.openid {
                 invocation.key(self.visit_key(app.appid(), openid));
             }
@@ -541,7 +542,7 @@ impl TokenStore for RedisState {
     /// The epochs read within [`EPOCHS_TRUSTED_FOR`], else read now. When Redis cannot be
     /// reached the last epochs read are used however old (or none: a token is then valid until
     /// it expires, as after a restart of the in-process backend), so checks keep being served.
-    fn epochs<'a>(&'a self, app: &'a AppSlot) -> Answer<'a, Result<Option<Epochs>, StateError>> {
+    fn epochs<'a>(&'a self, app: &'a AppRecords) -> Answer<'a, Result<Option<Epochs>, StateError>> {
         let cached = *app
             .shared_epochs
             .lock()
@@ -569,7 +570,7 @@ impl TokenStore for RedisState {
 
     fn rotate<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
         Box::pin(self.run_rotate(app, now_ms, -1))
@@ -577,7 +578,7 @@ impl TokenStore for RedisState {
 
     fn current_or_rotate<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
@@ -588,7 +589,7 @@ impl TokenStore for RedisState {
 impl QuotaStore for RedisState {
     fn acquire<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         api: Metered,
         day: u32,
         limit: u64,
@@ -614,7 +615,7 @@ impl QuotaStore for RedisState {
 
     fn used<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         api: Metered,
         day: u32,
     ) -> BoxFuture<'a, Result<u64, StateError>> {
@@ -631,7 +632,7 @@ impl QuotaStore for RedisState {
 
     fn reset<'a>(
         &'a self,
-        app: &'a AppSlot,
+        app: &'a AppRecords,
         day: u32,
         month: u32,
         allowance: u32,
@@ -672,11 +673,7 @@ mod tests {
 
     /// A store with a prefix no other test (or run) shares.
     async fn fresh() -> RedisState {
-        let prefix = format!(
-            "modgate-test:{}:{}",
-            std::process::id(),
-            crate::media::wall_ms()
-        );
+        let prefix = crate::state::test_prefix("state");
         RedisState::connect(URL, &prefix, Duration::from_secs(7200))
             .await
             .expect("Redis on 127.0.0.1:6379 (.ci/run starts one)")
@@ -743,7 +740,7 @@ mod tests {
             pipe.invoke_script(
                 s.scripts
                     .rate
-                    .key(s.rate_key(&app.slot, Metered::MsgSecCheck))
+                    .key(s.rate_key(&app.records, Metered::MsgSecCheck))
                     .arg(clock.now_ms() * 1000)
                     .arg(15_000)
                     .arg(4000),
@@ -753,7 +750,9 @@ mod tests {
         assert!(answers[..4000].iter().all(|a| a.0 == 0));
         assert_eq!(answers[4000], (1, 15_000));
         clock.advance(Duration::from_millis(15));
-        let admitted = s.check(&app, Metered::MsgSecCheck, clock.now_ms()).await;
+        let admitted = s
+            .check(app.view(), Metered::MsgSecCheck, clock.now_ms())
+            .await;
         assert_eq!(admitted.unwrap(), RateDecision::Admitted);
     }
 
@@ -779,7 +778,7 @@ mod tests {
     #[tokio::test]
     async fn every_counter_key_has_a_ttl() {
         let s = fresh().await;
-        let app = AppSlot::new("wx00000000000000ee");
+        let app = AppRecords::new("wx00000000000000ee");
         s.acquire(&app, Metered::MsgSecCheck, 7, 10).await.unwrap();
         let clock = crate::clock::ManualClock::new(1_764_000_000_000);
         let full = crate::state::conformance::app("wx00000000000000ee", 10, 10, &clock);
@@ -794,7 +793,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            s.admit(&full, query).await.unwrap(),
+            s.admit(full.view(), query).await.unwrap(),
             Admitted::Yes { used: 1 }
         );
         s.reset(&app, 7, 3, 5).await.unwrap();

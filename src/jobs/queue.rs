@@ -3,7 +3,7 @@
 //! A job is submitted (durably, before its `trace_id` is answered), taken by an instance to work
 //! on, saved at every change of state, and finished (delivered, dead or done), after which it
 //! stays readable for the retention. [`LocalQueue`] keeps everything in the embedded store and
-//! hands jobs to this process only; [`crate::media::shared::SharedJobs`] keeps them in Redis,
+//! hands jobs to this process only; [`crate::jobs::shared::SharedJobs`] keeps them in Redis,
 //! where every instance takes jobs and a dead instance's jobs are taken over when their lease
 //! runs out. [`conformance`] is the behaviour both must show.
 

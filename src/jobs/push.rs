@@ -4,10 +4,11 @@
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha1::{Digest, Sha1};
 
 use crate::config::{PushFormat, PushMode};
+use crate::media::verdict::{DetailItem, MediaVerdict, ResultItem};
 
 type Encryptor = cbc::Encryptor<aes::Aes256>;
 type Decryptor = cbc::Decryptor<aes::Aes256>;
@@ -80,51 +81,6 @@ pub fn decrypt(key: &[u8; 32], encrypted: &str) -> Option<Decrypted> {
     let msg = plain.get(20..20 + len)?.to_vec();
     let appid = String::from_utf8(plain.get(20 + len..)?.to_vec()).ok()?;
     Some(Decrypted { random, msg, appid })
-}
-
-/// One `detail` item of a media verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DetailItem {
-    pub strategy: String,
-    pub errcode: i32,
-    pub suggest: String,
-    pub label: u32,
-    pub prob: u32,
-}
-
-/// The overall `result`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResultItem {
-    pub suggest: String,
-    pub label: u32,
-}
-
-/// What a finished analysis says: the push's `errcode`, `errmsg`, `detail` and `result`, and
-/// what the file is (kept with the job and read back, not pushed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MediaVerdict {
-    pub errcode: i32,
-    pub errmsg: String,
-    pub detail: Vec<DetailItem>,
-    pub result: ResultItem,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub media: Option<MediaInfo>,
-}
-
-/// The file as analysed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MediaInfo {
-    pub format: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
-    /// What a bank entry for this file would hold: the PDQ hash of an image (when its quality
-    /// allows matching), the SHA-256 of audio. Shown to reviewers; not pushed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hash: Option<String>,
 }
 
 /// The `wxa_media_check` event of one job.

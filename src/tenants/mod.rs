@@ -1,4 +1,4 @@
-//! The registry of apps, read on every request.
+//! Tenants: the registry of apps, read on every request, and each app's lasting slot.
 //!
 //! Every instance keeps all apps in process memory: an app record is a few hundred bytes and a
 //! lookup must not cost a network round trip. Later backends persist the registry and push changes
@@ -10,7 +10,7 @@
 //! otherwise be a separate cold hash look-up per request (BENCHMARKS.md, "Custom keyword tables at
 //! scale").
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
@@ -20,8 +20,8 @@ use crate::clock::SharedClock;
 use crate::config::{AppConfig, LimitsConfig, TokenConfig};
 use crate::engine::table::CustomTable;
 use crate::limits::AppLimits;
-use crate::state::memory::QuotaCell;
-use crate::token::{AppKey, Epochs};
+use crate::state::{AppRecords, AppView};
+use crate::token::AppKey;
 
 /// A registered app, with its derived token key and its rate limiters.
 #[derive(Debug)]
@@ -38,11 +38,10 @@ pub struct App {
 
 /// An app's lasting place in this process: made when the app is first registered and handed on
 /// to every later version of its settings, so its keyword table, quota counts and token epochs
-/// survive a replacement of the app. The state traits take the slot as the app's key: a shared
-/// backend uses [`AppSlot::appid`], the in-process one keeps its records here.
+/// survive a replacement of the app. The state traits take the slot's [`AppRecords`] as the
+/// app's key: a shared backend uses its appid, the in-process one keeps its records there.
 #[derive(Debug)]
 pub struct AppSlot {
-    appid: Box<str>,
     /// The custom keyword table in force; a change swaps the whole `Arc`, so a check that loaded
     /// it sees one table from start to end.
     pub table: ArcSwapOption<CustomTable>,
@@ -52,32 +51,23 @@ pub struct AppSlot {
     pub risk_lists: ArcSwapOption<crate::risk::RiskLists>,
     /// What this instance has observed of the app's users, for their risk rank.
     pub risk: crate::risk::RiskBook,
-    /// The in-process quota counters ([`crate::state::memory::MemoryQuotaStore`]).
-    pub(crate) quota: QuotaCell,
-    /// The in-process token rotation record ([`crate::state::memory::MemoryTokenStore`]).
-    pub(crate) epochs: Mutex<Option<Epochs>>,
-    /// A shared backend's recent answer for the epochs, and when it was read
-    /// ([`crate::state::redis`]): tokens are verified on every request, revocation can wait a
-    /// moment.
-    pub(crate) shared_epochs: Mutex<Option<(std::time::Instant, Option<Epochs>)>>,
+    /// What the state backends keep of the app in this process (quota counts, token epochs).
+    pub records: AppRecords,
 }
 
 impl AppSlot {
     pub fn new(appid: &str) -> Self {
         AppSlot {
-            appid: appid.into(),
             table: ArcSwapOption::empty(),
             bank: ArcSwapOption::empty(),
             risk_lists: ArcSwapOption::empty(),
             risk: crate::risk::RiskBook::default(),
-            quota: QuotaCell::default(),
-            epochs: Mutex::new(None),
-            shared_epochs: Mutex::new(None),
+            records: AppRecords::new(appid),
         }
     }
 
     pub fn appid(&self) -> &str {
-        &self.appid
+        self.records.appid()
     }
 
     /// The keyword table in force, if the app has one.
@@ -122,6 +112,14 @@ impl App {
 
     pub fn appid(&self) -> &str {
         &self.config.appid
+    }
+
+    /// The app as rate limits and admission see it.
+    pub fn view(&self) -> AppView<'_> {
+        AppView {
+            records: &self.slot.records,
+            limits: &self.limits,
+        }
     }
 
     /// Whether this is the version of the app the registry holds now. Apps are replaced, never

@@ -646,7 +646,7 @@ pub fn consumer_name(data_dir: &std::path::Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::queue::conformance;
+    use crate::jobs::queue::conformance;
 
     async fn queue(prefix: &str, consumer: &str, lease: Duration) -> SharedJobs {
         let state = crate::state::redis::RedisState::connect(
@@ -673,11 +673,7 @@ mod tests {
     }
 
     fn fresh_prefix(name: &str) -> String {
-        format!(
-            "modgate-test:{name}:{}:{}",
-            std::process::id(),
-            crate::media::wall_ms()
-        )
+        crate::state::test_prefix(name)
     }
 
     #[tokio::test]

@@ -15,8 +15,8 @@ use std::sync::mpsc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::push::MediaVerdict;
-use super::sniff::MediaKind;
+use crate::media::sniff::MediaKind;
+use crate::media::verdict::MediaVerdict;
 use crate::state::durable::{Change, Durable, DurableError, Kind};
 
 /// Where a job is in its life.

@@ -1,0 +1,362 @@
+//! Building the gateway: the engine, the stores (in process, or Redis shared by every
+//! instance), the stored documents loaded at start (apps, keyword tables compiled on every core,
+//! hash banks, risk lists), media jobs and the review queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Options, RunError};
+use crate::config::{Backend, Config, RawApp};
+use crate::engine::table::{CustomTable, TableError};
+use crate::gateway::{Gateway, Shared};
+use crate::metrics::Metrics;
+use crate::rid::RidGenerator;
+use crate::state::Stores;
+use crate::state::catalog::{self, Catalog, CatalogError, RedisCatalog};
+use crate::state::durable::{Durable, Kind};
+use crate::state::redis::RedisState;
+use crate::tenants::{App, AppRegistry};
+
+/// Builds the shared gateway state from a validated config. With the Redis backend this
+/// connects to Redis (and fails if it cannot be reached: the catalog is loaded from it).
+pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
+    let engine = config.engine.build()?;
+    let metrics = Metrics::new()?;
+    let durable = Arc::new(Durable::open(
+        &config.state.data_dir,
+        config.state.store_cache_bytes,
+    )?);
+    let shared = match config.state.backend {
+        Backend::Memory => None,
+        Backend::Redis => {
+            let state = RedisState::connect(
+                config.state.redis_url.as_str(),
+                &config.state.redis_prefix,
+                config.limits.visit_ttl,
+            )
+            .await
+            .map_err(|e| RunError::Shared(e.to_string()))?
+            .with_metrics(metrics.state.clone());
+            let catalog = Arc::new(RedisCatalog::new(
+                state.client().clone(),
+                state.prefix(),
+                state.changes_channel(),
+            ));
+            Some(Shared { state, catalog })
+        }
+    };
+    let catalog: Arc<dyn Catalog> = match &shared {
+        Some(s) => Arc::clone(&s.catalog) as Arc<dyn Catalog>,
+        None => Arc::clone(&durable) as Arc<dyn Catalog>,
+    };
+    // Versions are read before the documents: a change made while loading has a later version,
+    // which the change watcher's first resynchronisation applies.
+    let mut versions = Vec::new();
+    if let Some(s) = &shared {
+        for kind in catalog::KINDS {
+            for (key, version) in s.catalog.versions(kind).map_err(RunError::Catalog)? {
+                versions.push((kind, key, version));
+            }
+        }
+    }
+    let apps = AppRegistry::new(
+        config
+            .apps
+            .iter()
+            .cloned()
+            .map(|a| App::new(a, &config.tokens, &config.limits, &options.clock)),
+    );
+    // Apps created or replaced through the admin API overlay the config file's.
+    catalog
+        .scan(Kind::Apps, &mut |appid, json| {
+            let app =
+                parse_app(json).map_err(|e| CatalogError(format!("stored app {appid}: {e}")))?;
+            apps.put(App::new(
+                app,
+                &config.tokens,
+                &config.limits,
+                &options.clock,
+            ));
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
+    let shared_jobs = match &shared {
+        Some(s) => {
+            let consumer = crate::jobs::shared::consumer_name(&config.state.data_dir)
+                .map_err(|e| RunError::Media(format!("instance name: {e}")))?;
+            let blocking = s
+                .state
+                .dedicated_connection(Duration::from_secs(1))
+                .await
+                .map_err(|e| RunError::Shared(e.to_string()))?;
+            let jobs = crate::jobs::shared::SharedJobs::open(
+                s.state.connection(),
+                blocking,
+                s.state.prefix(),
+                consumer,
+                config.media.lease,
+                config.media.retention,
+            )
+            .await
+            .map_err(|e| RunError::Shared(e.to_string()))?;
+            Some(jobs)
+        }
+        None => None,
+    };
+    let media = crate::jobs::MediaJobs::open(
+        config.media.clone(),
+        Arc::clone(&durable),
+        shared_jobs,
+        metrics.media.clone(),
+    )
+    .map_err(RunError::Media)?;
+    for (appid, table) in load_tables(&*catalog)? {
+        match apps.get(&appid) {
+            Some(app) => app.slot.table.store(Some(table)),
+            // Kept in the store: creating the app again through the admin API brings it back.
+            None => tracing::warn!(
+                appid,
+                "a stored keyword table belongs to no app; not loaded"
+            ),
+        }
+    }
+    catalog
+        .scan(Kind::Banks, &mut |scope, json| {
+            let bank = parse_bank(json)
+                .map_err(|e| CatalogError(format!("stored hash bank {scope}: {e}")))?;
+            if scope == crate::media::bank::GLOBAL {
+                media.global_bank.store(Arc::new(bank));
+            } else if let Some(app) = apps.get(scope) {
+                app.slot.bank.store(Some(Arc::new(bank)));
+            } else {
+                tracing::warn!(
+                    appid = scope,
+                    "a stored hash bank belongs to no app; not loaded"
+                );
+            }
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
+    catalog
+        .scan(Kind::RiskLists, &mut |appid, json| {
+            let lists = parse_risk_lists(json)
+                .map_err(|e| CatalogError(format!("stored risk lists {appid}: {e}")))?;
+            match apps.get(appid) {
+                Some(app) => app.slot.risk_lists.store(Some(Arc::new(lists))),
+                None => tracing::warn!(appid, "stored risk lists belong to no app; not loaded"),
+            }
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
+    if let Some(s) = &shared {
+        for (kind, key, version) in versions {
+            s.catalog.hold(kind, &key, version);
+        }
+    }
+    let stores = match &shared {
+        Some(s) => Stores::shared(&s.state),
+        None => Stores::in_process(config.limits.max_visits.get()),
+    };
+    let review = crate::review::ReviewQueue::open(
+        config.review.clone(),
+        Arc::clone(&durable),
+        metrics.review.clone(),
+        options.clock.now_ms(),
+        shared.as_ref().map(|s| {
+            crate::review::shared::SharedReview::new(s.state.connection(), s.state.prefix())
+        }),
+    )
+    .map_err(RunError::Review)?;
+    Ok(Arc::new(Gateway {
+        effects: crate::effects::Effects::new(Arc::clone(&review), config.risk.clone()),
+        review,
+        durable,
+        catalog,
+        shared,
+        media: Arc::new(media),
+        admin_writes: tokio::sync::Mutex::new(()),
+        apps: Arc::new(apps),
+        tokens: stores.tokens,
+        quotas: stores.quotas,
+        visits: stores.visits,
+        admission: stores.admission,
+        engine: Arc::new(arc_swap::ArcSwap::from_pointee(engine)),
+        overload: crate::transport::overload::Overload::new(
+            config.server.overload_delay,
+            metrics.scheduling_delay(),
+            metrics.shed_share(),
+        ),
+        metrics,
+        clock: options.clock,
+        rids: RidGenerator::new(),
+        config,
+    }))
+}
+
+/// A stored app, validated.
+fn parse_app(json: &[u8]) -> Result<crate::config::AppConfig, String> {
+    let raw = serde_json::from_slice::<RawApp>(json).map_err(|e| e.to_string())?;
+    raw.validate().map_err(|e| e.to_string())
+}
+
+/// Stored risk lists, built.
+fn parse_risk_lists(json: &[u8]) -> Result<crate::risk::RiskLists, String> {
+    serde_json::from_slice::<Vec<crate::risk::ListEntry>>(json)
+        .map_err(|e| e.to_string())
+        .and_then(|entries| crate::risk::RiskLists::build(entries).map_err(|e| e.to_string()))
+}
+
+/// A stored hash bank, built.
+fn parse_bank(json: &[u8]) -> Result<crate::media::bank::Bank, String> {
+    crate::media::bank::parse_entries(json, false)
+        .and_then(crate::media::bank::Bank::build)
+        .map_err(|e| e.to_string())
+}
+
+/// A stored keyword table, built.
+fn parse_table(json: &[u8]) -> Result<CustomTable, TableError> {
+    serde_json::from_slice(json)
+        .map_err(|e| TableError::Format(e.to_string()))
+        .and_then(CustomTable::build)
+}
+
+/// Changes made on other instances, put in force here.
+impl catalog::Apply for Gateway {
+    fn apply(&self, kind: Kind, key: &str, doc: &[u8]) -> Result<(), String> {
+        match kind {
+            Kind::Apps => {
+                let app = parse_app(doc)?;
+                self.apps.put(App::new(
+                    app,
+                    &self.config.tokens,
+                    &self.config.limits,
+                    &self.clock,
+                ));
+            }
+            Kind::Keywords => {
+                let app = self.apps.get(key).ok_or("the table belongs to no app")?;
+                let table = parse_table(doc).map_err(|e| e.to_string())?;
+                let count = table.len();
+                app.slot.table.store(Some(Arc::new(table)));
+                tracing::info!(
+                    appid = key,
+                    count,
+                    "keyword table changed elsewhere, in force"
+                );
+            }
+            Kind::Banks => {
+                let bank = parse_bank(doc)?;
+                if key == crate::media::bank::GLOBAL {
+                    self.media.global_bank.store(Arc::new(bank));
+                } else {
+                    let app = self.apps.get(key).ok_or("the bank belongs to no app")?;
+                    app.slot.bank.store(Some(Arc::new(bank)));
+                }
+            }
+            Kind::RiskLists => {
+                let lists = parse_risk_lists(doc)?;
+                let app = self
+                    .apps
+                    .get(key)
+                    .ok_or("the risk lists belong to no app")?;
+                app.slot.risk_lists.store(Some(Arc::new(lists)));
+            }
+            Kind::OpenJobs | Kind::Jobs | Kind::Review | Kind::ReviewAudit => {
+                return Err("not a catalog kind".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn rotated(&self, appid: &str) {
+        if let Some(app) = self.apps.get(appid) {
+            RedisState::forget_epochs(&app.slot.records);
+        }
+    }
+}
+
+/// Loads every stored keyword table, compiling them on all cores while the store is read one
+/// table at a time (10,000 tables of 1,000 entries are ~600 MB of JSON: never all at once).
+fn load_tables(
+    catalog: &dyn Catalog,
+) -> Result<dashmap::DashMap<String, Arc<CustomTable>>, RunError> {
+    let tables = dashmap::DashMap::new();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (send, receive) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(workers * 4);
+    let receive = std::sync::Mutex::new(receive);
+    let failed = std::sync::Mutex::new(None::<RunError>);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    // The lock is held only to take the next table off the channel.
+                    let next = receive.lock().map(|r| r.recv());
+                    let Ok(Ok((appid, json))) = next else { break };
+                    match parse_table(&json) {
+                        Ok(table) => {
+                            tables.insert(appid, Arc::new(table));
+                        }
+                        Err(e) => {
+                            let e = RunError::Stored(format!("keyword table of {appid}: {e}"));
+                            if let Ok(mut failed) = failed.lock() {
+                                failed.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let read = catalog
+            .scan(Kind::Keywords, &mut |appid, json| {
+                // A send fails only when every worker has gone, which they do not before the end.
+                send.send((appid.to_owned(), json.to_vec()))
+                    .map_err(|_| CatalogError("keyword tables: loader stopped".into()))
+            })
+            .map_err(RunError::Catalog);
+        drop(send);
+        if let Err(e) = read
+            && let Ok(mut failed) = failed.lock()
+        {
+            failed.get_or_insert(e);
+        }
+    });
+    match failed.into_inner() {
+        Ok(Some(e)) => Err(e),
+        _ => Ok(tables),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored tables are compiled on several threads: all of them arrive, each under its own
+    /// appid, and a corrupt one stops the start with its appid named.
+    #[test]
+    fn stored_tables_load_in_parallel_and_a_bad_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("modgate-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let durable = Durable::open(&dir, 1 << 20).unwrap();
+        for i in 0..50 {
+            let json =
+                format!(r#"[{{"keyword":"词{i}","label":20006,"level":{i},"suggest":"risky"}}]"#);
+            durable
+                .put(Kind::Keywords, &format!("wx{i:016}"), json.as_bytes())
+                .unwrap();
+        }
+        let tables = load_tables(&durable).unwrap();
+        assert_eq!(tables.len(), 50);
+        for i in 0..50 {
+            let t = tables.get(&format!("wx{i:016}")).unwrap();
+            assert_eq!(t.entries()[0].keyword, format!("词{i}"));
+            assert_eq!(t.entries()[0].level, i);
+        }
+        durable
+            .put(Kind::Keywords, "wx00000000000000zz", b"[{\"keyword\":1}]")
+            .unwrap();
+        let e = load_tables(&durable).unwrap_err().to_string();
+        assert!(e.contains("keyword table of wx00000000000000zz"), "{e}");
+        drop(durable);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,146 @@
+//! Background tasks of a serving gateway: the visit and review sweeps, and the shared backend's
+//! ping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::gateway::Gateway;
+use crate::state::redis::RedisState;
+
+/// Pings the shared backend every second until shutdown, so `modgate_state_backend_up` is
+/// true without traffic and a connection broken while idle is replaced before a request needs
+/// it.
+pub(super) async fn ping_backend(
+    state: RedisState,
+    metrics: crate::state::metrics::StateMetrics,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        match state.ping().await {
+            Ok(()) => metrics.answered(),
+            Err(e) => metrics.unreachable("ping", &e),
+        }
+    }
+}
+
+/// Deletes review items past their retention, every minute.
+pub(super) async fn sweep_review(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match gw.review.sweep(gw.clock.now_ms()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "review items past retention deleted"),
+            Err(e) => tracing::error!(error = %e, "review sweep failed"),
+        }
+        tokio::select! {
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
+/// Reclaims expired visits every `limits.visit_sweep` until shutdown, on the blocking pool (a
+/// pass over millions of entries must not occupy an async worker).
+pub(super) async fn sweep_visits(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    let every = gw.config.limits.visit_sweep;
+    if gw.visits.held().is_none() {
+        // A shared backend expires visits itself.
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let ttl = gw.config.limits.visit_ttl.as_secs();
+        // Stale means `now - last >= ttl`, i.e. `last < now - ttl + 1`.
+        let before = gw.clock.now_secs().saturating_sub(ttl) + 1;
+        let visits = Arc::clone(&gw.visits);
+        match tokio::task::spawn_blocking(move || (visits.sweep(before), visits.held())).await {
+            Ok((removed, Some(left))) => {
+                gw.metrics.visit_entries(left);
+                tracing::debug!(removed, left, "visits swept");
+            }
+            Ok((_, None)) => {}
+            Err(e) => tracing::error!(error = %e, "visit sweep failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::{Options, build};
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+
+    /// The background sweep reclaims expired visits on its own schedule (tokio time is paused and
+    /// advanced by hand; the wall clock is the injected one).
+    #[tokio::test(start_paused = true)]
+    async fn visits_are_swept_in_the_background() {
+        let dir = std::env::temp_dir().join(format!("modgate-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = Config::from_toml(&format!(
+            "[limits]\nvisit_sweep_secs = 30\nvisit_ttl_secs = 600\n[state]\ndata_dir = \"{}\"\n",
+            dir.display()
+        ))
+        .unwrap();
+        let manual = ManualClock::new(1_000_000_000);
+        let gw = build(
+            config,
+            Options {
+                clock: Arc::new(manual.clone()),
+            },
+        )
+        .await
+        .unwrap();
+        let (stop, rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), rx));
+        let now = gw.clock.now_secs();
+        gw.visits
+            .record("wx00000000000000aa", "old", now)
+            .await
+            .unwrap();
+        manual.advance(Duration::from_secs(300));
+        gw.visits
+            .record("wx00000000000000aa", "new", now + 300)
+            .await
+            .unwrap();
+        assert_eq!(gw.visits.held(), Some(2));
+        // 10 minutes after the first visit it has expired; the next sweep removes only it.
+        manual.advance(Duration::from_secs(300));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        // The sweep itself runs on the blocking pool (real threads): let virtual time pass in
+        // small steps until it has reported back.
+        for _ in 0..100_000 {
+            if gw.visits.held() == Some(1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(gw.visits.held(), Some(1));
+        assert_eq!(
+            gw.visits
+                .last_visit("wx00000000000000aa", "old")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            gw.visits
+                .last_visit("wx00000000000000aa", "new")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let _ = stop.send(true);
+        sweeper.await.unwrap();
+    }
+}

@@ -1,0 +1,87 @@
+//! The shared state backend's health metrics.
+
+use std::sync::Arc;
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+/// The shared state backend's health, and what the gateway does while it cannot be reached.
+#[derive(Clone)]
+pub struct StateMetrics {
+    /// 1 while the shared backend answers (always 1 for the in-process backend).
+    pub up: prometheus::IntGauge,
+    /// Decisions made without the shared backend, by operation (`admission`, `token_epochs`).
+    pub fallbacks: IntCounterVec,
+    /// When the last "degraded" log line was written (ms since the Unix epoch): at most one
+    /// line per [`StateMetrics::LOG_EVERY_MS`].
+    last_log_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl StateMetrics {
+    /// At most one "degraded" log line per this many milliseconds.
+    pub const LOG_EVERY_MS: u64 = 10_000;
+
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let up = prometheus::IntGauge::new(
+            "modgate_state_backend_up",
+            "1 while the state backend answers",
+        )?;
+        let fallbacks = IntCounterVec::new(
+            Opts::new(
+                "modgate_state_fallbacks_total",
+                "Decisions made without the shared state backend, by operation",
+            ),
+            &["op"],
+        )?;
+        registry.register(Box::new(up.clone()))?;
+        registry.register(Box::new(fallbacks.clone()))?;
+        up.set(1);
+        Ok(StateMetrics {
+            up,
+            fallbacks,
+            last_log_ms: Arc::default(),
+        })
+    }
+
+    /// Counts a decision made without the backend, and says so in the log at most once per
+    /// [`Self::LOG_EVERY_MS`].
+    pub fn fell_back(&self, op: &'static str, error: &dyn std::fmt::Display) {
+        self.fallbacks.with_label_values(&[op]).inc();
+        self.unreachable(op, error);
+    }
+
+    /// The backend did not answer; says so in the log at most once per
+    /// [`Self::LOG_EVERY_MS`].
+    pub fn unreachable(&self, op: &'static str, error: &dyn std::fmt::Display) {
+        self.up.set(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = self.last_log_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) >= Self::LOG_EVERY_MS
+            && self
+                .last_log_ms
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            tracing::warn!(
+                op,
+                error = %error,
+                "state backend unreachable: text checks are served under this instance's own \
+                 rate limiter, without daily quotas or visit checks; media submissions are refused"
+            );
+        }
+    }
+
+    /// The backend answered.
+    pub fn answered(&self) {
+        if self.up.get() == 0 {
+            self.up.set(1);
+            tracing::info!("state backend reachable again");
+        }
+    }
+}
