@@ -123,7 +123,7 @@ fn main() {
         text: Some(TextCheck {
             engine: &engine,
             table: None,
-            qr_links: "risky",
+            qr_links: modgate::engine::Suggest::Risky,
         }),
         qr_scan: qr,
     };

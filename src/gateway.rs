@@ -21,7 +21,7 @@ use crate::tenants::{App, AppRegistry};
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub state: RedisState,
-    pub catalog: Arc<crate::state::catalog::RedisCatalog>,
+    pub catalog: Arc<crate::catalog::RedisCatalog>,
 }
 
 /// Why a metered call was not admitted (SPEC's check order, steps 3 to 5).
@@ -54,11 +54,10 @@ pub struct Gateway {
     pub shared: Option<Shared>,
     /// The embedded store (media jobs; with the in-process backend also the catalog).
     pub durable: Arc<crate::state::durable::Durable>,
-    /// Apps made through the admin API, keyword tables and hash banks: the embedded store, or
-    /// Redis shared by every instance ([`crate::state::catalog`]).
-    pub catalog: Arc<dyn crate::state::catalog::Catalog>,
-    /// Serialises admin writes, so read-modify-write changes to a table never interleave.
-    pub admin_writes: tokio::sync::Mutex<()>,
+    /// The documents operators change (apps, keyword tables, hash banks, risk lists): stored in
+    /// the catalog (the embedded store, or Redis shared by every instance) and changed only
+    /// through it ([`crate::catalog`]).
+    pub documents: crate::catalog::Documents,
     /// Media jobs: the store, the fetcher and the scheduler ([`crate::media`]).
     pub media: Arc<crate::jobs::MediaJobs>,
     /// The text engine in force. Readers take a snapshot per request; a reload builds a new
@@ -130,7 +129,7 @@ impl Gateway {
         let query = AdmitQuery {
             api,
             now_ms,
-            day: calendar::day_number(now_ms / 1000, limits.day_offset_hours),
+            day: self.quota_day(now_ms / 1000),
             openid,
             visit_ttl: limits.visit_ttl,
         };
@@ -172,6 +171,12 @@ impl Gateway {
     /// the whole check, so a concurrent replacement cannot change the table under it.
     pub fn table(&self, app: &App) -> Option<Arc<crate::engine::table::CustomTable>> {
         app.slot.table()
+    }
+
+    /// The quota day a time falls in: days since 1970-01-01 in the quota's offset from UTC
+    /// (`limits.day_offset_hours`). Every daily count and reset is keyed by it.
+    pub fn quota_day(&self, now_secs: u64) -> u32 {
+        calendar::day_number(now_secs, self.config.limits.day_offset_hours)
     }
 
     /// A fresh request id.

@@ -25,8 +25,10 @@
 //! [`run`] (or [`build`] then [`serve`]) starts both listeners on already-bound sockets and
 //! returns after a graceful shutdown, so tests run the real server on `127.0.0.1:0`.
 
+pub mod admin;
 pub mod api;
 pub mod app;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod effects;

@@ -133,7 +133,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
 }
 
 /// Rebuilds the lexicon (built-in plus `[[engine.lexicon]]` files) on every SIGHUP.
-async fn reload_on_sighup(gw: Arc<modgate::api::Gateway>) {
+async fn reload_on_sighup(gw: Arc<modgate::gateway::Gateway>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler; lexicon reload is unavailable");

@@ -38,22 +38,6 @@ impl Api {
         self as usize
     }
 
-    /// The API a request path names (`Other` for unknown paths).
-    pub fn of_path(path: &str) -> Api {
-        match path {
-            "/wxa/msg_sec_check" => Api::MsgSecCheck,
-            "/cgi-bin/token" => Api::Token,
-            "/cgi-bin/stable_token" => Api::StableToken,
-            "/cgi-bin/openapi/quota/get" => Api::QuotaGet,
-            "/cgi-bin/clear_quota" | "/cgi-bin/clear_quota/v2" => Api::ClearQuota,
-            "/wxa/visit/report" => Api::VisitReport,
-            "/wxa/media_check_async" => Api::MediaCheckAsync,
-            "/wxa/media_check_async/result" => Api::MediaResult,
-            "/wxa/getuserriskrank" => Api::RiskRank,
-            _ => Api::Other,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Api::MsgSecCheck => "msg_sec_check",

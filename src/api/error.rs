@@ -196,6 +196,17 @@ impl From<crate::gateway::Refused> for ApiError {
     }
 }
 
+impl From<crate::transport::body::ReadError> for ApiError {
+    fn from(e: crate::transport::body::ReadError) -> Self {
+        use crate::transport::body::ReadError;
+        match e {
+            ReadError::BadLength => ApiError::BadRequest("invalid Content-Length"),
+            ReadError::TooLarge(limit) => ApiError::BodyTooLarge(limit),
+            ReadError::Unreadable => ApiError::BadRequest("request body could not be read"),
+        }
+    }
+}
+
 /// A body that could not be parsed: 44002 when empty, 47001 otherwise.
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {

@@ -24,7 +24,7 @@ pub const MAX_URL_BYTES: usize = 2048;
 
 pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: MediaCheckBody<'_> = wire::parse_body(&body)?;
 
     // 47001
@@ -119,7 +119,7 @@ fn format(message: &'static str) -> ApiError {
 /// for the app that submitted it only (another app's trace_id is answered as unknown).
 pub(super) async fn result(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: MediaResultBody<'_> = wire::parse_body(&body)?;
     let trace_id = match &b.trace_id {
         Str::Value(v) => v,

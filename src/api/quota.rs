@@ -23,12 +23,12 @@ fn field<'a>(name: &'static str, value: &'a Str<'_>) -> Result<Option<&'a str>, 
 /// `POST /cgi-bin/openapi/quota/get` `{"cgi_path": "/wxa/msg_sec_check"}`.
 pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: QuotaGetBody<'_> = wire::parse_body(&body)?;
     let path = field("cgi_path", &b.cgi_path)?
         .ok_or(ApiError::Format("field `cgi_path` is required".into()))?;
     let api = Metered::from_cgi_path(path).ok_or(ApiError::UnknownCgiPath)?;
-    let day = calendar::day_number(gw.clock.now_secs(), gw.config.limits.day_offset_hours);
+    let day = gw.quota_day(gw.clock.now_secs());
     let used = gw.quotas.used(&app.slot.records, api, day).await?;
     let limits = app.limits.api(api);
     let daily_limit = u64::from(limits.per_day.get());
@@ -50,7 +50,7 @@ pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, A
 /// `POST /cgi-bin/clear_quota?access_token=..` `{"appid": ..}`: the token's own app only.
 pub(super) async fn clear(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: ClearQuotaBody<'_> = wire::parse_body(&body)?;
     let appid = field("appid", &b.appid)?.ok_or(ApiError::MissingAppid)?;
     if appid != app.appid() {
@@ -64,7 +64,7 @@ pub(super) async fn clear(gw: &Gateway, req: Request<Incoming>) -> Result<Reply,
 pub(super) async fn clear_v2(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let q_appid = query_param(&req, "appid").map(|v| v.into_owned());
     let q_secret = query_param(&req, "appsecret").map(|v| v.into_owned());
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: ClearQuotaBody<'_> = if body.iter().all(u8::is_ascii_whitespace) {
         ClearQuotaBody::default()
     } else {
@@ -84,7 +84,7 @@ pub(super) async fn clear_v2(gw: &Gateway, req: Request<Incoming>) -> Result<Rep
 
 async fn reset(gw: &Gateway, app: &App) -> Result<Reply, ApiError> {
     let limits = &gw.config.limits;
-    let day = calendar::day_number(gw.clock.now_secs(), limits.day_offset_hours);
+    let day = gw.quota_day(gw.clock.now_secs());
     let month = calendar::month_number(day);
     match gw
         .quotas

@@ -43,7 +43,7 @@ fn opt_str<'a>(
 
 pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::EmptyBody);
     }

@@ -26,7 +26,7 @@ pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply
 /// `POST /cgi-bin/stable_token`: the current token while it is valid, a new one when it has
 /// expired or `force_refresh` is true.
 pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: StableTokenBody<'_> = wire::parse_body(&body)?;
     for (field, wrong) in [
         ("grant_type", b.grant_type == Str::Wrong),
@@ -135,7 +135,7 @@ pub(super) async fn authenticate_at(
 pub(super) fn signed_app(gw: &Gateway, uri: &http::Uri) -> Result<(Arc<App>, Times), ApiError> {
     let raw = uri
         .query()
-        .and_then(|q| super::find_param(q, "access_token"))
+        .and_then(|q| crate::transport::query::find_param(q, "access_token"))
         .ok_or(TokenError::Missing)?;
     if let Some(known) = verified::recall(&gw.apps, &raw) {
         return Ok(known);

@@ -14,7 +14,7 @@ pub const MAX_BATCH: usize = 1000;
 
 pub(super) async fn report(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = gw.read_body(req).await?;
+    let body = super::read_body(gw, req).await?;
     let b: VisitReportBody<'_> = wire::parse_body(&body)?;
     let single;
     let items: &[Str<'_>] = match (&b.openids, &b.openid) {

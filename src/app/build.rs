@@ -1,21 +1,25 @@
 //! Building the gateway: the engine, the stores (in process, or Redis shared by every
-//! instance), the stored documents loaded at start (apps, keyword tables compiled on every core,
-//! hash banks, risk lists), media jobs and the review queue.
+//! instance), media jobs, the review queue, and the documents stored in the catalog loaded and
+//! put in force (apps, keyword tables compiled on every core, hash banks, risk lists).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Options, RunError};
-use crate::config::{Backend, Config, RawApp};
-use crate::engine::table::{CustomTable, TableError};
+use crate::catalog::documents::{Document, InForce, parse_app, parse_table};
+use crate::catalog::{self, Catalog, CatalogError, Documents, RedisCatalog};
+use crate::config::{Backend, Config};
+use crate::engine::table::CustomTable;
 use crate::gateway::{Gateway, Shared};
+use crate::jobs::MediaJobs;
+use crate::media::bank::Bank;
 use crate::metrics::Metrics;
 use crate::rid::RidGenerator;
+use crate::risk::RiskLists;
 use crate::state::Stores;
-use crate::state::catalog::{self, Catalog, CatalogError, RedisCatalog};
 use crate::state::durable::{Durable, Kind};
 use crate::state::redis::RedisState;
-use crate::tenants::{App, AppRegistry};
+use crate::tenants::AppRegistry;
 
 /// Builds the shared gateway state from a validated config. With the Redis backend this
 /// connects to Redis (and fails if it cannot be reached: the catalog is loaded from it).
@@ -28,22 +32,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     )?);
     let shared = match config.state.backend {
         Backend::Memory => None,
-        Backend::Redis => {
-            let state = RedisState::connect(
-                config.state.redis_url.as_str(),
-                &config.state.redis_prefix,
-                config.limits.visit_ttl,
-            )
-            .await
-            .map_err(|e| RunError::Shared(e.to_string()))?
-            .with_metrics(metrics.state.clone());
-            let catalog = Arc::new(RedisCatalog::new(
-                state.client().clone(),
-                state.prefix(),
-                state.changes_channel(),
-            ));
-            Some(Shared { state, catalog })
-        }
+        Backend::Redis => Some(connect(&config, &metrics).await?),
     };
     let catalog: Arc<dyn Catalog> = match &shared {
         Some(s) => Arc::clone(&s.catalog) as Arc<dyn Catalog>,
@@ -59,95 +48,18 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
             }
         }
     }
-    let apps = AppRegistry::new(
-        config
-            .apps
-            .iter()
-            .cloned()
-            .map(|a| App::new(a, &config.tokens, &config.limits, &options.clock)),
-    );
-    // Apps created or replaced through the admin API overlay the config file's.
-    catalog
-        .scan(Kind::Apps, &mut |appid, json| {
-            let app =
-                parse_app(json).map_err(|e| CatalogError(format!("stored app {appid}: {e}")))?;
-            apps.put(App::new(
-                app,
-                &config.tokens,
-                &config.limits,
-                &options.clock,
-            ));
-            Ok(())
-        })
-        .map_err(RunError::Catalog)?;
-    let shared_jobs = match &shared {
-        Some(s) => {
-            let consumer = crate::jobs::shared::consumer_name(&config.state.data_dir)
-                .map_err(|e| RunError::Media(format!("instance name: {e}")))?;
-            let blocking = s
-                .state
-                .dedicated_connection(Duration::from_secs(1))
-                .await
-                .map_err(|e| RunError::Shared(e.to_string()))?;
-            let jobs = crate::jobs::shared::SharedJobs::open(
-                s.state.connection(),
-                blocking,
-                s.state.prefix(),
-                consumer,
-                config.media.lease,
-                config.media.retention,
-            )
-            .await
-            .map_err(|e| RunError::Shared(e.to_string()))?;
-            Some(jobs)
-        }
-        None => None,
+    let media = Arc::new(open_media_jobs(&config, &durable, &shared, &metrics).await?);
+    let place = InForce {
+        apps: Arc::new(AppRegistry::default()),
+        jobs: Arc::clone(&media),
+        tokens: config.tokens.clone(),
+        limits: config.limits.clone(),
+        clock: Arc::clone(&options.clock),
     };
-    let media = crate::jobs::MediaJobs::open(
-        config.media.clone(),
-        Arc::clone(&durable),
-        shared_jobs,
-        metrics.media.clone(),
-    )
-    .map_err(RunError::Media)?;
-    for (appid, table) in load_tables(&*catalog)? {
-        match apps.get(&appid) {
-            Some(app) => app.slot.table.store(Some(table)),
-            // Kept in the store: creating the app again through the admin API brings it back.
-            None => tracing::warn!(
-                appid,
-                "a stored keyword table belongs to no app; not loaded"
-            ),
-        }
+    for app in &config.apps {
+        place.apps.put(place.new_app(app.clone()));
     }
-    catalog
-        .scan(Kind::Banks, &mut |scope, json| {
-            let bank = parse_bank(json)
-                .map_err(|e| CatalogError(format!("stored hash bank {scope}: {e}")))?;
-            if scope == crate::media::bank::GLOBAL {
-                media.global_bank.store(Arc::new(bank));
-            } else if let Some(app) = apps.get(scope) {
-                app.slot.bank.store(Some(Arc::new(bank)));
-            } else {
-                tracing::warn!(
-                    appid = scope,
-                    "a stored hash bank belongs to no app; not loaded"
-                );
-            }
-            Ok(())
-        })
-        .map_err(RunError::Catalog)?;
-    catalog
-        .scan(Kind::RiskLists, &mut |appid, json| {
-            let lists = parse_risk_lists(json)
-                .map_err(|e| CatalogError(format!("stored risk lists {appid}: {e}")))?;
-            match apps.get(appid) {
-                Some(app) => app.slot.risk_lists.store(Some(Arc::new(lists))),
-                None => tracing::warn!(appid, "stored risk lists belong to no app; not loaded"),
-            }
-            Ok(())
-        })
-        .map_err(RunError::Catalog)?;
+    load_documents(&*catalog, &place)?;
     if let Some(s) = &shared {
         for (kind, key, version) in versions {
             s.catalog.hold(kind, &key, version);
@@ -171,11 +83,10 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         effects: crate::effects::Effects::new(Arc::clone(&review), config.risk.clone()),
         review,
         durable,
-        catalog,
+        apps: Arc::clone(&place.apps),
+        documents: Documents::new(catalog, place),
         shared,
-        media: Arc::new(media),
-        admin_writes: tokio::sync::Mutex::new(()),
-        apps: Arc::new(apps),
+        media,
         tokens: stores.tokens,
         quotas: stores.quotas,
         visits: stores.visits,
@@ -193,86 +104,106 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     }))
 }
 
-/// A stored app, validated.
-fn parse_app(json: &[u8]) -> Result<crate::config::AppConfig, String> {
-    let raw = serde_json::from_slice::<RawApp>(json).map_err(|e| e.to_string())?;
-    raw.validate().map_err(|e| e.to_string())
+/// Connects to the shared backend: its state and its catalog.
+async fn connect(config: &Config, metrics: &Metrics) -> Result<Shared, RunError> {
+    let state = RedisState::connect(
+        config.state.redis_url.as_str(),
+        &config.state.redis_prefix,
+        config.limits.visit_ttl,
+    )
+    .await
+    .map_err(|e| RunError::Shared(e.to_string()))?
+    .with_metrics(metrics.state.clone());
+    let catalog = Arc::new(RedisCatalog::new(
+        state.client().clone(),
+        state.prefix(),
+        state.changes_channel(),
+    ));
+    Ok(Shared { state, catalog })
 }
 
-/// Stored risk lists, built.
-fn parse_risk_lists(json: &[u8]) -> Result<crate::risk::RiskLists, String> {
-    serde_json::from_slice::<Vec<crate::risk::ListEntry>>(json)
-        .map_err(|e| e.to_string())
-        .and_then(|entries| crate::risk::RiskLists::build(entries).map_err(|e| e.to_string()))
+/// Opens media jobs on the embedded store's queue, or on the shared backend's.
+async fn open_media_jobs(
+    config: &Config,
+    durable: &Arc<Durable>,
+    shared: &Option<Shared>,
+    metrics: &Metrics,
+) -> Result<MediaJobs, RunError> {
+    let shared_jobs = match shared {
+        Some(s) => {
+            let consumer = crate::jobs::shared::consumer_name(&config.state.data_dir)
+                .map_err(|e| RunError::Media(format!("instance name: {e}")))?;
+            let blocking = s
+                .state
+                .dedicated_connection(Duration::from_secs(1))
+                .await
+                .map_err(|e| RunError::Shared(e.to_string()))?;
+            let jobs = crate::jobs::shared::SharedJobs::open(
+                s.state.connection(),
+                blocking,
+                s.state.prefix(),
+                consumer,
+                config.media.lease,
+                config.media.retention,
+            )
+            .await
+            .map_err(|e| RunError::Shared(e.to_string()))?;
+            Some(jobs)
+        }
+        None => None,
+    };
+    MediaJobs::open(
+        config.media.clone(),
+        Arc::clone(durable),
+        shared_jobs,
+        metrics.media.clone(),
+    )
+    .map_err(RunError::Media)
 }
 
-/// A stored hash bank, built.
-fn parse_bank(json: &[u8]) -> Result<crate::media::bank::Bank, String> {
-    crate::media::bank::parse_entries(json, false)
-        .and_then(crate::media::bank::Bank::build)
-        .map_err(|e| e.to_string())
-}
-
-/// A stored keyword table, built.
-fn parse_table(json: &[u8]) -> Result<CustomTable, TableError> {
-    serde_json::from_slice(json)
-        .map_err(|e| TableError::Format(e.to_string()))
-        .and_then(CustomTable::build)
-}
-
-/// Changes made on other instances, put in force here.
-impl catalog::Apply for Gateway {
-    fn apply(&self, kind: Kind, key: &str, doc: &[u8]) -> Result<(), String> {
-        match kind {
-            Kind::Apps => {
-                let app = parse_app(doc)?;
-                self.apps.put(App::new(
-                    app,
-                    &self.config.tokens,
-                    &self.config.limits,
-                    &self.clock,
-                ));
-            }
-            Kind::Keywords => {
-                let app = self.apps.get(key).ok_or("the table belongs to no app")?;
-                let table = parse_table(doc).map_err(|e| e.to_string())?;
-                let count = table.len();
-                app.slot.table.store(Some(Arc::new(table)));
-                tracing::info!(
-                    appid = key,
-                    count,
-                    "keyword table changed elsewhere, in force"
+/// Puts in force every document the catalog holds: apps made through the admin API (over the
+/// config file's), then keyword tables, hash banks and risk lists. A document whose app is not
+/// registered stays stored (creating the app again brings it back) and is not loaded.
+fn load_documents(catalog: &dyn Catalog, place: &InForce) -> Result<(), RunError> {
+    let stored = |what: &str, key: &str, e: String| {
+        CatalogError::Document(format!("stored {what} {key}: {e}"))
+    };
+    catalog
+        .scan(Kind::Apps, &mut |appid, json| {
+            let app = parse_app(json).map_err(|e| stored("app", appid, e))?;
+            place.apps.put(place.new_app(app));
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
+    for (appid, table) in load_tables(catalog)? {
+        if CustomTable::put_in_force(place, &appid, table).is_err() {
+            tracing::warn!(
+                appid,
+                "a stored keyword table belongs to no app; not loaded"
+            );
+        }
+    }
+    catalog
+        .scan(Kind::Banks, &mut |scope, json| {
+            let bank = Bank::parse(json).map_err(|e| stored("hash bank", scope, e))?;
+            if Bank::put_in_force(place, scope, Arc::new(bank)).is_err() {
+                tracing::warn!(
+                    appid = scope,
+                    "a stored hash bank belongs to no app; not loaded"
                 );
             }
-            Kind::Banks => {
-                let bank = parse_bank(doc)?;
-                if key == crate::media::bank::GLOBAL {
-                    self.media.global_bank.store(Arc::new(bank));
-                } else {
-                    let app = self.apps.get(key).ok_or("the bank belongs to no app")?;
-                    app.slot.bank.store(Some(Arc::new(bank)));
-                }
+            Ok(())
+        })
+        .map_err(RunError::Catalog)?;
+    catalog
+        .scan(Kind::RiskLists, &mut |appid, json| {
+            let lists = RiskLists::parse(json).map_err(|e| stored("risk lists", appid, e))?;
+            if RiskLists::put_in_force(place, appid, Arc::new(lists)).is_err() {
+                tracing::warn!(appid, "stored risk lists belong to no app; not loaded");
             }
-            Kind::RiskLists => {
-                let lists = parse_risk_lists(doc)?;
-                let app = self
-                    .apps
-                    .get(key)
-                    .ok_or("the risk lists belong to no app")?;
-                app.slot.risk_lists.store(Some(Arc::new(lists)));
-            }
-            Kind::OpenJobs | Kind::Jobs | Kind::Review | Kind::ReviewAudit => {
-                return Err("not a catalog kind".into());
-            }
-        }
-        Ok(())
-    }
-
-    fn rotated(&self, appid: &str) {
-        if let Some(app) = self.apps.get(appid) {
-            RedisState::forget_epochs(&app.slot.records);
-        }
-    }
+            Ok(())
+        })
+        .map_err(RunError::Catalog)
 }
 
 /// Loads every stored keyword table, compiling them on all cores while the store is read one
@@ -310,7 +241,7 @@ fn load_tables(
             .scan(Kind::Keywords, &mut |appid, json| {
                 // A send fails only when every worker has gone, which they do not before the end.
                 send.send((appid.to_owned(), json.to_vec()))
-                    .map_err(|_| CatalogError("keyword tables: loader stopped".into()))
+                    .map_err(|_| CatalogError::Document("keyword tables: loader stopped".into()))
             })
             .map_err(RunError::Catalog);
         drop(send);

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::catalog::CatalogError;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::engine::EngineError;
-use crate::state::catalog::CatalogError;
 use crate::state::durable::DurableError;
 
 pub use build::build;

@@ -11,11 +11,11 @@ use tokio::sync::watch;
 
 use super::Listeners;
 use super::sweeps::{ping_backend, sweep_review, sweep_visits};
+use crate::catalog::watch::Apply;
 use crate::gateway::Gateway;
-use crate::state::catalog;
 use crate::transport::server::{self, ServerOptions};
 use crate::transport::shutdown::Readiness;
-use crate::{api, jobs};
+use crate::{admin, api, jobs};
 
 /// Serves a built gateway on `listeners` until `shutdown` resolves, then drains: `/readyz` turns
 /// 503, the API listener stops accepting and finishes in-flight requests, and the admin listener
@@ -57,8 +57,8 @@ pub async fn serve(
         ))
     });
     let watcher = gw.shared.as_ref().map(|s| {
-        let apply: Arc<dyn catalog::Apply> = Arc::clone(&gw) as Arc<dyn catalog::Apply>;
-        tokio::spawn(catalog::watch(
+        let apply: Arc<dyn Apply> = Arc::new(gw.documents.place().clone());
+        tokio::spawn(crate::catalog::watch::watch(
             Arc::clone(&s.catalog),
             apply,
             admin_rx.clone(),
@@ -82,7 +82,7 @@ pub async fn serve(
         listeners.api,
         api_opts,
         gw.metrics.listener("api"),
-        move |req, waited| Arc::clone(&api_gw).handle(req, waited),
+        move |req, waited| api::handle(Arc::clone(&api_gw), req, waited),
         api_rx,
     ));
     let admin = spawn_admin(
@@ -158,7 +158,7 @@ fn spawn_admin(
             opts,
             metrics,
             // The admin listener is never shed: how long a request waited does not matter.
-            move |req, _waited| api::admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
+            move |req, _waited| admin::handle(Arc::clone(&gw), Arc::clone(&ready), req),
             shutdown,
         )
         .await;

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::check::{Errors, seconds};
+use crate::engine::Suggest;
 
 pub const DEFAULT_WORKERS: u64 = 64;
 pub const DEFAULT_PER_APP: u64 = 16;
@@ -82,7 +83,7 @@ pub struct MediaConfig {
     pub qr_scan: bool,
     /// What a QR code that leads somewhere (link, contact, account) is: `risky`, `review`, or
     /// `pass` (links ignored; the code's text is still checked).
-    pub qr_links: &'static str,
+    pub qr_links: Suggest,
 }
 
 /// Validates `[media]`, adding every problem to `errs`.
@@ -182,15 +183,15 @@ pub(super) fn validate(m: RawMedia, errs: &mut Errors) -> MediaConfig {
         ),
         qr_scan: m.qr_scan.unwrap_or(true),
         qr_links: match m.qr_links.as_deref() {
-            None | Some("risky") => "risky",
-            Some("review") => "review",
-            Some("pass") => "pass",
+            None | Some("risky") => Suggest::Risky,
+            Some("review") => Suggest::Review,
+            Some("pass") => Suggest::Pass,
             Some(other) => {
                 errs.push(
                     "media.qr_links",
                     format!("{other:?} must be \"risky\", \"review\" or \"pass\""),
                 );
-                "risky"
+                Suggest::Risky
             }
         },
     }

@@ -37,12 +37,23 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
-/// How severe a verdict is. Ordered: `Pass < Review < Risky`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How severe a verdict is. Ordered: `Pass < Review < Risky`. Written as `pass`, `review`,
+/// `risky`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Suggest {
     Pass,
     Review,
     Risky,
+}
+
+/// A suggest compares equal to the word it is written as.
+impl PartialEq<&str> for Suggest {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Suggest {

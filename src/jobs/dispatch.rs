@@ -189,7 +189,7 @@ async fn analyse_step(p: &Pipeline, job: &mut Job) {
         job.last_error = Some(verdict.errmsg.clone());
     } else {
         let app = p.apps.get(&job.appid);
-        let suggest = Suggest::parse(&verdict.result.suggest).unwrap_or(Suggest::Review);
+        let suggest = verdict.result.suggest;
         let now_ms = p.clock.now_ms();
         p.effects.verdict(
             app.as_ref().map(|a| &a.slot.risk),
@@ -220,7 +220,7 @@ fn review_item(job: &Job, verdict: &MediaVerdict, reason: Reason, now_ms: u64) -
             verdict
                 .detail
                 .iter()
-                .filter(|d| d.suggest != "pass")
+                .filter(|d| d.suggest != Suggest::Pass)
                 .map(|d| d.label),
         )
         .collect();
@@ -229,7 +229,7 @@ fn review_item(job: &Job, verdict: &MediaVerdict, reason: Reason, now_ms: u64) -
     let hits = verdict
         .detail
         .iter()
-        .filter(|d| d.suggest != "pass")
+        .filter(|d| d.suggest != Suggest::Pass)
         .map(|d| d.strategy.clone())
         .collect();
     let media_type = match job.media_type {
@@ -242,7 +242,7 @@ fn review_item(job: &Job, verdict: &MediaVerdict, reason: Reason, now_ms: u64) -
         openid: Some(job.openid.clone()),
         scene: job.scene,
         reason,
-        suggest: verdict.result.suggest.clone(),
+        suggest: verdict.result.suggest.as_str().to_owned(),
         label: verdict.result.label,
         labels,
         hits,

@@ -150,7 +150,7 @@ impl<'a> Event<'a> {
             x.push_str("<detail>");
             cdata(&mut x, "strategy", &d.strategy);
             number(&mut x, "errcode", d.errcode);
-            cdata(&mut x, "suggest", &d.suggest);
+            cdata(&mut x, "suggest", d.suggest.as_str());
             number(&mut x, "label", d.label);
             number(&mut x, "prob", d.prob);
             x.push_str("</detail>");
@@ -158,7 +158,7 @@ impl<'a> Event<'a> {
         number(&mut x, "errcode", self.errcode);
         cdata(&mut x, "errmsg", self.errmsg);
         x.push_str("<result>");
-        cdata(&mut x, "suggest", &self.result.suggest);
+        cdata(&mut x, "suggest", self.result.suggest.as_str());
         number(&mut x, "label", self.result.label);
         x.push_str("</result></xml>");
         x.into_bytes()
@@ -309,12 +309,12 @@ mod tests {
             detail: vec![DetailItem {
                 strategy: "format".into(),
                 errcode: 0,
-                suggest: "pass".into(),
+                suggest: crate::engine::Suggest::Pass,
                 label: 100,
                 prob: 100,
             }],
             result: ResultItem {
-                suggest: "pass".into(),
+                suggest: crate::engine::Suggest::Pass,
                 label: 100,
             },
             media: None,

@@ -5,6 +5,7 @@ use super::bank::{Bank, BankMatch};
 use super::sniff::MediaKind;
 use super::verdict::{DetailItem, MediaInfo, MediaVerdict, ResultItem};
 use super::{audio, bank, images, meta, pdq, qr, sniff};
+use crate::engine::Suggest;
 
 /// The errcode a push carries when the media could not be downloaded (SPEC §4).
 pub const DOWNLOAD_FAILED: i32 = -1008;
@@ -30,7 +31,7 @@ pub struct TextCheck<'a> {
     /// The app's custom keyword table.
     pub table: Option<&'a crate::engine::matcher::Matcher>,
     /// What a QR code leading elsewhere is: `risky`, `review` or `pass`.
-    pub qr_links: &'a str,
+    pub qr_links: Suggest,
 }
 
 /// The media label set (SPEC §4) for an engine label: labels outside it become 21000, other.
@@ -42,20 +43,12 @@ fn media_label(code: u32) -> u32 {
     }
 }
 
-fn severity(suggest: &str) -> u8 {
-    match suggest {
-        "risky" => 2,
-        "review" => 1,
-        _ => 0,
-    }
-}
-
 /// The detail item for a piece of text found in media: the engine's verdict on it, and for a
 /// QR code that leads elsewhere the configured link verdict; the more severe, or none.
 fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Option<DetailItem> {
     let verdict = t.engine.check_with(&[text], t.table);
     let mut best = None;
-    if verdict.result.suggest != crate::engine::Suggest::Pass {
+    if verdict.result.suggest != Suggest::Pass {
         let prob = verdict
             .detail
             .iter()
@@ -67,23 +60,20 @@ fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Opti
         best = Some(DetailItem {
             strategy: strategy.into(),
             errcode: 0,
-            suggest: verdict.result.suggest.as_str().into(),
+            suggest: verdict.result.suggest,
             label: media_label(verdict.result.label.code()),
             prob,
         });
     }
-    if link && t.qr_links != "pass" {
+    if link && t.qr_links != Suggest::Pass {
         let link_item = DetailItem {
             strategy: strategy.into(),
             errcode: 0,
-            suggest: t.qr_links.into(),
+            suggest: t.qr_links,
             label: 10001,
             prob: 90,
         };
-        if best
-            .as_ref()
-            .is_none_or(|b| severity(&link_item.suggest) > severity(&b.suggest))
-        {
+        if best.as_ref().is_none_or(|b| link_item.suggest > b.suggest) {
             best = Some(link_item);
         }
     }
@@ -181,7 +171,7 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
             matches.extend(banks.filter_map(|b| b.match_audio(bytes)));
         }
     }
-    let rank = |m: &BankMatch<'_>| severity(&m.entry.suggest);
+    let rank = |m: &BankMatch<'_>| m.entry.suggested();
     matches.sort_by(|x, y| {
         x.distance
             .cmp(&y.distance)
@@ -191,33 +181,32 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
     let mut detail = vec![DetailItem {
         strategy: "format".into(),
         errcode: 0,
-        suggest: "pass".into(),
+        suggest: Suggest::Pass,
         label: 100,
         prob: 100,
     }];
     detail.extend(matches.iter().map(|m| DetailItem {
         strategy: "hash_bank".into(),
         errcode: 0,
-        suggest: m.entry.suggest.clone(),
+        suggest: m.entry.suggested(),
         label: m.entry.label,
         prob: (256 - m.distance.min(256)) * 100 / 256,
     }));
-    let known_good = matches.first().is_some_and(|m| m.entry.suggest == "pass");
+    let known_good = matches
+        .first()
+        .is_some_and(|m| m.entry.suggested() == Suggest::Pass);
     let mut result = ResultItem {
-        suggest: "pass".into(),
+        suggest: Suggest::Pass,
         label: 100,
     };
     if !known_good {
         let bank_decision = matches
             .first()
-            .map(|m| (m.entry.suggest.as_str(), m.entry.label));
-        let text_decisions = found_text.iter().map(|d| (d.suggest.as_str(), d.label));
+            .map(|m| (m.entry.suggested(), m.entry.label));
+        let text_decisions = found_text.iter().map(|d| (d.suggest, d.label));
         for (suggest, label) in bank_decision.into_iter().chain(text_decisions) {
-            if severity(suggest) > severity(&result.suggest) {
-                result = ResultItem {
-                    suggest: suggest.into(),
-                    label,
-                };
+            if suggest > result.suggest {
+                result = ResultItem { suggest, label };
             }
         }
     }
@@ -238,7 +227,7 @@ pub fn failed(errcode: i32, errmsg: String) -> MediaVerdict {
         errmsg,
         detail: Vec::new(),
         result: ResultItem {
-            suggest: "review".into(),
+            suggest: Suggest::Review,
             label: 100,
         },
         media: None,
@@ -406,7 +395,7 @@ mod tests {
             a.text = Some(TextCheck {
                 engine: &engine,
                 table: None,
-                qr_links: links,
+                qr_links: Suggest::parse(links).unwrap(),
             });
             analyse(&png, MediaKind::Image, &a)
         };
@@ -433,7 +422,7 @@ mod tests {
         a.text = Some(TextCheck {
             engine: &engine,
             table: None,
-            qr_links: "risky",
+            qr_links: Suggest::Risky,
         });
         for (file, what) in [
             (meta::tests::png_with_text("网络赌博"), "png"),

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::pdq::PdqHash;
 use super::sniff::MediaKind;
+use crate::engine::Suggest;
 
 /// The scope name of the global bank (an appid names an app's own).
 pub const GLOBAL: &str = "global";
@@ -54,6 +55,12 @@ pub enum BankError {
 }
 
 impl BankEntry {
+    /// The suggest a match reports (checked when the bank was built; `review` for an entry
+    /// never checked).
+    pub fn suggested(&self) -> Suggest {
+        Suggest::parse(&self.suggest).unwrap_or(Suggest::Review)
+    }
+
     /// Checks and normalizes (lowercase hex) one entry.
     fn validated(mut self, index: usize) -> Result<BankEntry, BankError> {
         let invalid = |hash: &str, reason: &str| BankError::Invalid {

@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Suggest;
+
 /// One `detail` item of a media verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetailItem {
     pub strategy: String,
     pub errcode: i32,
-    pub suggest: String,
+    pub suggest: Suggest,
     pub label: u32,
     pub prob: u32,
 }
@@ -16,7 +18,7 @@ pub struct DetailItem {
 /// The overall `result`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultItem {
-    pub suggest: String,
+    pub suggest: Suggest,
     pub label: u32,
 }
 

@@ -53,9 +53,7 @@ impl StateMetrics {
     /// [`Self::LOG_EVERY_MS`].
     pub fn unreachable(&self, op: &'static str, error: &dyn std::fmt::Display) {
         self.up.set(0);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now = crate::clock::wall_ms();
         let last = self.last_log_ms.load(std::sync::atomic::Ordering::Relaxed);
         if now.saturating_sub(last) >= Self::LOG_EVERY_MS
             && self

@@ -11,7 +11,6 @@
 //! every text check makes (a token's epochs, admission) return an [`Answer`] instead: the
 //! in-process backend answers them on the spot, without a future to allocate and poll.
 
-pub mod catalog;
 pub mod durable;
 pub mod memory;
 pub mod metrics;

@@ -21,7 +21,7 @@
 //!
 //! Errors (Redis unreachable, a script failing) become [`StateError::Unavailable`], which
 //! callers answer with errcode -1 so SDKs back off and retry, except where the gateway serves
-//! without Redis ([`crate::api::Gateway::admit`], and token epochs, which fall back to what
+//! without Redis ([`crate::gateway::Gateway::admit`], and token epochs, which fall back to what
 //! this instance last read).
 
 use std::sync::{Arc, PoisonError};

@@ -5,10 +5,13 @@
 //! - [`framing`]: the guard that refuses ambiguous request framing before hyper parses it;
 //! - [`overload`]: whether to shed a request, from how long it waited to be read;
 //! - [`shutdown`]: the one shutdown signal every long-lived task selects on;
-//! - [`response`]: the response type every handler answers with.
+//! - [`response`]: the response type every handler answers with, and [`body`]: reading a
+//!   request body within a limit; [`query`]: a query string's parameters.
 
+pub mod body;
 pub mod framing;
 pub mod overload;
+pub mod query;
 pub mod response;
 pub mod server;
 pub mod shutdown;

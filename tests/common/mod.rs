@@ -38,7 +38,7 @@ secret = "{SECRET2}"
 }
 
 pub struct TestServer {
-    pub gateway: std::sync::Arc<modgate::api::Gateway>,
+    pub gateway: std::sync::Arc<modgate::gateway::Gateway>,
     pub api: SocketAddr,
     pub admin: SocketAddr,
     pub clock: ManualClock,
