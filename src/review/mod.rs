@@ -27,7 +27,6 @@
 //!   item over a newer one. With `state.backend = "redis"` the queue lives in Redis instead
 //!   ([`shared`]), shared by every instance; the writer task then hands items to it.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,9 +34,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::state::durable::{Change, Durable, Kind};
+pub use crate::config::ReviewSettings;
+use crate::state::BoxFuture;
+use crate::state::durable::Durable;
 pub use metrics::ReviewMetrics;
 
+mod local;
 pub mod metrics;
 pub mod shared;
 
@@ -52,8 +54,6 @@ const WRITE_BATCH: usize = 512;
 /// and enqueues arrive one by one (one sampled pass per 1,000 checks is ~80 a second on one
 /// core), so without it every item would be a commit of its own.
 const WRITE_LINGER: Duration = Duration::from_millis(50);
-
-pub use crate::config::ReviewSettings;
 
 /// Why an item is in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,89 +228,85 @@ pub enum ReviewError {
     Store(String),
 }
 
-#[derive(Default)]
-struct Inner {
-    /// Items by id.
-    items: HashMap<String, Item>,
-    /// Each app's item ids, oldest first.
-    order: HashMap<String, VecDeque<String>>,
-    /// Each app's undecided items, counted as they change.
-    open: HashMap<String, i64>,
-    /// Each app's undecided `pass` samples ([`Reason::Sample`]), counted as they change: with
-    /// `open`, whether a full queue holds anything a new item could evict, known without
-    /// looking through it.
-    open_samples: HashMap<String, i64>,
-    /// With Redis: items queued here and not yet handed to it.
-    staged: HashMap<String, Item>,
-    /// Newest last.
-    audit: VecDeque<AuditEntry>,
+/// What became of an item handed to a store on the request path.
+pub(crate) enum Queued {
+    /// In the queue; the writer is to store it, and `evicted` (an item it displaced) with it.
+    /// `depth` is the app's undecided count now, where the store knows it at once.
+    Yes {
+        evicted: Option<String>,
+        depth: Option<i64>,
+    },
+    /// The app's queue is full and nothing in it could be displaced.
+    Full,
 }
 
-impl Inner {
-    fn undecided(&self, appid: &str) -> i64 {
-        self.open.get(appid).copied().unwrap_or(0)
-    }
+/// What a retention sweep removed: how many items, and the undecided counts of the apps that
+/// lost some.
+pub(crate) type Swept = (usize, Vec<(String, i64)>);
 
-    fn undecided_samples(&self, appid: &str) -> i64 {
-        self.open_samples.get(appid).copied().unwrap_or(0)
-    }
+/// Where the items live: this process ([`local`], the embedded store behind it) or Redis,
+/// shared by every instance ([`shared`]). Each method is one decision on the store.
+pub(crate) trait Store: Send + Sync + 'static {
+    /// Takes an item on the request path (no I/O: what is to be stored goes to the writer).
+    fn queue(&self, item: Item) -> Queued;
 
-    /// Counts an undecided item of `appid` in (`by` 1) or out (-1: removed or decided).
-    fn count_undecided(&mut self, appid: &str, reason: Reason, by: i64) {
-        *self.open.entry(appid.to_owned()).or_default() += by;
-        if reason == Reason::Sample {
-            *self.open_samples.entry(appid.to_owned()).or_default() += by;
-        }
-    }
+    /// Stores the items the writer was handed.
+    fn store<'a>(&'a self, ids: Vec<String>) -> BoxFuture<'a, Result<(), ReviewError>>;
 
-    fn insert(&mut self, item: Item) {
-        self.order
-            .entry(item.appid.clone())
-            .or_default()
-            .push_back(item.id.clone());
-        if item.decision.is_none() {
-            self.count_undecided(&item.appid, item.reason, 1);
-        }
-        self.items.insert(item.id.clone(), item);
-    }
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>, ReviewError>>;
 
-    /// Removes one item; its id is found from the front (evictions take the oldest).
-    fn remove(&mut self, id: &str) -> Option<Item> {
-        let item = self.items.remove(id)?;
-        if let Some(ids) = self.order.get_mut(&item.appid)
-            && let Some(at) = ids.iter().position(|other| other == id)
-        {
-            ids.remove(at);
-        }
-        if item.decision.is_none() {
-            self.count_undecided(&item.appid, item.reason, -1);
-        }
-        Some(item)
-    }
+    fn undecided<'a>(&'a self, appid: &'a str) -> BoxFuture<'a, Result<i64, ReviewError>>;
+
+    fn list<'a>(
+        &'a self,
+        filter: &'a Filter,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<(Vec<Item>, usize), ReviewError>>;
+
+    /// Claims the item for `reviewer` until `until` (ms), or with `None` gives up their claim.
+    fn claim<'a>(
+        &'a self,
+        id: &'a str,
+        reviewer: &'a str,
+        now_ms: u64,
+        until: Option<u64>,
+    ) -> BoxFuture<'a, Result<Item, ReviewError>>;
+
+    /// Records a decision; returns the item, its audit entry and the app's undecided count.
+    fn decide<'a>(
+        &'a self,
+        id: &'a str,
+        decision: Decision,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<(Item, AuditEntry, i64), ReviewError>>;
+
+    fn audit<'a>(
+        &'a self,
+        appid: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AuditEntry>, ReviewError>>;
+
+    /// Deletes the items enqueued before `horizon_ms`; returns how many, and the undecided
+    /// counts of the apps that lost some.
+    fn sweep<'a>(&'a self, horizon_ms: u64) -> BoxFuture<'a, Result<Swept, ReviewError>>;
 }
 
 /// The queue of every app.
 pub struct ReviewQueue {
     settings: ReviewSettings,
-    inner: Mutex<Inner>,
-    durable: Arc<Durable>,
+    store: Box<dyn Store>,
     /// Ids of items to store, for the writer.
     writes: mpsc::Sender<String>,
     /// Taken by [`ReviewQueue::write_batches`].
     pending_writes: Mutex<Option<mpsc::Receiver<String>>>,
-    /// Held from reading items' state to committing it, so an older state of an item is never
-    /// committed after a newer one (the writer's batch against a claim or decision).
-    store_lock: tokio::sync::Mutex<()>,
     passes: AtomicU64,
-    /// The queue in Redis, when instances share it.
-    shared: Option<shared::SharedReview>,
     /// Changes handed to the writer, and changes it has stored ([`ReviewQueue::flush`]).
     handed: AtomicU64,
     stored: Arc<AtomicU64>,
     metrics: ReviewMetrics,
 }
 
-fn audit_key(e: &AuditEntry) -> String {
+pub(crate) fn audit_key(e: &AuditEntry) -> String {
     format!("{:016}-{}", e.decided_ms, e.id)
 }
 
@@ -324,84 +320,27 @@ impl ReviewQueue {
         now_ms: u64,
         shared: Option<shared::SharedReview>,
     ) -> Result<Arc<ReviewQueue>, String> {
-        let mut inner = Inner::default();
-        if shared.is_some() {
-            return Ok(Self::with(settings, inner, durable, metrics, shared));
-        }
-        let mut expired = Vec::new();
-        let horizon = now_ms.saturating_sub(settings.retention.as_millis() as u64);
-        let mut items: Vec<Item> = Vec::new();
-        for (key, json) in durable.all(Kind::Review).map_err(|e| e.to_string())? {
-            match serde_json::from_slice::<Item>(&json) {
-                Ok(item) if item.created_ms >= horizon => items.push(item),
-                Ok(_) => expired.push(Change::Delete(Kind::Review, key)),
-                Err(e) => {
-                    tracing::warn!(id = key, error = %e, "unreadable review item dropped");
-                    expired.push(Change::Delete(Kind::Review, key));
-                }
-            }
-        }
-        items.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
-        for item in items {
-            inner.insert(item);
-        }
-        let mut audit = durable.all(Kind::ReviewAudit).map_err(|e| e.to_string())?;
-        audit.sort_by(|a, b| a.0.cmp(&b.0));
-        let surplus = audit.len().saturating_sub(AUDIT_MAX);
-        for (n, (key, json)) in audit.into_iter().enumerate() {
-            if n < surplus {
-                expired.push(Change::Delete(Kind::ReviewAudit, key));
-                continue;
-            }
-            if let Ok(entry) = serde_json::from_slice::<AuditEntry>(&json) {
-                inner.audit.push_back(entry);
-            }
-        }
-        if !expired.is_empty() {
-            durable.apply(&expired).map_err(|e| e.to_string())?;
-        }
-        for appid in inner.order.keys() {
-            metrics
-                .depth
-                .with_label_values(&[appid])
-                .set(inner.undecided(appid));
-        }
-        Ok(Self::with(settings, inner, durable, metrics, None))
-    }
-
-    fn with(
-        settings: ReviewSettings,
-        inner: Inner,
-        durable: Arc<Durable>,
-        metrics: ReviewMetrics,
-        shared: Option<shared::SharedReview>,
-    ) -> Arc<ReviewQueue> {
+        let store: Box<dyn Store> = match shared {
+            Some(redis) => Box::new(shared::SharedStore::new(redis, &settings, metrics.clone())),
+            None => Box::new(local::LocalStore::open(
+                &settings, durable, &metrics, now_ms,
+            )?),
+        };
         let (tx, rx) = mpsc::channel(WRITE_BACKLOG);
-        Arc::new(ReviewQueue {
+        Ok(Arc::new(ReviewQueue {
             settings,
-            inner: Mutex::new(inner),
-            durable,
+            store,
             writes: tx,
             pending_writes: Mutex::new(Some(rx)),
-            store_lock: tokio::sync::Mutex::new(()),
             passes: AtomicU64::new(0),
-            shared,
             handed: AtomicU64::new(0),
             stored: Arc::default(),
             metrics,
-        })
+        }))
     }
 
     pub fn settings(&self) -> &ReviewSettings {
         &self.settings
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves consistent data (every change is one insert or
-        // remove), so a poisoned lock is taken over.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether this `pass` verdict is one of the sampled ones.
@@ -415,6 +354,8 @@ impl ReviewQueue {
     pub fn enqueue(&self, item: Item) -> bool {
         let kind = item.kind();
         let reason = item.reason;
+        let id = item.id.clone();
+        let appid = item.appid.clone();
         // Reserve the writer's slot first: an item is in the queue only if it will be stored.
         let Ok(permit) = self.writes.try_reserve() else {
             self.metrics
@@ -423,65 +364,13 @@ impl ReviewQueue {
                 .inc();
             return false;
         };
-        if self.shared.is_some() {
-            // Redis applies the bound when the writer hands the item over.
-            let id = item.id.clone();
-            self.lock().staged.insert(id.clone(), item);
-            self.handed.fetch_add(1, Ordering::AcqRel);
-            permit.send(id);
-            return true;
-        }
-        let mut inner = self.lock();
-        let appid = item.appid.clone();
-        let held = inner.order.get(&appid).map_or(0, VecDeque::len);
-        let mut evicted = None;
-        if held >= self.settings.max_items_per_app {
-            let any_decided = held as i64 > inner.undecided(&appid);
-            let displaceable =
-                any_decided || (reason == Reason::Review && inner.undecided_samples(&appid) > 0);
-            // Scanned in place (oldest first) only when the counts say it will find a victim: a
-            // queue left full of undecided samples drops each new sample at once, rather than
-            // looking through every item of the app to find nothing.
-            let victim = if !displaceable {
-                None
-            } else {
-                let ids = inner.order.get(&appid).into_iter().flatten();
-                let mut decided = None;
-                let mut sample = None;
-                for id in ids {
-                    match inner.items.get(id) {
-                        Some(i) if i.decision.is_some() => {
-                            decided = Some(id);
-                            break;
-                        }
-                        Some(i) if i.reason == Reason::Sample && sample.is_none() => {
-                            sample = Some(id);
-                            if !any_decided {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                match (decided, reason) {
-                    (Some(id), _) => Some(id.clone()),
-                    (None, Reason::Review) => sample.cloned(),
-                    (None, Reason::Sample) => None,
-                }
-            };
-            match victim {
-                Some(id) => evicted = inner.remove(&id).map(|i| i.id),
-                None => {
-                    drop(inner);
-                    self.metrics.dropped.with_label_values(&["full"]).inc();
-                    return false;
-                }
+        let (evicted, depth) = match self.store.queue(item) {
+            Queued::Yes { evicted, depth } => (evicted, depth),
+            Queued::Full => {
+                self.metrics.dropped.with_label_values(&["full"]).inc();
+                return false;
             }
-        }
-        let id = item.id.clone();
-        inner.insert(item);
-        let depth = inner.undecided(&appid);
-        drop(inner);
+        };
         if let Some(old) = evicted {
             // Handed over before the new item, so stored no later than it.
             match self.writes.try_send(old) {
@@ -494,11 +383,15 @@ impl ReviewQueue {
         }
         self.handed.fetch_add(1, Ordering::AcqRel);
         permit.send(id);
-        self.metrics
-            .enqueued
-            .with_label_values(&[kind, reason_str(reason)])
-            .inc();
-        self.metrics.depth.with_label_values(&[&appid]).set(depth);
+        // A store that learns the outcome only when the writer hands the item over counts it
+        // then.
+        if let Some(depth) = depth {
+            self.metrics
+                .enqueued
+                .with_label_values(&[kind, reason_str(reason)])
+                .inc();
+            self.metrics.depth.with_label_values(&[&appid]).set(depth);
+        }
         true
     }
 
@@ -522,11 +415,7 @@ impl ReviewQueue {
             }
             let ids = std::mem::take(&mut batch);
             let count = ids.len() as u64;
-            let stored = match &self.shared {
-                Some(shared) => self.hand_over(shared, ids).await,
-                None => self.persist(ids, Vec::new()).await,
-            };
-            if let Err(e) = stored {
+            if let Err(e) = self.store.store(ids).await {
                 tracing::error!(error = %e, "review items not stored");
             }
             // Counted either way: a failed batch is logged, not retried.
@@ -550,18 +439,12 @@ impl ReviewQueue {
 
     /// One item.
     pub async fn get(&self, id: &str) -> Result<Option<Item>, ReviewError> {
-        match &self.shared {
-            Some(shared) => shared.get(id).await,
-            None => Ok(self.lock().items.get(id).cloned()),
-        }
+        self.store.get(id).await
     }
 
     /// How many of an app's items are not yet decided.
     pub async fn undecided(&self, appid: &str) -> Result<i64, ReviewError> {
-        match &self.shared {
-            Some(shared) => shared.undecided(appid).await,
-            None => Ok(self.lock().undecided(appid)),
-        }
+        self.store.undecided(appid).await
     }
 
     /// Items matching `filter`, oldest first, and how many matched in all.
@@ -570,57 +453,13 @@ impl ReviewQueue {
         filter: &Filter,
         now_ms: u64,
     ) -> Result<(Vec<Item>, usize), ReviewError> {
-        match &self.shared {
-            Some(shared) => shared.list(filter, now_ms).await,
-            None => Ok(self.list_here(filter, now_ms)),
-        }
-    }
-
-    fn list_here(&self, filter: &Filter, now_ms: u64) -> (Vec<Item>, usize) {
-        let inner = self.lock();
-        let apps: Vec<&String> = match &filter.appid {
-            Some(a) => inner.order.keys().filter(|k| *k == a).collect(),
-            None => inner.order.keys().collect(),
-        };
-        let mut found: Vec<&Item> = apps
-            .into_iter()
-            .flat_map(|a| inner.order.get(a).into_iter().flatten())
-            .filter_map(|id| inner.items.get(id))
-            .filter(|i| matches(filter, i, now_ms))
-            .collect();
-        // Stable: items queued in the same millisecond keep the order they were queued in.
-        found.sort_by_key(|i| i.created_ms);
-        let total = found.len();
-        let items = found.into_iter().take(filter.limit).cloned().collect();
-        (items, total)
+        self.store.list(filter, now_ms).await
     }
 
     /// Claims an item for `reviewer` (again, to extend their own claim).
     pub async fn claim(&self, id: &str, reviewer: &str, now_ms: u64) -> Result<Item, ReviewError> {
         let until = now_ms + self.settings.claim.as_millis() as u64;
-        if let Some(shared) = &self.shared {
-            return shared.claim(id, reviewer, now_ms, until, false).await;
-        }
-        let updated = {
-            let mut inner = self.lock();
-            let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
-            if let Some(d) = &item.decision {
-                return Err(ReviewError::Decided(d.reviewer.clone()));
-            }
-            if let Some(c) = &item.claim
-                && c.until_ms > now_ms
-                && c.reviewer != reviewer
-            {
-                return Err(ReviewError::ClaimedByOther(c.reviewer.clone()));
-            }
-            item.claim = Some(Claim {
-                reviewer: reviewer.to_owned(),
-                until_ms: until,
-            });
-            item.clone()
-        };
-        self.persist(vec![updated.id.clone()], Vec::new()).await?;
-        Ok(updated)
+        self.store.claim(id, reviewer, now_ms, Some(until)).await
     }
 
     /// Gives up `reviewer`'s claim.
@@ -630,26 +469,7 @@ impl ReviewQueue {
         reviewer: &str,
         now_ms: u64,
     ) -> Result<Item, ReviewError> {
-        if let Some(shared) = &self.shared {
-            return shared.claim(id, reviewer, now_ms, 0, true).await;
-        }
-        let updated = {
-            let mut inner = self.lock();
-            let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
-            if let Some(d) = &item.decision {
-                return Err(ReviewError::Decided(d.reviewer.clone()));
-            }
-            match &item.claim {
-                Some(c) if c.until_ms > now_ms && c.reviewer != reviewer => {
-                    return Err(ReviewError::ClaimedByOther(c.reviewer.clone()));
-                }
-                Some(c) if c.until_ms > now_ms => item.claim = None,
-                _ => return Err(ReviewError::NotClaimed),
-            }
-            item.clone()
-        };
-        self.persist(vec![updated.id.clone()], Vec::new()).await?;
-        Ok(updated)
+        self.store.claim(id, reviewer, now_ms, None).await
     }
 
     /// Checks that `reviewer` may decide the item now (they hold its claim).
@@ -672,46 +492,7 @@ impl ReviewQueue {
         decision: Decision,
         now_ms: u64,
     ) -> Result<Item, ReviewError> {
-        if let Some(shared) = &self.shared {
-            let item = shared.get(id).await?.ok_or(ReviewError::NotFound)?;
-            let entry = audit_entry(&item, &decision);
-            let updated = shared.decide(&item, &decision, &entry, now_ms).await?;
-            let depth = shared.undecided(&updated.appid).await.unwrap_or(0);
-            self.count_decision(&entry, &updated.appid, depth);
-            return Ok(updated);
-        }
-        let (updated, entry, depth) = {
-            let mut inner = self.lock();
-            let item = inner.items.get_mut(id).ok_or(ReviewError::NotFound)?;
-            holds(item, &decision.reviewer, now_ms)?;
-            let entry = audit_entry(item, &decision);
-            item.claim = None;
-            item.decision = Some(decision);
-            let updated = item.clone();
-            inner.count_undecided(&updated.appid, updated.reason, -1);
-            inner.audit.push_back(entry.clone());
-            let depth = inner.undecided(&updated.appid);
-            (updated, entry, depth)
-        };
-        let mut changes = vec![Change::Put(
-            Kind::ReviewAudit,
-            audit_key(&entry),
-            serde_json::to_vec(&entry).unwrap_or_default(),
-        )];
-        {
-            let mut inner = self.lock();
-            while inner.audit.len() > AUDIT_MAX {
-                if let Some(old) = inner.audit.pop_front() {
-                    changes.push(Change::Delete(Kind::ReviewAudit, audit_key(&old)));
-                }
-            }
-        }
-        self.persist(vec![updated.id.clone()], changes).await?;
-        self.count_decision(&entry, &updated.appid, depth);
-        Ok(updated)
-    }
-
-    fn count_decision(&self, entry: &AuditEntry, appid: &str, depth: i64) {
+        let (updated, entry, depth) = self.store.decide(id, decision, now_ms).await?;
         self.metrics
             .decisions
             .with_label_values(&[entry.outcome.as_str()])
@@ -719,7 +500,11 @@ impl ReviewQueue {
         self.metrics
             .decision_age
             .observe(entry.age_ms as f64 / 1000.0);
-        self.metrics.depth.with_label_values(&[appid]).set(depth);
+        self.metrics
+            .depth
+            .with_label_values(&[&updated.appid])
+            .set(depth);
+        Ok(updated)
     }
 
     /// The newest audit entries first, optionally for one app.
@@ -728,155 +513,22 @@ impl ReviewQueue {
         appid: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, ReviewError> {
-        if let Some(shared) = &self.shared {
-            return shared.audit(appid, limit).await;
-        }
-        let inner = self.lock();
-        Ok(inner
-            .audit
-            .iter()
-            .rev()
-            .filter(|e| appid.is_none_or(|a| e.appid == a))
-            .take(limit)
-            .cloned()
-            .collect())
+        self.store.audit(appid, limit).await
     }
 
     /// Deletes the items enqueued before the retention horizon. Returns how many.
     pub async fn sweep(&self, now_ms: u64) -> Result<usize, ReviewError> {
         let horizon = now_ms.saturating_sub(self.settings.retention.as_millis() as u64);
-        if let Some(shared) = &self.shared {
-            // Redis expires the items themselves; their ids are dropped from the app's sets.
-            let (removed, depths) = shared.sweep(horizon).await?;
-            for (appid, depth) in depths {
-                self.metrics.depth.with_label_values(&[&appid]).set(depth);
-            }
-            return Ok(removed);
-        }
-        let (gone, depths) = {
-            let mut inner = self.lock();
-            let old: Vec<String> = inner
-                .items
-                .values()
-                .filter(|i| i.created_ms < horizon)
-                .map(|i| i.id.clone())
-                .collect();
-            let mut apps = Vec::new();
-            for id in &old {
-                if let Some(item) = inner.items.remove(id) {
-                    if item.decision.is_none() {
-                        inner.count_undecided(&item.appid, item.reason, -1);
-                    }
-                    apps.push(item.appid);
-                }
-            }
-            apps.sort();
-            apps.dedup();
-            // One pass per app over its order, not one per removed item.
-            let Inner { items, order, .. } = &mut *inner;
-            for appid in &apps {
-                if let Some(ids) = order.get_mut(appid) {
-                    ids.retain(|id| items.contains_key(id));
-                }
-            }
-            let depths: Vec<(String, i64)> = apps
-                .into_iter()
-                .map(|a| {
-                    let d = inner.undecided(&a);
-                    (a, d)
-                })
-                .collect();
-            (old, depths)
-        };
+        let (removed, depths) = self.store.sweep(horizon).await?;
         for (appid, depth) in depths {
             self.metrics.depth.with_label_values(&[&appid]).set(depth);
         }
-        if gone.is_empty() {
-            return Ok(0);
-        }
-        let count = gone.len();
-        self.persist(gone, Vec::new()).await?;
-        Ok(count)
-    }
-
-    /// Queues staged items in Redis (one script each, on the shared connection's pipeline).
-    async fn hand_over(
-        &self,
-        shared: &shared::SharedReview,
-        ids: Vec<String>,
-    ) -> Result<(), ReviewError> {
-        let items: Vec<Item> = {
-            let mut inner = self.lock();
-            ids.iter()
-                .filter_map(|id| inner.staged.remove(id))
-                .collect()
-        };
-        let retention = self.settings.retention.as_millis() as u64;
-        let queued = futures_util::future::join_all(
-            items
-                .iter()
-                .map(|item| shared.enqueue(item, self.settings.max_items_per_app, retention)),
-        )
-        .await;
-        let mut apps: Vec<&str> = Vec::new();
-        let mut failed = None;
-        for (item, queued) in items.iter().zip(queued) {
-            match queued {
-                Ok(true) => {
-                    self.metrics
-                        .enqueued
-                        .with_label_values(&[item.kind(), reason_str(item.reason)])
-                        .inc();
-                    apps.push(&item.appid);
-                }
-                Ok(false) => self.metrics.dropped.with_label_values(&["full"]).inc(),
-                Err(e) => {
-                    self.metrics
-                        .dropped
-                        .with_label_values(&["store_busy"])
-                        .inc();
-                    failed = Some(e);
-                }
-            }
-        }
-        apps.sort_unstable();
-        apps.dedup();
-        for app in apps {
-            if let Ok(depth) = shared.undecided(app).await {
-                self.metrics.depth.with_label_values(&[app]).set(depth);
-            }
-        }
-        failed.map_or(Ok(()), Err)
-    }
-
-    /// Stores the items named (their state now; a Delete for one that is gone) and `extra`,
-    /// in one transaction.
-    async fn persist(&self, ids: Vec<String>, extra: Vec<Change>) -> Result<(), ReviewError> {
-        let _order = self.store_lock.lock().await;
-        let mut changes: Vec<Change> = {
-            let inner = self.lock();
-            ids.into_iter()
-                .map(|id| match inner.items.get(&id) {
-                    Some(item) => Change::Put(
-                        Kind::Review,
-                        id,
-                        serde_json::to_vec(item).unwrap_or_default(),
-                    ),
-                    None => Change::Delete(Kind::Review, id),
-                })
-                .collect()
-        };
-        changes.extend(extra);
-        let durable = Arc::clone(&self.durable);
-        tokio::task::spawn_blocking(move || durable.apply(&changes))
-            .await
-            .map_err(|e| ReviewError::Store(e.to_string()))?
-            .map_err(|e| ReviewError::Store(e.to_string()))
+        Ok(removed)
     }
 }
 
 /// Whether `reviewer` holds the item's claim now, else why not.
-fn holds(item: &Item, reviewer: &str, now_ms: u64) -> Result<(), ReviewError> {
+pub(crate) fn holds(item: &Item, reviewer: &str, now_ms: u64) -> Result<(), ReviewError> {
     if let Some(d) = &item.decision {
         return Err(ReviewError::Decided(d.reviewer.clone()));
     }
@@ -887,7 +539,7 @@ fn holds(item: &Item, reviewer: &str, now_ms: u64) -> Result<(), ReviewError> {
     }
 }
 
-fn audit_entry(item: &Item, decision: &Decision) -> AuditEntry {
+pub(crate) fn audit_entry(item: &Item, decision: &Decision) -> AuditEntry {
     AuditEntry {
         id: item.id.clone(),
         appid: item.appid.clone(),
@@ -902,7 +554,7 @@ fn audit_entry(item: &Item, decision: &Decision) -> AuditEntry {
 }
 
 /// Whether an item passes a filter (every backend applies the same test).
-fn matches(filter: &Filter, i: &Item, now_ms: u64) -> bool {
+pub(crate) fn matches(filter: &Filter, i: &Item, now_ms: u64) -> bool {
     let age = Duration::from_millis(now_ms.saturating_sub(i.created_ms));
     filter
         .label
@@ -913,7 +565,7 @@ fn matches(filter: &Filter, i: &Item, now_ms: u64) -> bool {
         && filter.max_age.is_none_or(|m| age <= m)
 }
 
-fn reason_str(r: Reason) -> &'static str {
+pub(crate) fn reason_str(r: Reason) -> &'static str {
     match r {
         Reason::Review => "review",
         Reason::Sample => "sample",
@@ -1243,22 +895,32 @@ mod tests {
     #[tokio::test]
     async fn items_enqueued_one_by_one_share_commits() {
         let dir = tempdir();
-        let q = queue(dir.path(), ReviewSettings::default());
+        let durable =
+            Arc::new(Durable::open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("{e}")));
+        let q = ReviewQueue::open(
+            ReviewSettings::default(),
+            Arc::clone(&durable),
+            metrics(),
+            1_000_000,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let writer = tokio::spawn(Arc::clone(&q).write_batches());
-        let before = q.durable.commits();
+        let before = durable.commits();
         // A trickle, as sampled passes arrive: one item a millisecond or so.
         for n in 0..40 {
             q.enqueue(item(&format!("t{n}"), Reason::Sample, 1_000 + n));
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert!(q.flush(Duration::from_secs(10)).await);
-        let commits = q.durable.commits() - before;
+        let commits = durable.commits() - before;
         assert!(
             (1..=8).contains(&commits),
             "40 items over ~40 ms took {commits} commits"
         );
         assert_eq!(ids(&q).await.len(), 40);
         drop(q);
+        drop(durable);
         writer.abort();
         let _ = writer.await;
         // And they are in the store, not only in memory.

@@ -15,7 +15,14 @@
 
 use redis::Script;
 
-use super::{AUDIT_MAX, AuditEntry, Claim, Decision, Filter, Item, Reason, ReviewError, State};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use super::{
+    AUDIT_MAX, AuditEntry, Claim, Decision, Filter, Item, Queued, Reason, ReviewError,
+    ReviewMetrics, ReviewSettings, State, Store, Swept, audit_entry, reason_str,
+};
+use crate::state::BoxFuture;
 use crate::state::redis::Retrying;
 
 const ENQUEUE: &str = r"
@@ -385,5 +392,157 @@ fn refusal(answer: &[String]) -> Result<(), ReviewError> {
         }
         Some("unclaimed") => Err(ReviewError::NotClaimed),
         other => Err(ReviewError::Store(format!("unexpected answer {other:?}"))),
+    }
+}
+
+/// The review queue in Redis: items queued on the request path are staged here until the
+/// writer hands them over (Redis applies the per-app bound then).
+pub(crate) struct SharedStore {
+    redis: SharedReview,
+    staged: Mutex<HashMap<String, Item>>,
+    max_items_per_app: usize,
+    retention_ms: u64,
+    metrics: ReviewMetrics,
+}
+
+impl SharedStore {
+    pub(crate) fn new(
+        redis: SharedReview,
+        settings: &ReviewSettings,
+        metrics: ReviewMetrics,
+    ) -> SharedStore {
+        SharedStore {
+            redis,
+            staged: Mutex::new(HashMap::new()),
+            max_items_per_app: settings.max_items_per_app,
+            retention_ms: settings.retention.as_millis() as u64,
+            metrics,
+        }
+    }
+
+    /// Queues staged items in Redis (one script each, on the shared connection's pipeline).
+    async fn hand_over(&self, ids: Vec<String>) -> Result<(), ReviewError> {
+        let shared = &self.redis;
+        let items: Vec<Item> = {
+            let mut staged = self.staged.lock().unwrap_or_else(PoisonError::into_inner);
+            ids.iter().filter_map(|id| staged.remove(id)).collect()
+        };
+        let retention = self.retention_ms;
+        let queued = futures_util::future::join_all(
+            items
+                .iter()
+                .map(|item| shared.enqueue(item, self.max_items_per_app, retention)),
+        )
+        .await;
+        let mut apps: Vec<&str> = Vec::new();
+        let mut failed = None;
+        for (item, queued) in items.iter().zip(queued) {
+            match queued {
+                Ok(true) => {
+                    self.metrics
+                        .enqueued
+                        .with_label_values(&[item.kind(), reason_str(item.reason)])
+                        .inc();
+                    apps.push(&item.appid);
+                }
+                Ok(false) => self.metrics.dropped.with_label_values(&["full"]).inc(),
+                Err(e) => {
+                    self.metrics
+                        .dropped
+                        .with_label_values(&["store_busy"])
+                        .inc();
+                    failed = Some(e);
+                }
+            }
+        }
+        apps.sort_unstable();
+        apps.dedup();
+        for app in apps {
+            if let Ok(depth) = shared.undecided(app).await {
+                self.metrics.depth.with_label_values(&[app]).set(depth);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    async fn decide_here(
+        &self,
+        id: &str,
+        decision: Decision,
+        now_ms: u64,
+    ) -> Result<(Item, AuditEntry, i64), ReviewError> {
+        let item = self.redis.get(id).await?.ok_or(ReviewError::NotFound)?;
+        let entry = audit_entry(&item, &decision);
+        let updated = self.redis.decide(&item, &decision, &entry, now_ms).await?;
+        let depth = self.redis.undecided(&updated.appid).await.unwrap_or(0);
+        Ok((updated, entry, depth))
+    }
+}
+
+impl Store for SharedStore {
+    fn queue(&self, item: Item) -> Queued {
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(item.id.clone(), item);
+        Queued::Yes {
+            evicted: None,
+            depth: None,
+        }
+    }
+
+    fn store<'a>(&'a self, ids: Vec<String>) -> BoxFuture<'a, Result<(), ReviewError>> {
+        Box::pin(self.hand_over(ids))
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Item>, ReviewError>> {
+        Box::pin(self.redis.get(id))
+    }
+
+    fn undecided<'a>(&'a self, appid: &'a str) -> BoxFuture<'a, Result<i64, ReviewError>> {
+        Box::pin(self.redis.undecided(appid))
+    }
+
+    fn list<'a>(
+        &'a self,
+        filter: &'a Filter,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<(Vec<Item>, usize), ReviewError>> {
+        Box::pin(self.redis.list(filter, now_ms))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        id: &'a str,
+        reviewer: &'a str,
+        now_ms: u64,
+        until: Option<u64>,
+    ) -> BoxFuture<'a, Result<Item, ReviewError>> {
+        Box::pin(
+            self.redis
+                .claim(id, reviewer, now_ms, until.unwrap_or(0), until.is_none()),
+        )
+    }
+
+    fn decide<'a>(
+        &'a self,
+        id: &'a str,
+        decision: Decision,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<(Item, AuditEntry, i64), ReviewError>> {
+        Box::pin(self.decide_here(id, decision, now_ms))
+    }
+
+    fn audit<'a>(
+        &'a self,
+        appid: Option<&'a str>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<AuditEntry>, ReviewError>> {
+        Box::pin(self.redis.audit(appid, limit))
+    }
+
+    fn sweep<'a>(&'a self, horizon_ms: u64) -> BoxFuture<'a, Result<Swept, ReviewError>> {
+        // Redis expires the items themselves; their ids are dropped from the app's sets.
+        Box::pin(self.redis.sweep(horizon_ms))
     }
 }
