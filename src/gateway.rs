@@ -52,13 +52,11 @@ pub struct Gateway {
     pub admission: Arc<dyn Admission>,
     /// The shared backend, when instances share Redis (`state.backend = "redis"`).
     pub shared: Option<Shared>,
-    /// The embedded store (media jobs; with the in-process backend also the catalog).
-    pub durable: Arc<crate::state::durable::Durable>,
     /// The documents operators change (apps, keyword tables, hash banks, risk lists): stored in
     /// the catalog (the embedded store, or Redis shared by every instance) and changed only
     /// through it ([`crate::catalog`]).
     pub documents: crate::catalog::Documents,
-    /// Media jobs: the store, the fetcher and the scheduler ([`crate::media`]).
+    /// Media jobs: the queue, the fetcher and the schedule ([`crate::jobs`]).
     pub media: Arc<crate::jobs::MediaJobs>,
     /// The text engine in force. Readers take a snapshot per request; a reload builds a new
     /// engine off the async workers and swaps it in whole.

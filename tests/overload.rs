@@ -1,4 +1,4 @@
-//! Overload (`src/overload.rs`): offered far more than it can answer in time, the gateway stays
+//! Overload (`src/transport/overload.rs`): offered far more than it can answer in time, the gateway stays
 //! up, refuses a share of requests with errcode -1 and `Retry-After`, counts exactly what it
 //! refused, and serves normally again once the load stops. The gateway runs as its own process
 //! with one request worker, so the test's clients do not share its runtime.

@@ -7,7 +7,7 @@
 //! Every `/admin/*` route needs `Authorization: Bearer <admin.token>` (compared in constant
 //! time; 401 otherwise; the routes do not exist without a configured token). Handlers return
 //! `Result<Response, AdminError>`, and [`AdminError::into_response`] is the one place an error
-//! becomes an answer (JSON `{"error": "..."}`, [`error`]). Changes to stored documents go
+//! becomes an answer (JSON `{"error": "..."}`). Changes to stored documents go
 //! through the catalog ([`crate::catalog::Documents`]): validated in full, stored, and only
 //! then put in force, whole.
 

@@ -1,4 +1,4 @@
-//! The WeChat-compatible API, HTTP only: the route table ([`routes`]), wire types ([`wire`]),
+//! The WeChat-compatible API, HTTP only: the route table (`routes.rs`), wire types ([`wire`]),
 //! one handler file per API, and the one error-to-response mapping ([`error`]).
 //!
 //! [`handle`] serves one request. Handlers parse and validate, call the engine, the gateway's

@@ -181,7 +181,7 @@ fn review_item(
         openid: Some(openid.to_owned()),
         scene,
         reason,
-        suggest: verdict.result.suggest.as_str().to_owned(),
+        suggest: verdict.result.suggest,
         label: verdict.result.label.code(),
         labels,
         hits,

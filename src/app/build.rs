@@ -82,7 +82,6 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     Ok(Arc::new(Gateway {
         effects: crate::effects::Effects::new(Arc::clone(&review), config.risk.clone()),
         review,
-        durable,
         apps: Arc::clone(&place.apps),
         documents: Documents::new(catalog, place),
         shared,

@@ -28,7 +28,7 @@ pub use serve::serve;
 pub struct Listeners {
     /// The WeChat-compatible API.
     pub api: TcpListener,
-    /// `/metrics`, `/healthz`, `/readyz` (and later `/admin/*`).
+    /// `/metrics`, `/healthz`, `/readyz`, `/admin/*` and the console.
     pub admin: TcpListener,
 }
 

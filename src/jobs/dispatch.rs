@@ -242,7 +242,7 @@ fn review_item(job: &Job, verdict: &MediaVerdict, reason: Reason, now_ms: u64) -
         openid: Some(job.openid.clone()),
         scene: job.scene,
         reason,
-        suggest: verdict.result.suggest.as_str().to_owned(),
+        suggest: verdict.result.suggest,
         label: verdict.result.label,
         labels,
         hits,

@@ -225,34 +225,8 @@ impl MediaJobs {
 
 #[cfg(test)]
 mod tests {
+    use super::scheduler::tests::{config, job};
     use super::*;
-    use crate::media::sniff::MediaKind;
-
-    fn job(trace: &str, app: &str, url: &str) -> Job {
-        Job {
-            trace_id: trace.into(),
-            appid: app.into(),
-            openid: "o".into(),
-            scene: 1,
-            media_url: url.into(),
-            media_type: MediaKind::Image,
-            created_ms: 0,
-            state: JobState::Queued,
-            verdict: None,
-            attempts: 0,
-            next_at_ms: 0,
-            last_error: None,
-            finished_ms: None,
-        }
-    }
-
-    fn config(workers: usize, per_app: usize, per_host: usize) -> MediaConfig {
-        let mut c = crate::config::Config::default().media;
-        c.workers = std::num::NonZeroUsize::new(workers).unwrap();
-        c.per_app = std::num::NonZeroUsize::new(per_app).unwrap();
-        c.per_host = std::num::NonZeroUsize::new(per_host).unwrap();
-        c
-    }
 
     /// Finished jobs past retention go; recent ones stay readable; a reopened pipeline resumes
     /// exactly the unfinished jobs.

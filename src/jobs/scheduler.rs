@@ -167,11 +167,11 @@ fn decrement(map: &mut HashMap<String, usize>, key: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::media::sniff::MediaKind;
 
-    fn job(trace: &str, app: &str, url: &str) -> Job {
+    pub(in crate::jobs) fn job(trace: &str, app: &str, url: &str) -> Job {
         Job {
             trace_id: trace.into(),
             appid: app.into(),
@@ -189,7 +189,7 @@ mod tests {
         }
     }
 
-    fn config(workers: usize, per_app: usize, per_host: usize) -> MediaConfig {
+    pub(in crate::jobs) fn config(workers: usize, per_app: usize, per_host: usize) -> MediaConfig {
         let mut c = crate::config::Config::default().media;
         c.workers = std::num::NonZeroUsize::new(workers).unwrap();
         c.per_app = std::num::NonZeroUsize::new(per_app).unwrap();

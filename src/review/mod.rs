@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use crate::config::ReviewSettings;
+use crate::engine::Suggest;
 use crate::state::BoxFuture;
 use crate::state::durable::Durable;
 pub use metrics::ReviewMetrics;
@@ -129,7 +130,7 @@ pub struct Item {
     pub scene: u8,
     pub reason: Reason,
     /// The verdict's suggest and label.
-    pub suggest: String,
+    pub suggest: Suggest,
     pub label: u32,
     /// The verdict's label and those of every strategy that did not pass.
     pub labels: Vec<u32>,
@@ -617,11 +618,10 @@ mod tests {
             scene: 2,
             reason,
             suggest: if reason == Reason::Review {
-                "review"
+                Suggest::Review
             } else {
-                "pass"
-            }
-            .into(),
+                Suggest::Pass
+            },
             label: 100,
             labels: vec![100],
             hits: vec![],

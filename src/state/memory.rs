@@ -326,7 +326,7 @@ impl MemoryVisitStore {
     }
 }
 
-/// Rate limits in process: governor direct limiters, one per app and API, held in the [`App`]
+/// Rate limits in process: governor direct limiters, one per app and API, held in the app
 /// (a replaced app starts a fresh limiter, as its limits may have changed). Governor reads the
 /// gateway's injected clock, which is where `now_ms` comes from too.
 #[derive(Debug, Default)]

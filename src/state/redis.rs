@@ -316,7 +316,7 @@ impl RedisState {
             .map_err(unavailable)
     }
 
-    /// The channel every instance listens on for changes ([`crate::state::catalog`]).
+    /// The channel every instance listens on for changes ([`crate::catalog`]).
     pub fn changes_channel(&self) -> String {
         format!("{}:changes", self.prefix)
     }
