@@ -9,6 +9,7 @@ run loadtest/msg_sec_check.sh 15s 64 3
 run loadtest/compare_builds.sh 53ee999 5s 64 10
 run loadtest/compare_builds.sh c7ff1b1 5s 64 10
 run loadtest/compare_builds.sh 6f12f8f 5s 64 10
+run loadtest/compare_builds.sh 05638f7 5s 64 10
 run loadtest/latency.sh 15 64
 run loadtest/overload.sh 10 4000
 run loadtest/soak.sh 10
