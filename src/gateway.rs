@@ -128,7 +128,7 @@ impl Gateway {
             api,
             now_ms,
             day: self.quota_day(now_ms / 1000),
-            openid,
+            openid: openid.filter(|_| self.checks_visits(app)),
             visit_ttl: limits.visit_ttl,
         };
         let decision = match self.admission.admit(app.view(), query).await {
@@ -169,6 +169,15 @@ impl Gateway {
     /// the whole check, so a concurrent replacement cannot change the table under it.
     pub fn table(&self, app: &App) -> Option<Arc<crate::engine::table::CustomTable>> {
         app.slot.table()
+    }
+
+    /// Whether calls of `app` that name a user need a recent visit of theirs (the app's
+    /// `visit_check`, else `limits.visit_check`). Separate from rate limits and quotas.
+    pub fn checks_visits(&self, app: &App) -> bool {
+        app.config
+            .visit_check
+            .unwrap_or(self.config.limits.visit_check)
+            == crate::config::VisitCheck::Report
     }
 
     /// The quota day a time falls in: days since 1970-01-01 in the quota's offset from UTC

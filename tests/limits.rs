@@ -426,3 +426,81 @@ async fn a_full_visit_store_refuses_new_users_but_refreshes_known_ones() {
     assert_eq!(visit(&s, &t, json!({"openid":"u1"})).await["recorded"], 1);
     s.shutdown().await;
 }
+
+/// `visit_check = "off"` (SPEC §12) drops the visit rule and nothing else: rate limits and quotas
+/// still apply. The app's own setting beats `limits.visit_check`, and changes through the admin
+/// API; getUserRiskRank follows it too.
+#[tokio::test]
+async fn visit_check_off_drops_the_visit_rule_and_nothing_else() {
+    let config = default_config()
+        .replace(
+            "[limits]\nenforce = false\n",
+            "[limits]\ntext_per_minute = 3\ntext_per_day = 1000\nvisit_check = \"off\"\n",
+        )
+        .replacen(
+            &format!("secret = \"{SECRET}\"\n"),
+            &format!("secret = \"{SECRET}\"\nvisit_check = \"report\"\n"),
+            1,
+        );
+    let s = TestServer::start_with(&config).await;
+    // The first app keeps the rule by its own setting.
+    let t = s.token().await;
+    assert_err(&s.check(&t, &body("never-seen")).await, 61010);
+    // The second app inherits "off": users never seen pass, until the rate limit.
+    let t2 = s.token_for(APPID2, SECRET2).await;
+    for n in 0..3 {
+        let v = s.check(&t2, &body(&format!("stranger{n}"))).await;
+        assert_eq!(v["errcode"], 0, "{v}");
+    }
+    assert_err(&s.check(&t2, &body("stranger3")).await, 44991);
+    let (_, q) = s
+        .post(
+            &format!("/cgi-bin/openapi/quota/get?access_token={t2}"),
+            r#"{"cgi_path":"/wxa/msg_sec_check"}"#,
+        )
+        .await;
+    assert_eq!(q["quota"]["used"], 3, "{q}");
+    // getUserRiskRank asks for no visit either.
+    let (_, v) = s
+        .post(
+            &format!("/wxa/getuserriskrank?access_token={t2}"),
+            json!({"appid": APPID2, "openid": "stranger9", "scene": 2, "client_ip": "10.0.0.1"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(v["errcode"], 0, "{v}");
+
+    // The admin API turns the rule on for the second app, and shows the setting.
+    let app = json!({"appid": APPID2, "secret": SECRET2, "visit_check": "report"});
+    let (status, shown, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{APPID2}"),
+        Some(("application/json", app.to_string())),
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["visit_check"], "report");
+    s.clock.advance(Duration::from_secs(60));
+    assert_err(&s.check(&t2, &body("stranger4")).await, 61010);
+    let (_, v) = s
+        .post(
+            &format!("/wxa/getuserriskrank?access_token={t2}"),
+            json!({"appid": APPID2, "openid": "stranger9", "scene": 2, "client_ip": "10.0.0.1"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(v["errcode"], 61010, "{v}");
+    // A value that is neither word is refused, naming the key.
+    let bad = json!({"appid": APPID2, "secret": SECRET2, "visit_check": "sometimes"});
+    let (status, v, _) = admin(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{APPID2}"),
+        Some(("application/json", bad.to_string())),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["errors"][0]["key"], "app.visit_check", "{v}");
+    s.shutdown().await;
+}

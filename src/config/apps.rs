@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::check::Errors;
+use super::limits::VisitCheck;
 use super::{ConfigErrors, Secret};
 use crate::ids::is_valid_appid;
 
@@ -27,6 +28,7 @@ pub struct RawApp {
     pub text_per_day: Option<i64>,
     pub media_per_minute: Option<i64>,
     pub media_per_day: Option<i64>,
+    pub visit_check: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -61,6 +63,8 @@ pub struct AppConfig {
     pub text_per_day: Option<NonZeroU32>,
     pub media_per_minute: Option<NonZeroU32>,
     pub media_per_day: Option<NonZeroU32>,
+    /// The app's visit rule; `None`: `limits.visit_check`.
+    pub visit_check: Option<VisitCheck>,
 }
 
 impl RawApp {
@@ -192,6 +196,10 @@ impl RawApp {
             errs.opt_positive_u32(&format!("{prefix}.media_per_minute"), self.media_per_minute);
         let media_per_day =
             errs.opt_positive_u32(&format!("{prefix}.media_per_day"), self.media_per_day);
+        let visit_check = match self.visit_check.as_deref() {
+            None | Some("") => None,
+            Some(v) => VisitCheck::parse(errs, &format!("{prefix}.visit_check"), v),
+        };
 
         (errs.0.len() == before).then_some(AppConfig {
             appid,
@@ -206,6 +214,7 @@ impl RawApp {
             text_per_day,
             media_per_minute,
             media_per_day,
+            visit_check,
         })
     }
 }
@@ -238,6 +247,7 @@ impl AppConfig {
             text_per_day: n(self.text_per_day),
             media_per_minute: n(self.media_per_minute),
             media_per_day: n(self.media_per_day),
+            visit_check: self.visit_check.map(|v| v.as_str().to_owned()),
         }
     }
 }

@@ -19,6 +19,37 @@ pub const DEFAULT_VISIT_TTL_SECS: u64 = 7200;
 pub const DEFAULT_MAX_VISITS: u64 = 20_000_000;
 pub const DEFAULT_VISIT_SWEEP_SECS: u64 = 60;
 
+/// Whether a check that names a user needs a recent visit of theirs (SPEC §5, §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VisitCheck {
+    /// The 120-minute rule: a user not seen by `/wxa/visit/report` (or a login) is 61010.
+    #[default]
+    Report,
+    /// No visit rule: never 61010. Rate limits and quotas apply as before.
+    Off,
+}
+
+impl VisitCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitCheck::Report => "report",
+            VisitCheck::Off => "off",
+        }
+    }
+
+    /// `key`'s value, checked; `None` (after recording the problem) when it is neither word.
+    pub(super) fn parse(errs: &mut Errors, key: &str, value: &str) -> Option<VisitCheck> {
+        match value {
+            "report" => Some(VisitCheck::Report),
+            "off" => Some(VisitCheck::Off),
+            other => {
+                errs.push(key, format!("{other:?} must be \"report\" or \"off\""));
+                None
+            }
+        }
+    }
+}
+
 /// `[limits]`: rate limits, daily quotas and visit freshness.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +64,7 @@ pub struct RawLimits {
     pub visit_ttl_secs: Option<i64>,
     pub max_visits: Option<i64>,
     pub visit_sweep_secs: Option<i64>,
+    pub visit_check: Option<String>,
 }
 
 /// Validated `[limits]`.
@@ -50,6 +82,8 @@ pub struct LimitsConfig {
     pub visit_ttl: Duration,
     pub max_visits: NonZeroUsize,
     pub visit_sweep: Duration,
+    /// The visit rule of apps that do not set their own.
+    pub visit_check: VisitCheck,
 }
 
 /// Validates `[limits]`, adding every problem to `errs`.
@@ -122,5 +156,9 @@ pub(super) fn validate(raw: RawLimits, errs: &mut Errors) -> LimitsConfig {
             DEFAULT_VISIT_SWEEP_SECS,
             3600,
         )),
+        visit_check: match raw.visit_check.as_deref() {
+            None => VisitCheck::default(),
+            Some(v) => VisitCheck::parse(errs, "limits.visit_check", v).unwrap_or_default(),
+        },
     }
 }

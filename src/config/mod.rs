@@ -35,6 +35,7 @@
 //! | `media.qr_scan` / `media.qr_links` | `true` / `"risky"` (a QR code leading elsewhere is 10001) |
 //! | `review.pass_sample_every` / `max_items_per_app` | `1000` (0: no samples) / `10000` |
 //! | `review.retention_secs` / `claim_secs` | `604800` (7 days) / `900` |
+//! | `limits.visit_check` (and per app `visit_check`) | `"report"` (`"off"`: no 61010; limits and quotas unchanged) |
 
 mod apps;
 mod check;
@@ -53,7 +54,7 @@ use serde::{Deserialize, Serialize};
 
 pub use apps::{AppConfig, PushFormat, PushMode, RawApp, decode_aes_key};
 pub use engine::{EngineConfig, RawEngine, RawLexiconFile};
-pub use limits::{LimitsConfig, RawLimits};
+pub use limits::{LimitsConfig, RawLimits, VisitCheck};
 pub use media::{DEFAULT_PUSH_RETRY_SECS, MediaConfig, RawMedia};
 pub use review::{RawReview, ReviewSettings};
 pub use risk::{RawRisk, RiskSettings};
@@ -323,6 +324,36 @@ mod tests {
                 "media.qr_links"
             ]
         );
+    }
+
+    /// The visit rule: `report` unless `limits.visit_check` or the app says otherwise; a value
+    /// that is neither word is refused under its key; an app's own setting survives the round
+    /// trip through the admin API's form.
+    #[test]
+    fn visit_check_defaults_to_report_and_apps_override_it() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.limits.visit_check, VisitCheck::Report);
+        let c = Config::from_toml(
+            "[limits]\nvisit_check = \"off\"\n[[apps]]\nappid = \"wx0123456789abcdef\"\n\
+             secret = \"0123456789abcdef0123456789abcdef\"\nvisit_check = \"report\"\n\
+             [[apps]]\nappid = \"wxfedcba9876543210\"\n\
+             secret = \"fedcba9876543210fedcba9876543210\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits.visit_check, VisitCheck::Off);
+        assert_eq!(c.apps[0].visit_check, Some(VisitCheck::Report));
+        assert_eq!(c.apps[1].visit_check, None);
+        let again = c.apps[0].to_raw().validate().unwrap();
+        assert_eq!(again.visit_check, Some(VisitCheck::Report));
+        assert_eq!(c.apps[1].to_raw().validate().unwrap().visit_check, None);
+        let e = Config::from_toml(
+            "[limits]\nvisit_check = \"sometimes\"\n[[apps]]\nappid = \"wx0123456789abcdef\"\n\
+             secret = \"0123456789abcdef0123456789abcdef\"\nvisit_check = \"never\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["limits.visit_check", "apps[0].visit_check"]);
+        assert!(e.0[0].message.contains("\"report\" or \"off\""), "{e}");
     }
 
     #[test]
