@@ -299,14 +299,30 @@ async fn v1_requests() {
     let t = s.token().await;
     let v = s.check(&t, r#"{"content":"hello world"}"#).await;
     assert_eq!(v, json!({"errcode":0,"errmsg":"ok"}));
-    // version other than 2 is v1: scene and openid are not read.
+    // Without a version it is v1: scene and openid are not read.
+    let v = s
+        .check(&t, r#"{"content":"hello","scene":"junk","openid":"@@"}"#)
+        .await;
+    assert_eq!(v, json!({"errcode":0,"errmsg":"ok"}));
+    // `"2"` is v2 as `2` is; any other version is refused, never answered as v1 (SPEC §12).
     let v = s
         .check(
             &t,
-            r#"{"content":"hello","version":1,"scene":"junk","openid":"@@"}"#,
+            r#"{"content":"hello","version":"2","scene":2,"openid":"o1"}"#,
         )
         .await;
-    assert_eq!(v, json!({"errcode":0,"errmsg":"ok"}));
+    assert_eq!(v["errcode"], 0, "{v}");
+    assert_eq!(v["result"]["suggest"], "pass", "a v2 answer: {v}");
+    // (`null` reads as absent, as for every other field.)
+    for version in ["1", r#""2.0""#, "3", r#""two""#, "true"] {
+        let body = format!(r#"{{"content":"hello","version":{version}}}"#);
+        let v = s.check(&t, &body).await;
+        assert_err(&v, 47001);
+        assert!(
+            v["errmsg"].as_str().unwrap().contains("`version`"),
+            "{version}: {v}"
+        );
+    }
     assert_err(&s.check(&t, r#"{"content":"一起来网络赌博"}"#).await, 87014);
     // review is not 87014 in v1: only risky content is refused.
     assert_eq!(s.check(&t, r#"{"content":"脑残"}"#).await["errcode"], 0);

@@ -48,10 +48,14 @@ pub(super) fn handle(
         announced?;
         let body = super::read_frames(body, limit).await?;
         let b: MsgSecCheckBody<'_> = wire::parse_body(&body)?;
-        if b.version == Int::Value(2) {
-            v2(&gw, &app, &b, now_ms).await
-        } else {
-            v1(&gw, &app, &b).await
+        // `2` (or `"2"`) is v2, no version at all is v1; any other value is refused rather
+        // than answered as v1 (a client that meant v2 would read a v1 answer as a pass).
+        match b.version {
+            Int::Value(2) => v2(&gw, &app, &b, now_ms).await,
+            Int::Absent => v1(&gw, &app, &b).await,
+            _ => Err(ApiError::Format(
+                "field `version` must be 2 (or absent, for the v1 check)".into(),
+            )),
         }
     }
 }
