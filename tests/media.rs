@@ -614,6 +614,10 @@ async fn an_image_is_fetched_analysed_and_its_verdict_pushed_signed() {
     assert_eq!(p.query["app"], "1", "the push URL's own query is kept");
     let (ts, nonce) = (&p.query["timestamp"], &p.query["nonce"]);
     assert_eq!(p.query["signature"], sha1_hex(&[PUSH_TOKEN, ts, nonce]));
+    assert_eq!(
+        p.query["openid"], "oUser_1",
+        "the push names the user in its query"
+    );
     assert!(!p.query.contains_key("encrypt_type"));
     assert_eq!(
         p.json(),

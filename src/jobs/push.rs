@@ -214,6 +214,14 @@ pub fn sign(
     };
     let signature = signature(&[recipe.token, &ts, nonce]);
     let mut query = format!("signature={signature}&timestamp={ts}&nonce={nonce}");
+    // The platform names the user in the query too (SPEC §12), so a receiver can route a push
+    // before it parses (or, in safe mode, decrypts) the body.
+    if !event.from_user.is_empty() {
+        query.push_str("&openid=");
+        query.extend(url::form_urlencoded::byte_serialize(
+            event.from_user.as_bytes(),
+        ));
+    }
     let body = match (recipe.mode, recipe.aes_key) {
         (PushMode::Aes, Some(key)) => {
             let encrypted = encrypt(key, random, &plain, recipe.appid);
@@ -374,6 +382,7 @@ mod tests {
                     .into_owned()
                     .collect();
             assert_eq!(q["signature"], "6c5c811b55cc85e0e1b54100749188c20beb3f5d");
+            assert_eq!(q["openid"], "oUser");
             assert_eq!(q["encrypt_type"], "aes");
             let encrypted = match format {
                 PushFormat::Json => {
@@ -417,7 +426,8 @@ mod tests {
         let s = sign(&recipe, &e, 1714037059, "486452656", &[0; 16]);
         assert_eq!(
             s.query,
-            "signature=899cf89e464efb63f54ddac96b0a0a235f53aa78&timestamp=1714037059&nonce=486452656"
+            "signature=899cf89e464efb63f54ddac96b0a0a235f53aa78&timestamp=1714037059&nonce=486452656\
+             &openid=oUser"
         );
         assert_eq!(s.body, e.json());
         assert_eq!(s.content_type, "application/json");
