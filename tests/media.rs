@@ -623,7 +623,8 @@ async fn an_image_is_fetched_analysed_and_its_verdict_pushed_signed() {
         p.json(),
         json!({"ToUserName": ORIGINAL_ID, "FromUserName": "oUser_1", "CreateTime": T0_MS / 1000,
             "MsgType": "event", "Event": "wxa_media_check", "appid": APPID, "trace_id": trace, "version": 2,
-            "detail": [{"strategy": "format", "errcode": 0, "suggest": "pass", "label": 100, "prob": 100}],
+            "detail": [{"strategy": "content_model", "errcode": 0, "suggest": "pass", "label": 100, "prob": 90},
+                {"strategy": "format", "errcode": 0, "suggest": "pass", "label": 100, "prob": 100}],
             "errcode": 0, "errmsg": "ok", "result": {"suggest": "pass", "label": 100}})
     );
 
@@ -738,7 +739,11 @@ async fn failed_downloads_push_1008_with_the_reason() {
         let msg = push["errmsg"].as_str().unwrap();
         assert!(msg.contains(reason), "{path}: {msg}");
         assert_eq!(push["result"]["suggest"], "review", "{path}");
-        assert_eq!(push["detail"], json!([]));
+        // Led by content_model all the same, carrying the failure (SPEC §12).
+        assert_eq!(
+            push["detail"],
+            json!([{"strategy": "content_model", "errcode": -1008, "suggest": "review", "label": 100, "prob": 0}])
+        );
     }
     assert_eq!(finished(&s, &ok).await["verdict"]["errcode"], 0);
     assert_eq!(origin.hits("/hops/0"), 1, "three hops were followed");
@@ -1127,8 +1132,15 @@ async fn hash_banks_catch_banked_media() {
         json!({"suggest": "risky", "label": 20002}),
         "{push}"
     );
-    assert_eq!(push["detail"][1]["strategy"], "hash_bank");
-    assert!(push["detail"][1]["prob"].as_u64().unwrap() >= 88, "{push}");
+    assert_eq!(push["detail"][0]["strategy"], "content_model");
+    assert_eq!(push["detail"][0]["suggest"], "risky");
+    assert_eq!(push["detail"][0]["label"], 20002);
+    assert_eq!(push["detail"][2]["strategy"], "hash_bank");
+    assert!(push["detail"][2]["prob"].as_u64().unwrap() >= 88, "{push}");
+    assert_eq!(
+        push["detail"][0]["prob"], push["detail"][2]["prob"],
+        "the deciding strategy's prob: {push}"
+    );
     let other = format!("http://{o}/other.png");
     assert_eq!(
         verdict_for(&s, &r, &t1, &other, 2).await["result"]["suggest"],

@@ -99,7 +99,8 @@ pub struct Event<'a> {
     pub appid: &'a str,
     pub trace_id: &'a str,
     pub version: u8,
-    pub detail: &'a [DetailItem],
+    /// `content_model` first, then the verdict's own items.
+    pub detail: Vec<DetailItem>,
     pub errcode: i32,
     pub errmsg: &'a str,
     pub result: &'a ResultItem,
@@ -123,7 +124,9 @@ impl<'a> Event<'a> {
             appid,
             trace_id,
             version: 2,
-            detail: &verdict.detail,
+            detail: std::iter::once(verdict.content_model())
+                .chain(verdict.detail.iter().cloned())
+                .collect(),
             errcode: verdict.errcode,
             errmsg: &verdict.errmsg,
             result: &verdict.result,
@@ -146,7 +149,7 @@ impl<'a> Event<'a> {
         cdata(&mut x, "appid", self.appid);
         cdata(&mut x, "trace_id", self.trace_id);
         number(&mut x, "version", self.version);
-        for d in self.detail {
+        for d in &self.detail {
             x.push_str("<detail>");
             cdata(&mut x, "strategy", &d.strategy);
             number(&mut x, "errcode", d.errcode);
@@ -345,7 +348,8 @@ mod tests {
             json,
             serde_json::json!({"ToUserName":"gh_0123456789ab","FromUserName":"oUser","CreateTime":1_732_780_000u64,
                 "MsgType":"event","Event":"wxa_media_check","appid":"wx0123456789abcdef","trace_id":"t-1","version":2,
-                "detail":[{"strategy":"format","errcode":0,"suggest":"pass","label":100,"prob":100}],
+                "detail":[{"strategy":"content_model","errcode":0,"suggest":"pass","label":100,"prob":90},
+                    {"strategy":"format","errcode":0,"suggest":"pass","label":100,"prob":100}],
                 "errcode":0,"errmsg":"ok","result":{"suggest":"pass","label":100}})
         );
         let xml = String::from_utf8(e.xml()).unwrap();
@@ -354,6 +358,7 @@ mod tests {
             "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
              <CreateTime>1732780000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[wxa_media_check]]></Event>\
              <appid><![CDATA[wx0123456789abcdef]]></appid><trace_id><![CDATA[t-1]]></trace_id><version>2</version>\
+             <detail><strategy><![CDATA[content_model]]></strategy><errcode>0</errcode><suggest><![CDATA[pass]]></suggest><label>100</label><prob>90</prob></detail>\
              <detail><strategy><![CDATA[format]]></strategy><errcode>0</errcode><suggest><![CDATA[pass]]></suggest><label>100</label><prob>100</prob></detail>\
              <errcode>0</errcode><errmsg><![CDATA[ok]]></errmsg><result><suggest><![CDATA[pass]]></suggest><label>100</label></result></xml>"
         );

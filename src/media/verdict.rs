@@ -34,6 +34,36 @@ pub struct MediaVerdict {
     pub media: Option<MediaInfo>,
 }
 
+impl MediaVerdict {
+    /// The `content_model` item that leads a push's `detail` (SPEC §12): the combined verdict
+    /// of every analysis, with the `prob` of the strategy that decided it (the engine's pass
+    /// probability when nothing did; 0 when the file could not be analysed).
+    pub fn content_model(&self) -> DetailItem {
+        let decided = self
+            .detail
+            .iter()
+            .filter(|d| {
+                d.suggest != Suggest::Pass
+                    && d.suggest == self.result.suggest
+                    && d.label == self.result.label
+            })
+            .map(|d| d.prob)
+            .max();
+        let otherwise = if self.errcode == 0 {
+            u32::from(crate::engine::verdict::PASS_PROB)
+        } else {
+            0
+        };
+        DetailItem {
+            strategy: "content_model".into(),
+            errcode: self.errcode,
+            suggest: self.result.suggest,
+            label: self.result.label,
+            prob: decided.unwrap_or(otherwise),
+        }
+    }
+}
+
 /// The file as analysed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaInfo {
@@ -48,4 +78,66 @@ pub struct MediaInfo {
     /// allows matching), the SHA-256 of audio. Shown to reviewers; not pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(strategy: &str, suggest: Suggest, label: u32, prob: u32) -> DetailItem {
+        DetailItem {
+            strategy: strategy.into(),
+            errcode: 0,
+            suggest,
+            label,
+            prob,
+        }
+    }
+
+    fn verdict(
+        errcode: i32,
+        detail: Vec<DetailItem>,
+        suggest: Suggest,
+        label: u32,
+    ) -> MediaVerdict {
+        MediaVerdict {
+            errcode,
+            errmsg: String::new(),
+            detail,
+            result: ResultItem { suggest, label },
+            media: None,
+        }
+    }
+
+    /// The leading item carries the result, with the prob of the strategy that decided it.
+    #[test]
+    fn content_model_carries_the_combined_verdict() {
+        let format = item("format", Suggest::Pass, 100, 100);
+        let passed = verdict(0, vec![format.clone()], Suggest::Pass, 100);
+        assert_eq!(
+            passed.content_model(),
+            item("content_model", Suggest::Pass, 100, 90)
+        );
+        let risky = verdict(
+            0,
+            vec![
+                format,
+                item("qr_code", Suggest::Review, 10001, 90),
+                item("hash_bank", Suggest::Risky, 20002, 94),
+                item("hash_bank", Suggest::Risky, 20002, 97),
+            ],
+            Suggest::Risky,
+            20002,
+        );
+        assert_eq!(
+            risky.content_model(),
+            item("content_model", Suggest::Risky, 20002, 97)
+        );
+        let failed = verdict(-1008, Vec::new(), Suggest::Review, 100);
+        let lead = failed.content_model();
+        assert_eq!(
+            (lead.errcode, lead.suggest, lead.prob),
+            (-1008, Suggest::Review, 0)
+        );
+    }
 }
