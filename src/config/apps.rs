@@ -44,7 +44,25 @@ pub enum PushFormat {
 pub enum PushMode {
     #[default]
     Plain,
+    /// Safe mode: the body holds only `ToUserName` and `Encrypt`.
     Aes,
+    /// The platform's compatible mode: the plain fields and `Encrypt` in one body.
+    Compat,
+}
+
+impl PushMode {
+    /// Whether pushes carry `Encrypt` (and so need `encoding_aes_key`).
+    pub fn encrypts(self) -> bool {
+        matches!(self, PushMode::Aes | PushMode::Compat)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushMode::Plain => "plain",
+            PushMode::Aes => "aes",
+            PushMode::Compat => "compat",
+        }
+    }
 }
 
 /// A registered app.
@@ -161,10 +179,11 @@ impl RawApp {
         let push_mode = match self.push_mode.as_deref().unwrap_or("plain") {
             "plain" | "" => PushMode::Plain,
             "aes" => PushMode::Aes,
+            "compat" => PushMode::Compat,
             _ => {
                 errs.push(
                     format!("{prefix}.push_mode"),
-                    "must be \"plain\" or \"aes\"",
+                    "must be \"plain\", \"aes\" or \"compat\"",
                 );
                 PushMode::Plain
             }
@@ -182,10 +201,10 @@ impl RawApp {
                 }
             },
         };
-        if push_mode == PushMode::Aes && aes_key.is_none() && errs.0.len() == before {
+        if push_mode.encrypts() && aes_key.is_none() && errs.0.len() == before {
             errs.push(
                 format!("{prefix}.encoding_aes_key"),
-                "is required when push_mode = \"aes\"",
+                format!("is required when push_mode = \"{}\"", push_mode.as_str()),
             );
         }
         let text_per_minute =
@@ -234,10 +253,7 @@ impl AppConfig {
                 PushFormat::Json => "json".into(),
                 PushFormat::Xml => "xml".into(),
             }),
-            push_mode: Some(match self.push_mode {
-                PushMode::Plain => "plain".into(),
-                PushMode::Aes => "aes".into(),
-            }),
+            push_mode: Some(self.push_mode.as_str().into()),
             encoding_aes_key: self.aes_key.map(|k| {
                 let mut text = base64::engine::general_purpose::STANDARD.encode(k);
                 text.pop(); // the trailing "=" is implied

@@ -481,6 +481,25 @@ push_mode = "aes"
             Config::from_toml(&bad).unwrap_err().0[0].key,
             "apps[0].encoding_aes_key"
         );
+        // The compatible mode encrypts too, so it needs the key as well; it survives the round
+        // trip through the admin API's form.
+        let compat = base.replace("\"aes\"", "\"compat\"");
+        let errs = Config::from_toml(&compat).unwrap_err();
+        assert_eq!(errs.0[0].key, "apps[0].encoding_aes_key");
+        assert!(errs.0[0].message.contains("compat"), "{errs}");
+        let c = Config::from_toml(&format!(
+            "{compat}encoding_aes_key = \"{}\"\n",
+            "A".repeat(43)
+        ))
+        .unwrap();
+        assert_eq!(c.apps[0].push_mode, PushMode::Compat);
+        assert_eq!(
+            c.apps[0].to_raw().validate().unwrap().push_mode,
+            PushMode::Compat
+        );
+        let unknown = base.replace("\"aes\"", "\"both\"");
+        let errs = Config::from_toml(&unknown).unwrap_err();
+        assert_eq!(errs.0[0].key, "apps[0].push_mode");
     }
 
     #[test]

@@ -226,18 +226,39 @@ pub fn sign(
         ));
     }
     let body = match (recipe.mode, recipe.aes_key) {
-        (PushMode::Aes, Some(key)) => {
+        (mode, Some(key)) if mode.encrypts() => {
             let encrypted = encrypt(key, random, &plain, recipe.appid);
             let msg_signature = signature_of(recipe.token, &ts, nonce, &encrypted);
             query.push_str("&encrypt_type=aes&msg_signature=");
             query.push_str(&msg_signature);
-            match recipe.format {
-                PushFormat::Json => serde_json::to_vec(&serde_json::json!({
+            match (mode, recipe.format) {
+                (PushMode::Compat, PushFormat::Json) => {
+                    // The event's own fields as plain mode writes them, then `Encrypt` (of
+                    // those same fields): the object's closing brace gives way to one more
+                    // member.
+                    let mut body = plain;
+                    if body.last() == Some(&b'}') {
+                        body.pop();
+                        body.extend_from_slice(b",\"Encrypt\":");
+                        body.extend_from_slice(&serde_json::to_vec(&encrypted).unwrap_or_default());
+                        body.push(b'}');
+                    }
+                    body
+                }
+                (PushMode::Compat, PushFormat::Xml) => {
+                    let mut x = String::from_utf8(plain).unwrap_or_default();
+                    let closing = x.len().saturating_sub("</xml>".len());
+                    x.truncate(closing);
+                    cdata(&mut x, "Encrypt", &encrypted);
+                    x.push_str("</xml>");
+                    x.into_bytes()
+                }
+                (_, PushFormat::Json) => serde_json::to_vec(&serde_json::json!({
                     "ToUserName": recipe.original_id,
                     "Encrypt": encrypted,
                 }))
                 .unwrap_or_default(),
-                PushFormat::Xml => {
+                (_, PushFormat::Xml) => {
                     let mut x = String::from("<xml>");
                     cdata(&mut x, "ToUserName", recipe.original_id);
                     cdata(&mut x, "Encrypt", &encrypted);
@@ -436,5 +457,67 @@ mod tests {
         );
         assert_eq!(s.body, e.json());
         assert_eq!(s.content_type, "application/json");
+    }
+
+    /// Compatible mode: the plain fields and `Encrypt` (of those same fields) in one body,
+    /// signed as safe mode is, in JSON and in XML.
+    #[test]
+    fn compat_pushes_carry_the_plain_fields_and_encrypt() {
+        let v = verdict();
+        let e = Event::new("gh_x", "oUser", 5, "wxba5fad812f8e6fb9", "t-4", &v);
+        let k = key();
+        for format in [PushFormat::Json, PushFormat::Xml] {
+            let recipe = Recipe {
+                format,
+                mode: PushMode::Compat,
+                token: "AAAAA",
+                aes_key: Some(&k),
+                appid: "wxba5fad812f8e6fb9",
+                original_id: "gh_x",
+            };
+            let s = sign(&recipe, &e, 1714112445, "415670741", &[7; 16]);
+            let q: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(s.query.as_bytes())
+                    .into_owned()
+                    .collect();
+            assert_eq!(q["encrypt_type"], "aes");
+            let (plain_fields, encrypted) = match format {
+                PushFormat::Json => {
+                    let mut body: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+                    let encrypted = body["Encrypt"].as_str().unwrap().to_owned();
+                    body.as_object_mut().unwrap().remove("Encrypt");
+                    // The plain event's members, in its order, then `Encrypt`.
+                    let plain = e.json();
+                    let open = &plain[..plain.len() - 1];
+                    assert!(s.body.starts_with(open) && s.body[open.len()] == b',');
+                    assert_eq!(
+                        body,
+                        serde_json::from_slice::<serde_json::Value>(&plain).unwrap()
+                    );
+                    (plain, encrypted)
+                }
+                PushFormat::Xml => {
+                    let body = String::from_utf8(s.body.clone()).unwrap();
+                    let start = body.find("<Encrypt><![CDATA[").unwrap();
+                    let end = body[start..].find("</Encrypt>").unwrap() + start + 10;
+                    let encrypted = body[start + 18..end - 13].to_owned();
+                    let without = format!("{}{}", &body[..start], &body[end..]);
+                    (without.into_bytes(), encrypted)
+                }
+            };
+            let plain = match format {
+                PushFormat::Json => e.json(),
+                PushFormat::Xml => e.xml(),
+            };
+            assert_eq!(
+                plain_fields, plain,
+                "{format:?}: the plain fields as plain mode sends them"
+            );
+            assert_eq!(decrypt(&k, &encrypted).unwrap().msg, plain);
+            assert_eq!(
+                q["msg_signature"],
+                signature(&["AAAAA", "1714112445", "415670741", &encrypted])
+            );
+        }
     }
 }
