@@ -492,7 +492,7 @@ async fn submissions_are_checked_in_order() {
             "must be a string",
         ),
         (
-            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 2, "scene": 1, "openid": "o1"}),
+            json!({"media_url": "http://8.8.8.8/a.png", "media_type": 2, "version": 3, "scene": 1, "openid": "o1"}),
             47001,
             "`version` must be 2",
         ),
@@ -704,6 +704,54 @@ async fn xml_and_safe_mode_pushes() {
         "{xml}"
     );
     assert!(xml.contains("<result><suggest><![CDATA[pass]]></suggest><label>100</label></result>"));
+    s.shutdown().await;
+}
+
+/// A request without `version` is v1 (SPEC §12): no scene, no openid, no visit needed; its push
+/// has the v1 shape (`isrisky`, `extra_info_json`, `status_code`, no `detail`) and names no user,
+/// and a download failure is status_code 4294966288 (-1008 as unsigned 32-bit).
+#[tokio::test]
+async fn v1_submissions_are_pushed_in_the_v1_shape() {
+    let o = Origin::default().start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(r.start().await, "", "")).await;
+    let t = s.token().await;
+    let mut traces = Vec::new();
+    for path in ["/image.png", "/missing"] {
+        let v = submit(
+            &s,
+            &t,
+            json!({"media_url": format!("http://{o}{path}"), "media_type": 2}),
+        )
+        .await;
+        assert_eq!(v["errcode"], 0, "{path}: {v}");
+        traces.push(v["trace_id"].as_str().unwrap().to_owned());
+    }
+    let job = finished(&s, &traces[0]).await;
+    assert_eq!(job["state"], "delivered", "{job}");
+    assert_eq!(job["version"], 1, "{job}");
+    let p = r.for_trace(&traces[0]).pop().unwrap();
+    assert!(!p.query.contains_key("openid"), "{:?}", p.query);
+    let (ts, nonce) = (&p.query["timestamp"], &p.query["nonce"]);
+    assert_eq!(p.query["signature"], sha1_hex(&[PUSH_TOKEN, ts, nonce]));
+    assert_eq!(
+        p.json(),
+        json!({"ToUserName": ORIGINAL_ID, "FromUserName": "", "CreateTime": T0_MS / 1000,
+            "MsgType": "event", "Event": "wxa_media_check", "appid": APPID, "trace_id": traces[0],
+            "isrisky": 0, "extra_info_json": "", "status_code": 0})
+    );
+    assert_eq!(finished(&s, &traces[1]).await["state"], "delivered");
+    let failed = r.for_trace(&traces[1]).pop().unwrap().json();
+    assert_eq!(failed["status_code"], 4_294_966_288u64, "{failed}");
+    assert_eq!(failed["isrisky"], 0, "{failed}");
+    // Any version but 2 (or none) is refused, never taken as v1.
+    let v = submit(
+        &s,
+        &t,
+        json!({"media_url": format!("http://{o}/image.png"), "media_type": 2, "version": 1}),
+    )
+    .await;
+    assert_eq!(v["errcode"], 47001, "{v}");
     s.shutdown().await;
 }
 

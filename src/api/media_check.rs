@@ -1,10 +1,11 @@
 //! `POST /wxa/media_check_async` (SPEC §4) and the read-back of a job's verdict.
 //!
 //! Checks run in this order and the first failure answers: token; empty body; format (JSON
-//! types, `version` 2, the URL: present, at most 2048 bytes, http(s), not a literal address of
-//! the deny list) → 47001; `media_type` → 40004; scene → 40129; openid → 40003; then the rate
-//! limit, the daily quota and visit freshness. The `trace_id` is answered only once the job is
-//! on disk.
+//! types, `version` 2 or absent, the URL: present, at most 2048 bytes, http(s), not a literal
+//! address of the deny list) → 47001; `media_type` → 40004; for v2, scene → 40129 and openid →
+//! 40003; then the rate limit, the daily quota and (v2) visit freshness. A request without
+//! `version` is v1 (SPEC §12): no scene, no openid, and a v1-shaped push. The `trace_id` is
+//! answered only once the job is on disk.
 
 use http::Request;
 use hyper::body::Incoming;
@@ -47,9 +48,16 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
     if b.openid == Str::Wrong {
         return Err(format("field `openid` must be a string"));
     }
-    if b.version != Int::Value(2) {
-        return Err(format("field `version` must be 2"));
-    }
+    // `2` (or `"2"`) is v2; no version at all is v1 (SPEC §12); anything else is refused.
+    let version = match b.version {
+        Int::Value(2) => 2,
+        Int::Absent => 1,
+        _ => {
+            return Err(format(
+                "field `version` must be 2 (or absent, for the v1 check)",
+            ));
+        }
+    };
     if url_text.len() > MAX_URL_BYTES {
         return Err(ApiError::Format(
             format!("field `media_url` is longer than {MAX_URL_BYTES} bytes").into(),
@@ -72,14 +80,21 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
         _ => None,
     }
     .ok_or(ApiError::InvalidMediaType)?;
-    // 40129, 40003
-    let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
-    // 44991, 45009, 61010
-    gw.admit(&app, Metered::MediaCheckAsync, Some(openid))
-        .await?;
-    app.slot
-        .risk
-        .call(&gw.config.risk, openid, gw.clock.now_secs());
+    let (scene, openid) = if version == 2 {
+        // 40129, 40003
+        let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
+        // 44991, 45009, 61010
+        gw.admit(&app, Metered::MediaCheckAsync, Some(openid))
+            .await?;
+        app.slot
+            .risk
+            .call(&gw.config.risk, openid, gw.clock.now_secs());
+        (scene, openid)
+    } else {
+        // v1 names no scene and no user: limits and quota, but no visit rule.
+        gw.admit(&app, Metered::MediaCheckAsync, None).await?;
+        (0, "")
+    };
 
     let trace_id = gw.rid().to_string();
     let job = Job {
@@ -96,6 +111,7 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
         next_at_ms: 0,
         last_error: None,
         finished_ms: None,
+        version,
     };
     match gw.media.submit(job).await {
         Ok(()) => Ok(Reply::json(&TraceReply {

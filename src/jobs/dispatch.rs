@@ -192,7 +192,10 @@ async fn analyse_step(p: &Pipeline, job: &mut Job) {
         let suggest = verdict.result.suggest;
         let now_ms = p.clock.now_ms();
         p.effects.verdict(
-            app.as_ref().map(|a| &a.slot.risk),
+            // A v1 job names no user: nothing to remember of one.
+            app.as_ref()
+                .filter(|_| !job.openid.is_empty())
+                .map(|a| &a.slot.risk),
             &job.openid,
             now_ms,
             Judged::Media,
@@ -239,7 +242,7 @@ fn review_item(job: &Job, verdict: &MediaVerdict, reason: Reason, now_ms: u64) -
     Item {
         id: job.trace_id.clone(),
         appid: job.appid.clone(),
-        openid: Some(job.openid.clone()),
+        openid: Some(job.openid.clone()).filter(|o| !o.is_empty()),
         scene: job.scene,
         reason,
         suggest: verdict.result.suggest,
@@ -347,14 +350,24 @@ async fn push_step(p: &Pipeline, job: &mut Job) {
         original_id: c.original_id.as_deref().unwrap_or(""),
     };
     let now_secs = p.clock.now_secs();
-    let event = Event::new(
-        recipe.original_id,
-        &job.openid,
-        now_secs,
-        &job.appid,
-        &job.trace_id,
-        &verdict,
-    );
+    let event = if job.version == 1 {
+        Event::v1(
+            recipe.original_id,
+            now_secs,
+            &job.appid,
+            &job.trace_id,
+            &verdict,
+        )
+    } else {
+        Event::new(
+            recipe.original_id,
+            &job.openid,
+            now_secs,
+            &job.appid,
+            &job.trace_id,
+            &verdict,
+        )
+    };
     let mut random = [0u8; 24];
     let _ = getrandom::fill(&mut random);
     let nonce = u32::from_le_bytes([random[16], random[17], random[18], random[19]]).to_string();

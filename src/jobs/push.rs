@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha1::{Digest, Sha1};
 
 use crate::config::{PushFormat, PushMode};
+use crate::engine::Suggest;
 use crate::media::verdict::{DetailItem, MediaVerdict, ResultItem};
 
 type Encryptor = cbc::Encryptor<aes::Aes256>;
@@ -98,15 +99,36 @@ pub struct Event<'a> {
     pub event: &'static str,
     pub appid: &'a str,
     pub trace_id: &'a str,
-    pub version: u8,
-    /// `content_model` first, then the verdict's own items.
-    pub detail: Vec<DetailItem>,
-    pub errcode: i32,
-    pub errmsg: &'a str,
-    pub result: &'a ResultItem,
+    /// What the event says of the verdict, in the shape of the API version the job was
+    /// submitted with.
+    #[serde(flatten)]
+    pub body: EventBody<'a>,
+}
+
+/// The verdict in a push: v2's `detail` and `result`, or v1's `isrisky` and `status_code`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum EventBody<'a> {
+    V2 {
+        version: u8,
+        /// `content_model` first, then the verdict's own items.
+        detail: Vec<DetailItem>,
+        errcode: i32,
+        errmsg: &'a str,
+        result: &'a ResultItem,
+    },
+    V1 {
+        /// 1 when the file is risky.
+        isrisky: u8,
+        extra_info_json: &'static str,
+        /// 0, or the errcode as an unsigned 32-bit number (a file that could not be fetched:
+        /// -1008, 4294966288).
+        status_code: u32,
+    },
 }
 
 impl<'a> Event<'a> {
+    /// The v2 event.
     pub fn new(
         to_user: &'a str,
         from_user: &'a str,
@@ -114,6 +136,43 @@ impl<'a> Event<'a> {
         appid: &'a str,
         trace_id: &'a str,
         verdict: &'a MediaVerdict,
+    ) -> Self {
+        let body = EventBody::V2 {
+            version: 2,
+            detail: std::iter::once(verdict.content_model())
+                .chain(verdict.detail.iter().cloned())
+                .collect(),
+            errcode: verdict.errcode,
+            errmsg: &verdict.errmsg,
+            result: &verdict.result,
+        };
+        Event::with(to_user, from_user, create_time, appid, trace_id, body)
+    }
+
+    /// The v1 event (SPEC §12): no openid, `isrisky` and `status_code` for the verdict.
+    pub fn v1(
+        to_user: &'a str,
+        create_time: u64,
+        appid: &'a str,
+        trace_id: &'a str,
+        verdict: &'a MediaVerdict,
+    ) -> Self {
+        let body = EventBody::V1 {
+            isrisky: u8::from(verdict.errcode == 0 && verdict.result.suggest == Suggest::Risky),
+            extra_info_json: "",
+            // Two's complement, as the platform writes a negative errcode here.
+            status_code: verdict.errcode as u32,
+        };
+        Event::with(to_user, "", create_time, appid, trace_id, body)
+    }
+
+    fn with(
+        to_user: &'a str,
+        from_user: &'a str,
+        create_time: u64,
+        appid: &'a str,
+        trace_id: &'a str,
+        body: EventBody<'a>,
     ) -> Self {
         Event {
             to_user,
@@ -123,13 +182,7 @@ impl<'a> Event<'a> {
             event: "wxa_media_check",
             appid,
             trace_id,
-            version: 2,
-            detail: std::iter::once(verdict.content_model())
-                .chain(verdict.detail.iter().cloned())
-                .collect(),
-            errcode: verdict.errcode,
-            errmsg: &verdict.errmsg,
-            result: &verdict.result,
+            body,
         }
     }
 
@@ -148,22 +201,42 @@ impl<'a> Event<'a> {
         cdata(&mut x, "Event", self.event);
         cdata(&mut x, "appid", self.appid);
         cdata(&mut x, "trace_id", self.trace_id);
-        number(&mut x, "version", self.version);
-        for d in &self.detail {
-            x.push_str("<detail>");
-            cdata(&mut x, "strategy", &d.strategy);
-            number(&mut x, "errcode", d.errcode);
-            cdata(&mut x, "suggest", d.suggest.as_str());
-            number(&mut x, "label", d.label);
-            number(&mut x, "prob", d.prob);
-            x.push_str("</detail>");
+        match &self.body {
+            EventBody::V2 {
+                version,
+                detail,
+                errcode,
+                errmsg,
+                result,
+            } => {
+                number(&mut x, "version", version);
+                for d in detail {
+                    x.push_str("<detail>");
+                    cdata(&mut x, "strategy", &d.strategy);
+                    number(&mut x, "errcode", d.errcode);
+                    cdata(&mut x, "suggest", d.suggest.as_str());
+                    number(&mut x, "label", d.label);
+                    number(&mut x, "prob", d.prob);
+                    x.push_str("</detail>");
+                }
+                number(&mut x, "errcode", errcode);
+                cdata(&mut x, "errmsg", errmsg);
+                x.push_str("<result>");
+                cdata(&mut x, "suggest", result.suggest.as_str());
+                number(&mut x, "label", result.label);
+                x.push_str("</result>");
+            }
+            EventBody::V1 {
+                isrisky,
+                extra_info_json,
+                status_code,
+            } => {
+                number(&mut x, "isrisky", isrisky);
+                cdata(&mut x, "extra_info_json", extra_info_json);
+                number(&mut x, "status_code", status_code);
+            }
         }
-        number(&mut x, "errcode", self.errcode);
-        cdata(&mut x, "errmsg", self.errmsg);
-        x.push_str("<result>");
-        cdata(&mut x, "suggest", self.result.suggest.as_str());
-        number(&mut x, "label", self.result.label);
-        x.push_str("</result></xml>");
+        x.push_str("</xml>");
         x.into_bytes()
     }
 }
@@ -351,6 +424,51 @@ mod tests {
             },
             media: None,
         }
+    }
+
+    /// The v1 event: `isrisky` 1 only for a risky verdict, `status_code` the errcode as an
+    /// unsigned 32-bit number, in JSON and XML alike.
+    #[test]
+    fn v1_events_carry_isrisky_and_status_code() {
+        let mut risky = verdict();
+        risky.result = ResultItem {
+            suggest: Suggest::Risky,
+            label: 20002,
+        };
+        let e = Event::v1("gh_x", 5, "wx1", "t-5", &risky);
+        let json: serde_json::Value = serde_json::from_slice(&e.json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"ToUserName":"gh_x","FromUserName":"","CreateTime":5,"MsgType":"event",
+                "Event":"wxa_media_check","appid":"wx1","trace_id":"t-5","isrisky":1,
+                "extra_info_json":"","status_code":0})
+        );
+        let mut review = verdict();
+        review.result.suggest = Suggest::Review;
+        let e = Event::v1("gh_x", 5, "wx1", "t-6", &review);
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&e.json()).unwrap()["isrisky"],
+            0
+        );
+        let failed = MediaVerdict {
+            errcode: -1008,
+            errmsg: "media download failed".into(),
+            detail: Vec::new(),
+            result: ResultItem {
+                suggest: Suggest::Review,
+                label: 100,
+            },
+            media: None,
+        };
+        let e = Event::v1("gh_x", 5, "wx1", "t-7", &failed);
+        let xml = String::from_utf8(e.xml()).unwrap();
+        assert!(
+            xml.ends_with(
+                "<trace_id><![CDATA[t-7]]></trace_id><isrisky>0</isrisky>\
+                 <extra_info_json><![CDATA[]]></extra_info_json><status_code>4294966288</status_code></xml>"
+            ),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -315,6 +315,7 @@ pub mod conformance {
             next_at_ms: 0,
             last_error: None,
             finished_ms: None,
+            version: 2,
         }
     }
 

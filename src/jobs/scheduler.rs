@@ -186,6 +186,7 @@ pub(super) mod tests {
             next_at_ms: 0,
             last_error: None,
             finished_ms: None,
+            version: 2,
         }
     }
 

@@ -78,6 +78,14 @@ pub struct Job {
     /// When the job reached a final state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<u64>,
+    /// The API version it was submitted with: 2, or 1 (no scene, no openid; a v1-shaped push).
+    /// Jobs stored before versions were kept are v2.
+    #[serde(default = "v2")]
+    pub version: u8,
+}
+
+fn v2() -> u8 {
+    2
 }
 
 /// The store could not take a write.
@@ -272,6 +280,7 @@ mod tests {
             next_at_ms: 0,
             last_error: None,
             finished_ms: None,
+            version: 2,
         }
     }
 
