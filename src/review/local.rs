@@ -368,11 +368,8 @@ impl Store for LocalStore {
                 None => return Queued::Full,
             }
         }
-        let id = item.id.clone();
         inner.insert(item);
         let depth = inner.undecided(&appid);
-        drop(inner);
-        debug_assert!(!id.is_empty());
         Queued::Yes {
             evicted,
             depth: Some(depth),
