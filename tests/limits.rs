@@ -427,6 +427,30 @@ async fn a_full_visit_store_refuses_new_users_but_refreshes_known_ones() {
     s.shutdown().await;
 }
 
+/// getUserRiskRank of the second app for a user it never saw.
+async fn stranger_rank(s: &TestServer, token: &str) -> Value {
+    let body = json!({"appid": APPID2, "openid": "stranger9", "scene": 2, "client_ip": "10.0.0.1"});
+    s.post(
+        &format!("/wxa/getuserriskrank?access_token={token}"),
+        body.to_string(),
+    )
+    .await
+    .1
+}
+
+/// Replaces the second app through the admin API; the status and the body.
+async fn put_app2(s: &TestServer, app: Value) -> (u16, Value) {
+    let path = format!("/admin/apps/{APPID2}");
+    let (status, v, _) = admin(
+        s,
+        reqwest::Method::PUT,
+        &path,
+        Some(("application/json", app.to_string())),
+    )
+    .await;
+    (status, v)
+}
+
 /// `visit_check = "off"` (SPEC §12) drops the visit rule and nothing else: rate limits and quotas
 /// still apply. The app's own setting beats `limits.visit_check`, and changes through the admin
 /// API; getUserRiskRank follows it too.
@@ -461,45 +485,21 @@ async fn visit_check_off_drops_the_visit_rule_and_nothing_else() {
         .await;
     assert_eq!(q["quota"]["used"], 3, "{q}");
     // getUserRiskRank asks for no visit either.
-    let (_, v) = s
-        .post(
-            &format!("/wxa/getuserriskrank?access_token={t2}"),
-            json!({"appid": APPID2, "openid": "stranger9", "scene": 2, "client_ip": "10.0.0.1"})
-                .to_string(),
-        )
-        .await;
+    let v = stranger_rank(&s, &t2).await;
     assert_eq!(v["errcode"], 0, "{v}");
 
     // The admin API turns the rule on for the second app, and shows the setting.
     let app = json!({"appid": APPID2, "secret": SECRET2, "visit_check": "report"});
-    let (status, shown, _) = admin(
-        &s,
-        reqwest::Method::PUT,
-        &format!("/admin/apps/{APPID2}"),
-        Some(("application/json", app.to_string())),
-    )
-    .await;
+    let (status, shown) = put_app2(&s, app).await;
     assert_eq!(status, 200, "{shown}");
     assert_eq!(shown["visit_check"], "report");
     s.clock.advance(Duration::from_secs(60));
     assert_err(&s.check(&t2, &body("stranger4")).await, 61010);
-    let (_, v) = s
-        .post(
-            &format!("/wxa/getuserriskrank?access_token={t2}"),
-            json!({"appid": APPID2, "openid": "stranger9", "scene": 2, "client_ip": "10.0.0.1"})
-                .to_string(),
-        )
-        .await;
+    let v = stranger_rank(&s, &t2).await;
     assert_eq!(v["errcode"], 61010, "{v}");
     // A value that is neither word is refused, naming the key.
     let bad = json!({"appid": APPID2, "secret": SECRET2, "visit_check": "sometimes"});
-    let (status, v, _) = admin(
-        &s,
-        reqwest::Method::PUT,
-        &format!("/admin/apps/{APPID2}"),
-        Some(("application/json", bad.to_string())),
-    )
-    .await;
+    let (status, v) = put_app2(&s, bad).await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["errors"][0]["key"], "app.visit_check", "{v}");
     s.shutdown().await;

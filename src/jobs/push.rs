@@ -506,25 +506,36 @@ mod tests {
         assert_eq!(s, "<a><![CDATA[x]]]]><![CDATA[>y]]></a>");
     }
 
+    /// `e` signed in an encrypting mode for the app of the appendix vectors, with its query
+    /// parsed.
+    fn encrypted_push(
+        mode: PushMode,
+        format: PushFormat,
+        e: &Event<'_>,
+        k: &[u8; 32],
+    ) -> (Signed, std::collections::HashMap<String, String>) {
+        let recipe = Recipe {
+            format,
+            mode,
+            token: "AAAAA",
+            aes_key: Some(k),
+            appid: "wxba5fad812f8e6fb9",
+            original_id: "gh_x",
+        };
+        let s = sign(&recipe, e, 1714112445, "415670741", &[7; 16]);
+        let q = url::form_urlencoded::parse(s.query.as_bytes())
+            .into_owned()
+            .collect();
+        (s, q)
+    }
+
     #[test]
     fn safe_mode_pushes_are_signed_over_the_ciphertext() {
         let v = verdict();
         let e = Event::new("gh_x", "oUser", 5, "wxba5fad812f8e6fb9", "t-2", &v);
         let k = key();
         for format in [PushFormat::Json, PushFormat::Xml] {
-            let recipe = Recipe {
-                format,
-                mode: PushMode::Aes,
-                token: "AAAAA",
-                aes_key: Some(&k),
-                appid: "wxba5fad812f8e6fb9",
-                original_id: "gh_x",
-            };
-            let s = sign(&recipe, &e, 1714112445, "415670741", &[7; 16]);
-            let q: std::collections::HashMap<String, String> =
-                url::form_urlencoded::parse(s.query.as_bytes())
-                    .into_owned()
-                    .collect();
+            let (s, q) = encrypted_push(PushMode::Aes, format, &e, &k);
             assert_eq!(q["signature"], "6c5c811b55cc85e0e1b54100749188c20beb3f5d");
             assert_eq!(q["openid"], "oUser");
             assert_eq!(q["encrypt_type"], "aes");
@@ -585,19 +596,7 @@ mod tests {
         let e = Event::new("gh_x", "oUser", 5, "wxba5fad812f8e6fb9", "t-4", &v);
         let k = key();
         for format in [PushFormat::Json, PushFormat::Xml] {
-            let recipe = Recipe {
-                format,
-                mode: PushMode::Compat,
-                token: "AAAAA",
-                aes_key: Some(&k),
-                appid: "wxba5fad812f8e6fb9",
-                original_id: "gh_x",
-            };
-            let s = sign(&recipe, &e, 1714112445, "415670741", &[7; 16]);
-            let q: std::collections::HashMap<String, String> =
-                url::form_urlencoded::parse(s.query.as_bytes())
-                    .into_owned()
-                    .collect();
+            let (s, q) = encrypted_push(PushMode::Compat, format, &e, &k);
             assert_eq!(q["encrypt_type"], "aes");
             let (plain_fields, encrypted) = match format {
                 PushFormat::Json => {
