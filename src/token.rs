@@ -13,6 +13,10 @@
 //!   current token without storing it.
 //! - *Rotating the app secret* invalidates every token of that app.
 //!
+//! - *Two lineages.* `/cgi-bin/token` and `/cgi-bin/stable_token` issue tokens of separate
+//!   [`Lineage`]s (told apart by the version byte, which the tag covers), each with its own
+//!   epochs, so taking a token of one kind never retires a token of the other (SPEC §12).
+//!
 //! The tag is checked with a constant-time comparison. Tokens never appear in logs.
 
 use base64::Engine as _;
@@ -22,7 +26,11 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const VERSION: u8 = 1;
+/// The version byte of a `/cgi-bin/token` token (the only kind before stable tokens had their
+/// own lineage, so tokens issued then keep working).
+const VERSION_TOKEN: u8 = 1;
+/// The version byte of a `/cgi-bin/stable_token` token.
+const VERSION_STABLE: u8 = 2;
 const TAG_LEN: usize = 32;
 /// version(1) + issued_ms(8) + ttl_secs(4) + appid length(1)
 const HEADER_LEN: usize = 14;
@@ -57,10 +65,43 @@ impl AppKey {
     }
 }
 
+/// Which endpoint issued a token. Each lineage rotates on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lineage {
+    /// `GET /cgi-bin/token`: every call issues a new token.
+    Token,
+    /// `POST /cgi-bin/stable_token`: the current token while it has time left.
+    Stable,
+}
+
+impl Lineage {
+    pub const ALL: [Lineage; 2] = [Lineage::Token, Lineage::Stable];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    fn version(self) -> u8 {
+        match self {
+            Lineage::Token => VERSION_TOKEN,
+            Lineage::Stable => VERSION_STABLE,
+        }
+    }
+
+    fn from_version(version: u8) -> Option<Lineage> {
+        match version {
+            VERSION_TOKEN => Some(Lineage::Token),
+            VERSION_STABLE => Some(Lineage::Stable),
+            _ => None,
+        }
+    }
+}
+
 /// What a token says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
     pub appid: String,
+    pub lineage: Lineage,
     pub issued_ms: u64,
     pub ttl_secs: u32,
 }
@@ -74,15 +115,17 @@ impl Claims {
     /// What [`judge`] weighs.
     pub fn times(&self) -> Times {
         Times {
+            lineage: self.lineage,
             issued_ms: self.issued_ms,
             ttl_secs: self.ttl_secs,
         }
     }
 }
 
-/// When a token was issued and how long it lasts.
+/// Which lineage issued a token, when, and how long it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Times {
+    pub lineage: Lineage,
     pub issued_ms: u64,
     pub ttl_secs: u32,
 }
@@ -124,7 +167,7 @@ pub fn encode(key: &AppKey, claims: &Claims) -> String {
     let appid = claims.appid.as_bytes();
     let appid_len = u8::try_from(appid.len()).unwrap_or(u8::MAX);
     let mut buf = Vec::with_capacity(HEADER_LEN + appid.len() + TAG_LEN);
-    buf.push(VERSION);
+    buf.push(claims.lineage.version());
     buf.extend_from_slice(&claims.issued_ms.to_be_bytes());
     buf.extend_from_slice(&claims.ttl_secs.to_be_bytes());
     buf.push(appid_len);
@@ -146,9 +189,10 @@ pub fn decode(token: &str) -> Result<Unverified, TokenError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| TokenError::Malformed)?;
-    if bytes.len() < HEADER_LEN + TAG_LEN || bytes[0] != VERSION {
+    if bytes.len() < HEADER_LEN + TAG_LEN {
         return Err(TokenError::Malformed);
     }
+    let lineage = Lineage::from_version(bytes[0]).ok_or(TokenError::Malformed)?;
     let appid_len = usize::from(bytes[13]);
     if bytes.len() != HEADER_LEN + appid_len + TAG_LEN {
         return Err(TokenError::Malformed);
@@ -161,6 +205,7 @@ pub fn decode(token: &str) -> Result<Unverified, TokenError> {
     Ok(Unverified {
         claims: Claims {
             appid,
+            lineage,
             issued_ms,
             ttl_secs,
         },
@@ -200,6 +245,66 @@ impl Epochs {
                 previous: Some(e.current),
             },
         }
+    }
+
+    /// A rotation at `now_ms` that retires the current token at once: no grace for it.
+    pub fn forced(current: Option<Epochs>, now_ms: u64) -> Epochs {
+        Epochs {
+            previous: None,
+            ..Epochs::rotated(current, now_ms)
+        }
+    }
+}
+
+/// The platform's rules for `stable_token` with `force_refresh: true` (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForceRules {
+    /// The day number (in the platform's calendar) of the call.
+    pub day: u32,
+    /// Forced refreshes allowed per app and day.
+    pub per_day: u32,
+    /// The least time between two forced refreshes.
+    pub min_gap_ms: u64,
+}
+
+/// The platform's defaults: 20 a day, 30 s apart.
+impl ForceRules {
+    pub const PER_DAY: u32 = 20;
+    pub const MIN_GAP_MS: u64 = 30_000;
+}
+
+/// A forced refresh the rules refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForceRefused {
+    /// 45009: the day's forced refreshes are spent.
+    DailyLimit,
+    /// 45011: the last forced refresh was less than the gap ago.
+    TooSoon,
+}
+
+/// An app's record of forced refreshes: on which day, how many, and when the last one was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forced {
+    pub day: u32,
+    pub count: u32,
+    pub last_ms: u64,
+}
+
+impl Forced {
+    /// Counts a forced refresh at `now_ms`, or says why the rules refuse it.
+    pub fn admit(self, rules: ForceRules, now_ms: u64) -> Result<Forced, ForceRefused> {
+        let count = if self.day == rules.day { self.count } else { 0 };
+        if count >= rules.per_day {
+            return Err(ForceRefused::DailyLimit);
+        }
+        if self.count > 0 && now_ms < self.last_ms.saturating_add(rules.min_gap_ms) {
+            return Err(ForceRefused::TooSoon);
+        }
+        Ok(Forced {
+            day: rules.day,
+            count: count + 1,
+            last_ms: now_ms,
+        })
     }
 }
 
@@ -247,6 +352,7 @@ mod tests {
     fn claims(issued_ms: u64) -> Claims {
         Claims {
             appid: "wx0123456789abcdef".into(),
+            lineage: Lineage::Token,
             issued_ms,
             ttl_secs: 7200,
         }
@@ -339,6 +445,67 @@ mod tests {
             judge(first.times(), None, exp, grace),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn lineages_are_told_apart_and_covered_by_the_tag() {
+        let stable = Claims {
+            lineage: Lineage::Stable,
+            ..claims(7_000)
+        };
+        let (a, b) = (encode(&key(), &claims(7_000)), encode(&key(), &stable));
+        assert_ne!(a, b);
+        assert_eq!(decode(&b).unwrap().verify(&key()).unwrap(), stable);
+        // Relabelling a token as the other lineage breaks its tag.
+        let mut raw = URL_SAFE_NO_PAD.decode(&a).unwrap();
+        raw[0] = VERSION_STABLE;
+        assert_eq!(
+            decode(&URL_SAFE_NO_PAD.encode(raw))
+                .unwrap()
+                .verify(&key())
+                .unwrap_err(),
+            TokenError::Invalid
+        );
+    }
+
+    #[test]
+    fn forced_rotation_retires_the_current_token_at_once() {
+        let e1 = Epochs::rotated(None, 1_000);
+        let e2 = Epochs::forced(Some(e1), 2_000);
+        assert_eq!(e2.previous, None);
+        assert_eq!(
+            judge(claims(1_000).times(), Some(e2), 2_001, 300_000),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn forced_refreshes_are_limited_per_day_and_spaced() {
+        let rules = |day| ForceRules {
+            day,
+            per_day: 3,
+            min_gap_ms: 30_000,
+        };
+        let mut f = Forced::default();
+        let mut t = 1_000_000;
+        for n in 1..=3 {
+            f = f.admit(rules(10), t).unwrap();
+            // Too soon after it; the third spends the day, which is said first.
+            let refused = if n < 3 {
+                ForceRefused::TooSoon
+            } else {
+                ForceRefused::DailyLimit
+            };
+            assert_eq!(f.admit(rules(10), t + 29_999), Err(refused));
+            t += 30_000;
+        }
+        assert_eq!(f.admit(rules(10), t), Err(ForceRefused::DailyLimit));
+        // A new day starts from zero; the gap still holds across midnight.
+        assert_eq!(
+            f.admit(rules(11), t - 30_000 + 1),
+            Err(ForceRefused::TooSoon)
+        );
+        assert_eq!(f.admit(rules(11), t).unwrap().count, 1);
     }
 
     #[test]

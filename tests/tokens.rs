@@ -148,33 +148,88 @@ async fn token_expires_after_its_lifetime() {
     s.shutdown().await;
 }
 
+async fn stable_token(s: &TestServer, force: bool) -> serde_json::Value {
+    let body = json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":force});
+    s.post("/cgi-bin/stable_token", body.to_string()).await.1
+}
+
+fn token_of(v: &serde_json::Value) -> String {
+    v["access_token"].as_str().expect("a token").to_owned()
+}
+
 #[tokio::test]
-async fn stable_token_returns_the_current_token_until_forced_or_expired() {
+async fn stable_token_keeps_its_token_until_five_minutes_are_left() {
     let s = TestServer::start().await;
-    let body = json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":false});
-    let (_, a) = s.post("/cgi-bin/stable_token", body.to_string()).await;
-    let t1 = a["access_token"].as_str().unwrap().to_owned();
+    let a = stable_token(&s, false).await;
+    let t1 = token_of(&a);
     assert_eq!(a["expires_in"], 7200);
     s.clock.advance(Duration::from_secs(1000));
-    let (_, b) = s.post("/cgi-bin/stable_token", body.to_string()).await;
-    assert_eq!(b["access_token"], t1.as_str());
+    let b = stable_token(&s, false).await;
+    assert_eq!(token_of(&b), t1);
     assert_eq!(b["expires_in"], 6200);
-    // force_refresh rotates; the old one is in its grace period.
-    let forced = json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":true});
-    let (_, c) = s.post("/cgi-bin/stable_token", forced.to_string()).await;
-    let t2 = c["access_token"].as_str().unwrap().to_owned();
-    assert_ne!(t1, t2);
-    assert_eq!(c["expires_in"], 7200);
+    // The last second with more than five minutes left still gets the same token.
+    s.clock.advance(Duration::from_secs(7200 - 1000 - 301));
+    let c = stable_token(&s, false).await;
+    assert_eq!(token_of(&c), t1);
+    assert_eq!(c["expires_in"], 301);
+    // Five minutes left: a new token, and the old one works until its own end.
+    s.clock.advance(Duration::from_secs(1));
+    let d = stable_token(&s, false).await;
+    let t2 = token_of(&d);
+    assert_ne!(t2, t1);
+    assert_eq!(d["expires_in"], 7200);
     assert_eq!(s.check(&t1, V2_OK).await["errcode"], 0);
-    // Expired: a new token comes back without forcing.
-    s.clock.advance(Duration::from_secs(7200));
-    let (_, d) = s.post("/cgi-bin/stable_token", body.to_string()).await;
-    let t3 = d["access_token"].as_str().unwrap();
-    assert_ne!(t3, t2);
-    assert_eq!(s.check(t3, V2_OK).await["errcode"], 0);
-    // The plain token endpoint and stable_token share one rotation.
-    let t4 = s.token().await;
-    assert_eq!(s.check(&t4, V2_OK).await["errcode"], 0);
+    assert_eq!(s.check(&t2, V2_OK).await["errcode"], 0);
+    s.clock.advance(Duration::from_secs(300));
+    assert_err(&s.check(&t1, V2_OK).await, 42001);
+    assert_eq!(s.check(&t2, V2_OK).await["errcode"], 0);
+    // Every answer in between left at least five minutes.
+    s.clock.advance(Duration::from_secs(7200 - 300 - 300));
+    let e = stable_token(&s, false).await;
+    assert!(e["expires_in"].as_u64().unwrap() >= 300, "{e}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn stable_token_and_token_never_retire_each_other() {
+    let s = TestServer::start().await;
+    let stable = token_of(&stable_token(&s, false).await);
+    // Three plain tokens: the first two are retired by their successors, the stable one is not.
+    let plain: Vec<String> = [s.token().await, s.token().await, s.token().await].into();
+    assert_err(&s.check(&plain[0], V2_OK).await, 40001);
+    assert_eq!(s.check(&stable, V2_OK).await["errcode"], 0);
+    assert_eq!(token_of(&stable_token(&s, false).await), stable);
+    // A forced stable refresh retires the stable token at once and leaves the plain one alone.
+    s.clock.advance(Duration::from_secs(1));
+    let forced = token_of(&stable_token(&s, true).await);
+    assert_ne!(forced, stable);
+    assert_err(&s.check(&stable, V2_OK).await, 40001);
+    assert_eq!(s.check(&forced, V2_OK).await["errcode"], 0);
+    assert_eq!(s.check(&plain[2], V2_OK).await["errcode"], 0);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn forced_stable_refreshes_are_limited() {
+    let s = TestServer::start().await;
+    let first = token_of(&stable_token(&s, true).await);
+    // Within 30 s of the last forced refresh: 45011, and the token is unchanged.
+    s.clock.advance(Duration::from_millis(29_999));
+    assert_err(&stable_token(&s, true).await, 45011);
+    assert_eq!(token_of(&stable_token(&s, false).await), first);
+    s.clock.advance(Duration::from_millis(1));
+    // Twenty a day in all (the first above counts).
+    for _ in 1..20 {
+        token_of(&stable_token(&s, true).await);
+        s.clock.advance(Duration::from_secs(30));
+    }
+    let last = token_of(&stable_token(&s, false).await);
+    assert_err(&stable_token(&s, true).await, 45009);
+    assert_eq!(s.check(&last, V2_OK).await["errcode"], 0);
+    // A plain refresh still works, and the next day (Beijing midnight) allows forcing again.
+    assert_eq!(token_of(&stable_token(&s, false).await), last);
+    s.clock.advance(Duration::from_secs(86_400));
+    assert_ne!(token_of(&stable_token(&s, true).await), last);
     s.shutdown().await;
 }
 

@@ -57,6 +57,15 @@ pub enum ApiError {
     /// 45009
     #[error("reach max api daily quota limit")]
     QuotaExceeded,
+    /// 45011: a call repeated sooner than the API allows.
+    #[error("api minute-quota reach limit mustslower retry next minute")]
+    TooFrequent,
+    /// 41005: a multipart upload without its `media` part.
+    #[error("media data missing: no multipart part named `media`")]
+    MediaMissing,
+    /// 87014: the v1 synchronous checks' verdict on risky content.
+    #[error("risky content")]
+    RiskyContent,
     /// 61010
     #[error("code is expired")]
     VisitExpired,
@@ -112,6 +121,9 @@ impl ApiError {
             ApiError::MissingSecret => 41004,
             ApiError::RateLimited(_) => 44991,
             ApiError::QuotaExceeded => 45009,
+            ApiError::TooFrequent => 45011,
+            ApiError::MediaMissing => 41005,
+            ApiError::RiskyContent => 87014,
             ApiError::VisitExpired => 61010,
             ApiError::UnknownCgiPath => 76021,
             ApiError::ResetsExhausted => 48006,

@@ -9,22 +9,33 @@ use subtle::ConstantTimeEq;
 use super::wire::{self, Bool, StableTokenBody, Str, TokenBody};
 use super::{ApiError, Gateway, Reply, query_param};
 use crate::tenants::App;
-use crate::token::{self, Claims, Times, TokenError};
+use crate::token::{self, Claims, ForceRefused, ForceRules, Lineage, Times, TokenError};
+
+/// How long before its end a stable token is replaced by a new one (SPEC §12): a caller always
+/// gets at least this long, and old and new both work meanwhile. Half the lifetime when that is
+/// shorter (a test configuration's short tokens).
+const STABLE_REFRESH_WINDOW_MS: u64 = 300_000;
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`: always issues a new
-/// token; the previous one keeps working for the grace period.
+/// token; the previous one keeps working for the grace period. Stable tokens are not touched.
 pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply, ApiError> {
     let grant = query_param(req, "grant_type");
     let appid = query_param(req, "appid");
     let secret = query_param(req, "secret");
     let app = credentials(gw, grant.as_deref(), appid.as_deref(), secret.as_deref())?;
     let now = gw.clock.now_ms();
-    let epochs = gw.tokens.rotate(&app.slot.records, now).await?;
-    Ok(issue(gw, &app, epochs.current, now))
+    let epochs = gw
+        .tokens
+        .rotate(&app.slot.records, Lineage::Token, now)
+        .await?;
+    Ok(issue(gw, &app, Lineage::Token, epochs.current, now))
 }
 
-/// `POST /cgi-bin/stable_token`: the current token while it is valid, a new one when it has
-/// expired or `force_refresh` is true.
+/// `POST /cgi-bin/stable_token`: the current stable token while more than
+/// [`STABLE_REFRESH_WINDOW_MS`] of it remain, else a new one. `force_refresh: true` retires the
+/// current one at once, at most [`ForceRules::PER_DAY`] times a day (then 45009) and never
+/// within [`ForceRules::MIN_GAP_MS`] of the last (45011). `/cgi-bin/token`'s tokens are not
+/// touched.
 pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
     let body = super::read_body(gw, req).await?;
     let b: StableTokenBody<'_> = wire::parse_body(&body)?;
@@ -50,15 +61,28 @@ pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result
     };
     let app = credentials(gw, b.grant_type.value(), b.appid.value(), b.secret.value())?;
     let now = gw.clock.now_ms();
-    let ttl_ms = gw.config.tokens.ttl.as_millis() as u64;
+    let records = &app.slot.records;
     let epochs = if force {
-        gw.tokens.rotate(&app.slot.records, now).await?
-    } else {
+        let rules = ForceRules {
+            day: gw.quota_day(now / 1000),
+            per_day: ForceRules::PER_DAY,
+            min_gap_ms: ForceRules::MIN_GAP_MS,
+        };
         gw.tokens
-            .current_or_rotate(&app.slot.records, now, ttl_ms)
+            .force_stable(records, now, rules)
+            .await?
+            .map_err(|refused| match refused {
+                ForceRefused::DailyLimit => ApiError::QuotaExceeded,
+                ForceRefused::TooSoon => ApiError::TooFrequent,
+            })?
+    } else {
+        let ttl_ms = gw.config.tokens.ttl.as_millis() as u64;
+        let fresh_ms = ttl_ms.saturating_sub(STABLE_REFRESH_WINDOW_MS.min(ttl_ms / 2));
+        gw.tokens
+            .current_or_rotate(records, Lineage::Stable, now, fresh_ms)
             .await?
     };
-    Ok(issue(gw, &app, epochs.current, now))
+    Ok(issue(gw, &app, Lineage::Stable, epochs.current, now))
 }
 
 /// Checks the client credentials in the platform's order.
@@ -99,9 +123,10 @@ pub(super) fn check_secret(
     }
 }
 
-fn issue(gw: &Gateway, app: &App, issued_ms: u64, now_ms: u64) -> Reply {
+fn issue(gw: &Gateway, app: &App, lineage: Lineage, issued_ms: u64, now_ms: u64) -> Reply {
     let claims = Claims {
         appid: app.appid().to_owned(),
+        lineage,
         issued_ms,
         ttl_secs: u32::try_from(gw.config.tokens.ttl.as_secs()).unwrap_or(u32::MAX),
     };
@@ -156,7 +181,7 @@ pub(super) async fn current(
     (app, times): (Arc<App>, Times),
     now_ms: u64,
 ) -> Result<Arc<App>, ApiError> {
-    let epochs = gw.tokens.epochs(&app.slot.records).await?;
+    let epochs = gw.tokens.epochs(&app.slot.records, times.lineage).await?;
     let grace_ms = gw.config.tokens.grace.as_millis() as u64;
     token::judge(times, epochs, now_ms, grace_ms)?;
     Ok(app)

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::limits::{AppLimits, Metered};
-use crate::token::Epochs;
+use crate::token::{Epochs, ForceRefused, ForceRules, Lineage};
 
 /// An app as the state layer sees it: its records and its limits.
 pub struct TestApp {
@@ -195,12 +195,17 @@ pub async fn admission(admission: &dyn Admission, visits: &dyn VisitStore) {
 }
 
 /// Token rotation: epochs start empty, rotate strictly forward, and `current_or_rotate` keeps a
-/// live epoch and replaces an expired one.
+/// live epoch and replaces an expired one; the two lineages never touch each other; forced
+/// stable refreshes retire the current token and follow the platform's rules.
 pub async fn token_store(store: &dyn TokenStore) {
     let app = &AppRecords::new("wx00000000000000aa");
-    assert_eq!(store.epochs(app).await.unwrap(), None);
+    let (token, stable) = (Lineage::Token, Lineage::Stable);
+    assert_eq!(store.epochs(app, token).await.unwrap(), None);
 
-    let first = store.current_or_rotate(app, 1_000, 10_000).await.unwrap();
+    let first = store
+        .current_or_rotate(app, token, 1_000, 10_000)
+        .await
+        .unwrap();
     assert_eq!(
         first,
         Epochs {
@@ -210,11 +215,17 @@ pub async fn token_store(store: &dyn TokenStore) {
     );
     // Still live: the same epoch comes back, whatever the time inside its life.
     assert_eq!(
-        store.current_or_rotate(app, 10_999, 10_000).await.unwrap(),
+        store
+            .current_or_rotate(app, token, 10_999, 10_000)
+            .await
+            .unwrap(),
         first
     );
     // Expired: a new epoch, the old one kept as previous.
-    let second = store.current_or_rotate(app, 11_000, 10_000).await.unwrap();
+    let second = store
+        .current_or_rotate(app, token, 11_000, 10_000)
+        .await
+        .unwrap();
     assert_eq!(
         second,
         Epochs {
@@ -224,7 +235,7 @@ pub async fn token_store(store: &dyn TokenStore) {
     );
 
     // Forced rotations in one millisecond still move forward.
-    let third = store.rotate(app, 11_000).await.unwrap();
+    let third = store.rotate(app, token, 11_000).await.unwrap();
     assert_eq!(
         third,
         Epochs {
@@ -232,12 +243,63 @@ pub async fn token_store(store: &dyn TokenStore) {
             previous: Some(11_000)
         }
     );
-    assert_eq!(store.epochs(app).await.unwrap(), Some(third));
+    assert_eq!(store.epochs(app, token).await.unwrap(), Some(third));
+
+    // The stable lineage is untouched by all of that, and rotating it leaves the other alone.
+    assert_eq!(store.epochs(app, stable).await.unwrap(), None);
+    let s1 = store.rotate(app, stable, 20_000).await.unwrap();
+    assert_eq!(s1.current, 20_000);
+    assert_eq!(store.epochs(app, token).await.unwrap(), Some(third));
+
+    // Forced refreshes: the current stable token is retired at once; the gap and the daily
+    // count are kept by the store.
+    let rules = |day| ForceRules {
+        day,
+        per_day: 2,
+        min_gap_ms: 30_000,
+    };
+    let f1 = store.force_stable(app, 21_000, rules(7)).await.unwrap();
+    assert_eq!(
+        f1,
+        Ok(Epochs {
+            current: 21_000,
+            previous: None
+        })
+    );
+    assert_eq!(
+        store.force_stable(app, 50_999, rules(7)).await.unwrap(),
+        Err(ForceRefused::TooSoon)
+    );
+    assert_eq!(
+        store
+            .force_stable(app, 51_000, rules(7))
+            .await
+            .unwrap()
+            .map(|e| e.current),
+        Ok(51_000)
+    );
+    assert_eq!(
+        store.force_stable(app, 90_000, rules(7)).await.unwrap(),
+        Err(ForceRefused::DailyLimit)
+    );
+    // A refused refresh changes nothing; the next day allows more.
+    assert_eq!(
+        store.epochs(app, stable).await.unwrap().map(|e| e.current),
+        Some(51_000)
+    );
+    assert!(
+        store
+            .force_stable(app, 90_000, rules(8))
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert_eq!(store.epochs(app, token).await.unwrap(), Some(third));
 
     // Apps are independent.
     assert_eq!(
         store
-            .epochs(&AppRecords::new("wx00000000000000bb"))
+            .epochs(&AppRecords::new("wx00000000000000bb"), token)
             .await
             .unwrap(),
         None
@@ -254,7 +316,13 @@ pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
         tasks.push(tokio::spawn(async move {
             let mut seen = Vec::with_capacity(100);
             for _ in 0..100 {
-                seen.push(store.rotate(&app, 5_000).await.unwrap().current);
+                seen.push(
+                    store
+                        .rotate(&app, Lineage::Token, 5_000)
+                        .await
+                        .unwrap()
+                        .current,
+                );
             }
             seen
         }));
@@ -266,7 +334,7 @@ pub async fn token_store_concurrent(store: std::sync::Arc<dyn TokenStore>) {
         }
     }
     assert_eq!(all.len(), 800);
-    let last = store.epochs(&app).await.unwrap().unwrap();
+    let last = store.epochs(&app, Lineage::Token).await.unwrap().unwrap();
     assert_eq!(last.current, 5_799);
 }
 

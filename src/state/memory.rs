@@ -16,7 +16,7 @@ use super::{
     ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
 };
 use crate::limits::Metered;
-use crate::token::Epochs;
+use crate::token::{Epochs, ForceRefused, ForceRules, Lineage};
 
 /// Token rotation state, one record per app in its [`AppRecords`]. Each decision runs under the
 /// record's lock, so concurrent rotations of one app serialise and never lose an epoch.
@@ -28,43 +28,71 @@ impl MemoryTokenStore {
         Self
     }
 
-    fn decide(app: &AppRecords, decide: impl FnOnce(Option<Epochs>) -> Epochs) -> Epochs {
-        // A panic while the lock is held cannot leave a half-written `Option<Epochs>`.
-        let mut held = app.epochs.lock().unwrap_or_else(PoisonError::into_inner);
-        let next = decide(*held);
-        *held = Some(next);
+    fn decide(
+        app: &AppRecords,
+        lineage: Lineage,
+        decide: impl FnOnce(Option<Epochs>) -> Epochs,
+    ) -> Epochs {
+        // A panic while the lock is held cannot leave a half-written record.
+        let mut held = app.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = decide(held.epochs(lineage));
+        held.epochs[lineage.index()] = Some(next);
         next
     }
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn epochs<'a>(&'a self, app: &'a AppRecords) -> Answer<'a, Result<Option<Epochs>, StateError>> {
-        Answer::ready(Ok(*app
-            .epochs
+    fn epochs<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        lineage: Lineage,
+    ) -> Answer<'a, Result<Option<Epochs>, StateError>> {
+        Answer::ready(Ok(app
+            .tokens
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)))
+            .unwrap_or_else(PoisonError::into_inner)
+            .epochs(lineage)))
     }
 
     fn rotate<'a>(
         &'a self,
         app: &'a AppRecords,
+        lineage: Lineage,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
-        let e = Self::decide(app, |cur| Epochs::rotated(cur, now_ms));
+        let e = Self::decide(app, lineage, |cur| Epochs::rotated(cur, now_ms));
         Box::pin(std::future::ready(Ok(e)))
     }
 
     fn current_or_rotate<'a>(
         &'a self,
         app: &'a AppRecords,
+        lineage: Lineage,
         now_ms: u64,
-        ttl_ms: u64,
+        fresh_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
-        let e = Self::decide(app, |cur| match cur {
-            Some(e) if now_ms < e.current.saturating_add(ttl_ms) => e,
+        let e = Self::decide(app, lineage, |cur| match cur {
+            Some(e) if now_ms < e.current.saturating_add(fresh_ms) => e,
             other => Epochs::rotated(other, now_ms),
         });
         Box::pin(std::future::ready(Ok(e)))
+    }
+
+    fn force_stable<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        now_ms: u64,
+        rules: ForceRules,
+    ) -> BoxFuture<'a, Result<Result<Epochs, ForceRefused>, StateError>> {
+        let mut held = app.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let decision = held.forced.admit(rules, now_ms).map(|forced| {
+            let next = Epochs::forced(held.epochs(Lineage::Stable), now_ms);
+            held.forced = forced;
+            held.epochs[Lineage::Stable.index()] = Some(next);
+            next
+        });
+        drop(held);
+        Box::pin(std::future::ready(Ok(decision)))
     }
 }
 

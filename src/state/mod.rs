@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::limits::Metered;
-use crate::token::Epochs;
+use crate::token::{Epochs, ForceRefused, ForceRules, Lineage};
 
 pub use records::{AppRecords, AppView};
 
@@ -84,28 +84,44 @@ pub enum StateError {
     Unavailable(String),
 }
 
-/// Per-app access-token rotation state (see [`crate::token`]). Holds one small record per app
-/// that has ever been issued a token: bounded by the number of registered apps. Apps are keyed by
-/// their [`AppRecords`] here and in [`QuotaStore`], so the in-process backend reaches its record
-/// without a look-up.
+/// Per-app access-token rotation state (see [`crate::token`]), one set of epochs per token
+/// [`Lineage`]. Holds one small record per app that has ever been issued a token: bounded by the
+/// number of registered apps. Apps are keyed by their [`AppRecords`] here and in [`QuotaStore`],
+/// so the in-process backend reaches its record without a look-up.
 pub trait TokenStore: Send + Sync + 'static {
-    /// The app's rotation state, if any token was issued since this backend started.
-    fn epochs<'a>(&'a self, app: &'a AppRecords) -> Answer<'a, Result<Option<Epochs>, StateError>>;
+    /// The lineage's rotation state, if any token of it was issued since this backend started.
+    fn epochs<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        lineage: Lineage,
+    ) -> Answer<'a, Result<Option<Epochs>, StateError>>;
 
     /// Starts a new epoch at `now_ms`: the current one becomes the previous one.
     fn rotate<'a>(
         &'a self,
         app: &'a AppRecords,
+        lineage: Lineage,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
 
-    /// The current epoch when it is still within `ttl_ms` of its issue time, else a rotation.
+    /// The current epoch while `now_ms` is less than `fresh_ms` after its issue time, else a
+    /// rotation.
     fn current_or_rotate<'a>(
         &'a self,
         app: &'a AppRecords,
+        lineage: Lineage,
         now_ms: u64,
-        ttl_ms: u64,
+        fresh_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>>;
+
+    /// A forced rotation of the stable lineage, which retires its current token at once
+    /// ([`Epochs::forced`]), if `rules` allow one more today ([`crate::token::Forced::admit`]).
+    fn force_stable<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        now_ms: u64,
+        rules: ForceRules,
+    ) -> BoxFuture<'a, Result<Result<Epochs, ForceRefused>, StateError>>;
 }
 
 /// The outcome of counting one call against a daily quota.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crate::limits::AppLimits;
 use crate::state::memory::QuotaCell;
-use crate::token::Epochs;
+use crate::token::{Epochs, Forced, Lineage};
 
 /// An app's records for the state backends. A shared backend keys by [`AppRecords::appid`];
 /// the in-process one keeps its records in the fields.
@@ -18,11 +18,11 @@ pub struct AppRecords {
     /// The in-process quota counters ([`crate::state::memory::MemoryQuotaStore`]).
     pub(crate) quota: QuotaCell,
     /// The in-process token rotation record ([`crate::state::memory::MemoryTokenStore`]).
-    pub(crate) epochs: Mutex<Option<Epochs>>,
-    /// A shared backend's recent answer for the epochs, and when it was read
+    pub(crate) tokens: Mutex<TokenRecord>,
+    /// A shared backend's recent answer for the epochs of each [`Lineage`], and when it was read
     /// ([`crate::state::redis`]): tokens are verified on every request, revocation can wait a
     /// moment.
-    pub(crate) shared_epochs: Mutex<Option<(std::time::Instant, Option<Epochs>)>>,
+    pub(crate) shared_epochs: Mutex<[Option<SharedRead>; 2]>,
 }
 
 impl AppRecords {
@@ -30,13 +30,30 @@ impl AppRecords {
         AppRecords {
             appid: appid.into(),
             quota: QuotaCell::default(),
-            epochs: Mutex::new(None),
-            shared_epochs: Mutex::new(None),
+            tokens: Mutex::new(TokenRecord::default()),
+            shared_epochs: Mutex::new([None; 2]),
         }
     }
 
     pub fn appid(&self) -> &str {
         &self.appid
+    }
+}
+
+/// A shared backend's answer for one lineage's epochs, and when it was read.
+pub(crate) type SharedRead = (std::time::Instant, Option<Epochs>);
+
+/// An app's token state in the in-process backend: the epochs of each lineage, and its forced
+/// stable-token refreshes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TokenRecord {
+    pub(crate) epochs: [Option<Epochs>; 2],
+    pub(crate) forced: Forced,
+}
+
+impl TokenRecord {
+    pub(crate) fn epochs(&self, lineage: Lineage) -> Option<Epochs> {
+        self.epochs[lineage.index()]
     }
 }
 

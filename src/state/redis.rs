@@ -4,8 +4,10 @@
 //! one app carry the appid as a hash tag (`{prefix}:{wx..}:..`), so a script's keys always live
 //! on one Redis Cluster slot:
 //!
-//! - token epochs: one hash per app, `..:tok` with fields `cur` and `prev`; a rotation moves `cur`
-//!   to `prev` and sets a new `cur` strictly after the old one, and publishes the change;
+//! - token epochs: one hash per app and token lineage, `..:tok` (`/cgi-bin/token`) and `..:stok`
+//!   (`stable_token`), with fields `cur` and `prev`; a rotation moves `cur` to `prev` and sets a
+//!   new `cur` strictly after the old one, and publishes the change; `..:stok` also counts forced
+//!   refreshes (`fday`, `fcount`, `flast`);
 //! - rate limits: one GCRA "theoretical arrival time" per app and API, `..:rl:{api}`, in
 //!   microseconds, expiring once the limit is full again;
 //! - daily quotas: one counter per app, API and day, `..:q:{api}:{day}`, created with its expiry
@@ -37,7 +39,7 @@ use super::{
     VisitStore,
 };
 use crate::limits::Metered;
-use crate::token::Epochs;
+use crate::token::{Epochs, ForceRefused, ForceRules, Lineage};
 
 /// How long this instance trusts the token epochs it last read. A rotation elsewhere is
 /// published and drops them at once; this bounds the delay if that message is lost.
@@ -67,6 +69,30 @@ else
 end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return {next, cur or -1}
+";
+
+/// KEYS[1] stable epochs hash; ARGV[1] now (ms); ARGV[2] day; ARGV[3] forced refreshes allowed
+/// per day; ARGV[4] least gap (ms); ARGV[5] the change channel, ARGV[6] the change message.
+/// [`crate::token::Forced::admit`], then [`Epochs::forced`]. Returns {0, current} or {1} when the
+/// day's refreshes are spent, {2} when the last was too recent.
+const FORCE: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'cur', 'fday', 'fcount', 'flast')
+local cur = tonumber(f[1])
+local fday = tonumber(f[2])
+local fcount = tonumber(f[3]) or 0
+local flast = tonumber(f[4]) or 0
+local now = tonumber(ARGV[1])
+local day = tonumber(ARGV[2])
+local count = fcount
+if fday ~= day then count = 0 end
+if count >= tonumber(ARGV[3]) then return {1} end
+if fcount > 0 and now < flast + tonumber(ARGV[4]) then return {2} end
+local next = now
+if cur and next <= cur then next = cur + 1 end
+redis.call('HSET', KEYS[1], 'cur', next, 'fday', day, 'fcount', count + 1, 'flast', now)
+redis.call('HDEL', KEYS[1], 'prev')
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return {0, next}
 ";
 
 /// GCRA, as governor computes it for `Quota::per_minute(n)` (emission interval `t` = 60 s / n,
@@ -176,6 +202,7 @@ pub struct RedisState {
 
 struct Scripts {
     rotate: Script,
+    force: Script,
     acquire: Script,
     reset: Script,
     rate: Script,
@@ -261,6 +288,7 @@ impl RedisState {
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts {
                 rotate: Script::new(ROTATE),
+                force: Script::new(FORCE),
                 acquire: Script::new(ACQUIRE),
                 reset: Script::new(RESET),
                 rate: Script::new(RATE),
@@ -325,8 +353,12 @@ impl RedisState {
         format!("{}:{{{appid}}}:{what}", self.prefix)
     }
 
-    fn epochs_key(&self, app: &AppRecords) -> String {
-        self.app_key(app.appid(), format_args!("tok"))
+    fn epochs_key(&self, app: &AppRecords, lineage: Lineage) -> String {
+        let name = match lineage {
+            Lineage::Token => "tok",
+            Lineage::Stable => "stok",
+        };
+        self.app_key(app.appid(), format_args!("{name}"))
     }
 
     fn day_key(&self, app: &AppRecords, api: Metered, day: u32) -> String {
@@ -351,13 +383,17 @@ impl RedisState {
     pub fn forget_epochs(app: &AppRecords) {
         *app.shared_epochs
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+            .unwrap_or_else(PoisonError::into_inner) = [None; 2];
     }
 
-    async fn read_epochs(&self, app: &AppRecords) -> Result<Option<Epochs>, StateError> {
+    async fn read_epochs(
+        &self,
+        app: &AppRecords,
+        lineage: Lineage,
+    ) -> Result<Option<Epochs>, StateError> {
         let mut conn = self.conn.clone();
         let (current, previous): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
-            .arg(self.epochs_key(app))
+            .arg(self.epochs_key(app, lineage))
             .arg("cur")
             .arg("prev")
             .query_async(&mut conn)
@@ -369,6 +405,7 @@ impl RedisState {
     async fn run_rotate(
         &self,
         app: &AppRecords,
+        lineage: Lineage,
         now_ms: u64,
         ttl_ms: i64,
     ) -> Result<Epochs, StateError> {
@@ -376,7 +413,7 @@ impl RedisState {
         let (current, previous): (i64, i64) = self
             .scripts
             .rotate
-            .key(self.epochs_key(app))
+            .key(self.epochs_key(app, lineage))
             .arg(now_ms)
             .arg(ttl_ms)
             .arg(self.changes_channel())
@@ -388,8 +425,47 @@ impl RedisState {
             current: current as u64,
             previous: (previous >= 0).then_some(previous as u64),
         };
-        remember(app, Some(epochs));
+        remember(app, lineage, Some(epochs));
         Ok(epochs)
+    }
+
+    async fn run_force(
+        &self,
+        app: &AppRecords,
+        now_ms: u64,
+        rules: ForceRules,
+    ) -> Result<Result<Epochs, ForceRefused>, StateError> {
+        let mut conn = self.conn.clone();
+        let answer: Vec<i64> = self
+            .scripts
+            .force
+            .key(self.epochs_key(app, Lineage::Stable))
+            .arg(now_ms)
+            .arg(rules.day)
+            .arg(rules.per_day)
+            .arg(rules.min_gap_ms)
+            .arg(self.changes_channel())
+            .arg(format!("tok\t{}", app.appid()))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(match answer.as_slice() {
+            [0, current] => {
+                let epochs = Epochs {
+                    current: *current as u64,
+                    previous: None,
+                };
+                remember(app, Lineage::Stable, Some(epochs));
+                Ok(epochs)
+            }
+            [1] => Err(ForceRefused::DailyLimit),
+            [2] => Err(ForceRefused::TooSoon),
+            other => {
+                return Err(StateError::Unavailable(format!(
+                    "unexpected forced-refresh answer {other:?}"
+                )));
+            }
+        })
     }
 
     /// GCRA parameters for an app's per-minute limit: the emission interval in microseconds
@@ -402,13 +478,14 @@ impl RedisState {
     }
 }
 
-/// Keeps `epochs` as the app's latest read, unless a later rotation is already held (concurrent
-/// rotations and reads finish in any order).
-fn remember(app: &AppRecords, epochs: Option<Epochs>) {
+/// Keeps `epochs` as the lineage's latest read, unless a later rotation is already held
+/// (concurrent rotations and reads finish in any order).
+fn remember(app: &AppRecords, lineage: Lineage, epochs: Option<Epochs>) {
     let mut cached = app
         .shared_epochs
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    let cached = &mut cached[lineage.index()];
     let held = cached.and_then(|(_, e)| e).map(|e| e.current);
     let read = epochs.map(|e| e.current);
     if read >= held {
@@ -542,20 +619,24 @@ impl TokenStore for RedisState {
     /// The epochs read within [`EPOCHS_TRUSTED_FOR`], else read now. When Redis cannot be
     /// reached the last epochs read are used however old (or none: a token is then valid until
     /// it expires, as after a restart of the in-process backend), so checks keep being served.
-    fn epochs<'a>(&'a self, app: &'a AppRecords) -> Answer<'a, Result<Option<Epochs>, StateError>> {
-        let cached = *app
+    fn epochs<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        lineage: Lineage,
+    ) -> Answer<'a, Result<Option<Epochs>, StateError>> {
+        let cached = app
             .shared_epochs
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner)[lineage.index()];
         if let Some((read_at, epochs)) = cached
             && read_at.elapsed() < EPOCHS_TRUSTED_FOR
         {
             return Answer::ready(Ok(epochs));
         }
         Answer::later(async move {
-            match self.read_epochs(app).await {
+            match self.read_epochs(app, lineage).await {
                 Ok(epochs) => {
-                    remember(app, epochs);
+                    remember(app, lineage, epochs);
                     Ok(epochs)
                 }
                 Err(e) => {
@@ -571,18 +652,34 @@ impl TokenStore for RedisState {
     fn rotate<'a>(
         &'a self,
         app: &'a AppRecords,
+        lineage: Lineage,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
-        Box::pin(self.run_rotate(app, now_ms, -1))
+        Box::pin(self.run_rotate(app, lineage, now_ms, -1))
     }
 
     fn current_or_rotate<'a>(
         &'a self,
         app: &'a AppRecords,
+        lineage: Lineage,
         now_ms: u64,
-        ttl_ms: u64,
+        fresh_ms: u64,
     ) -> BoxFuture<'a, Result<Epochs, StateError>> {
-        Box::pin(self.run_rotate(app, now_ms, i64::try_from(ttl_ms).unwrap_or(i64::MAX)))
+        Box::pin(self.run_rotate(
+            app,
+            lineage,
+            now_ms,
+            i64::try_from(fresh_ms).unwrap_or(i64::MAX),
+        ))
+    }
+
+    fn force_stable<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        now_ms: u64,
+        rules: ForceRules,
+    ) -> BoxFuture<'a, Result<Result<Epochs, ForceRefused>, StateError>> {
+        Box::pin(self.run_force(app, now_ms, rules))
     }
 }
 
