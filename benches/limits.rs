@@ -71,8 +71,11 @@ fn bench(c: &mut Criterion) {
     let quotas = MemoryQuotaStore::new();
     let nz = |n: u32| NonZeroU32::new(n).expect("non-zero");
     let limits = AppLimits::new(
-        (nz(u32::MAX), nz(u32::MAX)),
-        (nz(2000), nz(200_000)),
+        [
+            (nz(u32::MAX), nz(u32::MAX)),
+            (nz(2000), nz(200_000)),
+            (nz(1000), nz(100_000)),
+        ],
         &clock,
     );
     let ttl = Duration::from_secs(7200);

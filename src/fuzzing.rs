@@ -141,6 +141,44 @@ pub fn request_framing(data: &[u8]) {
     }
 }
 
+/// Multipart uploads (`/wxa/img_sec_check`), with the boundary `B`: whatever the body, the same
+/// answer however it is framed (whole, in 1-byte and in 7-byte frames); a file that comes out is
+/// non-empty, within the limit, and a piece of the body.
+pub fn multipart_upload(data: &[u8]) {
+    use futures_util::FutureExt;
+
+    use crate::transport::multipart::{UploadLimits, file_part};
+
+    let limits = UploadLimits {
+        file_bytes: 4096,
+        max_parts: 8,
+    };
+    let run = |frame: usize| {
+        let frames: Vec<Result<bytes::Bytes, std::io::Error>> = data
+            .chunks(frame)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        file_part(
+            Some("multipart/form-data; boundary=B"),
+            futures_util::stream::iter(frames),
+            "media",
+            limits,
+        )
+        .now_or_never()
+        .expect("a ready stream never waits")
+    };
+    let whole = run(data.len().max(1));
+    assert_eq!(run(1), whole, "1-byte frames");
+    assert_eq!(run(7), whole, "7-byte frames");
+    if let Ok(file) = whole {
+        assert!(!file.is_empty() && file.len() as u64 <= limits.file_bytes);
+        assert!(
+            data.windows(file.len()).any(|w| w == &file[..]),
+            "the file is a piece of the body"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,12 +27,13 @@ pub enum Api {
     MediaCheckAsync,
     MediaResult,
     RiskRank,
+    ImgSecCheck,
     /// Unknown paths and methods.
     Other,
 }
 
 impl Api {
-    const COUNT: usize = 10;
+    const COUNT: usize = 11;
 
     fn index(self) -> usize {
         self as usize
@@ -49,6 +50,7 @@ impl Api {
             Api::MediaCheckAsync => "media_check_async",
             Api::MediaResult => "media_result",
             Api::RiskRank => "get_user_risk_rank",
+            Api::ImgSecCheck => "img_sec_check",
             Api::Other => "other",
         }
     }
@@ -90,7 +92,7 @@ struct Hot {
     shed: [OnceLock<IntCounter>; Api::COUNT],
     latency: [OnceLock<Histogram>; Api::COUNT],
     verdicts: [[[OnceLock<IntCounter>; Label::ALL.len()]; 3]; Api::COUNT],
-    quota: [OnceLock<IntCounter>; 2],
+    quota: [OnceLock<IntCounter>; Metered::ALL.len()],
 }
 
 impl std::fmt::Debug for Metrics {

@@ -43,3 +43,8 @@ fn url_guard_corpus() {
 fn request_framing_corpus() {
     replay("request_framing", modgate::fuzzing::request_framing);
 }
+
+#[test]
+fn multipart_upload_corpus() {
+    replay("multipart_upload", modgate::fuzzing::multipart_upload);
+}

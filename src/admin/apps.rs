@@ -79,6 +79,7 @@ struct Usage {
     appid: String,
     msg_sec_check: ApiUsage,
     media_check_async: ApiUsage,
+    img_sec_check: ApiUsage,
     /// Review items not yet decided.
     review_pending: usize,
 }
@@ -105,11 +106,13 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Answer {
     };
     let msg_sec_check = figures(Metered::MsgSecCheck).await?;
     let media_check_async = figures(Metered::MediaCheckAsync).await?;
+    let img_sec_check = figures(Metered::ImgSecCheck).await?;
     let pending = gw.review.undecided(appid).await?;
     ok(&Usage {
         appid: appid.to_owned(),
         msg_sec_check,
         media_check_async,
+        img_sec_check,
         review_pending: usize::try_from(pending).unwrap_or(0),
     })
 }

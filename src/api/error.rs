@@ -63,6 +63,12 @@ pub enum ApiError {
     /// 41005: a multipart upload without its `media` part.
     #[error("media data missing: no multipart part named `media`")]
     MediaMissing,
+    /// 40006: an uploaded file over the limit, in bytes.
+    #[error("invalid media size: the file is larger than {0} bytes")]
+    MediaTooLarge(u64),
+    /// 40004: an uploaded file that is not an image, with why.
+    #[error("invalid media type: {0}")]
+    InvalidMedia(Cow<'static, str>),
     /// 87014: the v1 synchronous checks' verdict on risky content.
     #[error("risky content")]
     RiskyContent,
@@ -124,6 +130,8 @@ impl ApiError {
             ApiError::TooFrequent => 45011,
             ApiError::MediaMissing => 41005,
             ApiError::RiskyContent => 87014,
+            ApiError::MediaTooLarge(_) => 40006,
+            ApiError::InvalidMedia(_) => 40004,
             ApiError::VisitExpired => 61010,
             ApiError::UnknownCgiPath => 76021,
             ApiError::ResetsExhausted => 48006,

@@ -6,6 +6,7 @@
 
 pub mod error;
 mod fields;
+mod img_sec_check;
 mod media_check;
 pub(crate) mod msg_sec_check;
 mod quota;
@@ -118,6 +119,7 @@ async fn dispatch(
         Route::MediaResult => post_only(gw, req, media_check::result).await,
         Route::StableToken => post_only(gw, req, tokens::stable_token).await,
         Route::RiskRank => post_only(gw, req, risk_rank::handle).await,
+        Route::ImgSecCheck => post_only(gw, req, img_sec_check::handle).await,
         // Answered in `handle`, never routed here.
         Route::MsgSecCheck | Route::Unknown => Err(ApiError::NotFound),
     }

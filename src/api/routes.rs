@@ -15,6 +15,7 @@ pub enum Route {
     MediaCheckAsync,
     MediaResult,
     RiskRank,
+    ImgSecCheck,
     /// No API lives here.
     Unknown,
 }
@@ -33,6 +34,7 @@ impl Route {
             "/wxa/media_check_async" => Route::MediaCheckAsync,
             "/wxa/media_check_async/result" => Route::MediaResult,
             "/wxa/getuserriskrank" => Route::RiskRank,
+            "/wxa/img_sec_check" => Route::ImgSecCheck,
             _ => Route::Unknown,
         }
     }
@@ -49,6 +51,7 @@ impl Route {
             Route::MediaCheckAsync => Api::MediaCheckAsync,
             Route::MediaResult => Api::MediaResult,
             Route::RiskRank => Api::RiskRank,
+            Route::ImgSecCheck => Api::ImgSecCheck,
             Route::Unknown => Api::Other,
         }
     }

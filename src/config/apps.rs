@@ -28,6 +28,8 @@ pub struct RawApp {
     pub text_per_day: Option<i64>,
     pub media_per_minute: Option<i64>,
     pub media_per_day: Option<i64>,
+    pub image_per_minute: Option<i64>,
+    pub image_per_day: Option<i64>,
     pub visit_check: Option<String>,
 }
 
@@ -81,6 +83,8 @@ pub struct AppConfig {
     pub text_per_day: Option<NonZeroU32>,
     pub media_per_minute: Option<NonZeroU32>,
     pub media_per_day: Option<NonZeroU32>,
+    pub image_per_minute: Option<NonZeroU32>,
+    pub image_per_day: Option<NonZeroU32>,
     /// The app's visit rule; `None`: `limits.visit_check`.
     pub visit_check: Option<VisitCheck>,
 }
@@ -215,6 +219,10 @@ impl RawApp {
             errs.opt_positive_u32(&format!("{prefix}.media_per_minute"), self.media_per_minute);
         let media_per_day =
             errs.opt_positive_u32(&format!("{prefix}.media_per_day"), self.media_per_day);
+        let image_per_minute =
+            errs.opt_positive_u32(&format!("{prefix}.image_per_minute"), self.image_per_minute);
+        let image_per_day =
+            errs.opt_positive_u32(&format!("{prefix}.image_per_day"), self.image_per_day);
         let visit_check = match self.visit_check.as_deref() {
             None | Some("") => None,
             Some(v) => VisitCheck::parse(errs, &format!("{prefix}.visit_check"), v),
@@ -233,6 +241,8 @@ impl RawApp {
             text_per_day,
             media_per_minute,
             media_per_day,
+            image_per_minute,
+            image_per_day,
             visit_check,
         })
     }
@@ -263,6 +273,8 @@ impl AppConfig {
             text_per_day: n(self.text_per_day),
             media_per_minute: n(self.media_per_minute),
             media_per_day: n(self.media_per_day),
+            image_per_minute: n(self.image_per_minute),
+            image_per_day: n(self.image_per_day),
             visit_check: self.visit_check.map(|v| v.as_str().to_owned()),
         }
     }

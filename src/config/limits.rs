@@ -11,6 +11,9 @@ pub const DEFAULT_TEXT_PER_MINUTE: u64 = 4000;
 pub const DEFAULT_MEDIA_PER_MINUTE: u64 = 2000;
 pub const DEFAULT_TEXT_PER_DAY: u64 = 2_000_000;
 pub const DEFAULT_MEDIA_PER_DAY: u64 = 200_000;
+/// `/wxa/img_sec_check`'s own limits, as the platform documents them.
+pub const DEFAULT_IMAGE_PER_MINUTE: u64 = 1000;
+pub const DEFAULT_IMAGE_PER_DAY: u64 = 100_000;
 /// China's offset from UTC (no DST): the platform's quota day starts at midnight there.
 pub const DEFAULT_DAY_OFFSET_HOURS: i8 = 8;
 pub const DEFAULT_RESETS_PER_MONTH: u32 = 10;
@@ -59,6 +62,8 @@ pub struct RawLimits {
     pub media_per_minute: Option<i64>,
     pub text_per_day: Option<i64>,
     pub media_per_day: Option<i64>,
+    pub image_per_minute: Option<i64>,
+    pub image_per_day: Option<i64>,
     pub day_offset_hours: Option<i64>,
     pub resets_per_month: Option<i64>,
     pub visit_ttl_secs: Option<i64>,
@@ -76,6 +81,9 @@ pub struct LimitsConfig {
     pub media_per_minute: NonZeroU32,
     pub text_per_day: NonZeroU32,
     pub media_per_day: NonZeroU32,
+    /// `/wxa/img_sec_check` (v1 synchronous image check).
+    pub image_per_minute: NonZeroU32,
+    pub image_per_day: NonZeroU32,
     /// The quota day's offset from UTC (China: +8, no DST).
     pub day_offset_hours: i8,
     pub resets_per_month: u32,
@@ -113,6 +121,18 @@ pub(super) fn validate(raw: RawLimits, errs: &mut Errors) -> LimitsConfig {
             "limits.media_per_day",
             raw.media_per_day,
             DEFAULT_MEDIA_PER_DAY,
+            u32::MAX as u64,
+        )),
+        image_per_minute: nz(errs.positive(
+            "limits.image_per_minute",
+            raw.image_per_minute,
+            DEFAULT_IMAGE_PER_MINUTE,
+            u32::MAX as u64,
+        )),
+        image_per_day: nz(errs.positive(
+            "limits.image_per_day",
+            raw.image_per_day,
+            DEFAULT_IMAGE_PER_DAY,
             u32::MAX as u64,
         )),
         day_offset_hours: match raw.day_offset_hours {

@@ -15,6 +15,8 @@ pub const DEFAULT_PER_HOST: u64 = 8;
 pub const DEFAULT_MAX_QUEUED: u64 = 100_000;
 /// The media size cap (SPEC: 10 MB).
 pub const DEFAULT_MAX_BYTES: u64 = 10 << 20;
+/// `/wxa/img_sec_check`'s file size cap: the platform documents 1 MB.
+pub const DEFAULT_IMAGE_CHECK_MAX_BYTES: u64 = 1 << 20;
 pub const DEFAULT_CONNECT_TIMEOUT_SECS: f64 = 5.0;
 pub const DEFAULT_FETCH_TIMEOUT_SECS: f64 = 30.0;
 pub const DEFAULT_PUSH_TIMEOUT_SECS: f64 = 10.0;
@@ -37,6 +39,7 @@ pub struct RawMedia {
     pub per_host: Option<i64>,
     pub max_queued: Option<i64>,
     pub max_bytes: Option<i64>,
+    pub image_check_max_bytes: Option<i64>,
     pub connect_timeout_secs: Option<f64>,
     pub fetch_timeout_secs: Option<f64>,
     pub push_timeout_secs: Option<f64>,
@@ -64,6 +67,8 @@ pub struct MediaConfig {
     pub max_queued: NonZeroUsize,
     /// The media size cap (SPEC: 10 MB).
     pub max_bytes: u64,
+    /// The largest file `/wxa/img_sec_check` takes (its `media` part).
+    pub image_check_max_bytes: u64,
     pub connect_timeout: Duration,
     pub fetch_timeout: Duration,
     pub push_timeout: Duration,
@@ -135,6 +140,12 @@ pub(super) fn validate(m: RawMedia, errs: &mut Errors) -> MediaConfig {
             100_000_000,
         ),
         max_bytes: errs.positive("media.max_bytes", m.max_bytes, DEFAULT_MAX_BYTES, 1 << 30),
+        image_check_max_bytes: errs.positive(
+            "media.image_check_max_bytes",
+            m.image_check_max_bytes,
+            DEFAULT_IMAGE_CHECK_MAX_BYTES,
+            16 << 20,
+        ),
         connect_timeout: seconds(
             errs,
             "media.connect_timeout_secs",

@@ -17,7 +17,7 @@ use crate::effects::{Effects, Judged};
 use crate::engine::{Engine, Suggest};
 use crate::media::sniff::MediaKind;
 use crate::media::verdict::MediaVerdict;
-use crate::media::{Analysis, DOWNLOAD_FAILED, TextCheck, analyse, failed, images};
+use crate::media::{DOWNLOAD_FAILED, failed};
 use crate::review::{Content, Item, Reason};
 use crate::tenants::AppRegistry;
 
@@ -178,7 +178,12 @@ async fn analyse_step(p: &Pipeline, job: &mut Job) {
     let verdict = match fetched {
         Ok(bytes) => {
             m.fetch_bytes.inc_by(bytes.len() as u64);
-            analyse_off_the_workers(p, &job.appid, job.media_type, bytes).await
+            {
+                let slot = p.apps.get(&job.appid).map(|a| Arc::clone(&a.slot));
+                p.jobs
+                    .analyse(slot, p.engine.load_full(), job.media_type, bytes)
+                    .await
+            }
         }
         Err(e) => {
             tracing::info!(trace_id = %job.trace_id, error = %e, "media download failed");
@@ -259,48 +264,6 @@ fn review_item(job: &Job, verdict: &MediaVerdict, reason: Reason, now_ms: u64) -
         claim: None,
         decision: None,
     }
-}
-
-/// Runs [`analyse`] on the blocking pool, at most one analysis per core at a time (decoding is
-/// CPU and memory heavy; `media.workers` bounds network work, not this).
-async fn analyse_off_the_workers(
-    p: &Pipeline,
-    appid: &str,
-    kind: MediaKind,
-    bytes: bytes::Bytes,
-) -> MediaVerdict {
-    let Ok(_permit) = p.jobs.analysis.acquire().await else {
-        return failed(-1, "media analysis is shutting down".into());
-    };
-    let global = p.jobs.global_bank.load_full();
-    let slot = p.apps.get(appid).map(|a| Arc::clone(&a.slot));
-    let app = slot.as_ref().and_then(|s| s.bank.load_full());
-    let table = slot.as_ref().and_then(|s| s.table());
-    let engine = p.engine.load_full();
-    let config = p.jobs.config.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let a = Analysis {
-            global: &global,
-            app: app.as_deref(),
-            pdq_distance: config.pdq_distance,
-            limits: images::ImageLimits {
-                max_pixels: config.max_pixels,
-                ..images::ImageLimits::default()
-            },
-            text: Some(TextCheck {
-                engine: &engine,
-                table: table.as_deref().map(|t| &t.matcher),
-                qr_links: config.qr_links,
-            }),
-            qr_scan: config.qr_scan,
-        };
-        analyse(&bytes, kind, &a)
-    })
-    .await;
-    done.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "media analysis failed");
-        failed(-1, "media analysis failed".into())
-    })
 }
 
 fn fetch_kind(e: &FetchError) -> &'static str {

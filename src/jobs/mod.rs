@@ -32,7 +32,12 @@ use tokio::sync::Notify;
 
 use crate::clock::wall_ms;
 use crate::config::MediaConfig;
+use crate::engine::Engine;
 use crate::media::bank::Bank;
+use crate::media::sniff::MediaKind;
+use crate::media::verdict::MediaVerdict;
+use crate::media::{Analysis, TextCheck, analyse, failed, images};
+use crate::tenants::AppSlot;
 use fetch::{FetchLimits, Fetcher};
 use metrics::MediaMetrics;
 use queue::{JobQueue, LocalQueue, Taken};
@@ -75,6 +80,49 @@ impl std::fmt::Debug for MediaJobs {
 }
 
 impl MediaJobs {
+    /// The verdict on `bytes` ([`analyse`]) with the global bank and the app's bank and keyword
+    /// table, run on the blocking pool, at most one analysis per core at a time (decoding is CPU
+    /// and memory heavy; `media.workers` bounds network work, not this). Jobs and the
+    /// synchronous image check both come here.
+    pub async fn analyse(
+        &self,
+        slot: Option<Arc<AppSlot>>,
+        engine: Arc<Engine>,
+        kind: MediaKind,
+        bytes: bytes::Bytes,
+    ) -> MediaVerdict {
+        let Ok(_permit) = self.analysis.acquire().await else {
+            return failed(-1, "media analysis is shutting down".into());
+        };
+        let global = self.global_bank.load_full();
+        let app = slot.as_ref().and_then(|s| s.bank.load_full());
+        let table = slot.as_ref().and_then(|s| s.table());
+        let config = self.config.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let a = Analysis {
+                global: &global,
+                app: app.as_deref(),
+                pdq_distance: config.pdq_distance,
+                limits: images::ImageLimits {
+                    max_pixels: config.max_pixels,
+                    ..images::ImageLimits::default()
+                },
+                text: Some(TextCheck {
+                    engine: &engine,
+                    table: table.as_deref().map(|t| &t.matcher),
+                    qr_links: config.qr_links,
+                }),
+                qr_scan: config.qr_scan,
+            };
+            analyse(&bytes, kind, &a)
+        })
+        .await;
+        done.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "media analysis failed");
+            failed(-1, "media analysis failed".into())
+        })
+    }
+
     /// Opens the job queue: the embedded store's, or `shared` when instances share Redis. Jobs
     /// left unfinished are taken again by the dispatcher ([`dispatch::run`]).
     pub fn open(

@@ -28,10 +28,16 @@ use crate::clock::SharedClock;
 pub enum Metered {
     MsgSecCheck,
     MediaCheckAsync,
+    /// `/wxa/img_sec_check`, the v1 synchronous image check: limits of its own (SPEC §12).
+    ImgSecCheck,
 }
 
 impl Metered {
-    pub const ALL: [Metered; 2] = [Metered::MsgSecCheck, Metered::MediaCheckAsync];
+    pub const ALL: [Metered; 3] = [
+        Metered::MsgSecCheck,
+        Metered::MediaCheckAsync,
+        Metered::ImgSecCheck,
+    ];
 
     pub fn index(self) -> usize {
         self as usize
@@ -42,6 +48,7 @@ impl Metered {
         match self {
             Metered::MsgSecCheck => "/wxa/msg_sec_check",
             Metered::MediaCheckAsync => "/wxa/media_check_async",
+            Metered::ImgSecCheck => "/wxa/img_sec_check",
         }
     }
 
@@ -53,6 +60,7 @@ impl Metered {
         match self {
             Metered::MsgSecCheck => "msg_sec_check",
             Metered::MediaCheckAsync => "media_check_async",
+            Metered::ImgSecCheck => "img_sec_check",
         }
     }
 }
@@ -107,23 +115,20 @@ impl ApiLimits {
     }
 }
 
-/// An app's limits for both metered APIs.
+/// An app's limits for every metered API.
 #[derive(Debug)]
 pub struct AppLimits {
-    apis: [ApiLimits; 2],
+    apis: [ApiLimits; Metered::ALL.len()],
 }
 
+/// Calls per minute and per day.
+pub type Allowance = (NonZeroU32, NonZeroU32);
+
 impl AppLimits {
-    pub fn new(
-        text: (NonZeroU32, NonZeroU32),
-        media: (NonZeroU32, NonZeroU32),
-        clock: &SharedClock,
-    ) -> Self {
+    /// `allowances` in the order of [`Metered::ALL`].
+    pub fn new(allowances: [Allowance; Metered::ALL.len()], clock: &SharedClock) -> Self {
         AppLimits {
-            apis: [
-                ApiLimits::new(text.0, text.1, clock.clone()),
-                ApiLimits::new(media.0, media.1, clock.clone()),
-            ],
+            apis: allowances.map(|(minute, day)| ApiLimits::new(minute, day, clock.clone())),
         }
     }
 

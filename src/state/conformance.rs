@@ -39,7 +39,14 @@ pub fn app(appid: &str, per_minute: u32, per_day: u32, clock: &ManualClock) -> T
     let n = |v: u32| NonZeroU32::new(v).expect("a limit above zero");
     TestApp {
         records: AppRecords::new(appid),
-        limits: AppLimits::new((n(per_minute), n(per_day)), (n(2000), n(200_000)), &shared),
+        limits: AppLimits::new(
+            [
+                (n(per_minute), n(per_day)),
+                (n(2000), n(200_000)),
+                (n(1000), n(100_000)),
+            ],
+            &shared,
+        ),
     }
 }
 

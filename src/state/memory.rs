@@ -106,7 +106,7 @@ pub struct MemoryQuotaStore;
 /// One app's quota words.
 #[derive(Debug, Default)]
 pub(crate) struct QuotaCell {
-    counters: [AtomicU64; 2],
+    counters: [AtomicU64; Metered::ALL.len()],
     resets: AtomicU64,
 }
 

@@ -90,14 +90,20 @@ impl App {
             config.secret.expose(),
         );
         let limits = AppLimits::new(
-            (
-                config.text_per_minute.unwrap_or(limits.text_per_minute),
-                config.text_per_day.unwrap_or(limits.text_per_day),
-            ),
-            (
-                config.media_per_minute.unwrap_or(limits.media_per_minute),
-                config.media_per_day.unwrap_or(limits.media_per_day),
-            ),
+            [
+                (
+                    config.text_per_minute.unwrap_or(limits.text_per_minute),
+                    config.text_per_day.unwrap_or(limits.text_per_day),
+                ),
+                (
+                    config.media_per_minute.unwrap_or(limits.media_per_minute),
+                    config.media_per_day.unwrap_or(limits.media_per_day),
+                ),
+                (
+                    config.image_per_minute.unwrap_or(limits.image_per_minute),
+                    config.image_per_day.unwrap_or(limits.image_per_day),
+                ),
+            ],
             clock,
         );
         let slot = Arc::new(AppSlot::new(&config.appid));

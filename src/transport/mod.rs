@@ -10,6 +10,7 @@
 
 pub mod body;
 pub mod framing;
+pub mod multipart;
 pub mod overload;
 pub mod query;
 pub mod response;

@@ -1,0 +1,7 @@
+//! Fuzzes one parser that takes outside input; the properties are in
+//! `modgate::fuzzing::multipart_upload`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| modgate::fuzzing::multipart_upload(data));
