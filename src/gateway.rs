@@ -70,6 +70,8 @@ pub struct Gateway {
     pub overload: Arc<crate::transport::overload::Overload>,
     pub clock: SharedClock,
     pub rids: RidGenerator,
+    /// The platform behind the gateway, in pass-through mode (`[upstream] url`).
+    pub upstream: Option<Arc<crate::upstream::Upstream>>,
 }
 
 impl std::fmt::Debug for Gateway {

@@ -48,5 +48,6 @@ pub mod state;
 pub mod tenants;
 pub mod token;
 pub mod transport;
+pub mod upstream;
 
 pub use app::{Listeners, Options, RunError, build, run, serve};

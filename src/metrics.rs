@@ -14,6 +14,7 @@ use crate::jobs::metrics::MediaMetrics;
 use crate::limits::Metered;
 use crate::review::metrics::ReviewMetrics;
 use crate::state::metrics::StateMetrics;
+use crate::upstream::metrics::UpstreamMetrics;
 
 /// The WeChat-compatible APIs, as metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +29,14 @@ pub enum Api {
     MediaResult,
     RiskRank,
     ImgSecCheck,
+    /// Requests passed on to the upstream (pass-through mode).
+    Forwarded,
     /// Unknown paths and methods.
     Other,
 }
 
 impl Api {
-    const COUNT: usize = 11;
+    const COUNT: usize = 12;
 
     fn index(self) -> usize {
         self as usize
@@ -51,6 +54,7 @@ impl Api {
             Api::MediaResult => "media_result",
             Api::RiskRank => "get_user_risk_rank",
             Api::ImgSecCheck => "img_sec_check",
+            Api::Forwarded => "forwarded",
             Api::Other => "other",
         }
     }
@@ -62,6 +66,7 @@ pub struct Metrics {
     pub media: MediaMetrics,
     pub state: StateMetrics,
     pub review: ReviewMetrics,
+    pub upstream: UpstreamMetrics,
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -209,10 +214,12 @@ impl Metrics {
         let media = MediaMetrics::new(&registry)?;
         let state = StateMetrics::new(&registry)?;
         let review = ReviewMetrics::new(&registry)?;
+        let upstream = UpstreamMetrics::new(&registry)?;
         Ok(Self {
             media,
             state,
             review,
+            upstream,
             registry,
             requests,
             latency,

@@ -213,7 +213,7 @@ async fn half_request(addr: SocketAddr) -> (TcpStream, &'static [u8], String) {
     let url = format!(
         "http://{addr}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"
     );
-    modgate::jobs::fetch::install_tls_provider();
+    modgate::transport::install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let resp = client.get(url).send().await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
@@ -280,7 +280,7 @@ async fn sighup_reloads_the_lexicon_files() {
         lexicon.display()
     );
     let (mut child, addr, _log, lines) = spawn_server_with(&extra);
-    modgate::jobs::fetch::install_tls_provider();
+    modgate::transport::install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let token_url = format!(
         "http://{addr}/cgi-bin/token?grant_type=client_credential&appid={APPID}&secret={SECRET}"

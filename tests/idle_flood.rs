@@ -93,7 +93,7 @@ async fn twenty_thousand_idle_connections_do_not_block_real_requests() {
         line.trim().parse::<usize>().unwrap()
     });
     // Real clients, one request every 50 ms, from before the flood starts until after it ends.
-    modgate::jobs::fetch::install_tls_provider();
+    modgate::transport::install_tls_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(0)

@@ -18,8 +18,9 @@ const LAYERS: &[&[&str]] = &[
     &["clock", "rid", "ids", "token", "engine", "transport"],
     // Decision math of the limits; the validated configuration, one settings type per section.
     &["limits", "config"],
-    // Backend traits and their implementations: keys, counters and bytes.
-    &["state"],
+    // Backend traits and their implementations: keys, counters and bytes; and the platform
+    // itself, behind the gateway in pass-through mode.
+    &["state", "upstream"],
     // Domains over the state: the review queue, the user risk model, media analysis.
     &["review", "risk", "media"],
     // The apps, with each app's documents in force.

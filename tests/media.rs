@@ -1460,7 +1460,7 @@ async fn with_redis_a_killed_instances_jobs_finish_on_another() {
     std::fs::write(dir_c.join("modgate.toml"), config_of(&dir_c)).unwrap();
 
     let (mut first, api) = start_process(&dir_a.join("modgate.toml"));
-    modgate::jobs::fetch::install_tls_provider();
+    modgate::transport::install_tls_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let token = process_token(&client, api).await;
     let body = media(&format!("http://{o}/delayed.png"), 2).to_string();

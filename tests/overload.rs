@@ -77,7 +77,7 @@ async fn overloaded_it_sheds_with_errcode_minus_one_and_recovers() {
     )
     .unwrap();
     let (_gateway, api, admin) = start_process_with(&config, &[("TOKIO_WORKER_THREADS", "1")]);
-    modgate::jobs::fetch::install_tls_provider();
+    modgate::transport::install_tls_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(CLIENTS)

@@ -72,6 +72,9 @@ pub enum ApiError {
     /// 87014: the v1 synchronous checks' verdict on risky content.
     #[error("risky content")]
     RiskyContent,
+    /// The upstream's own refusal (pass-through mode), passed on as it gave it.
+    #[error("{1}")]
+    Upstream(i32, Cow<'static, str>),
     /// 61010
     #[error("code is expired")]
     VisitExpired,
@@ -130,6 +133,7 @@ impl ApiError {
             ApiError::TooFrequent => 45011,
             ApiError::MediaMissing => 41005,
             ApiError::RiskyContent => 87014,
+            ApiError::Upstream(errcode, _) => *errcode,
             ApiError::MediaTooLarge(_) => 40006,
             ApiError::InvalidMedia(_) => 40004,
             ApiError::VisitExpired => 61010,

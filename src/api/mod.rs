@@ -6,6 +6,7 @@
 
 pub mod error;
 mod fields;
+mod forward;
 mod img_sec_check;
 mod media_check;
 pub(crate) mod msg_sec_check;
@@ -26,6 +27,7 @@ use hyper::body::Incoming;
 use crate::gateway::Gateway;
 use crate::transport::body;
 pub(crate) use crate::transport::query::query_param;
+use crate::transport::response::AnyBody;
 pub use error::{ApiError, Response};
 
 use routes::Route;
@@ -56,7 +58,7 @@ pub fn handle(
     gw: Arc<Gateway>,
     req: Request<Incoming>,
     waited: crate::transport::server::Waited,
-) -> impl std::future::Future<Output = Response> + Send + 'static {
+) -> impl std::future::Future<Output = http::Response<AnyBody>> + Send + 'static {
     use futures_util::FutureExt;
     use futures_util::future::{Either, ready};
 
@@ -66,6 +68,12 @@ pub fn handle(
     let api = route.api();
     // Tokens are cheap, and a client refused one only retries harder.
     let shed = !matches!(route, Route::Token | Route::StableToken) && gw.overload.shed(waited);
+    if !shed
+        && matches!(route, Route::Unknown | Route::Token | Route::StableToken)
+        && let Some(up) = gw.upstream.clone()
+    {
+        return Either::Right(Box::pin(forwarded(gw, up, route, req, started)));
+    }
     let work = if shed {
         gw.metrics.shed(api);
         Either::Left(ready(Err(ApiError::Overloaded)))
@@ -82,7 +90,7 @@ pub fn handle(
             req,
         ))))
     };
-    work.map(move |outcome| {
+    Either::Left(work.map(move |outcome| {
         let (response, errcode) = match outcome {
             Ok(reply) => (reply.response, reply.errcode),
             Err(e) => {
@@ -92,8 +100,32 @@ pub fn handle(
         };
         gw.metrics
             .request(api, errcode, started.elapsed().as_secs_f64());
-        response
-    })
+        response.map(AnyBody::Left)
+    }))
+}
+
+/// Serves a request the upstream answers (pass-through mode, [`forward`]).
+async fn forwarded(
+    gw: Arc<Gateway>,
+    up: Arc<crate::upstream::Upstream>,
+    route: Route,
+    req: Request<Incoming>,
+    started: Instant,
+) -> http::Response<AnyBody> {
+    let (response, errcode) = match forward::forward(&gw, &up, req).await {
+        Ok(response) => (response, 0),
+        Err(e) => {
+            let code = e.errcode();
+            (e.into_response(gw.rid()).map(AnyBody::Left), code)
+        }
+    };
+    let api = match route {
+        Route::Unknown => crate::metrics::Api::Forwarded,
+        known => known.api(),
+    };
+    gw.metrics
+        .request(api, errcode, started.elapsed().as_secs_f64());
+    response
 }
 
 /// Runs the handler of an API other than msgSecCheck.

@@ -155,36 +155,126 @@ pub(super) async fn authenticate_at(
     current(gw, signed, now_ms).await
 }
 
-/// A business request's app and its token's times, when the token in `uri` is well formed and
-/// signed by that app's key: everything about a token that needs no state backend.
-pub(super) fn signed_app(gw: &Gateway, uri: &http::Uri) -> Result<(Arc<App>, Times), ApiError> {
+/// A business request's token, as far as it can be judged without a state backend.
+pub(super) enum Signed {
+    /// Well formed and signed by this app's key.
+    Ours(Arc<App>, Times),
+    /// Not one of ours, in pass-through mode: perhaps the platform's ([`platform_app`]).
+    Platform(String),
+}
+
+/// A business request's token from `uri`, when it is well formed and signed by its app's key
+/// (or, in pass-through mode, any token, which may be the platform's): everything about a token
+/// that needs no state backend.
+pub(super) fn signed_app(gw: &Gateway, uri: &http::Uri) -> Result<Signed, ApiError> {
     let raw = uri
         .query()
         .and_then(|q| crate::transport::query::find_param(q, "access_token"))
         .ok_or(TokenError::Missing)?;
-    if let Some(known) = verified::recall(&gw.apps, &raw) {
-        return Ok(known);
+    if let Some((app, times)) = verified::recall(&gw.apps, &raw) {
+        return Ok(Signed::Ours(app, times));
     }
-    let unverified = token::decode(&raw)?;
+    match ours(gw, &raw) {
+        Ok((app, claims)) => {
+            verified::remember(&gw.apps, &raw, &app, &claims);
+            Ok(Signed::Ours(app, claims.times()))
+        }
+        Err(TokenError::Missing) => Err(TokenError::Missing.into()),
+        Err(_) if gw.upstream.is_some() => Ok(Signed::Platform(raw.into_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The app whose key signed `raw`, and what the token says.
+fn ours(gw: &Gateway, raw: &str) -> Result<(Arc<App>, Claims), TokenError> {
+    let unverified = token::decode(raw)?;
     let app = gw
         .apps
         .get(&unverified.claims.appid)
         .ok_or(TokenError::Invalid)?;
     let claims = unverified.verify(&app.token_key)?;
-    verified::remember(&gw.apps, &raw, &app, &claims);
-    Ok((app, claims.times()))
+    Ok((app, claims))
 }
 
-/// The app, when its signed token is neither expired nor retired by a rotation at `now_ms`.
+/// The app, when its token is current at `now_ms`: one of ours neither expired nor retired by
+/// a rotation, or the platform's ([`platform_app`]).
 pub(super) async fn current(
     gw: &Gateway,
-    (app, times): (Arc<App>, Times),
+    signed: Signed,
     now_ms: u64,
 ) -> Result<Arc<App>, ApiError> {
-    let epochs = gw.tokens.epochs(&app.slot.records, times.lineage).await?;
-    let grace_ms = gw.config.tokens.grace.as_millis() as u64;
-    token::judge(times, epochs, now_ms, grace_ms)?;
-    Ok(app)
+    match signed {
+        Signed::Ours(app, times) => {
+            let epochs = gw.tokens.epochs(&app.slot.records, times.lineage).await?;
+            let grace_ms = gw.config.tokens.grace.as_millis() as u64;
+            token::judge(times, epochs, now_ms, grace_ms)?;
+            Ok(app)
+        }
+        Signed::Platform(raw) => platform_app(gw, &raw, now_ms).await,
+    }
+}
+
+/// How long a token the upstream vouched for is trusted before it is checked again (a check's
+/// answer does not say when the token expires).
+const CHECKED_FOR_MS: u64 = 300_000;
+/// How long a token the upstream refused is refused without asking again.
+const REFUSED_FOR_MS: u64 = 60_000;
+
+/// The app a platform token belongs to (SPEC §13): learned from the upstream's answers that
+/// passed through, or else checked once with the upstream and remembered either way. A token
+/// of an app not registered here is 40001.
+async fn platform_app(gw: &Gateway, raw: &str, now_ms: u64) -> Result<Arc<App>, ApiError> {
+    use crate::upstream::{Recall, TokenCheck};
+
+    let Some(up) = gw.upstream.as_deref() else {
+        return Err(TokenError::Invalid.into());
+    };
+    let registered = |appid: &str| gw.apps.get(appid).ok_or(TokenError::Invalid.into());
+    match up.tokens.recall(raw, now_ms) {
+        Recall::Known(appid) => return registered(&appid),
+        Recall::Refused { errcode, errmsg } => {
+            return Err(ApiError::Upstream(errcode, errmsg.to_string().into()));
+        }
+        Recall::Unknown => {}
+    }
+    let checks = &up.metrics.token_checks;
+    let answer = match up.check_token(raw).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            checks.with_label_values(&["error"]).inc();
+            tracing::warn!(error = %e, "upstream token check failed");
+            return Err(ApiError::System);
+        }
+    };
+    let outcome = match answer {
+        TokenCheck::Valid { appid } => {
+            // An answer that does not name the app is enough when only one app is registered.
+            let appid = appid.or_else(|| match gw.apps.all().as_slice() {
+                [only] => Some(only.appid().to_owned()),
+                _ => None,
+            });
+            match appid.as_deref().map(registered) {
+                Some(Ok(app)) => {
+                    checks.with_label_values(&["known"]).inc();
+                    up.tokens
+                        .remember(raw, app.appid(), now_ms + CHECKED_FOR_MS, now_ms, false);
+                    Ok(app)
+                }
+                _ => {
+                    checks.with_label_values(&["unknown_app"]).inc();
+                    Err(TokenError::Invalid.into())
+                }
+            }
+        }
+        TokenCheck::Refused { errcode, errmsg } => {
+            checks.with_label_values(&["refused"]).inc();
+            up.tokens
+                .refuse(raw, errcode, &errmsg, now_ms + REFUSED_FOR_MS, now_ms);
+            Err(ApiError::Upstream(errcode, errmsg.into()))
+        }
+    };
+    up.metrics.tokens.set(up.tokens.len() as i64);
+    outcome
 }
 
 /// Tokens whose signature this thread has already verified. Every business request carries a

@@ -20,6 +20,7 @@ use crate::state::Stores;
 use crate::state::durable::{Durable, Kind};
 use crate::state::redis::RedisState;
 use crate::tenants::AppRegistry;
+use crate::upstream::Upstream;
 
 /// Builds the shared gateway state from a validated config. With the Redis backend this
 /// connects to Redis (and fails if it cannot be reached: the catalog is loaded from it).
@@ -79,7 +80,14 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         }),
     )
     .map_err(RunError::Review)?;
+    let upstream = match &config.upstream {
+        Some(up) => Some(Arc::new(
+            Upstream::new(up.clone(), metrics.upstream.clone()).map_err(RunError::Upstream)?,
+        )),
+        None => None,
+    };
     Ok(Arc::new(Gateway {
+        upstream,
         effects: crate::effects::Effects::new(Arc::clone(&review), config.risk.clone()),
         review,
         apps: Arc::clone(&place.apps),

@@ -65,6 +65,8 @@ pub enum RunError {
     Catalog(CatalogError),
     #[error("review queue: {0}")]
     Review(String),
+    #[error("upstream: {0}")]
+    Upstream(String),
 }
 
 /// Builds the gateway and serves it; see [`serve`].

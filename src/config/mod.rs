@@ -35,6 +35,11 @@
 //! | `media.qr_scan` / `media.qr_links` | `true` / `"risky"` (a QR code leading elsewhere is 10001) |
 //! | `review.pass_sample_every` / `max_items_per_app` | `1000` (0: no samples) / `10000` |
 //! | `review.retention_secs` / `claim_secs` | `604800` (7 days) / `900` |
+//! | `upstream.url` | none (pass-through off: unknown paths are 404) |
+//! | `upstream.connect_timeout_secs` / `timeout_secs` | `5` / `30` |
+//! | `upstream.max_request_bytes` / `max_response_bytes` | `16777216` / `67108864` |
+//! | `upstream.token_check_path` | `/cgi-bin/account/getaccountbasicinfo` |
+//! | `upstream.max_tokens` | `100000` platform tokens remembered |
 //! | `limits.visit_check` (and per app `visit_check`) | `"report"` (`"off"`: no 61010; limits and quotas unchanged) |
 
 mod apps;
@@ -47,6 +52,7 @@ mod risk;
 mod server;
 mod state;
 mod tokens;
+mod upstream;
 
 use std::fmt;
 
@@ -61,6 +67,7 @@ pub use risk::{RawRisk, RiskSettings};
 pub use server::{AdminConfig, RawAdmin, RawServer, ServerConfig};
 pub use state::{Backend, RawState, StateConfig};
 pub use tokens::{RawTokens, TokenConfig};
+pub use upstream::{RawUpstream, UpstreamConfig};
 
 use check::Errors;
 
@@ -100,6 +107,7 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub risk: RawRisk,
     pub review: RawReview,
+    pub upstream: RawUpstream,
     pub apps: Vec<RawApp>,
 }
 
@@ -115,6 +123,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub risk: RiskSettings,
     pub review: ReviewSettings,
+    /// Pass-through mode, when `[upstream] url` is set.
+    pub upstream: Option<UpstreamConfig>,
     pub apps: Vec<AppConfig>,
 }
 
@@ -195,6 +205,7 @@ impl RawConfig {
         let risk = risk::validate(self.risk, &mut errs);
         let review = review::validate(self.review, &mut errs);
         let limits = limits::validate(self.limits, &mut errs);
+        let upstream = upstream::validate(self.upstream, &mut errs);
         let apps = apps::validate(self.apps, &mut errs);
         if errs.0.is_empty() {
             Ok(Config {
@@ -207,6 +218,7 @@ impl RawConfig {
                 limits,
                 risk,
                 review,
+                upstream,
                 apps,
             })
         } else {

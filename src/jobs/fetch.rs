@@ -98,15 +98,9 @@ pub struct Fetcher {
     max_bytes: u64,
 }
 
-/// Makes rustls (with ring) the process's TLS provider, which every HTTP client built afterwards
-/// uses; calling it again is harmless.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Fetcher {
     pub fn new(guard: Guard, limits: &FetchLimits) -> Result<Fetcher, String> {
-        install_tls_provider();
+        crate::transport::install_tls_provider();
         let guard = Arc::new(guard);
         let base = || {
             reqwest::Client::builder()

@@ -19,3 +19,10 @@ pub mod shutdown;
 
 pub use response::Response;
 pub use shutdown::shutdown_requested;
+
+/// Makes rustls (with ring) the process's TLS provider, which every HTTP client built afterwards
+/// (the media fetcher, pushes, the upstream in pass-through mode) uses; calling it again is
+/// harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -7,6 +7,15 @@ use http_body_util::Full;
 /// What every handler answers: a whole body, already in memory.
 pub type Response = http::Response<Full<Bytes>>;
 
+/// Any error a body may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body streamed from elsewhere as it arrives (pass-through mode's upstream answers).
+pub type StreamedBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// The API listener's body: a whole one, or one streamed from the upstream.
+pub type AnyBody = http_body_util::Either<Full<Bytes>, StreamedBody>;
+
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     // Serializing our own response structs cannot fail (no maps with non-string keys, no

@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::framing::Guarded;
-use super::response::Response;
+use super::response::BoxError;
 use super::shutdown::shutdown_requested;
 
 /// Connections the kernel may hold completed but not yet accepted (capped by
@@ -260,7 +260,7 @@ fn header_sweep_every(timeout: Duration) -> Duration {
 }
 
 /// Serves `listener` until `shutdown` turns true, then drains.
-pub async fn serve<F, Fut>(
+pub async fn serve<F, Fut, B>(
     listener: TcpListener,
     opts: ServerOptions,
     metrics: ListenerMetrics,
@@ -268,7 +268,9 @@ pub async fn serve<F, Fut>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     F: Fn(Request<Incoming>, Waited) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Response> + Send + 'static,
+    Fut: Future<Output = http::Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     let permits = Arc::new(Semaphore::new(opts.max_connections));
     let conns = Arc::new(Conns::default());

@@ -308,6 +308,53 @@ pub fn start_process_with(
     (Process(child), api, admin)
 }
 
+/// [`start_process_with`], keeping every line the gateway logs (after its addresses) in the
+/// returned buffer.
+pub fn start_process_logged(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (
+    Process,
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let api = loop {
+        let line = lines
+            .next()
+            .expect("the gateway printed its addresses")
+            .unwrap();
+        log.lock().unwrap().push_str(&line);
+        if let Some(api) = line
+            .split(" api=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+        {
+            break api;
+        }
+    };
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = kept.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (Process(child), api, log)
+}
+
 /// The admin token of [`default_config`].
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
