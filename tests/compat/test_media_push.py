@@ -167,3 +167,52 @@ def test_safe_mode_pushes_decrypt_and_verify_with_wechatpy(gateway, appid):
     assert int(event["errcode"]) == 0
     assert event["result"]["suggest"] == "pass"
     assert int(event["result"]["label"]) == 100
+
+
+def wxa_client(api, appid, secret, monkeypatch):
+    """A stock client whose `wxa` API (which keeps a base URL of its own) points at modgate."""
+    from wechatpy.client.api import WeChatWxa
+
+    monkeypatch.setattr(WeChatWxa, "API_BASE_URL", f"{api}/")
+    return client_for(api, appid, secret)
+
+
+def test_check_image_security_answers_from_the_image_analysis(gateway, monkeypatch):
+    from wechatpy.exceptions import WeChatClientException
+
+    api, _ = gateway
+    appid = "wx00000000000000a1"
+    client = wxa_client(api, appid, APPS[appid][0], monkeypatch)
+    assert client.wxa.check_image_security(("photo.png", PNG, "image/png"))["errcode"] == 0
+    with pytest.raises(WeChatClientException) as refused:
+        client.wxa.check_image_security(("notes.txt", b"not a picture at all", "text/plain"))
+    assert refused.value.errcode == 40004
+
+
+def test_check_media_async_is_v1_and_its_push_parses_as_the_sdk_event(gateway, monkeypatch):
+    from wechatpy import parse_message
+    from wechatpy.events import WxaMediaCheckEvent
+
+    api, media_url = gateway
+    appid = "wx00000000000000a2"  # pushes XML in safe mode
+    client = wxa_client(api, appid, APPS[appid][0], monkeypatch)
+    res = client.wxa.check_media_async(media_url, 2)
+    assert res["errcode"] == 0, res
+    trace_id = res["trace_id"]
+    deadline = time.time() + 20
+    while True:
+        path, _, body = PUSHES.get(timeout=max(0.1, deadline - time.time()))
+        query = {k: v[0] for k, v in parse_qs(urlparse(path).query).items()}
+        crypto = WeChatCrypto(TOKEN, AES_KEY, appid)
+        plain = crypto.decrypt_message(
+            xmltodict.parse(body)["xml"], query["msg_signature"], query["timestamp"], query["nonce"]
+        )
+        event = parse_message(plain)
+        if getattr(event, "trace_id", None) == trace_id:
+            break
+    assert isinstance(event, WxaMediaCheckEvent)
+    assert event.is_risky == 0
+    assert event.status_code == 0
+    assert event.is_valid
+    # A v1 push names no user: the query has no openid.
+    assert "openid" not in query
