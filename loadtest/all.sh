@@ -10,6 +10,7 @@ run loadtest/compare_builds.sh 53ee999 5s 64 10
 run loadtest/compare_builds.sh c7ff1b1 5s 64 10
 run loadtest/compare_builds.sh 6f12f8f 5s 64 10
 run loadtest/compare_builds.sh 05638f7 5s 64 10
+run loadtest/compare_builds.sh b397381 5s 64 10
 run loadtest/latency.sh 15 64
 run loadtest/overload.sh 10 4000
 run loadtest/soak.sh 10
@@ -25,3 +26,4 @@ run loadtest/images.sh 5 3
 run loadtest/review.sh 10s 64 3
 run loadtest/review_sampling.sh 10s 64 3
 run loadtest/review_full.sh 5b7f9f8 5s 64 10
+run loadtest/forward.sh 10 2000 3

@@ -458,3 +458,32 @@ async fn no_secret_or_token_reaches_the_log() {
         assert!(!log.contains("js_code=c"), "a login code was logged: {log}");
     }
 }
+
+#[tokio::test]
+async fn made_up_tokens_cannot_flood_the_upstream() {
+    let platform = Arc::new(Platform::default());
+    let up = start_platform(Arc::clone(&platform)).await;
+    let s = TestServer::start_with(&config(
+        &format!("http://{up}"),
+        "token_checks_per_second = 2",
+    ))
+    .await;
+    let check = json!({"content": "hello"}).to_string();
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        answers.push(s.check(&format!("made-up-{i}"), &check).await["errcode"].clone());
+    }
+    // The burst of two is checked (and refused by the platform); the rest are -1, unasked.
+    assert_eq!(answers[..2], [json!(40001), json!(40001)], "{answers:?}");
+    assert!(answers[2..].iter().all(|a| *a == json!(-1)), "{answers:?}");
+    assert_eq!(platform.token_checks.load(Ordering::Relaxed), 2);
+    // A refused token is answered from memory, without a check.
+    assert_err(&s.check("made-up-0", &check).await, 40001);
+    assert_eq!(platform.token_checks.load(Ordering::Relaxed), 2);
+    let metrics = s.metrics_text().await;
+    assert!(
+        metrics.contains("modgate_upstream_token_checks_total{outcome=\"paced\"} 4"),
+        "{metrics}"
+    );
+    s.shutdown().await;
+}

@@ -92,6 +92,8 @@ enum Kind {
     Text,
     Visit,
     Media,
+    /// A platform API the gateway forwards in pass-through mode (a customer-service message).
+    Forward,
 }
 
 /// A small deterministic generator (xorshift64*): the same run makes the same choices.
@@ -400,7 +402,8 @@ async fn setup(args: &Args) -> Setup {
                 "text" => Kind::Text,
                 "visit" => Kind::Visit,
                 "media" => Kind::Media,
-                other => panic!("unknown mix entry {other:?} (text, visit, media)"),
+                "forward" => Kind::Forward,
+                other => panic!("unknown mix entry {other:?} (text, visit, media, forward)"),
             };
             (kind, weight.trim().parse().expect("a whole-number weight"))
         })
@@ -463,6 +466,15 @@ fn request(
             serde_json::json!({
                 "media_url": args.media_url, "media_type": 2, "version": 2,
                 "scene": 1, "openid": user,
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        Kind::Forward => (
+            format!("/cgi-bin/message/custom/send?access_token={token}"),
+            serde_json::json!({
+                "touser": user, "msgtype": "text",
+                "text": { "content": texts[rng.below(texts.len())] },
             })
             .to_string()
             .into_bytes(),

@@ -240,6 +240,10 @@ async fn platform_app(gw: &Gateway, raw: &str, now_ms: u64) -> Result<Arc<App>, 
     let checks = &up.metrics.token_checks;
     let answer = match up.check_token(raw).await {
         Ok(answer) => answer,
+        Err(crate::upstream::UpstreamError::TooManyChecks) => {
+            checks.with_label_values(&["paced"]).inc();
+            return Err(ApiError::System);
+        }
         Err(e) => {
             checks.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "upstream token check failed");

@@ -39,7 +39,8 @@
 //! | `upstream.connect_timeout_secs` / `timeout_secs` | `5` / `30` |
 //! | `upstream.max_request_bytes` / `max_response_bytes` | `16777216` / `67108864` |
 //! | `upstream.token_check_path` | `/cgi-bin/account/getaccountbasicinfo` |
-//! | `upstream.max_tokens` | `100000` platform tokens remembered |
+//! | `upstream.max_tokens` | `100000` platform tokens remembered (and as many refusals) |
+//! | `upstream.token_checks_per_second` | `50` unseen tokens checked with the upstream |
 //! | `limits.visit_check` (and per app `visit_check`) | `"report"` (`"off"`: no 61010; limits and quotas unchanged) |
 
 mod apps;

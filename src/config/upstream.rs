@@ -1,7 +1,7 @@
 //! `[upstream]`: pass-through mode (SPEC §13). With `url` set, every path modgate does not
 //! serve is forwarded there; without it, unknown paths are 404 as before.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,6 +17,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 /// A cheap authenticated call of the platform that names the token's app.
 pub const DEFAULT_TOKEN_CHECK_PATH: &str = "/cgi-bin/account/getaccountbasicinfo";
 pub const DEFAULT_MAX_TOKENS: u64 = 100_000;
+/// Checks of unseen tokens sent to the upstream per second, at most (each costs the upstream a
+/// call: a client sending made-up tokens must not turn the gateway into an amplifier).
+pub const DEFAULT_TOKEN_CHECKS_PER_SECOND: u64 = 50;
 
 /// `[upstream]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -29,6 +32,7 @@ pub struct RawUpstream {
     pub max_response_bytes: Option<i64>,
     pub token_check_path: Option<String>,
     pub max_tokens: Option<i64>,
+    pub token_checks_per_second: Option<i64>,
 }
 
 /// Validated `[upstream]`: present only when `url` is set.
@@ -47,8 +51,10 @@ pub struct UpstreamConfig {
     /// The call that tells whether a token the gateway has not seen is the platform's, and
     /// whose app it is (its answer's `appid`).
     pub token_check_path: String,
-    /// Platform tokens remembered at most.
+    /// Platform tokens remembered at most (and, apart from them, as many refused ones).
     pub max_tokens: NonZeroUsize,
+    /// Unseen tokens checked with the upstream per second, at most; past it such calls are -1.
+    pub token_checks_per_second: NonZeroU32,
 }
 
 /// Validates `[upstream]`, adding every problem to `errs`.
@@ -82,6 +88,12 @@ pub(super) fn validate(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamCo
         raw.max_tokens,
         DEFAULT_MAX_TOKENS,
         100_000_000,
+    );
+    let token_checks_per_second = errs.positive(
+        "upstream.token_checks_per_second",
+        raw.token_checks_per_second,
+        DEFAULT_TOKEN_CHECKS_PER_SECOND,
+        100_000,
     );
     let token_check_path = raw
         .token_check_path
@@ -124,6 +136,8 @@ pub(super) fn validate(raw: RawUpstream, errs: &mut Errors) -> Option<UpstreamCo
         max_response_bytes,
         token_check_path,
         max_tokens: NonZeroUsize::new(max_tokens as usize).unwrap_or(NonZeroUsize::MIN),
+        token_checks_per_second: NonZeroU32::new(token_checks_per_second as u32)
+            .unwrap_or(NonZeroU32::MIN),
     })
 }
 

@@ -10,7 +10,7 @@ pub struct UpstreamMetrics {
     /// Time until the upstream's answer began.
     pub seconds: Histogram,
     /// Unknown tokens checked with the upstream, by outcome: `known`, `refused`, `unknown_app`,
-    /// `error`.
+    /// `error`, or `paced` (not checked: over `token_checks_per_second`).
     pub token_checks: IntCounterVec,
     /// Platform tokens (and refusals) remembered.
     pub tokens: IntGauge,

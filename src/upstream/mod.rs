@@ -36,6 +36,8 @@ pub enum UpstreamError {
     TooLarge(u64),
     #[error("the upstream's answer could not be read: {0}")]
     Garbled(String),
+    #[error("too many unseen tokens to check with the upstream; retry later")]
+    TooManyChecks,
 }
 
 /// The upstream's answer to a token check.
@@ -87,6 +89,8 @@ fn end_to_end(from: &HeaderMap) -> HeaderMap {
 pub struct Upstream {
     config: UpstreamConfig,
     client: reqwest::Client,
+    /// Paces token checks ([`UpstreamConfig::token_checks_per_second`]).
+    checks: governor::DefaultDirectRateLimiter,
     /// Platform tokens seen in answers or checked ([`Learned`]).
     pub tokens: Learned,
     pub metrics: UpstreamMetrics,
@@ -113,6 +117,9 @@ impl Upstream {
             .map_err(|e| e.to_string())?;
         Ok(Upstream {
             tokens: Learned::new(config.max_tokens.get()),
+            checks: governor::RateLimiter::direct(governor::Quota::per_second(
+                config.token_checks_per_second,
+            )),
             config,
             client,
             metrics,
@@ -210,13 +217,11 @@ impl Upstream {
         body: Bytes,
         limit: u64,
     ) -> Result<http::Response<Bytes>, UpstreamError> {
+        // Read here, so in no encoding but the identity.
+        let mut headers = parts.headers.clone();
+        headers.remove(header::ACCEPT_ENCODING);
         let resp = self
-            .send(
-                &parts.method,
-                path_and_query(parts),
-                &parts.headers,
-                body.into(),
-            )
+            .send(&parts.method, path_and_query(parts), &headers, body.into())
             .await?;
         self.read_whole(resp, limit).await
     }
@@ -253,6 +258,9 @@ impl Upstream {
     /// Asks the upstream whether `token` is one of its tokens, and whose: a GET of
     /// `token_check_path` with the token.
     pub async fn check_token(&self, token: &str) -> Result<TokenCheck, UpstreamError> {
+        if self.checks.check().is_err() {
+            return Err(UpstreamError::TooManyChecks);
+        }
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("access_token", token)
             .finish();

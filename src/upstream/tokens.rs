@@ -48,10 +48,12 @@ pub enum Recall {
     Unknown,
 }
 
-/// The learned tokens, at most `max` of them.
+/// The learned tokens, at most `max` of them, and apart from them at most `max` refused ones
+/// (made-up tokens cannot crowd out real ones).
 #[derive(Debug)]
 pub struct Learned {
     entries: DashMap<Key, Entry>,
+    refused: DashMap<Key, Entry>,
     /// Each app's latest token issued by `/cgi-bin/token`, which the next one supersedes.
     latest: DashMap<Arc<str>, Key>,
     max: usize,
@@ -61,6 +63,7 @@ impl Learned {
     pub fn new(max: usize) -> Self {
         Learned {
             entries: DashMap::new(),
+            refused: DashMap::new(),
             latest: DashMap::new(),
             max,
         }
@@ -69,10 +72,15 @@ impl Learned {
     /// What is known of `token` at `now_ms`.
     pub fn recall(&self, token: &str, now_ms: u64) -> Recall {
         let k = key(token);
-        let found = self.entries.get(&k).map(|e| e.value().clone());
+        let found = self
+            .entries
+            .get(&k)
+            .or_else(|| self.refused.get(&k))
+            .map(|e| e.value().clone());
         match found {
             Some(e) if e.until_ms() <= now_ms => {
                 self.entries.remove_if(&k, |_, e| e.until_ms() <= now_ms);
+                self.refused.remove_if(&k, |_, e| e.until_ms() <= now_ms);
                 Recall::Unknown
             }
             Some(Entry::Known { appid, .. }) => Recall::Known(appid),
@@ -104,7 +112,14 @@ impl Learned {
         {
             *until_ms = (*until_ms).min(now_ms.saturating_add(SUPERSEDED_GRACE_MS));
         }
-        self.insert(k, Entry::Known { appid, until_ms }, now_ms)
+        self.refused.remove(&k);
+        Self::insert(
+            &self.entries,
+            self.max,
+            k,
+            Entry::Known { appid, until_ms },
+            now_ms,
+        )
     }
 
     /// Remembers the upstream's refusal of `token` until `until_ms`.
@@ -114,36 +129,38 @@ impl Learned {
             errmsg: Arc::from(errmsg),
             until_ms,
         };
-        self.insert(key(token), entry, now_ms);
+        Self::insert(&self.refused, self.max, key(token), entry, now_ms);
     }
 
-    fn insert(&self, k: Key, entry: Entry, now_ms: u64) -> bool {
-        if self.entries.len() >= self.max && !self.entries.contains_key(&k) {
-            self.sweep(now_ms);
-            if self.entries.len() >= self.max {
+    /// Inserts into `table` unless it is full of live entries (expired ones are swept first).
+    fn insert(table: &DashMap<Key, Entry>, max: usize, k: Key, entry: Entry, now_ms: u64) -> bool {
+        if table.len() >= max && !table.contains_key(&k) {
+            table.retain(|_, e| e.until_ms() > now_ms);
+            if table.len() >= max {
                 return false;
             }
         }
-        self.entries.insert(k, entry);
+        table.insert(k, entry);
         true
     }
 
     /// Forgets every entry past its time; returns how many.
     pub fn sweep(&self, now_ms: u64) -> usize {
-        let before = self.entries.len();
+        let before = self.len();
         self.entries.retain(|_, e| e.until_ms() > now_ms);
+        self.refused.retain(|_, e| e.until_ms() > now_ms);
         let live = &self.entries;
         self.latest.retain(|_, k| live.contains_key(k));
-        before.saturating_sub(self.entries.len())
+        before.saturating_sub(self.len())
     }
 
-    /// Entries held.
+    /// Entries held, tokens and refusals.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.refused.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 }
 
@@ -194,13 +211,28 @@ mod tests {
                 errmsg: Arc::from("invalid credential")
             }
         );
+        // Refusals have a table of their own: they never crowd out real tokens.
+        for i in 0..10 {
+            l.refuse(
+                &format!("made-up-{i}"),
+                40001,
+                "invalid credential",
+                60_000,
+                0,
+            );
+        }
         assert!(l.remember("a", "wxa", 10_000, 0, false));
+        assert!(l.remember("b", "wxa", 10_000, 0, false));
         // Full of live entries: the third is not kept.
-        assert!(!l.remember("b", "wxa", 10_000, 0, false));
+        assert!(!l.remember("c", "wxa", 10_000, 0, false));
         // Once some have expired they make room.
-        assert!(l.remember("b", "wxa", 90_000, 20_000, false));
+        assert!(l.remember("c", "wxa", 90_000, 20_000, false));
         assert_eq!(l.recall("a", 20_000), Recall::Unknown);
-        assert_eq!(l.recall("b", 20_000), Recall::Known(Arc::from("wxa")));
-        assert_eq!(l.len(), 2);
+        assert_eq!(l.recall("c", 20_000), Recall::Known(Arc::from("wxa")));
+        assert_eq!(
+            l.len(),
+            3,
+            "two tokens, and the first refusal of the bounded ten"
+        );
     }
 }
