@@ -4,8 +4,8 @@
 #
 # The earlier revision is built in a git worktree under target/ (its own target directory, so
 # this checkout's build is untouched). All three servers run pinned to CPU 0 with one tokio
-# worker, wrk pinned to CPU 1; each round measures the ceiling, the earlier build and this one in
-# turn, so drift on a shared machine hits all three alike. Prints every round and the medians of
+# worker, wrk pinned to CPU 1; each round measures the ceiling, then the two builds in turn (which
+# goes first alternates by round), so drift on a shared machine hits all three alike. Prints every round and the medians of
 # the per-round ratios (a ratio within one round is what survives this machine's noise).
 # Usage: loadtest/compare_builds.sh REVISION [DURATION] [CONNECTIONS] [ROUNDS]
 # With SEED_DATA=DIR set, both gateways start from a copy of that data directory.
@@ -53,10 +53,18 @@ T_CURRENT=$(prepare 18080)
 rounds=$(mktemp)
 echo "| round | ceiling req/s | $short req/s | this build req/s |"
 echo "| --- | ---: | ---: | ---: |"
+# The two gateways take turns at going first after the ceiling. Even so, two builds of the same
+# source come out up to ~7% apart here (BENCHMARKS.md, 2026-12-02): differences smaller than
+# that are not resolved by this script.
 for r in $(seq "$ROUNDS"); do
     read -r c _ < <(measure "http://127.0.0.1:18081/wxa/msg_sec_check?access_token=$T_CURRENT" "$DURATION" "$CONNS")
-    read -r e _ < <(measure "http://127.0.0.1:18082/wxa/msg_sec_check?access_token=$T_EARLIER" "$DURATION" "$CONNS")
-    read -r n _ < <(measure "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$T_CURRENT" "$DURATION" "$CONNS")
+    if [ $((r % 2)) -eq 1 ]; then
+        read -r e _ < <(measure "http://127.0.0.1:18082/wxa/msg_sec_check?access_token=$T_EARLIER" "$DURATION" "$CONNS")
+        read -r n _ < <(measure "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$T_CURRENT" "$DURATION" "$CONNS")
+    else
+        read -r n _ < <(measure "http://127.0.0.1:18080/wxa/msg_sec_check?access_token=$T_CURRENT" "$DURATION" "$CONNS")
+        read -r e _ < <(measure "http://127.0.0.1:18082/wxa/msg_sec_check?access_token=$T_EARLIER" "$DURATION" "$CONNS")
+    fi
     echo "| $r | $c | $e | $n |"
     echo "$c $e $n" >> "$rounds"
 done

@@ -276,45 +276,29 @@ pub fn start_process_with(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Process, SocketAddr, SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modgate"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr_after = |line: &str, key: &str| -> Option<SocketAddr> {
-        line.split(key)
-            .nth(1)?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
-    let (api, admin) = loop {
-        let line = lines
-            .next()
-            .expect("the gateway printed its addresses")
-            .unwrap();
-        if let (Some(api), Some(admin)) = (addr_after(&line, " api="), addr_after(&line, " admin="))
-        {
-            break (api, admin);
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Process(child), api, admin)
+    let (process, api, admin, _) = start_process_full(config, env);
+    (process, api, admin)
 }
 
-/// [`start_process_with`], keeping every line the gateway logs (after its addresses) in the
-/// returned buffer.
+/// [`start_process_with`], keeping every line the gateway logs in the returned buffer.
 pub fn start_process_logged(
     config: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (
     Process,
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    let (process, api, _, log) = start_process_full(config, env);
+    (process, api, log)
+}
+
+fn start_process_full(
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (
+    Process,
+    SocketAddr,
     SocketAddr,
     std::sync::Arc<std::sync::Mutex<String>>,
 ) {
@@ -329,21 +313,27 @@ pub fn start_process_logged(
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let api = loop {
+    let addr_after = |line: &str, key: &str| -> Option<SocketAddr> {
+        line.split(key)
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (api, admin) = loop {
         let line = lines
             .next()
             .expect("the gateway printed its addresses")
             .unwrap();
         log.lock().unwrap().push_str(&line);
-        if let Some(api) = line
-            .split(" api=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
+        log.lock().unwrap().push('\n');
+        if let (Some(api), Some(admin)) = (addr_after(&line, " api="), addr_after(&line, " admin="))
         {
-            break api;
+            break (api, admin);
         }
     };
+    // Keep reading, so the gateway never blocks on a full pipe.
     let kept = std::sync::Arc::clone(&log);
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
@@ -352,7 +342,7 @@ pub fn start_process_logged(
             log.push('\n');
         }
     });
-    (Process(child), api, log)
+    (Process(child), api, admin, log)
 }
 
 /// The admin token of [`default_config`].
