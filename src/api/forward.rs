@@ -52,8 +52,11 @@ pub(super) async fn forward(
         let answer = up.stream(&parts, body).await.map_err(unavailable)?;
         return Ok(answer.map(AnyBody::Right));
     };
-    // Small requests whose answers are read whole: their bodies are read first too.
-    let body = super::read_frames(body, gw.config.server.max_body_bytes.get()).await?;
+    // Small requests whose answers are read whole: their bodies are read first too, within the
+    // API's own body limit.
+    let limit = gw.config.server.max_body_bytes.get();
+    super::announced_length(&parts.headers, limit)?;
+    let body = super::read_frames(body, limit).await?;
     let answer = up
         .exchange(&parts, body.clone(), LESSON_BYTES)
         .await
