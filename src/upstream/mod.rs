@@ -162,18 +162,24 @@ impl Upstream {
         }
     }
 
+    /// A request that got no answer head: counted by what went wrong.
     fn failed(&self, e: reqwest::Error) -> UpstreamError {
-        let (label, error) = if e.is_timeout() {
-            ("timeout", UpstreamError::Timeout(self.config.timeout))
-        } else {
-            // Without the URL: its query may hold a secret or a token.
-            (
-                "error",
-                UpstreamError::Unreachable(e.without_url().to_string()),
-            )
+        let error = self.describe(e);
+        let label = match error {
+            UpstreamError::Timeout(_) => "timeout",
+            _ => "error",
         };
         self.metrics.requests.with_label_values(&[label]).inc();
         error
+    }
+
+    /// What a client error means, without its URL (whose query may hold a secret or a token).
+    fn describe(&self, e: reqwest::Error) -> UpstreamError {
+        if e.is_timeout() {
+            UpstreamError::Timeout(self.config.timeout)
+        } else {
+            UpstreamError::Unreachable(e.without_url().to_string())
+        }
     }
 
     /// Forwards a request with `body` streamed (at most `max_request_bytes`; the caller judges
@@ -242,8 +248,9 @@ impl Upstream {
                 if e.is::<http_body_util::LengthLimitError>() {
                     UpstreamError::TooLarge(limit)
                 } else {
+                    // The answer was counted by its status when its head came.
                     match e.downcast::<reqwest::Error>() {
-                        Ok(e) => self.failed(*e),
+                        Ok(e) => self.describe(*e),
                         Err(e) => UpstreamError::Garbled(e.to_string()),
                     }
                 }
