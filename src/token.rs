@@ -308,8 +308,14 @@ impl Forced {
     }
 }
 
+/// How far in the future a token's issue time may lie: instances sharing the configuration may
+/// disagree about the time by this much. A token issued later than that was minted by a clock
+/// far ahead (or with the app's key outside any gateway) and would outlive its lifetime here.
+pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
+
 /// Decides whether verified `claims` are usable at `now_ms` given the app's rotation state.
 ///
+/// - Issued more than [`MAX_CLOCK_SKEW_MS`] after `now_ms`: `Invalid`.
 /// - Past its lifetime: `Expired`.
 /// - The current token, or one issued after it: valid. A newer token than this instance knows of
 ///   was issued by another instance that does not share rotation state with it (the memory
@@ -324,6 +330,9 @@ pub fn judge(
     now_ms: u64,
     grace_ms: u64,
 ) -> Result<(), TokenError> {
+    if claims.issued_ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(TokenError::Invalid);
+    }
     if now_ms >= claims.expires_ms() {
         return Err(TokenError::Expired);
     }
@@ -506,6 +515,17 @@ mod tests {
             Err(ForceRefused::TooSoon)
         );
         assert_eq!(f.admit(rules(11), t).unwrap().count, 1);
+    }
+
+    #[test]
+    fn tokens_from_the_future_are_refused_beyond_the_skew() {
+        let now = 1_000_000;
+        let ahead = |ms| claims(now + ms).times();
+        assert_eq!(judge(ahead(MAX_CLOCK_SKEW_MS), None, now, 300_000), Ok(()));
+        assert_eq!(
+            judge(ahead(MAX_CLOCK_SKEW_MS + 1), None, now, 300_000),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]

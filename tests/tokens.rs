@@ -307,3 +307,27 @@ async fn tokens_key_setting_changes_every_token() {
     plain.shutdown().await;
     peppered.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_refused() {
+    use modgate::token::{AppKey, Claims, Lineage, encode};
+
+    let s = TestServer::start().await;
+    let key = AppKey::derive(None, APPID, SECRET);
+    let minted = |ahead_ms: u64| {
+        encode(
+            &key,
+            &Claims {
+                appid: APPID.into(),
+                lineage: Lineage::Token,
+                issued_ms: T0_MS + ahead_ms,
+                ttl_secs: 7200,
+            },
+        )
+    };
+    // Within the skew instances may have between them: accepted.
+    assert_eq!(s.check(&minted(60_000), V2_OK).await["errcode"], 0);
+    // Ten minutes ahead: signed with the app's own key, and still refused.
+    assert_err(&s.check(&minted(600_000), V2_OK).await, 40001);
+    s.shutdown().await;
+}
