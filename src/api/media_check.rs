@@ -70,7 +70,7 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
         let why = match denied {
             Denied::Scheme => "must be an http or https URL".to_string(),
             Denied::NoHost => "has no host".to_string(),
-            Denied::Address(..) => format!("is refused: {denied}"),
+            Denied::Address(..) | Denied::Resolved(_) => format!("is refused: {denied}"),
         };
         return Err(ApiError::Format(format!("field `media_url` {why}").into()));
     }

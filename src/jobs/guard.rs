@@ -24,8 +24,23 @@ pub enum Denied {
     Scheme,
     #[error("the URL has no host")]
     NoHost,
+    /// A literal address in the URL (the client wrote it: naming it tells nothing new).
     #[error("{0} is a {1} address, which is not fetched")]
     Address(IpAddr, &'static str),
+    /// A name that resolves to a denied address. The address is not named: what a name resolves
+    /// to inside the gateway's network is not the client's to learn.
+    #[error("the host resolves to a {0} address, which is not fetched")]
+    Resolved(&'static str),
+}
+
+impl Denied {
+    /// The refusal as it is told about a name rather than a literal address.
+    pub fn for_name(self) -> Denied {
+        match self {
+            Denied::Address(_, what) => Denied::Resolved(what),
+            other => other,
+        }
+    }
 }
 
 /// IPv4 ranges that are never connected to, with what they are.
