@@ -75,8 +75,6 @@ pub enum Lineage {
 }
 
 impl Lineage {
-    pub const ALL: [Lineage; 2] = [Lineage::Token, Lineage::Stable];
-
     pub fn index(self) -> usize {
         self as usize
     }

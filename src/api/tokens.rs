@@ -253,9 +253,11 @@ async fn platform_app(gw: &Gateway, raw: &str, now_ms: u64) -> Result<Arc<App>, 
     let outcome = match answer {
         TokenCheck::Valid { appid } => {
             // An answer that does not name the app is enough when only one app is registered.
-            let appid = appid.or_else(|| match gw.apps.all().as_slice() {
-                [only] => Some(only.appid().to_owned()),
-                _ => None,
+            let appid = appid.or_else(|| {
+                (gw.apps.len() == 1)
+                    .then(|| gw.apps.all().pop())
+                    .flatten()
+                    .map(|only| only.appid().to_owned())
             });
             match appid.as_deref().map(registered) {
                 Some(Ok(app)) => {

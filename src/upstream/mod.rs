@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::config::UpstreamConfig;
 use crate::transport::response::{BoxError, StreamedBody};
 use metrics::UpstreamMetrics;
-pub use tokens::{Learned, Recall, SUPERSEDED_GRACE_MS};
+pub use tokens::{Learned, Recall};
 
 /// Why the upstream gave no usable answer. The caller answers -1 (system error), as the platform
 /// does when it cannot serve.

@@ -144,16 +144,6 @@ impl Learned {
         true
     }
 
-    /// Forgets every entry past its time; returns how many.
-    pub fn sweep(&self, now_ms: u64) -> usize {
-        let before = self.len();
-        self.entries.retain(|_, e| e.until_ms() > now_ms);
-        self.refused.retain(|_, e| e.until_ms() > now_ms);
-        let live = &self.entries;
-        self.latest.retain(|_, k| live.contains_key(k));
-        before.saturating_sub(self.len())
-    }
-
     /// Entries held, tokens and refusals.
     pub fn len(&self) -> usize {
         self.entries.len() + self.refused.len()
