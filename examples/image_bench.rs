@@ -126,8 +126,9 @@ fn main() {
             qr_links: modgate::engine::Suggest::Risky,
         }),
         qr_scan: qr,
+        models: modgate::media::models::ModelSettings::default(),
     };
-    let v = analyse(&jpeg, MediaKind::Image, &analysis(true));
+    let v = analyse(&jpeg, MediaKind::Image, &analysis(true), None);
     assert_eq!(v.errcode, 0, "{v:?}");
     println!(
         "# image analysis, one core: a {}-byte 1152x864 JPEG, {seconds} s per measure, {rounds} rounds\n",
@@ -142,10 +143,10 @@ fn main() {
             std::hint::black_box(images::decode(&jpeg, &limits).unwrap());
         });
         let no_qr = rate(seconds, || {
-            std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(false)));
+            std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(false), None));
         });
         let qr = rate(seconds, || {
-            std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(true)));
+            std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(true), None));
         });
         println!(
             "| {round} | {decode:.1} | {no_qr:.1} | {:.0}% | {qr:.1} | {:.0}% |",
@@ -157,10 +158,10 @@ fn main() {
         std::hint::black_box(images::decode(&jpeg, &limits).unwrap());
     });
     let no_qr_mib = peak_mib(|| {
-        std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(false)));
+        std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(false), None));
     });
     let qr_mib = peak_mib(|| {
-        std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(true)));
+        std::hint::black_box(analyse(&jpeg, MediaKind::Image, &analysis(true), None));
     });
     println!(
         "\nPeak heap of one analysis (memory per worker): decode only {decode_mib:.1} MiB, \

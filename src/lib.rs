@@ -20,6 +20,7 @@
 //!   bytes.
 //! - [`config`]: raw TOML, then a validated [`config::Config`], one module per section.
 //! - [`transport`]: the accept loop, framing guard, overload shedding, shutdown, responses.
+//! - [`vision`]: the media models (ONNX Runtime at run time) and their analysis pool.
 //! - [`engine`], [`limits`], [`token`], [`ids`], [`rid`], [`clock`]: pure leaves.
 //!
 //! [`run`] (or [`build`] then [`serve`]) starts both listeners on already-bound sockets and
@@ -49,5 +50,6 @@ pub mod tenants;
 pub mod token;
 pub mod transport;
 pub mod upstream;
+pub mod vision;
 
 pub use app::{Listeners, Options, RunError, build, run, serve};

@@ -41,6 +41,24 @@ enum Command {
         /// The text to check.
         text: String,
     },
+    /// Analyse image or audio files offline as a media check would (format, QR codes,
+    /// embedded text, the media models), with the built-in lexicon and empty hash banks; one
+    /// JSON line per file: the verdict, what the file is (with the classifier's score and the
+    /// text read in it) and each strategy's time.
+    CheckMedia {
+        /// Files to analyse.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// What the files are.
+        #[arg(long, default_value = "image", value_parser = ["image", "audio"])]
+        kind: String,
+        /// The media models' folder (`scripts/fetch-models`).
+        #[arg(long, value_name = "DIR", default_value = "models")]
+        models: PathBuf,
+        /// Analyse without the media models.
+        #[arg(long)]
+        no_models: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,7 +66,77 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Check { text } => check(&text),
+        Command::CheckMedia {
+            files,
+            kind,
+            models,
+            no_models,
+        } => check_media(&files, &kind, (!no_models).then_some(models.as_path())),
     }
+}
+
+fn check_media(files: &[PathBuf], kind: &str, models: Option<&std::path::Path>) -> ExitCode {
+    use modgate::media::models::ModelSettings;
+    use modgate::media::sniff::MediaKind;
+    use modgate::media::{Analysis, TextCheck, analyse, bank::Bank, images};
+    let engine = match Engine::builtin() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("modgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut loaded = match models.map(modgate::vision::ModelFiles::find) {
+        None => None,
+        Some(Err(e)) => {
+            eprintln!("modgate: {e}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(files)) => match modgate::vision::Models::load(&files) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("modgate: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let empty = Bank::default();
+    let analysis = Analysis {
+        global: &empty,
+        app: None,
+        pdq_distance: 31,
+        limits: images::ImageLimits::default(),
+        text: Some(TextCheck {
+            engine: &engine,
+            table: None,
+            qr_links: modgate::engine::Suggest::Risky,
+        }),
+        qr_scan: true,
+        models: ModelSettings {
+            without: "run without models (--no-models)".into(),
+            ..ModelSettings::default()
+        },
+    };
+    let kind = if kind == "audio" {
+        MediaKind::Audio
+    } else {
+        MediaKind::Image
+    };
+    let mut status = ExitCode::SUCCESS;
+    for file in files {
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("modgate: {}: {e}", file.display());
+                status = ExitCode::FAILURE;
+                continue;
+            }
+        };
+        let verdict = analyse(&bytes, kind, &analysis, loaded.as_mut());
+        let out = serde_json::json!({ "file": file, "verdict": verdict });
+        println!("{out}");
+    }
+    status
 }
 
 fn check(text: &str) -> ExitCode {

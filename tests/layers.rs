@@ -15,7 +15,15 @@ use std::path::{Path, PathBuf};
 /// module must be placed here.
 const LAYERS: &[&[&str]] = &[
     // Pure leaves, and the transport, which knows HTTP but none of the APIs served over it.
-    &["clock", "rid", "ids", "token", "engine", "transport"],
+    &[
+        "clock",
+        "rid",
+        "ids",
+        "token",
+        "engine",
+        "transport",
+        "vision",
+    ],
     // Decision math of the limits; the validated configuration, one settings type per section.
     &["limits", "config"],
     // Backend traits and their implementations: keys, counters and bytes; and the platform

@@ -247,6 +247,7 @@ impl Origin {
         };
         match path.as_str() {
             "/image.png" => Response::new(full(png())),
+            "/ad-text.png" => Response::new(full(&include_bytes!("data/ad-text.png")[..])),
             "/banked.png" | "/copy.jpg" | "/qr.png" | "/other.png" => {
                 Response::new(full(fixture(&path)))
             }
@@ -1584,4 +1585,242 @@ async fn with_redis_jobs_are_shared_and_pushed_once() {
 
 async fn accepted_job(s: &TestServer, token: &str, url: &str) -> String {
     accepted(s, token, url, 2).await
+}
+
+/// `/readyz` once the analysis pool has loaded (or failed to load) the media models.
+async fn models_loaded(s: &TestServer) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let body = s
+            .client
+            .get(s.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !body.contains("models: loading") {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "models never loaded: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn models_dir() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    assert!(
+        dir.join("open-nsfw.onnx").is_file(),
+        "{} has no models: run scripts/fetch-models",
+        dir.display()
+    );
+    dir.display().to_string()
+}
+
+/// SPEC §14: with the models loaded, text written in an image is read and judged (an ad with a
+/// contact: risky, 10001), the classifier scores every image, the push's `content_model` item
+/// carries the combined verdict, and the job view lists each strategy with its time and the
+/// text read; `/readyz` names the models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_models_read_text_in_images_and_score_them() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let media_extra = format!("models_dir = {:?}\nanalysis_workers = 1\n", models_dir());
+    let s = TestServer::start_with(&gateway_config(r.start().await, &media_extra, "")).await;
+    let ready = models_loaded(&s).await;
+    assert!(
+        ready.starts_with("ready\n") && ready.contains("open_nsfw") && ready.contains("PP-OCR"),
+        "{ready}"
+    );
+    let t = s.token().await;
+    let push = verdict_for(&s, &r, &t, &format!("http://{o}/ad-text.png"), 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "risky", "label": 10001}),
+        "{push}"
+    );
+    let detail = push["detail"].as_array().unwrap();
+    assert_eq!(detail[0]["strategy"], "content_model");
+    assert_eq!(
+        (detail[0]["suggest"].as_str(), detail[0]["label"].as_u64()),
+        (Some("risky"), Some(10001))
+    );
+    let item = |name: &str| detail.iter().find(|d| d["strategy"] == name).cloned();
+    assert_eq!(item("ocr").unwrap()["label"], 10001, "{push}");
+    let nsfw = item("nsfw_model").unwrap();
+    assert_eq!(
+        (nsfw["suggest"].as_str(), nsfw["label"].as_u64()),
+        (Some("pass"), Some(20002))
+    );
+    assert!(nsfw["prob"].as_u64().unwrap() < 10, "{nsfw}");
+
+    let job = admin_job(&s, push["trace_id"].as_str().unwrap()).await;
+    let media = &job["verdict"]["media"];
+    assert_eq!(
+        media["text"],
+        json!(["加我微信 abc123456", "带你赚钱"]),
+        "{job}"
+    );
+    assert!(media["nsfw_score"].as_f64().unwrap() < 0.1, "{job}");
+    let runs = job["verdict"]["strategies"].as_array().unwrap();
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "decode",
+            "hash_bank",
+            "qr_code",
+            "image_text",
+            "nsfw_model",
+            "ocr"
+        ]
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r["outcome"] == "ok" && r["ms"].as_f64().unwrap() >= 0.0),
+        "{runs:?}"
+    );
+    assert!(
+        runs[5]["ms"].as_f64().unwrap() > 1.0,
+        "OCR takes time: {runs:?}"
+    );
+
+    // A photo without text passes, with the classifier's item and an OCR item that found
+    // nothing to flag.
+    let push = verdict_for(&s, &r, &t, &format!("http://{o}/other.png"), 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "pass", "label": 100}),
+        "{push}"
+    );
+    let strategies: Vec<&str> = push["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies, ["content_model", "format", "nsfw_model", "ocr"]);
+    s.shutdown().await;
+}
+
+/// The classifier's thresholds are the operator's: at 0 everything is pornography, risky with
+/// 20002 and the score as prob; the synchronous image check gives the same analysis (87014).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classifier_thresholds_decide_and_img_sec_check_shares_the_analysis() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let media_extra = format!(
+        "models_dir = {:?}\nanalysis_workers = 1\nnsfw_review = 0.0\nnsfw_risky = 0.0\nocr = false\n",
+        models_dir()
+    );
+    let s = TestServer::start_with(&gateway_config(r.start().await, &media_extra, "")).await;
+    models_loaded(&s).await;
+    let t = s.token().await;
+    let push = verdict_for(&s, &r, &t, &format!("http://{o}/other.png"), 2).await;
+    assert_eq!(
+        push["result"],
+        json!({"suggest": "risky", "label": 20002}),
+        "{push}"
+    );
+    let job = admin_job(&s, push["trace_id"].as_str().unwrap()).await;
+    let runs = job["verdict"]["strategies"].as_array().unwrap();
+    let ocr = runs.iter().find(|r| r["strategy"] == "ocr").unwrap();
+    assert_eq!(ocr["outcome"], "skipped", "{ocr}");
+
+    let boundary = "b0undary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"media\"; filename=\"a.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(fixture("/other.png"));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let resp = s
+        .client
+        .post(s.url(&format!("/wxa/img_sec_check?access_token={t}")))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = json_of(resp).await;
+    assert_err(&v, 87014);
+    s.shutdown().await;
+}
+
+/// Without models the gateway still runs: `/readyz` says why there are none, and the verdicts
+/// record the model strategies as skipped. A model past its time limit fails its strategy
+/// (errcode -1 in its item, the reason in the job view), never the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_models_or_past_their_time_the_job_still_finishes() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(
+        r.start().await,
+        "models_dir = \"/nonexistent/models\"\n",
+        "",
+    ))
+    .await;
+    let ready = models_loaded(&s).await;
+    assert!(
+        ready.contains("models: none (/nonexistent/models lacks open-nsfw.onnx"),
+        "{ready}"
+    );
+    let t = s.token().await;
+    let push = verdict_for(&s, &r, &t, &format!("http://{o}/ad-text.png"), 2).await;
+    assert_eq!(push["result"]["suggest"], "pass", "{push}");
+    let job = admin_job(&s, push["trace_id"].as_str().unwrap()).await;
+    let skipped: Vec<&Value> = job["verdict"]["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 2, "{job}");
+    assert!(
+        skipped[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("lacks open-nsfw.onnx")
+    );
+    s.shutdown().await;
+
+    let r = Receiver::new();
+    let media_extra = format!(
+        "models_dir = {:?}\nanalysis_workers = 1\nmodel_timeout_secs = 0.001\n",
+        models_dir()
+    );
+    let s = TestServer::start_with(&gateway_config(r.start().await, &media_extra, "")).await;
+    models_loaded(&s).await;
+    let t = s.token().await;
+    let push = verdict_for(&s, &r, &t, &format!("http://{o}/ad-text.png"), 2).await;
+    assert_eq!(push["errcode"], 0, "{push}");
+    let detail = push["detail"].as_array().unwrap();
+    for name in ["nsfw_model", "ocr"] {
+        let item = detail.iter().find(|d| d["strategy"] == name).unwrap();
+        assert_eq!(item["errcode"], -1, "{push}");
+    }
+    let job = admin_job(&s, push["trace_id"].as_str().unwrap()).await;
+    let failed: Vec<&Value> = job["verdict"]["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 2, "{job}");
+    assert!(
+        failed.iter().all(|r| r["note"] == "timed out"),
+        "{failed:?}"
+    );
+    s.shutdown().await;
 }

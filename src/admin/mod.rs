@@ -2,7 +2,8 @@
 //! `/console/`, and the admin API under `/admin/*` (SPEC §7, §9-§11).
 //!
 //! `/healthz` says the process is up; `/readyz` says it takes traffic (503 while draining, so a
-//! load balancer stops sending new requests); `/metrics` is the Prometheus text format.
+//! load balancer stops sending new requests) and names the media models loaded; `/metrics` is
+//! the Prometheus text format.
 //!
 //! Every `/admin/*` route needs `Authorization: Bearer <admin.token>` (compared in constant
 //! time; 401 otherwise; the routes do not exist without a configured token). Handlers return
@@ -35,6 +36,7 @@ use crate::gateway::Gateway;
 use crate::transport::body;
 use crate::transport::response::{Response, json_response};
 use crate::transport::shutdown::Readiness;
+use crate::vision::pool::Loaded;
 
 /// A handler's answer.
 type Answer = Result<Response, AdminError>;
@@ -69,7 +71,18 @@ fn listener(gw: &Gateway, ready: &Readiness, req: &Request<Incoming>) -> Answer 
         "/readyz" if ready.draining.load(Ordering::Acquire) => {
             text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
         }
-        "/readyz" => text(StatusCode::OK, "ready\n"),
+        "/readyz" => {
+            // Ready whatever the models' state: without them the gateway still serves, and
+            // says so here (SPEC §14).
+            let models = match gw.media.models() {
+                Loaded::Loading => "models: loading\n".to_string(),
+                Loaded::Models(names) => format!("models: {}\n", names.join("; ")),
+                Loaded::Without(why) => format!("models: none ({why})\n"),
+            };
+            let mut resp = text(StatusCode::OK, "");
+            *resp.body_mut() = Full::new(Bytes::from(format!("ready\n{models}")));
+            resp
+        }
         _ => {
             let mut resp = http::Response::new(Full::new(Bytes::from(gw.metrics.render())));
             resp.headers_mut().insert(

@@ -1,6 +1,7 @@
 //! `[media]`: media jobs, the fetcher and pushes.
 
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -28,6 +29,13 @@ pub const DEFAULT_RETENTION_HOURS: u64 = 168;
 pub const DEFAULT_LEASE_SECS: f64 = 60.0;
 pub const DEFAULT_PDQ_DISTANCE: u64 = 31;
 pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+/// Where `scripts/fetch-models` puts the models (relative to the working directory).
+pub const DEFAULT_MODELS_DIR: &str = "models";
+/// The classifier's score from which an image is `review`, and from which it is `risky`.
+pub const DEFAULT_NSFW_REVIEW: f64 = 0.5;
+pub const DEFAULT_NSFW_RISKY: f64 = 0.8;
+/// How long one model strategy (the classifier, or the whole of OCR) may take on one image.
+pub const DEFAULT_MODEL_TIMEOUT_SECS: f64 = 20.0;
 
 /// `[media]`: media jobs, the fetcher and pushes.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -50,6 +58,13 @@ pub struct RawMedia {
     pub max_pixels: Option<i64>,
     pub qr_scan: Option<bool>,
     pub qr_links: Option<String>,
+    pub models: Option<bool>,
+    pub models_dir: Option<String>,
+    pub analysis_workers: Option<i64>,
+    pub nsfw_review: Option<f64>,
+    pub nsfw_risky: Option<f64>,
+    pub ocr: Option<bool>,
+    pub model_timeout_secs: Option<f64>,
 }
 
 /// Validated `[media]`.
@@ -89,6 +104,19 @@ pub struct MediaConfig {
     /// What a QR code that leads somewhere (link, contact, account) is: `risky`, `review`, or
     /// `pass` (links ignored; the code's text is still checked).
     pub qr_links: Suggest,
+    /// The media models' folder (SPEC §14); `None` when the models are switched off.
+    pub models_dir: Option<PathBuf>,
+    /// Threads that decode and analyse images and run the models (each holds its own model
+    /// sessions); by default one per core.
+    pub analysis_workers: NonZeroUsize,
+    /// The classifier's score from which an image is `review` (label 20002) ...
+    pub nsfw_review: f32,
+    /// ... and from which it is `risky`.
+    pub nsfw_risky: f32,
+    /// Whether text in images is recognised and checked.
+    pub ocr: bool,
+    /// How long one model strategy may take on one image before it is recorded as failed.
+    pub model_timeout: Duration,
 }
 
 /// Validates `[media]`, adding every problem to `errs`.
@@ -127,7 +155,57 @@ pub(super) fn validate(m: RawMedia, errs: &mut Errors) -> MediaConfig {
     let count = |errs: &mut Errors, key: &str, v: Option<i64>, default: u64, max: u64| {
         NonZeroUsize::new(errs.positive(key, v, default, max) as usize).unwrap_or(NonZeroUsize::MIN)
     };
+    let score = |errs: &mut Errors, key: &str, v: Option<f64>, default: f64| match v {
+        None => default as f32,
+        Some(v) if (0.0..=1.0).contains(&v) => v as f32,
+        Some(v) => {
+            errs.push(key, format!("{v} is not a score from 0 to 1"));
+            default as f32
+        }
+    };
+    let nsfw_review = score(
+        errs,
+        "media.nsfw_review",
+        m.nsfw_review,
+        DEFAULT_NSFW_REVIEW,
+    );
+    let nsfw_risky = score(errs, "media.nsfw_risky", m.nsfw_risky, DEFAULT_NSFW_RISKY);
+    if nsfw_review > nsfw_risky {
+        errs.push(
+            "media.nsfw_review",
+            format!("{nsfw_review} is above media.nsfw_risky ({nsfw_risky})"),
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let models_dir = match (m.models.unwrap_or(true), m.models_dir.as_deref()) {
+        (false, _) => None,
+        (true, Some("")) => {
+            errs.push(
+                "media.models_dir",
+                "is empty (set media.models = false to run without models)",
+            );
+            None
+        }
+        (true, dir) => Some(PathBuf::from(dir.unwrap_or(DEFAULT_MODELS_DIR))),
+    };
     MediaConfig {
+        models_dir,
+        analysis_workers: count(
+            errs,
+            "media.analysis_workers",
+            m.analysis_workers,
+            cores,
+            1024,
+        ),
+        nsfw_review,
+        nsfw_risky,
+        ocr: m.ocr.unwrap_or(true),
+        model_timeout: seconds(
+            errs,
+            "media.model_timeout_secs",
+            m.model_timeout_secs,
+            DEFAULT_MODEL_TIMEOUT_SECS,
+        ),
         allow_networks,
         workers: count(errs, "media.workers", m.workers, DEFAULT_WORKERS, 10_000),
         per_app: count(errs, "media.per_app", m.per_app, DEFAULT_PER_APP, 10_000),

@@ -34,10 +34,12 @@ use crate::clock::wall_ms;
 use crate::config::MediaConfig;
 use crate::engine::Engine;
 use crate::media::bank::Bank;
+use crate::media::models::ModelSettings;
 use crate::media::sniff::MediaKind;
 use crate::media::verdict::MediaVerdict;
 use crate::media::{Analysis, TextCheck, analyse, failed, images};
 use crate::tenants::AppSlot;
+use crate::vision::pool::{Loaded, Pool};
 use fetch::{FetchLimits, Fetcher};
 use metrics::MediaMetrics;
 use queue::{JobQueue, LocalQueue, Taken};
@@ -60,8 +62,8 @@ pub struct MediaJobs {
     config: MediaConfig,
     /// The global hash bank (apps' banks hang off their `AppSlot`).
     pub global_bank: arc_swap::ArcSwap<Bank>,
-    /// One permit per core: analyses running at once.
-    analysis: tokio::sync::Semaphore,
+    /// The threads that decode and analyse files and run the media models.
+    pool: crate::vision::pool::Pool,
     /// Where jobs wait and are recorded: the embedded store, or Redis shared by every
     /// instance.
     queue: Arc<dyn JobQueue>,
@@ -81,9 +83,9 @@ impl std::fmt::Debug for MediaJobs {
 
 impl MediaJobs {
     /// The verdict on `bytes` ([`analyse`]) with the global bank and the app's bank and keyword
-    /// table, run on the blocking pool, at most one analysis per core at a time (decoding is CPU
-    /// and memory heavy; `media.workers` bounds network work, not this). Jobs and the
-    /// synchronous image check both come here.
+    /// table, run on the analysis pool (`media.analysis_workers` threads, each with its own
+    /// model sessions; `media.workers` bounds network work, not this). Jobs and the synchronous
+    /// image check both come here.
     pub async fn analyse(
         &self,
         slot: Option<Arc<AppSlot>>,
@@ -91,36 +93,56 @@ impl MediaJobs {
         kind: MediaKind,
         bytes: bytes::Bytes,
     ) -> MediaVerdict {
-        let Ok(_permit) = self.analysis.acquire().await else {
-            return failed(-1, "media analysis is shutting down".into());
-        };
         let global = self.global_bank.load_full();
         let app = slot.as_ref().and_then(|s| s.bank.load_full());
         let table = slot.as_ref().and_then(|s| s.table());
         let config = self.config.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let a = Analysis {
-                global: &global,
-                app: app.as_deref(),
-                pdq_distance: config.pdq_distance,
-                limits: images::ImageLimits {
-                    max_pixels: config.max_pixels,
-                    ..images::ImageLimits::default()
-                },
-                text: Some(TextCheck {
-                    engine: &engine,
-                    table: table.as_deref().map(|t| &t.matcher),
-                    qr_links: config.qr_links,
-                }),
-                qr_scan: config.qr_scan,
-            };
-            analyse(&bytes, kind, &a)
-        })
-        .await;
+        let without = match self.pool.loaded() {
+            Loaded::Without(why) => why,
+            _ => String::new(),
+        };
+        let done = self
+            .pool
+            .run(move |models| {
+                let a = Analysis {
+                    global: &global,
+                    app: app.as_deref(),
+                    pdq_distance: config.pdq_distance,
+                    limits: images::ImageLimits {
+                        max_pixels: config.max_pixels,
+                        ..images::ImageLimits::default()
+                    },
+                    text: Some(TextCheck {
+                        engine: &engine,
+                        table: table.as_deref().map(|t| &t.matcher),
+                        qr_links: config.qr_links,
+                    }),
+                    qr_scan: config.qr_scan,
+                    models: ModelSettings {
+                        nsfw_review: config.nsfw_review,
+                        nsfw_risky: config.nsfw_risky,
+                        ocr: config.ocr,
+                        timeout: config.model_timeout,
+                        without,
+                    },
+                };
+                analyse(&bytes, kind, &a, models)
+            })
+            .await;
         done.unwrap_or_else(|e| {
             tracing::error!(error = %e, "media analysis failed");
             failed(-1, "media analysis failed".into())
         })
+    }
+
+    /// What the analysis pool runs with (for `/readyz`).
+    pub fn models(&self) -> Loaded {
+        self.pool.loaded()
+    }
+
+    /// Waits until the analysis pool has loaded (or failed to load) the models.
+    pub async fn models_ready(&self) -> Loaded {
+        self.pool.ready().await
     }
 
     /// Opens the job queue: the embedded store's, or `shared` when instances share Redis. Jobs
@@ -157,12 +179,17 @@ impl MediaJobs {
                 max_bytes: config.max_bytes,
             },
         )?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let files = match &config.models_dir {
+            Some(dir) => crate::vision::ModelFiles::find(dir),
+            None => Err("media models are switched off (media.models = false)".into()),
+        };
+        let workers = config.analysis_workers.get();
+        let pool = Pool::start(files, workers, workers * 2);
         Ok(MediaJobs {
             lease: config.lease,
             config,
             global_bank: arc_swap::ArcSwap::from_pointee(Bank::default()),
-            analysis: tokio::sync::Semaphore::new(cores),
+            pool,
             queue,
             fetcher,
             sched: Mutex::new(Sched::default()),

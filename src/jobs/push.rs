@@ -423,6 +423,7 @@ mod tests {
                 label: 100,
             },
             media: None,
+            strategies: Vec::new(),
         }
     }
 
@@ -459,6 +460,7 @@ mod tests {
                 label: 100,
             },
             media: None,
+            strategies: Vec::new(),
         };
         let e = Event::v1("gh_x", 5, "wx1", "t-7", &failed);
         let xml = String::from_utf8(e.xml()).unwrap();

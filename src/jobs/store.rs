@@ -53,7 +53,7 @@ impl JobState {
 }
 
 /// One media check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub trace_id: String,
     pub appid: String,

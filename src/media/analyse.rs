@@ -1,11 +1,17 @@
 //! The analysis of one file: what it is, whether a bank knows it, and what any text it carries
 //! (metadata, QR codes) says; composed into the verdict a push carries.
 
+use std::time::Instant;
+
 use super::bank::{Bank, BankMatch};
+use super::models::{self, ModelSettings};
 use super::sniff::MediaKind;
-use super::verdict::{DetailItem, MediaInfo, MediaVerdict, ResultItem};
+pub use super::text::TextCheck;
+use super::text::judge_text;
+use super::verdict::{DetailItem, MediaInfo, MediaVerdict, ResultItem, StrategyRun};
 use super::{audio, bank, images, meta, pdq, qr, sniff};
 use crate::engine::Suggest;
+use crate::vision::Models;
 
 /// The errcode a push carries when the media could not be downloaded (SPEC §4).
 pub const DOWNLOAD_FAILED: i32 = -1008;
@@ -23,61 +29,8 @@ pub struct Analysis<'a> {
     pub text: Option<TextCheck<'a>>,
     /// Whether images are scanned for QR codes (`media.qr_scan`).
     pub qr_scan: bool,
-}
-
-/// How text found in media is judged.
-pub struct TextCheck<'a> {
-    pub engine: &'a crate::engine::Engine,
-    /// The app's custom keyword table.
-    pub table: Option<&'a crate::engine::matcher::Matcher>,
-    /// What a QR code leading elsewhere is: `risky`, `review` or `pass`.
-    pub qr_links: Suggest,
-}
-
-/// The media label set (SPEC §4) for an engine label: labels outside it become 21000, other.
-fn media_label(code: u32) -> u32 {
-    if [100, 10001, 20001, 20002, 20006, 21000].contains(&code) {
-        code
-    } else {
-        21000
-    }
-}
-
-/// The detail item for a piece of text found in media: the engine's verdict on it, and for a
-/// QR code that leads elsewhere the configured link verdict; the more severe, or none.
-fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Option<DetailItem> {
-    let verdict = t.engine.check_with(&[text], t.table);
-    let mut best = None;
-    if verdict.result.suggest != Suggest::Pass {
-        let prob = verdict
-            .detail
-            .iter()
-            .find_map(|d| match d {
-                crate::engine::DetailItem::ContentModel(c) => Some(u32::from(c.prob)),
-                _ => None,
-            })
-            .unwrap_or(90);
-        best = Some(DetailItem {
-            strategy: strategy.into(),
-            errcode: 0,
-            suggest: verdict.result.suggest,
-            label: media_label(verdict.result.label.code()),
-            prob,
-        });
-    }
-    if link && t.qr_links != Suggest::Pass {
-        let link_item = DetailItem {
-            strategy: strategy.into(),
-            errcode: 0,
-            suggest: t.qr_links,
-            label: 10001,
-            prob: 90,
-        };
-        if best.as_ref().is_none_or(|b| link_item.suggest > b.suggest) {
-            best = Some(link_item);
-        }
-    }
-    best
+    /// How the model strategies run and what their scores mean.
+    pub models: ModelSettings,
 }
 
 /// The verdict on fetched bytes, deterministic for the same bytes and banks:
@@ -91,13 +44,36 @@ fn judge_text(strategy: &str, text: &str, t: &TextCheck<'_>, link: bool) -> Opti
 ///    app's keyword table), and a code that leads elsewhere is `media.qr_links` advertising;
 ///    text embedded in the file (PNG text chunks, JPEG comments, EXIF, XMP, GIF comments) goes
 ///    through the text engine too;
-/// 4. detail: a `format` item, one `hash_bank` item per matching entry (`prob` is the share of
+/// 4. images go through the models ([`models::run`], with `models`; without them those
+///    strategies are recorded as skipped): the classifier's `nsfw_model` item, and the text
+///    recognised in the image through the text engine as an `ocr` item;
+/// 5. detail: a `format` item, one `hash_bank` item per matching entry (`prob` is the share of
 ///    equal bits, 100 for an exact match), one `qr_code` or `image_text` item per code or text
-///    judged not to pass;
-/// 5. result: among bank matches the closest decides (a tie goes to the more severe); when that
+///    judged not to pass, and the model items;
+/// 6. result: among bank matches the closest decides (a tie goes to the more severe); when that
 ///    is a `pass` entry the image is known-good and passes whatever else it holds; otherwise the
-///    most severe of that and the QR items decides; nothing found → pass.
-pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerdict {
+///    most severe of that, the QR and text items and the model items decides; nothing found →
+///    pass.
+///
+/// Each strategy's outcome and time go into the verdict's `strategies`.
+pub fn analyse(
+    bytes: &[u8],
+    expected: MediaKind,
+    a: &Analysis<'_>,
+    models: Option<&mut Models>,
+) -> MediaVerdict {
+    let mut runs: Vec<StrategyRun> = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |runs: &mut Vec<StrategyRun>, strategy: &str| {
+        let now = Instant::now();
+        runs.push(StrategyRun {
+            strategy: strategy.into(),
+            outcome: "ok".into(),
+            ms: now.duration_since(clock).as_secs_f64() * 1000.0,
+            note: None,
+        });
+        clock = now;
+    };
     let expected_name = match expected {
         MediaKind::Image => "an image",
         MediaKind::Audio => "audio",
@@ -125,16 +101,20 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         height: None,
         duration_ms: None,
         hash: None,
+        nsfw_score: None,
+        text: Vec::new(),
     };
     let banks = std::iter::once(a.global).chain(a.app);
     let mut matches: Vec<BankMatch<'_>> = Vec::new();
     let mut found_text: Vec<DetailItem> = Vec::new();
+    let mut model_items: Vec<DetailItem> = Vec::new();
     match expected {
         MediaKind::Image => {
             let image = match images::decode(bytes, &a.limits) {
                 Ok(image) => image,
                 Err(e) => return failed(WRONG_TYPE, e.to_string()),
             };
+            lap(&mut runs, "decode");
             info.width = Some(image.width());
             info.height = Some(image.height());
             // Rotated and mirrored copies match too: the image's eight dihedral hashes.
@@ -146,19 +126,29 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                     matches.extend(bank.match_image_any(&hashes, a.pdq_distance));
                 }
             }
+            lap(&mut runs, "hash_bank");
             if let Some(t) = &a.text {
-                let codes = if a.qr_scan {
-                    qr::scan(&image)
-                } else {
-                    Vec::new()
-                };
-                for code in codes {
-                    found_text.extend(judge_text("qr_code", &code, t, qr::points_elsewhere(&code)));
+                if a.qr_scan {
+                    for code in qr::scan(&image) {
+                        found_text.extend(judge_text(
+                            "qr_code",
+                            &code,
+                            t,
+                            qr::points_elsewhere(&code),
+                        ));
+                    }
+                    lap(&mut runs, "qr_code");
                 }
                 for text in meta::embedded_text(bytes, format) {
                     found_text.extend(judge_text("image_text", &text, t, false));
                 }
+                lap(&mut runs, "image_text");
             }
+            let found = models::run(&image, models, &a.models, a.text.as_ref());
+            model_items = found.items;
+            runs.extend(found.runs);
+            info.nsfw_score = found.nsfw_score;
+            info.text = found.text;
         }
         MediaKind::Audio => {
             match audio::probe(bytes, format) {
@@ -168,7 +158,9 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
                 }
                 Err(e) => return failed(WRONG_TYPE, e),
             }
+            lap(&mut runs, "decode");
             matches.extend(banks.filter_map(|b| b.match_audio(bytes)));
+            lap(&mut runs, "hash_bank");
         }
     }
     let rank = |m: &BankMatch<'_>| m.entry.suggested();
@@ -203,7 +195,11 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         let bank_decision = matches
             .first()
             .map(|m| (m.entry.suggested(), m.entry.label));
-        let text_decisions = found_text.iter().map(|d| (d.suggest, d.label));
+        let text_decisions = found_text
+            .iter()
+            .chain(&model_items)
+            .filter(|d| d.errcode == 0)
+            .map(|d| (d.suggest, d.label));
         for (suggest, label) in bank_decision.into_iter().chain(text_decisions) {
             if suggest > result.suggest {
                 result = ResultItem { suggest, label };
@@ -211,12 +207,14 @@ pub fn analyse(bytes: &[u8], expected: MediaKind, a: &Analysis<'_>) -> MediaVerd
         }
     }
     detail.extend(found_text);
+    detail.extend(model_items);
     MediaVerdict {
         errcode: 0,
         errmsg: "ok".into(),
         detail,
         result,
         media: Some(info),
+        strategies: runs,
     }
 }
 
@@ -231,6 +229,7 @@ pub fn failed(errcode: i32, errmsg: String) -> MediaVerdict {
             label: 100,
         },
         media: None,
+        strategies: Vec::new(),
     }
 }
 
@@ -244,17 +243,17 @@ mod tests {
         let empty = Bank::default();
         let a = analysis(&empty, None);
         let png = encode(&pdq::tests::scene(120, 90, 1), image::ImageFormat::Png);
-        let v = analyse(&png, MediaKind::Image, &a);
+        let v = analyse(&png, MediaKind::Image, &a, None);
         assert_eq!((v.errcode, v.result.suggest.as_str()), (0, "pass"));
         assert_eq!(v.detail.len(), 1);
-        let v = analyse(&png, MediaKind::Audio, &a);
+        let v = analyse(&png, MediaKind::Audio, &a, None);
         assert_eq!(v.errcode, WRONG_TYPE);
         assert_eq!(v.errmsg, "media is png, not audio");
         assert_eq!(v.result.suggest, "review");
-        let v = analyse(b"<html>", MediaKind::Image, &a);
+        let v = analyse(b"<html>", MediaKind::Image, &a, None);
         assert!(v.errmsg.contains("not a supported"), "{}", v.errmsg);
         // The right magic, but no image behind it.
-        let v = analyse(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", MediaKind::Image, &a);
+        let v = analyse(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", MediaKind::Image, &a, None);
         assert_eq!(v.errcode, WRONG_TYPE);
         assert!(v.errmsg.contains("cannot be decoded"), "{}", v.errmsg);
     }
@@ -267,6 +266,7 @@ mod tests {
             limits: images::ImageLimits::default(),
             text: None,
             qr_scan: true,
+            models: ModelSettings::default(),
         }
     }
 
@@ -299,7 +299,7 @@ mod tests {
         let copy = encode(&copy, image::ImageFormat::Jpeg);
         let global =
             Bank::build(vec![banked(h.to_hex(), MediaKind::Image, 20002, "risky")]).unwrap();
-        let v = analyse(&copy, MediaKind::Image, &analysis(&global, None));
+        let v = analyse(&copy, MediaKind::Image, &analysis(&global, None), None);
         assert_eq!(
             (v.result.suggest.as_str(), v.result.label),
             ("risky", 20002)
@@ -315,7 +315,7 @@ mod tests {
             .rotate90()
             .to_rgb8();
         let turned = encode(&turned, image::ImageFormat::Png);
-        let v = analyse(&turned, MediaKind::Image, &analysis(&global, None));
+        let v = analyse(&turned, MediaKind::Image, &analysis(&global, None), None);
         assert_eq!(v.result.suggest, "risky", "{v:?}");
         // The same image known-good in the app's bank, exactly: closer, so it passes.
         let exact = pdq::hash_image(&image::load_from_memory(&copy).unwrap())
@@ -328,13 +328,18 @@ mod tests {
             "pass",
         )])
         .unwrap();
-        let v = analyse(&copy, MediaKind::Image, &analysis(&global, Some(&app)));
+        let v = analyse(
+            &copy,
+            MediaKind::Image,
+            &analysis(&global, Some(&app)),
+            None,
+        );
         assert_eq!(v.result.suggest, "pass");
         assert_eq!(v.detail.len(), 3);
         assert_eq!(v.detail[1].prob, 100);
         // An unrelated image matches nothing.
         let other = encode(&pdq::tests::scene(640, 480, 99), image::ImageFormat::Png);
-        let v = analyse(&other, MediaKind::Image, &analysis(&global, None));
+        let v = analyse(&other, MediaKind::Image, &analysis(&global, None), None);
         assert_eq!((v.result.suggest.as_str(), v.detail.len()), ("pass", 1));
         // Audio: exact content only.
         let wav = audio::tests::wav(0.5);
@@ -345,17 +350,27 @@ mod tests {
             "review",
         )])
         .unwrap();
-        let v = analyse(&wav, MediaKind::Audio, &analysis(&audio_bank, None));
+        let v = analyse(&wav, MediaKind::Audio, &analysis(&audio_bank, None), None);
         assert_eq!(
             (v.result.suggest.as_str(), v.result.label),
             ("review", 20001)
         );
         assert_eq!(v.media.as_ref().unwrap().duration_ms, Some(500));
         let other_wav = audio::tests::wav(0.6);
-        let v = analyse(&other_wav, MediaKind::Audio, &analysis(&audio_bank, None));
+        let v = analyse(
+            &other_wav,
+            MediaKind::Audio,
+            &analysis(&audio_bank, None),
+            None,
+        );
         assert_eq!(v.result.suggest, "pass");
         // Audio that does not read as its container fails with the reason.
-        let v = analyse(&wav[..30], MediaKind::Audio, &analysis(&audio_bank, None));
+        let v = analyse(
+            &wav[..30],
+            MediaKind::Audio,
+            &analysis(&audio_bank, None),
+            None,
+        );
         assert_eq!(v.errcode, WRONG_TYPE);
         assert!(v.errmsg.contains("not a valid wav file"), "{}", v.errmsg);
     }
@@ -397,7 +412,7 @@ mod tests {
                 table: None,
                 qr_links: Suggest::parse(links).unwrap(),
             });
-            analyse(&png, MediaKind::Image, &a)
+            analyse(&png, MediaKind::Image, &a, None)
         };
         let v = check("https://example.com/promo", "risky");
         assert_eq!(
@@ -429,7 +444,7 @@ mod tests {
             (meta::tests::jpeg_with_text("网络赌博"), "jpeg"),
             (meta::tests::gif_with_comment("网络赌博"), "gif"),
         ] {
-            let v = analyse(&file, MediaKind::Image, &a);
+            let v = analyse(&file, MediaKind::Image, &a, None);
             assert_eq!(
                 (v.result.suggest.as_str(), v.result.label),
                 ("risky", 20006),
@@ -448,7 +463,7 @@ mod tests {
             &with_qr(&photo, "https://example.com", 6),
             image::ImageFormat::Png,
         );
-        let v = analyse(&png, MediaKind::Image, &analysis(&empty, None));
+        let v = analyse(&png, MediaKind::Image, &analysis(&empty, None), None);
         assert_eq!(v.result.suggest, "pass");
     }
 }

@@ -76,12 +76,15 @@ fn png(b: &[u8], out: &mut Texts) {
         };
         match kind {
             b"tEXt" => {
-                if let Some((_, rest)) = split(data) {
+                if let Some((nul, rest)) = split(data)
+                    && !provenance(&data[..nul])
+                {
                     out.push(latin1(&data[rest..]));
                 }
             }
             b"zTXt" => {
-                if let Some((_, rest)) = split(data)
+                if let Some((nul, rest)) = split(data)
+                    && !provenance(&data[..nul])
                     && data.get(rest) == Some(&0)
                     && let Some(text) = inflate(&data[rest + 1..], MAX_TOTAL_BYTES - out.bytes)
                 {
@@ -99,12 +102,23 @@ fn png(b: &[u8], out: &mut Texts) {
     }
 }
 
+/// PNG text keywords (PNG §11.3.4.2) that record how the file was made and under what terms,
+/// not what it shows: the tool that wrote it, when, and its licence. Their links are not
+/// advertising ("Software: www.inkscape.org", "Copyright: CC BY-SA http://creativecommons.org/…"
+/// made most of GNOME's icons `review` before these were left out).
+fn provenance(keyword: &[u8]) -> bool {
+    matches!(keyword, b"Software" | b"Creation Time" | b"Copyright")
+}
+
 /// `keyword \0 compressed method language \0 translated-keyword \0 text`.
 fn itxt(data: &[u8], out: &mut Texts) {
     let mut parts = data.splitn(2, |&c| c == 0);
-    let (Some(_keyword), Some(rest)) = (parts.next(), parts.next()) else {
+    let (Some(keyword), Some(rest)) = (parts.next(), parts.next()) else {
         return;
     };
+    if provenance(keyword) {
+        return;
+    }
     let (Some(&compressed), Some(_method)) = (rest.first(), rest.get(1)) else {
         return;
     };
@@ -122,7 +136,13 @@ fn itxt(data: &[u8], out: &mut Texts) {
     } else {
         text.to_vec()
     };
-    out.push(String::from_utf8_lossy(&text).into_owned());
+    if keyword == b"XML:com.adobe.xmp" {
+        // An XMP packet, as in JPEG and WebP: its text content, not its markup (whose
+        // namespace URLs would read as links).
+        xmp(&text, out);
+    } else {
+        out.push(String::from_utf8_lossy(&text).into_owned());
+    }
 }
 
 fn jpeg(b: &[u8], out: &mut Texts) {
@@ -383,6 +403,7 @@ pub(crate) mod tests {
         let png = encoded(ImageFormat::Png);
         let mut out = png[..33].to_vec(); // signature + IHDR
         out.extend(png_chunk(b"tEXt", b"Comment\0plain latin text"));
+        out.extend(png_chunk(b"tEXt", b"Software\0www.inkscape.org"));
         let mut itxt = b"Description\0\0\0zh\0\xe6\x8f\x8f\xe8\xbf\xb0\0".to_vec();
         itxt.extend_from_slice(text.as_bytes());
         out.extend(png_chunk(b"iTXt", &itxt));
@@ -467,6 +488,21 @@ pub(crate) mod tests {
         }
         out.extend_from_slice(&[0, 0x3B]);
         out
+    }
+
+    /// PNG's XMP chunk is read for its text content, like XMP elsewhere.
+    #[test]
+    fn png_xmp_gives_its_text_not_its_markup() {
+        let png = encoded(ImageFormat::Png);
+        let mut out = png[..33].to_vec();
+        let mut chunk = b"XML:com.adobe.xmp\0\0\0\0\0".to_vec();
+        chunk.extend_from_slice(
+            b"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/\">\
+              <xmp:CreatorTool>Pixelmator</xmp:CreatorTool></rdf:RDF></x:xmpmeta>",
+        );
+        out.extend(png_chunk(b"iTXt", &chunk));
+        out.extend_from_slice(&png[33..]);
+        assert_eq!(embedded_text(&out, Format::Png), ["Pixelmator"]);
     }
 
     #[test]

@@ -8,9 +8,11 @@ pub mod audio;
 pub mod bank;
 pub mod images;
 pub mod meta;
+pub mod models;
 pub mod pdq;
 pub mod qr;
 pub mod sniff;
+pub mod text;
 pub mod verdict;
 
 pub use analyse::{Analysis, DOWNLOAD_FAILED, TextCheck, WRONG_TYPE, analyse, failed};

@@ -24,7 +24,7 @@ pub struct ResultItem {
 
 /// What a finished analysis says: the push's `errcode`, `errmsg`, `detail` and `result`, and
 /// what the file is (kept with the job and read back, not pushed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MediaVerdict {
     pub errcode: i32,
     pub errmsg: String,
@@ -32,6 +32,22 @@ pub struct MediaVerdict {
     pub result: ResultItem,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaInfo>,
+    /// Each strategy tried, in order, with its outcome and time (kept with the job and shown in
+    /// the job view and the review queue; not pushed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strategies: Vec<StrategyRun>,
+}
+
+/// One strategy's run over a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyRun {
+    pub strategy: String,
+    /// `ok`, `failed` (with the reason in `note`), or `skipped` (why in `note`).
+    pub outcome: String,
+    /// Wall time, in milliseconds.
+    pub ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl MediaVerdict {
@@ -65,7 +81,7 @@ impl MediaVerdict {
 }
 
 /// The file as analysed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MediaInfo {
     pub format: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +94,13 @@ pub struct MediaInfo {
     /// allows matching), the SHA-256 of audio. Shown to reviewers; not pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// The classifier's score (0 to 1) that the image is pornographic, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsfw_score: Option<f32>,
+    /// The lines of text recognised in the image, in reading order, when OCR ran: what a
+    /// reviewer reads to see why an image was flagged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<String>,
 }
 
 #[cfg(test)]
@@ -106,6 +129,7 @@ mod tests {
             detail,
             result: ResultItem { suggest, label },
             media: None,
+            strategies: Vec::new(),
         }
     }
 

@@ -72,6 +72,7 @@ impl TestServer {
         } else {
             format!("{toml}\n[server]\noverload_delay_ms = 0\n")
         };
+        let toml = without_models(&toml);
         let config = Config::from_toml(&toml).expect("test config is valid");
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -293,6 +294,19 @@ pub fn start_process_logged(
     (process, api, log)
 }
 
+/// The media models take a few hundred megabytes and most of a second to load in every
+/// gateway: tests that do not analyse images with them switch them off (a test that wants them
+/// names `models` in its config).
+pub fn without_models(toml: &str) -> String {
+    if toml.contains("models") {
+        toml.to_owned()
+    } else if toml.contains("[media]\n") {
+        toml.replacen("[media]\n", "[media]\nmodels = false\n", 1)
+    } else {
+        format!("{toml}\n[media]\nmodels = false\n")
+    }
+}
+
 fn start_process_full(
     config: &std::path::Path,
     env: &[(&str, &str)],
@@ -303,6 +317,16 @@ fn start_process_full(
     std::sync::Arc<std::sync::Mutex<String>>,
 ) {
     use std::io::{BufRead, BufReader};
+    let text = std::fs::read_to_string(config).expect("the test config is readable");
+    let patched = without_models(&text);
+    let config = if patched == text {
+        config.to_path_buf()
+    } else {
+        let path = config.with_extension("nomodels.toml");
+        std::fs::write(&path, patched).expect("the test config is writable");
+        path
+    };
+    let config = config.as_path();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_modgate"))
         .args(["serve", "--config"])
         .arg(config)

@@ -1,0 +1,91 @@
+//! The media models' speed on one core (BENCHMARKS.md, "Media models"): images per second for
+//! one image, the classifier alone (decode, preprocess, score) and the full analysis a media
+//! job runs (decode, PDQ and the banks, QR codes, metadata, the classifier, OCR), and the
+//! process's peak memory. `loadtest/models.sh` runs it beside the packages' own Python
+//! pipelines (`loadtest/model_reference_bench.py`), each pinned to the same core, in
+//! alternating rounds.
+//!
+//! Usage: model_bench --image FILE [--models DIR] [--mode nsfw|full] [--runs N]
+
+use std::time::Instant;
+
+use modgate::media::bank::Bank;
+use modgate::media::models::ModelSettings;
+use modgate::media::sniff::MediaKind;
+use modgate::media::{Analysis, TextCheck, analyse, images};
+use modgate::vision::{ModelFiles, Models, nsfw};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut image, mut dir, mut mode, mut runs) =
+        (None, "models".to_string(), "full".to_string(), 20usize);
+    while let Some(flag) = args.next() {
+        let value = args.next().expect("a value after each flag");
+        match flag.as_str() {
+            "--image" => image = Some(value),
+            "--models" => dir = value,
+            "--mode" => mode = value,
+            "--runs" => runs = value.parse().expect("--runs N"),
+            _ => panic!(
+                "usage: model_bench --image FILE [--models DIR] [--mode nsfw|full] [--runs N]"
+            ),
+        }
+    }
+    let bytes = std::fs::read(image.expect("--image FILE")).expect("the image is readable");
+    let files = ModelFiles::find(std::path::Path::new(&dir)).expect("models");
+    let mut models = Models::load(&files).expect("the models load");
+    let engine = modgate::config::EngineConfig::default()
+        .build()
+        .expect("the lexicon builds");
+    let empty = Bank::default();
+    let analysis = Analysis {
+        global: &empty,
+        app: None,
+        pdq_distance: 31,
+        limits: images::ImageLimits::default(),
+        text: Some(TextCheck {
+            engine: &engine,
+            table: None,
+            qr_links: modgate::engine::Suggest::Risky,
+        }),
+        qr_scan: true,
+        models: ModelSettings::default(),
+    };
+    let far = Instant::now() + std::time::Duration::from_secs(3600);
+    let mut once = || match mode.as_str() {
+        "nsfw" => {
+            let rgb = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
+            let score = nsfw::score(&mut models.nsfw, &rgb, far).expect("scores");
+            format!("{score:.4}")
+        }
+        _ => {
+            let v = analyse(&bytes, MediaKind::Image, &analysis, Some(&mut models));
+            format!(
+                "{} {:?}",
+                v.result.suggest.as_str(),
+                v.media.map(|m| m.text).unwrap_or_default()
+            )
+        }
+    };
+    // One run to warm up (first-run allocations in ONNX Runtime), then the timed runs.
+    let answer = once();
+    let started = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(once());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let peak_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    println!(
+        "modgate mode={mode} runs={runs} images_per_sec={:.3} ms_per_image={:.1} peak_rss_mib={} answer={answer}",
+        runs as f64 / secs,
+        secs * 1000.0 / runs as f64,
+        peak_kib / 1024
+    );
+}
