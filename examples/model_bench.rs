@@ -52,6 +52,52 @@ fn main() {
         models: ModelSettings::default(),
     };
     let far = Instant::now() + std::time::Duration::from_secs(3600);
+    if mode == "steps" {
+        // Where the classifier's time goes: decoding, preprocessing, inference.
+        let (mut decode, mut pre, mut infer) = (0f64, 0f64, 0f64);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let rgb = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
+            let t1 = Instant::now();
+            let input = nsfw::preprocess(&rgb).expect("preprocesses");
+            let t2 = Instant::now();
+            std::hint::black_box(
+                models
+                    .nsfw
+                    .run(vec![1, 224, 224, 3], input, far)
+                    .expect("runs"),
+            );
+            let t3 = Instant::now();
+            decode += (t1 - t).as_secs_f64();
+            pre += (t2 - t1).as_secs_f64();
+            infer += (t3 - t2).as_secs_f64();
+        }
+        let ms = |v: f64| v * 1000.0 / runs as f64;
+        let rgb = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
+        let (mut resize, mut trip) = (0f64, 0f64);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let small = modgate::vision::imgops::resize_pil_bilinear(&rgb, 256, 256);
+            let t1 = Instant::now();
+            let crop = image::imageops::crop_imm(&small, 16, 16, 224, 224).to_image();
+            std::hint::black_box(modgate::vision::jpegtrip::round_trip(&crop, 75));
+            let t2 = Instant::now();
+            resize += (t1 - t).as_secs_f64();
+            trip += (t2 - t1).as_secs_f64();
+        }
+        println!(
+            "  of which: resize {:.1} ms, jpeg round trip {:.1} ms",
+            ms(resize),
+            ms(trip)
+        );
+        println!(
+            "modgate classifier steps: decode {:.1} ms, preprocess {:.1} ms, inference {:.1} ms",
+            ms(decode),
+            ms(pre),
+            ms(infer)
+        );
+        return;
+    }
     let mut once = || match mode.as_str() {
         "nsfw" => {
             let rgb = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
@@ -60,10 +106,16 @@ fn main() {
         }
         _ => {
             let v = analyse(&bytes, MediaKind::Image, &analysis, Some(&mut models));
+            let steps: Vec<String> = v
+                .strategies
+                .iter()
+                .map(|s| format!("{} {:.1} ms", s.strategy, s.ms))
+                .collect();
             format!(
-                "{} {:?}",
+                "{} {:?} ({})",
                 v.result.suggest.as_str(),
-                v.media.map(|m| m.text).unwrap_or_default()
+                v.media.map(|m| m.text).unwrap_or_default(),
+                steps.join(", ")
             )
         }
     };

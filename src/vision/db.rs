@@ -169,12 +169,17 @@ fn box_score(pred: &[f32], width: usize, height: usize, poly: &[Pt; 4]) -> f64 {
 
 /// The border pixels of every region: each 8-connected set pixel group's outer border, and the
 /// border around each 4-connected hole in it (set pixels next to the hole). Only the extreme
-/// pixel of each row is kept: the rectangle fitted afterwards depends on the hull alone.
+/// pixels of each row are kept: the rectangle fitted afterwards depends on the hull alone. A
+/// hole lies inside the bounding box of the group around it, so holes are looked for there,
+/// not over the whole map.
 fn borders(mask: &[bool], width: usize, height: usize) -> Vec<Vec<Pt>> {
     let mut out = Vec::new();
     let mut label = vec![0u32; width * height];
     let mut next = 0u32;
-    let mut stack = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    // Per row of the current group: its leftmost and rightmost pixel.
+    let mut extent: Vec<(usize, usize)> = vec![(usize::MAX, 0); height];
+    let mut boxes: Vec<(usize, usize, usize, usize)> = Vec::new();
     for start in 0..mask.len() {
         if !mask[start] || label[start] != 0 {
             continue;
@@ -182,20 +187,21 @@ fn borders(mask: &[bool], width: usize, height: usize) -> Vec<Vec<Pt>> {
         next += 1;
         label[start] = next;
         stack.push(start);
-        let mut rows: Vec<(usize, usize, usize)> = Vec::new();
-        let mut extent = std::collections::BTreeMap::<usize, (usize, usize)>::new();
+        let (mut top, mut bottom, mut left, mut right) = (usize::MAX, 0, usize::MAX, 0);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % width, i / width);
-            let e = extent.entry(y).or_insert((x, x));
+            let e = &mut extent[y];
             e.0 = e.0.min(x);
             e.1 = e.1.max(x);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                    if nx < 0 || ny < 0 || nx >= width as i64 || ny >= height as i64 {
-                        continue;
-                    }
-                    let j = ny as usize * width + nx as usize;
+            top = top.min(y);
+            bottom = bottom.max(y);
+            left = left.min(x);
+            right = right.max(x);
+            let (x0, x1) = (x.saturating_sub(1), (x + 1).min(width - 1));
+            let (y0, y1) = (y.saturating_sub(1), (y + 1).min(height - 1));
+            for ny in y0..=y1 {
+                for nx in x0..=x1 {
+                    let j = ny * width + nx;
                     if mask[j] && label[j] == 0 {
                         label[j] = next;
                         stack.push(j);
@@ -203,52 +209,83 @@ fn borders(mask: &[bool], width: usize, height: usize) -> Vec<Vec<Pt>> {
                 }
             }
         }
-        rows.extend(extent.into_iter().map(|(y, (a, b))| (y, a, b)));
-        out.push(
-            rows.iter()
-                .flat_map(|&(y, a, b)| [[a as f64, y as f64], [b as f64, y as f64]])
-                .collect(),
-        );
+        let mut points = Vec::with_capacity(2 * (bottom - top + 1));
+        for (y, e) in extent.iter_mut().enumerate().take(bottom + 1).skip(top) {
+            if e.0 != usize::MAX {
+                points.push([e.0 as f64, y as f64]);
+                points.push([e.1 as f64, y as f64]);
+            }
+            *e = (usize::MAX, 0);
+        }
+        out.push(points);
+        boxes.push((left, top, right, bottom));
     }
-    // Holes: 4-connected unset groups that do not reach the map's edge.
-    let mut seen = vec![false; width * height];
-    for start in 0..mask.len() {
-        if mask[start] || seen[start] {
+    // Holes: within each group's box, 4-connected unset pixels that do not reach the box's
+    // edge. A hole found once is not looked for again from a box around it.
+    let mut hole = vec![false; width * height];
+    let mut seen = vec![0u32; width * height];
+    for (n, &(left, top, right, bottom)) in boxes.iter().enumerate() {
+        if right - left < 2 || bottom - top < 2 {
             continue;
         }
-        seen[start] = true;
-        stack.push(start);
-        let mut open = false;
-        let mut ring = std::collections::BTreeMap::<usize, (usize, usize)>::new();
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % width, i / width);
-            if x == 0 || y == 0 || x + 1 == width || y + 1 == height {
-                open = true;
-            }
-            for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
-                let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                if nx < 0 || ny < 0 || nx >= width as i64 || ny >= height as i64 {
+        let pass = n as u32 + 1;
+        for y in top + 1..bottom {
+            for x in left + 1..right {
+                let start = y * width + x;
+                if mask[start] || hole[start] || seen[start] == pass {
                     continue;
                 }
-                let j = ny as usize * width + nx as usize;
-                if mask[j] {
-                    let e = ring
-                        .entry(ny as usize)
-                        .or_insert((nx as usize, nx as usize));
-                    e.0 = e.0.min(nx as usize);
-                    e.1 = e.1.max(nx as usize);
-                } else if !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
+                seen[start] = pass;
+                stack.push(start);
+                let mut members = vec![start];
+                let mut open = false;
+                while let Some(i) = stack.pop() {
+                    let (x, y) = (i % width, i / width);
+                    if x <= left || y <= top || x >= right || y >= bottom {
+                        open = true;
+                    }
+                    for (nx, ny) in [
+                        (x.wrapping_sub(1), y),
+                        (x + 1, y),
+                        (x, y.wrapping_sub(1)),
+                        (x, y + 1),
+                    ] {
+                        if nx < left || ny < top || nx > right || ny > bottom {
+                            continue;
+                        }
+                        let j = ny * width + nx;
+                        if !mask[j] && seen[j] != pass {
+                            seen[j] = pass;
+                            stack.push(j);
+                            members.push(j);
+                        }
+                    }
                 }
+                if open {
+                    continue;
+                }
+                // The set pixels beside the hole, by their rows' extremes.
+                for &i in &members {
+                    hole[i] = true;
+                    let (x, y) = (i % width, i / width);
+                    for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] {
+                        if mask[ny * width + nx] {
+                            let e = &mut extent[ny];
+                            e.0 = e.0.min(nx);
+                            e.1 = e.1.max(nx);
+                        }
+                    }
+                }
+                let mut points = Vec::new();
+                for (y, e) in extent.iter_mut().enumerate().take(bottom + 1).skip(top) {
+                    if e.0 != usize::MAX {
+                        points.push([e.0 as f64, y as f64]);
+                        points.push([e.1 as f64, y as f64]);
+                    }
+                    *e = (usize::MAX, 0);
+                }
+                out.push(points);
             }
-        }
-        if !open && !ring.is_empty() {
-            out.push(
-                ring.iter()
-                    .flat_map(|(&y, &(a, b))| [[a as f64, y as f64], [b as f64, y as f64]])
-                    .collect(),
-            );
         }
     }
     out
@@ -322,6 +359,30 @@ mod tests {
         for (got, want) in scores.into_iter().zip([0.83354, 0.83381, 0.85378]) {
             assert!((got - want).abs() < 0.001, "{got} vs {want}");
         }
+    }
+
+    /// A ring has an outer border and the border of its hole, as `findContours` lists them; a
+    /// notch open to the outside is no hole.
+    #[test]
+    fn holes_are_borders_too() {
+        let mut mask = vec![false; 20 * 20];
+        for y in 2..12 {
+            for x in 2..12 {
+                mask[y * 20 + x] = !(5..9).contains(&x) || !(5..9).contains(&y);
+            }
+        }
+        let found = borders(&mask, 20, 20);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let xs: Vec<f64> = found[1].iter().map(|p| p[0]).collect();
+        assert_eq!(xs.iter().cloned().fold(f64::MAX, f64::min), 4.0);
+        assert_eq!(xs.iter().cloned().fold(f64::MIN, f64::max), 9.0);
+        for y in 5..9 {
+            mask[y * 20 + 11] = false;
+            for x in 9..12 {
+                mask[y * 20 + x] = false;
+            }
+        }
+        assert_eq!(borders(&mask, 20, 20).len(), 1);
     }
 
     /// A faint map has no text.

@@ -61,30 +61,34 @@ fn pil_taps(in_size: usize, out_size: usize) -> Taps {
     }
 }
 
-fn clip8(v: i64) -> u8 {
+fn clip8(v: i32) -> u8 {
     (v >> PIL_PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Pillow's bilinear resize of an RGB image (horizontal pass, then vertical, each to 8 bits).
+/// Pillow's bilinear resize of an RGB image (horizontal pass, then vertical, each to 8 bits, in
+/// 32-bit sums as Pillow keeps them).
 pub fn resize_pil_bilinear(src: &RgbImage, w: u32, h: u32) -> RgbImage {
     let (sw, sh) = (src.width() as usize, src.height() as usize);
     let (w, h) = (w as usize, h as usize);
+    let half: i32 = 1 << (PIL_PRECISION_BITS - 1);
     let horizontal = if sw != w {
         let taps = pil_taps(sw, w);
         let mut out = vec![0u8; w * sh * 3];
-        let data = src.as_raw();
-        for y in 0..sh {
-            let row = &data[y * sw * 3..(y + 1) * sw * 3];
-            for xx in 0..w {
+        for (row, line) in src
+            .as_raw()
+            .chunks_exact(sw * 3)
+            .zip(out.chunks_exact_mut(w * 3))
+        {
+            for (xx, px) in line.chunks_exact_mut(3).enumerate() {
                 let (xmin, n) = taps.bounds[xx];
                 let k = &taps.weights[xx * taps.width..xx * taps.width + n];
-                for c in 0..3 {
-                    let mut ss: i64 = 1 << (PIL_PRECISION_BITS - 1);
-                    for (i, kv) in k.iter().enumerate() {
-                        ss += i64::from(row[(xmin + i) * 3 + c]) * i64::from(*kv);
-                    }
-                    out[(y * w + xx) * 3 + c] = clip8(ss);
+                let (mut r, mut g, mut b) = (half, half, half);
+                for (p, &kv) in row[xmin * 3..(xmin + n) * 3].chunks_exact(3).zip(k) {
+                    r += i32::from(p[0]) * kv;
+                    g += i32::from(p[1]) * kv;
+                    b += i32::from(p[2]) * kv;
                 }
+                px.copy_from_slice(&[clip8(r), clip8(g), clip8(b)]);
             }
         }
         out
@@ -93,16 +97,21 @@ pub fn resize_pil_bilinear(src: &RgbImage, w: u32, h: u32) -> RgbImage {
     };
     let vertical = if sh != h {
         let taps = pil_taps(sh, h);
+        let stride = w * 3;
         let mut out = vec![0u8; w * h * 3];
-        for yy in 0..h {
+        let mut acc = vec![0i32; stride];
+        for (yy, line) in out.chunks_exact_mut(stride).enumerate() {
             let (ymin, n) = taps.bounds[yy];
             let k = &taps.weights[yy * taps.width..yy * taps.width + n];
-            for x in 0..w * 3 {
-                let mut ss: i64 = 1 << (PIL_PRECISION_BITS - 1);
-                for (i, kv) in k.iter().enumerate() {
-                    ss += i64::from(horizontal[(ymin + i) * w * 3 + x]) * i64::from(*kv);
+            acc.fill(half);
+            for (i, &kv) in k.iter().enumerate() {
+                let src_row = &horizontal[(ymin + i) * stride..(ymin + i + 1) * stride];
+                for (a, &v) in acc.iter_mut().zip(src_row) {
+                    *a += i32::from(v) * kv;
                 }
-                out[yy * w * 3 + x] = clip8(ss);
+            }
+            for (o, &a) in line.iter_mut().zip(&acc) {
+                *o = clip8(a);
             }
         }
         out
@@ -149,28 +158,25 @@ pub fn resize_linear(src: &RgbImage, w: u32, h: u32) -> RgbImage {
     let ys = linear_taps(sh, oh);
     let data = src.as_raw();
     // The horizontal pass of every source row a vertical tap reads, kept at 11 bits.
-    let hrow = |y: usize, out: &mut Vec<i32>| {
-        out.clear();
+    let hrow = |y: usize, out: &mut [i32]| {
         let row = &data[y * sw * 3..(y + 1) * sw * 3];
-        for &(sx, a0, a1) in &xs {
+        for (&(sx, a0, a1), o) in xs.iter().zip(out.chunks_exact_mut(3)) {
             let next = (sx + 1).min(sw - 1);
+            let (p0, p1) = (&row[sx * 3..sx * 3 + 3], &row[next * 3..next * 3 + 3]);
             for c in 0..3 {
-                let v0 = i32::from(row[sx * 3 + c]);
-                let v1 = i32::from(row[next * 3 + c]);
-                out.push(v0 * a0 + v1 * a1);
+                o[c] = i32::from(p0[c]) * a0 + i32::from(p1[c]) * a1;
             }
         }
     };
     let mut out = vec![0u8; ow * oh * 3];
-    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    let (mut r0, mut r1) = (vec![0i32; ow * 3], vec![0i32; ow * 3]);
     let mut cached: (Option<usize>, Option<usize>) = (None, None);
-    for (dy, &(sy, b0, b1)) in ys.iter().enumerate() {
+    for (line, &(sy, b0, b1)) in out.chunks_exact_mut(ow * 3).zip(&ys) {
         let sy1 = (sy + 1).min(sh - 1);
         if cached.0 != Some(sy) {
             if cached.1 == Some(sy) {
                 std::mem::swap(&mut r0, &mut r1);
-                cached.0 = Some(sy);
-                cached.1 = None;
+                cached = (Some(sy), None);
             } else {
                 hrow(sy, &mut r0);
                 cached.0 = Some(sy);
@@ -180,10 +186,9 @@ pub fn resize_linear(src: &RgbImage, w: u32, h: u32) -> RgbImage {
             hrow(sy1, &mut r1);
             cached.1 = Some(sy1);
         }
-        let line = &mut out[dy * ow * 3..(dy + 1) * ow * 3];
-        for (i, o) in line.iter_mut().enumerate() {
+        for ((o, &v0), &v1) in line.iter_mut().zip(&r0).zip(&r1) {
             // OpenCV's vector path: multiply-high of the 4-bit-shifted sums, then round by 2.
-            let t = (((r0[i] >> 4) * b0) >> 16) + (((r1[i] >> 4) * b1) >> 16);
+            let t = (((v0 >> 4) * b0) >> 16) + (((v1 >> 4) * b1) >> 16);
             *o = ((t + 2) >> 2).clamp(0, 255) as u8;
         }
     }

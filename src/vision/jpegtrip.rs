@@ -42,9 +42,23 @@ fn scaled(table: &[u16; 64], quality: u32) -> [i32; 64] {
     table.map(|v| ((u32::from(v) * scale + 50) / 100).clamp(1, 255) as i32)
 }
 
-fn fix(x: f64) -> i32 {
-    (x * f64::from(1 << CONST_BITS) + 0.5) as i32
+const fn fix(x: f64) -> i32 {
+    (x * (1 << CONST_BITS) as f64 + 0.5) as i32
 }
+
+// The DCTs' constants, FIX(x) in libjpeg's terms.
+const F0_298: i32 = fix(0.298_631_336);
+const F0_390: i32 = fix(0.390_180_644);
+const F0_541: i32 = fix(0.541_196_100);
+const F0_765: i32 = fix(0.765_366_865);
+const F0_899: i32 = fix(0.899_976_223);
+const F1_175: i32 = fix(1.175_875_602);
+const F1_501: i32 = fix(1.501_321_110);
+const F1_847: i32 = fix(1.847_759_065);
+const F1_961: i32 = fix(1.961_570_560);
+const F2_053: i32 = fix(2.053_119_869);
+const F2_562: i32 = fix(2.562_915_447);
+const F3_072: i32 = fix(3.072_711_026);
 
 fn descale(x: i32, n: i32) -> i32 {
     (x + (1 << (n - 1))) >> n
@@ -73,17 +87,17 @@ fn fdct(d: &mut [i32; 64]) {
             };
             d[at(0)] = even(tmp10 + tmp11);
             d[at(4)] = even(tmp10 - tmp11);
-            let z1 = (tmp12 + tmp13) * fix(0.541_196_100);
-            d[at(2)] = descale(z1 + tmp13 * fix(0.765_366_865), odd_shift);
-            d[at(6)] = descale(z1 + tmp12 * -fix(1.847_759_065), odd_shift);
+            let z1 = (tmp12 + tmp13) * F0_541;
+            d[at(2)] = descale(z1 + tmp13 * F0_765, odd_shift);
+            d[at(6)] = descale(z1 + tmp12 * -F1_847, odd_shift);
             let (z1, z2, z3, z4) = (tmp4 + tmp7, tmp5 + tmp6, tmp4 + tmp6, tmp5 + tmp7);
-            let z5 = (z3 + z4) * fix(1.175_875_602);
-            let (t4, t5) = (tmp4 * fix(0.298_631_336), tmp5 * fix(2.053_119_869));
-            let (t6, t7) = (tmp6 * fix(3.072_711_026), tmp7 * fix(1.501_321_110));
-            let z1 = z1 * -fix(0.899_976_223);
-            let z2 = z2 * -fix(2.562_915_447);
-            let z3 = z3 * -fix(1.961_570_560) + z5;
-            let z4 = z4 * -fix(0.390_180_644) + z5;
+            let z5 = (z3 + z4) * F1_175;
+            let (t4, t5) = (tmp4 * F0_298, tmp5 * F2_053);
+            let (t6, t7) = (tmp6 * F3_072, tmp7 * F1_501);
+            let z1 = z1 * -F0_899;
+            let z2 = z2 * -F2_562;
+            let z3 = z3 * -F1_961 + z5;
+            let z4 = z4 * -F0_390 + z5;
             d[at(7)] = descale(t4 + z1 + z3, odd_shift);
             d[at(5)] = descale(t5 + z2 + z4, odd_shift);
             d[at(3)] = descale(t6 + z2 + z3, odd_shift);
@@ -131,24 +145,24 @@ fn idct(c: &[i32; 64]) -> [u8; 64] {
                     ws[i * 8 + k]
                 }
             });
-            let z1 = (v[2] + v[6]) * fix(0.541_196_100);
-            let tmp2 = z1 + v[6] * -fix(1.847_759_065);
-            let tmp3 = z1 + v[2] * fix(0.765_366_865);
+            let z1 = (v[2] + v[6]) * F0_541;
+            let tmp2 = z1 + v[6] * -F1_847;
+            let tmp3 = z1 + v[2] * F0_765;
             let tmp0 = (v[0] + v[4]) << CONST_BITS;
             let tmp1 = (v[0] - v[4]) << CONST_BITS;
             let (tmp10, tmp13) = (tmp0 + tmp3, tmp0 - tmp3);
             let (tmp11, tmp12) = (tmp1 + tmp2, tmp1 - tmp2);
             let (t0, t1, t2, t3) = (v[7], v[5], v[3], v[1]);
             let (z1, z2, z3, z4) = (t0 + t3, t1 + t2, t0 + t2, t1 + t3);
-            let z5 = (z3 + z4) * fix(1.175_875_602);
-            let t0 = t0 * fix(0.298_631_336);
-            let t1 = t1 * fix(2.053_119_869);
-            let t2 = t2 * fix(3.072_711_026);
-            let t3 = t3 * fix(1.501_321_110);
-            let z1 = z1 * -fix(0.899_976_223);
-            let z2 = z2 * -fix(2.562_915_447);
-            let z3 = z3 * -fix(1.961_570_560) + z5;
-            let z4 = z4 * -fix(0.390_180_644) + z5;
+            let z5 = (z3 + z4) * F1_175;
+            let t0 = t0 * F0_298;
+            let t1 = t1 * F2_053;
+            let t2 = t2 * F3_072;
+            let t3 = t3 * F1_501;
+            let z1 = z1 * -F0_899;
+            let z2 = z2 * -F2_562;
+            let z3 = z3 * -F1_961 + z5;
+            let z4 = z4 * -F0_390 + z5;
             let (t0, t1, t2, t3) = (t0 + z1 + z3, t1 + z2 + z4, t2 + z2 + z3, t3 + z1 + z4);
             let r = [
                 tmp10 + t3,

@@ -168,7 +168,7 @@ impl Ocr {
             return Ok(Vec::new());
         }
         let resized = resize_linear(img, rw, rh);
-        let input = chw_bgr(&resized, rw as usize);
+        let input = chw_bgr(&resized);
         let (shape, pred) =
             self.det
                 .run(vec![1, 3, i64::from(rh), i64::from(rw)], input, deadline)?;
@@ -316,14 +316,20 @@ fn padded(img: &RgbImage, height: usize, width: usize, padded_width: usize) -> V
 }
 
 /// The detector's input: -1..1, BGR planes.
-fn chw_bgr(img: &RgbImage, width: usize) -> Vec<f32> {
+fn chw_bgr(img: &RgbImage) -> Vec<f32> {
     let plane = img.width() as usize * img.height() as usize;
     let mut out = vec![0f32; 3 * plane];
-    for (i, p) in img.pixels().enumerate() {
-        let (y, x) = (i / width, i % width);
-        for (c, v) in [p[2], p[1], p[0]].into_iter().enumerate() {
-            out[c * plane + y * width + x] = (f32::from(v) * (1.0 / 255.0) - 0.5) / 0.5;
-        }
+    let (b, rest) = out.split_at_mut(plane);
+    let (g, r) = rest.split_at_mut(plane);
+    let scale = |v: u8| (f32::from(v) * (1.0 / 255.0) - 0.5) / 0.5;
+    for (p, ((bo, go), ro)) in img
+        .as_raw()
+        .chunks_exact(3)
+        .zip(b.iter_mut().zip(g.iter_mut()).zip(r.iter_mut()))
+    {
+        *bo = scale(p[2]);
+        *go = scale(p[1]);
+        *ro = scale(p[0]);
     }
     out
 }
