@@ -10,9 +10,8 @@
 use std::time::Instant;
 
 use modgate::media::bank::Bank;
-use modgate::media::models::ModelSettings;
 use modgate::media::sniff::MediaKind;
-use modgate::media::{Analysis, TextCheck, analyse, images};
+use modgate::media::{Analysis, analyse};
 use modgate::vision::{ModelFiles, Models, nsfw};
 
 fn main() {
@@ -38,19 +37,7 @@ fn main() {
         .build()
         .expect("the lexicon builds");
     let empty = Bank::default();
-    let analysis = Analysis {
-        global: &empty,
-        app: None,
-        pdq_distance: 31,
-        limits: images::ImageLimits::default(),
-        text: Some(TextCheck {
-            engine: &engine,
-            table: None,
-            qr_links: modgate::engine::Suggest::Risky,
-        }),
-        qr_scan: true,
-        models: ModelSettings::default(),
-    };
+    let analysis = Analysis::standalone(&empty, &engine);
     let far = Instant::now() + std::time::Duration::from_secs(3600);
     if mode == "steps" {
         // Where the classifier's time goes: decoding, preprocessing, inference.

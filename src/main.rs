@@ -78,7 +78,7 @@ fn main() -> ExitCode {
 fn check_media(files: &[PathBuf], kind: &str, models: Option<&std::path::Path>) -> ExitCode {
     use modgate::media::models::ModelSettings;
     use modgate::media::sniff::MediaKind;
-    use modgate::media::{Analysis, TextCheck, analyse, bank::Bank, images};
+    use modgate::media::{Analysis, analyse, bank::Bank};
     let engine = match Engine::builtin() {
         Ok(e) => e,
         Err(e) => {
@@ -102,20 +102,11 @@ fn check_media(files: &[PathBuf], kind: &str, models: Option<&std::path::Path>) 
     };
     let empty = Bank::default();
     let analysis = Analysis {
-        global: &empty,
-        app: None,
-        pdq_distance: 31,
-        limits: images::ImageLimits::default(),
-        text: Some(TextCheck {
-            engine: &engine,
-            table: None,
-            qr_links: modgate::engine::Suggest::Risky,
-        }),
-        qr_scan: true,
         models: ModelSettings {
             without: "run without models (--no-models)".into(),
             ..ModelSettings::default()
         },
+        ..Analysis::standalone(&empty, &engine)
     };
     let kind = if kind == "audio" {
         MediaKind::Audio
@@ -185,7 +176,7 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let status = runtime.block_on(async move {
         let listen = (config.server.listen, config.admin.listen);
         let gw = match modgate::build(config, modgate::Options::default()).await {
             Ok(gw) => gw,
@@ -217,7 +208,11 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         tokio::spawn(reload_on_sighup(Arc::clone(&gw)));
         modgate::serve(gw, modgate::Listeners { api, admin }, signals()).await;
         ExitCode::SUCCESS
-    })
+    });
+    // The analysis workers may still be inside ONNX Runtime (loading, or a last analysis):
+    // exiting under them would crash in the library's destructors.
+    modgate::vision::runtime::quiesce(std::time::Duration::from_secs(5));
+    status
 }
 
 /// Rebuilds the lexicon (built-in plus `[[engine.lexicon]]` files) on every SIGHUP.
@@ -258,6 +253,7 @@ async fn signals() {
             _ = int.recv() => {}
         }
         tracing::warn!("second signal: exiting without draining");
+        modgate::vision::runtime::quiesce(std::time::Duration::from_secs(2));
         std::process::exit(130);
     });
 }

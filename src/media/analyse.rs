@@ -33,6 +33,27 @@ pub struct Analysis<'a> {
     pub models: ModelSettings,
 }
 
+impl<'a> Analysis<'a> {
+    /// The analysis with the gateway's defaults and no app: `bank` as the only bank, `engine`
+    /// without a custom table, QR codes scanned and links risky, the default model thresholds
+    /// (offline checks and benchmarks).
+    pub fn standalone(bank: &'a Bank, engine: &'a crate::engine::Engine) -> Analysis<'a> {
+        Analysis {
+            global: bank,
+            app: None,
+            pdq_distance: 31, // media.pdq_distance's default
+            limits: images::ImageLimits::default(),
+            text: Some(TextCheck {
+                engine,
+                table: None,
+                qr_links: Suggest::Risky,
+            }),
+            qr_scan: true,
+            models: ModelSettings::default(),
+        }
+    }
+}
+
 /// The verdict on fetched bytes, deterministic for the same bytes and banks:
 ///
 /// 1. the format, from the bytes: not the kind `media_type` said → errcode 40004 with the reason;

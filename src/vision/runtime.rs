@@ -24,6 +24,34 @@ pub enum ModelError {
     Output(String),
 }
 
+/// Held (shared) by every call into ONNX Runtime; taken exclusively, for good, by [`quiesce`]
+/// before the process exits. Exiting runs the library's C++ static destructors, and one that
+/// runs while another thread is inside the library (a worker still loading its sessions at a
+/// second Ctrl-C) kills the process with a signal instead of the exit code it meant.
+static IN_USE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Waits until no thread is inside ONNX Runtime and keeps it so (later calls block for good),
+/// up to `timeout`; whether it got there. Call it right before the process exits.
+pub fn quiesce(timeout: std::time::Duration) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("model-quiesce".into())
+        .spawn(move || {
+            let guard = IN_USE
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::forget(guard);
+            let _ = tx.send(());
+        });
+    spawned.is_ok() && rx.recv_timeout(timeout).is_ok()
+}
+
+fn entered() -> std::sync::RwLockReadGuard<'static, ()> {
+    IN_USE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The process's ONNX Runtime environment; the first library loaded stays loaded (ONNX Runtime
 /// allows one environment per process).
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
@@ -58,6 +86,7 @@ pub type Output = (Vec<i64>, Vec<f32>);
 impl Net {
     /// Loads `file` with ONNX Runtime from `library`, for one thread.
     pub fn load(library: &Path, file: &Path, name: &'static str) -> Result<Net, ModelError> {
+        let _inside = entered();
         let env = environment(library)?;
         let fail = |e: String| ModelError::Load(format!("{}: {e}", file.display()));
         let session = Session::builder(env)
@@ -73,6 +102,7 @@ impl Net {
 
     /// A metadata entry the model carries (the recognizer's character list).
     pub fn metadata(&self, key: &str) -> Option<String> {
+        let _inside = entered();
         self.session.metadata().ok()?.custom(key)
     }
 
@@ -86,6 +116,7 @@ impl Net {
         if Instant::now() >= deadline {
             return Err(ModelError::TimedOut);
         }
+        let _inside = entered();
         let input =
             Tensor::from_array((shape, data)).map_err(|e| ModelError::Run(e.to_string()))?;
         let options = Arc::new(RunOptions::new().map_err(|e| ModelError::Run(e.to_string()))?);
