@@ -100,8 +100,21 @@ async fn apps_are_created_read_and_replaced() {
     let (st, _, _) = admin_get(&s, &format!("/admin/apps/{NEW_APP}")).await;
     assert_eq!(st, 404);
 
-    let body =
-        json!({"secret": NEW_SECRET, "push_url": "http://127.0.0.1:9/push", "text_per_day": 5});
+    // A push URL needs a push token: pushes are signed with it.
+    let unsigned = json!({"secret": NEW_SECRET, "push_url": "http://127.0.0.1:9/push"});
+    let (st, v, _) = admin_send(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/admin/apps/{NEW_APP}"),
+        "application/json",
+        unsigned.to_string(),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v.to_string().contains("push_token"), "{v}");
+
+    let body = json!({"secret": NEW_SECRET, "push_url": "http://127.0.0.1:9/push",
+        "push_token": "t0ken", "text_per_day": 5});
     let (st, v, _) = admin_send(
         &s,
         reqwest::Method::PUT,

@@ -159,6 +159,13 @@ impl RawApp {
             },
         };
         let push_token = self.push_token.filter(|t| !t.expose().is_empty());
+        if push_url.is_some() && push_token.is_none() {
+            // Pushes are signed with the token: without one, anyone could forge a verdict.
+            errs.push(
+                format!("{prefix}.push_token"),
+                "is required with push_url (pushes are signed with it)",
+            );
+        }
         if let Some(t) = &push_token
             && (t.expose().len() < 3
                 || t.expose().len() > 32

@@ -397,6 +397,11 @@ encoding_aes_key = ""
         assert_eq!(c.apps.len(), 1);
         assert_eq!(c.apps[0].appid, "wx0123456789abcdef");
         assert_eq!(c.media.allow_networks.len(), 1);
+        // A push URL without a token would send pushes anyone could forge.
+        let e = Config::from_toml(&text.replace("push_token = \"AAAAA\"\n", "")).unwrap_err();
+        let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["apps[0].push_token"], "{e}");
+        assert!(e.0[0].message.contains("required with push_url"), "{e}");
     }
 
     /// The configuration docker-compose.yml gives its three gateways is valid and shared.
