@@ -140,11 +140,6 @@ impl MediaJobs {
         self.pool.loaded()
     }
 
-    /// Waits until the analysis pool has loaded (or failed to load) the models.
-    pub async fn models_ready(&self) -> Loaded {
-        self.pool.ready().await
-    }
-
     /// Opens the job queue: the embedded store's, or `shared` when instances share Redis. Jobs
     /// left unfinished are taken again by the dispatcher ([`dispatch::run`]).
     pub fn open(

@@ -6,7 +6,6 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,8 +34,6 @@ pub enum Loaded {
 #[derive(Debug)]
 struct PoolState {
     loaded: tokio::sync::watch::Receiver<Loaded>,
-    workers: usize,
-    busy: AtomicUsize,
 }
 
 impl std::fmt::Debug for Pool {
@@ -126,11 +123,7 @@ impl Pool {
         }
         Pool {
             tx,
-            state: Arc::new(PoolState {
-                loaded: loaded_rx,
-                workers,
-                busy: AtomicUsize::new(0),
-            }),
+            state: Arc::new(PoolState { loaded: loaded_rx }),
         }
     }
 
@@ -157,15 +150,6 @@ impl Pool {
         }
     }
 
-    pub fn workers(&self) -> usize {
-        self.state.workers
-    }
-
-    /// Tasks running now.
-    pub fn busy(&self) -> usize {
-        self.state.busy.load(Ordering::Relaxed)
-    }
-
     /// Runs `f` on a pool thread with that thread's models (`None` without them).
     pub async fn run<R, F>(&self, f: F) -> Result<R, NotRun>
     where
@@ -173,12 +157,8 @@ impl Pool {
         F: FnOnce(Option<&mut Models>) -> R + Send + 'static,
     {
         let (done_tx, done_rx) = oneshot::channel();
-        let state = Arc::clone(&self.state);
         let task: Task = Box::new(move |models| {
-            state.busy.fetch_add(1, Ordering::Relaxed);
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(models)));
-            state.busy.fetch_sub(1, Ordering::Relaxed);
-            match result {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| f(models))) {
                 Ok(r) => {
                     let _ = done_tx.send(r);
                 }

@@ -100,12 +100,6 @@ impl Net {
         Ok(Net { session, name })
     }
 
-    /// A metadata entry the model carries (the recognizer's character list).
-    pub fn metadata(&self, key: &str) -> Option<String> {
-        let _inside = entered();
-        self.session.metadata().ok()?.custom(key)
-    }
-
     /// Runs the model on one `f32` input of `shape`, stopping it at `deadline`; the first output.
     pub fn run(
         &mut self,
