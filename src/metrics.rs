@@ -333,6 +333,12 @@ impl Metrics {
             conflicting_framing: self
                 .http_refused
                 .with_label_values(&[listener, "conflicting_framing"]),
+            client_share: self
+                .http_refused
+                .with_label_values(&[listener, "client_share"]),
+            body_timeouts: self
+                .http_refused
+                .with_label_values(&[listener, "body_timeout"]),
         }
     }
 

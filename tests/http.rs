@@ -252,7 +252,7 @@ async fn busy_connection(s: &TestServer, token: &str) -> TcpStream {
 #[tokio::test]
 async fn connection_limit_holds_clients_while_every_connection_is_busy() {
     let s = TestServer::start_with(&format!(
-        "[server]\nmax_connections = 2\n{}",
+        "[server]\nmax_connections = 2\nmax_connections_per_client = 2\n{}",
         default_config()
     ))
     .await;
@@ -293,7 +293,7 @@ async fn connection_limit_holds_clients_while_every_connection_is_busy() {
 #[tokio::test]
 async fn idle_connections_make_room_at_the_limit() {
     let s = TestServer::start_with(&format!(
-        "[server]\nmax_connections = 2\n{}",
+        "[server]\nmax_connections = 2\nmax_connections_per_client = 2\n{}",
         default_config()
     ))
     .await;
@@ -327,7 +327,7 @@ async fn idle_connections_make_room_at_the_limit() {
 #[tokio::test]
 async fn a_fresh_connection_is_not_closed_for_a_newcomer() {
     let s = TestServer::start_with(&format!(
-        "[server]\nmax_connections = 1\n{}",
+        "[server]\nmax_connections = 1\nmax_connections_per_client = 1\n{}",
         default_config()
     ))
     .await;

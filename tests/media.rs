@@ -968,7 +968,12 @@ async fn a_full_queue_answers_system_busy() {
     let r = Receiver::new();
     r.status.store(503, Ordering::Relaxed);
     let s = TestServer::start_with(
-        &gateway_config(r.start().await, "max_queued = 2", "").replace(
+        &gateway_config(
+            r.start().await,
+            "max_queued = 2\nmax_queued_per_app = 2",
+            "",
+        )
+        .replace(
             "push_retry_secs = [0.05, 0.1, 0.2]",
             "push_retry_secs = [60]",
         ),
@@ -982,6 +987,177 @@ async fn a_full_queue_answers_system_busy() {
     assert_err(&v, -1);
     assert!(v.get("trace_id").is_none());
     s.shutdown().await;
+}
+
+/// One app whose push URL keeps failing (its jobs stay open for the whole retry schedule) fills
+/// only its share of the queue: its next submission answers -1 naming the share and consumes no
+/// quota, while the other app's jobs are accepted and delivered.
+#[tokio::test]
+async fn an_app_with_a_failing_push_url_fills_only_its_share_of_the_queue() {
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let failing = Receiver::new();
+    failing.status.store(500, Ordering::Relaxed);
+    let fine = Receiver::new();
+    let (f, g) = (failing.start().await, fine.start().await);
+    let config = gateway_config(f, "max_queued = 10\nmax_queued_per_app = 3", "")
+        .replace(
+            "push_retry_secs = [0.05, 0.1, 0.2]",
+            "push_retry_secs = [60]",
+        )
+        .replace(
+            &format!("http://{f}/push?app=2"),
+            &format!("http://{g}/push?app=2"),
+        )
+        .replace("enforce = false", "enforce = true");
+    let s = TestServer::start_with(&config).await;
+    let image = format!("http://{o}/image.png");
+    let quota_used = async |token: &str| {
+        let (_, v) = s
+            .post(
+                &format!("/cgi-bin/openapi/quota/get?access_token={token}"),
+                r#"{"cgi_path":"/wxa/media_check_async"}"#,
+            )
+            .await;
+        v["quota"]["used"].as_u64().unwrap()
+    };
+    let visit = async |token: &str| {
+        let (_, v) = s
+            .post(
+                &format!("/wxa/visit/report?access_token={token}"),
+                json!({"openid": "oUser_1"}).to_string(),
+            )
+            .await;
+        assert_eq!(v["errcode"], 0, "{v}");
+    };
+
+    let t1 = s.token().await;
+    visit(&t1).await;
+    for _ in 0..3 {
+        accepted(&s, &t1, &image, 2).await;
+    }
+    let v = submit(&s, &t1, media(&image, 2)).await;
+    assert_err(&v, -1);
+    let errmsg = v["errmsg"].as_str().unwrap();
+    assert!(errmsg.contains("3 media jobs unfinished, its share"), "{v}");
+    assert!(v.get("trace_id").is_none(), "{v}");
+    assert_eq!(
+        quota_used(&t1).await,
+        3,
+        "the refused submission was not counted"
+    );
+
+    // The other app is unaffected: accepted, analysed and delivered.
+    let t2 = s.token_for(APPID2, SECRET2).await;
+    visit(&t2).await;
+    let mut theirs = HashSet::new();
+    for _ in 0..3 {
+        theirs.insert(accepted(&s, &t2, &image, 2).await);
+    }
+    fine.wait_for_all(&theirs, Duration::from_secs(30)).await;
+    assert_eq!(quota_used(&t2).await, 3);
+    // Delivered jobs free their places: the app has room again.
+    for _ in 0..3 {
+        accepted(&s, &t2, &image, 2).await;
+    }
+    let metrics = s.metrics_text().await;
+    assert!(
+        metrics.contains(r#"modgate_media_jobs_total{outcome="refused_app_share"} 1"#),
+        "{metrics}"
+    );
+    s.shutdown().await;
+}
+
+/// Clients that go away while their submission is being accepted (from before the request is
+/// read to after the job is written) leave nothing half done: every job the gateway wrote is
+/// worked and delivered, and the queue's count of unfinished jobs comes back down, so the queue
+/// has all its room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_leaving_mid_submission_leak_no_place_in_the_queue() {
+    use tokio::io::AsyncWriteExt;
+    let origin = Origin::default();
+    let o = origin.start().await;
+    let r = Receiver::new();
+    let s = TestServer::start_with(&gateway_config(
+        r.start().await,
+        "max_queued = 8\nmax_queued_per_app = 8",
+        "",
+    ))
+    .await;
+    let token = s.token().await;
+    let body = media(&format!("http://{o}/image.png"), 2).to_string();
+    let request = format!(
+        "POST /wxa/media_check_async?access_token={token} HTTP/1.1\r\nHost: x\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Disconnects from 0 to 3 ms after the request was sent, in steps of 20 µs: some land
+    // before the job is read, some while it is written, some after.
+    for i in 0..150u64 {
+        let mut stream = tokio::net::TcpStream::connect(s.api).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_micros(20 * i)).await;
+        // Closed with a reset, as a client that gives up does.
+        stream.set_zero_linger().unwrap();
+        drop(stream);
+        // At most a few jobs in flight, so the queue is never full for a real reason.
+        if i % 4 == 3 {
+            settle(&s).await;
+        }
+    }
+    // Every job written is worked: soon none is left queued or pushing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        settle(&s).await;
+        let mut open = Vec::new();
+        for state in ["queued", "pushing"] {
+            let (status, v) = admin_call(
+                &s,
+                reqwest::Method::GET,
+                &format!("/admin/media?state={state}"),
+                "application/json",
+                Vec::new(),
+            )
+            .await;
+            assert_eq!(status, 200);
+            open.extend(v.as_array().unwrap().iter().cloned());
+        }
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs written but never worked: {open:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And the queue has all its room: eight accepted at once.
+    let mut ours = HashSet::new();
+    for _ in 0..8 {
+        ours.insert(accepted(&s, &token, &format!("http://{o}/image.png"), 2).await);
+    }
+    r.wait_for_all(&ours, Duration::from_secs(30)).await;
+    s.shutdown().await;
+}
+
+/// Waits until the gateway holds no unfinished media job.
+async fn settle(s: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = s.metrics_text().await;
+        let depth = text
+            .lines()
+            .find_map(|l| l.strip_prefix("modgate_media_queue_depth "))
+            .map(|v| v.trim().parse::<f64>().unwrap());
+        if depth == Some(0.0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "media jobs never finished: {depth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Media submissions count against the media quota and need a fresh visit.

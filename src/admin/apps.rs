@@ -1,8 +1,8 @@
 //! `/admin/apps`: the apps (`GET /admin/apps`), one app (`GET`/`PUT /admin/apps/{appid}`, the
 //! same fields as `[[apps]]`), and the figures the console shows (`.../usage`).
 
+use crate::transport::body::RequestBody;
 use http::{Request, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::{AdminError, Answer, ok, read_body};
@@ -43,7 +43,7 @@ pub(super) fn get(gw: &Gateway, appid: &str) -> Answer {
 }
 
 /// `PUT /admin/apps/{appid}`: creates or replaces the app (201 when created).
-pub(super) async fn put(gw: &Gateway, appid: &str, req: Request<Incoming>) -> Answer {
+pub(super) async fn put(gw: &Gateway, appid: &str, req: Request<RequestBody>) -> Answer {
     let bytes = read_body(gw, req).await?;
     let mut raw: RawApp = serde_json::from_slice(&bytes)
         .map_err(|e| AdminError::BadRequest(format!("invalid app JSON: {e}")))?;

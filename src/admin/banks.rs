@@ -12,8 +12,8 @@
 //! unchanged), the work runs on the blocking pool, and the new bank is in force only once it is
 //! on disk.
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::{Answer, is_csv, ok};
@@ -59,7 +59,7 @@ fn upload_limit(gw: &Gateway) -> u64 {
 pub(super) async fn change(
     gw: &Gateway,
     scope: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     change: Change,
 ) -> Answer {
     Bank::in_force(gw.documents.place(), scope)?;

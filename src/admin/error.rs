@@ -38,6 +38,9 @@ pub enum AdminError {
     /// 413: the body is over the limit, in bytes.
     #[error("request body too large: the limit is {0} bytes")]
     TooLarge(u64),
+    /// 408: the body did not arrive whole within the body read timeout.
+    #[error("request timeout: the body did not arrive within the server's body read timeout")]
+    BodyTimeout,
     /// 500: the change could not be stored or made (the message says which).
     #[error("{0}")]
     Internal(String),
@@ -68,6 +71,7 @@ impl AdminError {
             AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -102,6 +106,11 @@ impl AdminError {
             AdminError::MethodNotAllowed(allow) => {
                 resp.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            // The body was not read whole; the connection cannot carry another request.
+            AdminError::BodyTimeout => {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -143,6 +152,7 @@ impl From<ReadError> for AdminError {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::TooLarge(limit) => AdminError::TooLarge(limit),
+            ReadError::TimedOut => AdminError::BodyTimeout,
             ReadError::BadLength | ReadError::Unreadable => {
                 AdminError::BadRequest("request body could not be read".into())
             }

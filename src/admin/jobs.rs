@@ -1,8 +1,8 @@
 //! `/admin/media`: media jobs, for operators: one job's record, the jobs in one state, and a
 //! dead-lettered job sent again.
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 
 use super::{AdminError, Answer, ok};
 use crate::gateway::Gateway;
@@ -25,7 +25,7 @@ pub(super) async fn get(gw: &Gateway, trace_id: &str) -> Answer {
 
 /// `GET /admin/media?state=dead[&limit=N]`: jobs in one state (default `dead`, at most `limit`,
 /// default 100, up to 10,000), oldest first.
-pub(super) async fn list(gw: &Gateway, req: &Request<Incoming>) -> Answer {
+pub(super) async fn list(gw: &Gateway, req: &Request<RequestBody>) -> Answer {
     let state = match query_param(req, "state").as_deref().unwrap_or("dead") {
         "queued" => JobState::Queued,
         "pushing" => JobState::Pushing,

@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::{AdminError, Answer, csv, is_csv, ok, read_body};
@@ -31,7 +31,7 @@ struct TableSummary {
     count: usize,
 }
 
-pub(super) fn list(gw: &Gateway, appid: &str, req: &Request<Incoming>) -> Answer {
+pub(super) fn list(gw: &Gateway, appid: &str, req: &Request<RequestBody>) -> Answer {
     let app = gw
         .apps
         .get(appid)
@@ -57,7 +57,7 @@ fn parse_entries(is_csv: bool, bytes: &[u8]) -> Result<Vec<KeywordEntry>, TableE
 pub(super) async fn change(
     gw: &Gateway,
     appid: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     change: Change,
 ) -> Answer {
     let received = Instant::now();

@@ -24,10 +24,10 @@ mod risk;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::transport::body::RequestBody;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
 pub use error::AdminError;
@@ -42,7 +42,11 @@ use crate::vision::pool::Loaded;
 type Answer = Result<Response, AdminError>;
 
 /// Serves one request on the admin listener.
-pub async fn handle(gw: Arc<Gateway>, ready: Arc<Readiness>, req: Request<Incoming>) -> Response {
+pub async fn handle(
+    gw: Arc<Gateway>,
+    ready: Arc<Readiness>,
+    req: Request<RequestBody>,
+) -> Response {
     let answer = if req.uri().path().starts_with("/admin/") {
         api(&gw, req).await
     } else {
@@ -52,7 +56,7 @@ pub async fn handle(gw: Arc<Gateway>, ready: Arc<Readiness>, req: Request<Incomi
 }
 
 /// `/healthz`, `/readyz`, `/metrics` and the console.
-fn listener(gw: &Gateway, ready: &Readiness, req: &Request<Incoming>) -> Answer {
+fn listener(gw: &Gateway, ready: &Readiness, req: &Request<RequestBody>) -> Answer {
     let path = req.uri().path();
     let get_only = || match *req.method() {
         Method::GET | Method::HEAD => Ok(()),
@@ -105,7 +109,7 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 }
 
 /// Checks the bearer token, then routes one `/admin/...` request.
-async fn api(gw: &Gateway, req: Request<Incoming>) -> Answer {
+async fn api(gw: &Gateway, req: Request<RequestBody>) -> Answer {
     let token = gw.config.admin.token.as_ref().ok_or(AdminError::Disabled)?;
     let presented = req
         .headers()
@@ -186,12 +190,12 @@ fn ok(body: &impl serde::Serialize) -> Answer {
 }
 
 /// The request body, within the API listener's body limit.
-async fn read_body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, AdminError> {
+async fn read_body(gw: &Gateway, req: Request<RequestBody>) -> Result<Bytes, AdminError> {
     Ok(body::read(req, gw.config.server.max_body_bytes.get()).await?)
 }
 
 /// Whether the request says its body is CSV.
-fn is_csv(req: &Request<Incoming>) -> bool {
+fn is_csv(req: &Request<RequestBody>) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

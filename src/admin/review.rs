@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
+use crate::transport::body::RequestBody;
 use http::{Method, Request};
-use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
 use super::{AdminError, Answer, ok, read_body};
@@ -38,7 +38,7 @@ pub(super) async fn route(
     gw: &Gateway,
     segments: &[&str],
     method: Method,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Answer {
     let allow = |allowed: &'static str| Err(AdminError::MethodNotAllowed(allowed));
     match (segments, method) {
@@ -66,7 +66,7 @@ pub(super) async fn route(
 }
 
 /// The `limit` parameter.
-fn limit(req: &Request<Incoming>) -> Result<usize, AdminError> {
+fn limit(req: &Request<RequestBody>) -> Result<usize, AdminError> {
     match query_param(req, "limit").map(|l| l.parse::<usize>()) {
         None => Ok(100),
         Some(Ok(l)) if (1..=MAX_LIST).contains(&l) => Ok(l),
@@ -82,7 +82,7 @@ struct Listing {
     items: Vec<Item>,
 }
 
-async fn list(gw: &Gateway, req: &Request<Incoming>) -> Answer {
+async fn list(gw: &Gateway, req: &Request<RequestBody>) -> Answer {
     let bad = |m: String| AdminError::BadRequest(m);
     let limit = limit(req)?;
     let secs = |name: &str| -> Result<Option<Duration>, AdminError> {
@@ -159,7 +159,7 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, AdminError> {
     serde_json::from_slice(bytes).map_err(|e| AdminError::BadRequest(format!("invalid body: {e}")))
 }
 
-async fn claim(gw: &Gateway, id: &str, action: &str, req: Request<Incoming>) -> Answer {
+async fn claim(gw: &Gateway, id: &str, action: &str, req: Request<RequestBody>) -> Answer {
     let b: ClaimBody = parse(&read_body(gw, req).await?)?;
     reviewer_ok(&b.reviewer)?;
     let now = gw.clock.now_ms();
@@ -171,7 +171,7 @@ async fn claim(gw: &Gateway, id: &str, action: &str, req: Request<Incoming>) -> 
     ok(&item)
 }
 
-async fn decide(gw: &Gateway, id: &str, req: Request<Incoming>) -> Answer {
+async fn decide(gw: &Gateway, id: &str, req: Request<RequestBody>) -> Answer {
     let b: DecisionBody = parse(&read_body(gw, req).await?)?;
     reviewer_ok(&b.reviewer)?;
     if b.reason.chars().count() > MAX_REASON_CHARS {

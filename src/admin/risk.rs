@@ -13,8 +13,8 @@
 //! are in force once stored. With Redis, a change built on lists another instance has since
 //! changed is refused with 409.
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::{AdminError, Answer, csv, is_csv, ok};
@@ -35,7 +35,7 @@ pub(super) enum Change {
     Remove(EntryType, String),
 }
 
-pub(super) fn list(gw: &Gateway, appid: &str, req: &Request<Incoming>) -> Answer {
+pub(super) fn list(gw: &Gateway, appid: &str, req: &Request<RequestBody>) -> Answer {
     let app = gw
         .apps
         .get(appid)
@@ -74,7 +74,7 @@ struct Summary {
 pub(super) async fn change(
     gw: &Gateway,
     appid: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     change: Change,
 ) -> Answer {
     if gw.apps.get(appid).is_none() {
@@ -130,7 +130,7 @@ pub(super) async fn user(
     gw: &Gateway,
     appid: &str,
     openid: &str,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Answer {
     let app = gw
         .apps

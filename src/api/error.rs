@@ -93,6 +93,9 @@ pub enum ApiError {
     /// -1: a backend could not answer; SDKs back off and retry.
     #[error("system error, retry later")]
     System,
+    /// -1: refused for a share the caller holds in full, with which.
+    #[error("system busy: {0}; retry later")]
+    Busy(Cow<'static, str>),
     /// -1: refused unread because the gateway is overloaded ([`crate::transport::overload`]).
     #[error("system busy: the gateway is overloaded, retry later")]
     Overloaded,
@@ -108,6 +111,9 @@ pub enum ApiError {
     /// 400: the request could not be read as HTTP.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// 408: the body did not arrive whole within the body read timeout.
+    #[error("request timeout: the body did not arrive within the server's body read timeout")]
+    BodyTimeout,
 }
 
 impl ApiError {
@@ -141,11 +147,12 @@ impl ApiError {
             ApiError::ResetsExhausted => 48006,
             ApiError::InvalidMediaType => 40004,
             ApiError::UnknownTraceId => 40097,
-            ApiError::System | ApiError::Overloaded => -1,
+            ApiError::System | ApiError::Overloaded | ApiError::Busy(_) => -1,
             ApiError::NotFound
             | ApiError::MethodNotAllowed(_)
             | ApiError::BodyTooLarge(_)
-            | ApiError::BadRequest(_) => i32::from(self.status().as_u16()),
+            | ApiError::BadRequest(_)
+            | ApiError::BodyTimeout => i32::from(self.status().as_u16()),
         }
     }
 
@@ -156,6 +163,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::OK,
         }
     }
@@ -185,7 +193,7 @@ impl ApiError {
                     .insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             // The body was not read; the connection cannot carry another request.
-            ApiError::BodyTooLarge(_) | ApiError::BadRequest(_) => {
+            ApiError::BodyTooLarge(_) | ApiError::BadRequest(_) | ApiError::BodyTimeout => {
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
@@ -227,6 +235,7 @@ impl From<crate::transport::body::ReadError> for ApiError {
             ReadError::BadLength => ApiError::BadRequest("invalid Content-Length"),
             ReadError::TooLarge(limit) => ApiError::BodyTooLarge(limit),
             ReadError::Unreadable => ApiError::BadRequest("request body could not be read"),
+            ReadError::TimedOut => ApiError::BodyTimeout,
         }
     }
 }

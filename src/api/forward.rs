@@ -4,10 +4,10 @@
 //! calls with the platform's token find their app), and openids from logins
 //! (`/sns/jscode2session`), which count as visits for the 61010 rule.
 
+use crate::transport::body::RequestBody;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use hyper::body::Incoming;
 
 use super::{ApiError, Gateway};
 use crate::transport::query::find_param;
@@ -44,7 +44,7 @@ impl Lesson {
 pub(super) async fn forward(
     gw: &Gateway,
     up: &Upstream,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<http::Response<AnyBody>, ApiError> {
     let (parts, body) = req.into_parts();
     let Some(lesson) = Lesson::of_path(parts.uri.path()) else {

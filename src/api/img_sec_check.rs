@@ -3,9 +3,9 @@
 //! analysis's (hash banks, QR codes, text in the image), answered at once: 87014 for risky,
 //! otherwise ok (v1 has no `review`).
 
+use crate::transport::body::RequestBody;
 use http::Request;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::{ApiError, Gateway, Reply, tokens};
 use crate::engine::{Label, Suggest};
@@ -19,7 +19,7 @@ use crate::transport::multipart::{self, UploadError, UploadLimits};
 /// Parts an upload may have: the file and a few fields some clients add.
 pub const MAX_PARTS: usize = 8;
 
-pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let limits = UploadLimits {
         file_bytes: gw.config.media.image_check_max_bytes,
@@ -43,6 +43,7 @@ pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
         UploadError::FileTooLarge(limit) => ApiError::MediaTooLarge(limit),
         UploadError::BodyTooLarge(limit) => ApiError::BodyTooLarge(limit),
         UploadError::Unreadable => ApiError::BadRequest("request body could not be read"),
+        UploadError::TimedOut => ApiError::BodyTimeout,
         other => ApiError::Format(other.to_string().into()),
     })?;
     // No user is named: rate limit and quota only.

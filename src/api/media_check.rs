@@ -6,9 +6,16 @@
 //! 40003; then the rate limit, the daily quota and (v2) visit freshness. A request without
 //! `version` is v1 (SPEC §12): no scene, no openid, and a v1-shaped push. The `trace_id` is
 //! answered only once the job is on disk.
+//!
+//! From admission on, a submission runs as a task of its own ([`accept`]): the quota it counts
+//! and the job it writes are both kept, or the quota is given back, whatever the client does
+//! meanwhile (a client that disconnects cannot leave a job written but never scheduled, or a
+//! count without a job). A job the queue has no room for consumes no quota.
 
+use std::sync::Arc;
+
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 
 use super::fields::scene_and_openid;
 use super::wire::{self, Int, MediaCheckBody, MediaResultBody, MediaResultReply, Str, TraceReply};
@@ -19,11 +26,16 @@ use crate::jobs::guard::Denied;
 use crate::jobs::store::{Job, JobState};
 use crate::limits::Metered;
 use crate::media::sniff::MediaKind;
+use crate::tenants::App;
 
 /// `media_url` limit, in bytes.
 pub const MAX_URL_BYTES: usize = 2048;
 
-pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn submit(
+    shared: &Arc<Gateway>,
+    req: Request<RequestBody>,
+) -> Result<Reply, ApiError> {
+    let gw = &**shared;
     let app = tokens::authenticate(gw, &req).await?;
     let body = super::read_body(gw, req).await?;
     let b: MediaCheckBody<'_> = wire::parse_body(&body)?;
@@ -82,20 +94,11 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
     .ok_or(ApiError::InvalidMediaType)?;
     let (scene, openid) = if version == 2 {
         // 40129, 40003
-        let (scene, openid) = scene_and_openid(b.scene, &b.openid)?;
-        // 44991, 45009, 61010
-        gw.admit(&app, Metered::MediaCheckAsync, Some(openid))
-            .await?;
-        app.slot
-            .risk
-            .call(&gw.config.risk, openid, gw.clock.now_secs());
-        (scene, openid)
+        scene_and_openid(b.scene, &b.openid)?
     } else {
         // v1 names no scene and no user: limits and quota, but no visit rule.
-        gw.admit(&app, Metered::MediaCheckAsync, None).await?;
         (0, "")
     };
-
     let trace_id = gw.rid().to_string();
     let job = Job {
         trace_id: trace_id.clone(),
@@ -113,18 +116,50 @@ pub(super) async fn submit(gw: &Gateway, req: Request<Incoming>) -> Result<Reply
         finished_ms: None,
         version,
     };
-    match gw.media.submit(job).await {
-        Ok(()) => Ok(Reply::json(&TraceReply {
-            errcode: 0,
-            errmsg: "ok",
-            trace_id: &trace_id,
-        })),
-        Err(SubmitError::Busy) => Err(ApiError::System),
+    let gw = Arc::clone(shared);
+    tokio::spawn(async move { accept(&gw, &app, job).await })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "media job acceptance failed");
+            ApiError::System
+        })??;
+    Ok(Reply::json(&TraceReply {
+        errcode: 0,
+        errmsg: "ok",
+        trace_id: &trace_id,
+    }))
+}
+
+/// Admits a validated job (44991, 45009, and for v2 61010) and queues it; a job the queue
+/// refuses gives its quota back.
+async fn accept(gw: &Gateway, app: &App, job: Job) -> Result<(), ApiError> {
+    let now_ms = gw.clock.now_ms();
+    let openid = (job.version == 2).then_some(job.openid.as_str());
+    gw.admit_at(app, Metered::MediaCheckAsync, openid, now_ms)
+        .await?;
+    if let Some(openid) = openid {
+        app.slot.risk.call(&gw.config.risk, openid, now_ms / 1000);
+    }
+    let refused = match gw.media.submit(job).await {
+        Ok(()) => return Ok(()),
+        Err(SubmitError::Busy) => ApiError::System,
+        Err(e @ SubmitError::AppShare(_)) => ApiError::Busy(e.to_string().into()),
         Err(SubmitError::Store(e)) => {
             tracing::error!(error = %e, "media job could not be stored");
-            Err(ApiError::System)
+            ApiError::System
+        }
+    };
+    if gw.config.limits.enforce {
+        let day = gw.quota_day(now_ms / 1000);
+        if let Err(e) = gw
+            .quotas
+            .refund(&app.slot.records, Metered::MediaCheckAsync, day)
+            .await
+        {
+            tracing::warn!(error = %e, "the quota of a refused media job was not given back");
         }
     }
+    Err(refused)
 }
 
 fn format(message: &'static str) -> ApiError {
@@ -133,7 +168,7 @@ fn format(message: &'static str) -> ApiError {
 
 /// `POST /wxa/media_check_async/result` body `{"trace_id": ".."}`: the job's state and verdict,
 /// for the app that submitted it only (another app's trace_id is answered as unknown).
-pub(super) async fn result(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn result(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = super::read_body(gw, req).await?;
     let b: MediaResultBody<'_> = wire::parse_body(&body)?;

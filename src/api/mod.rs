@@ -20,9 +20,9 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::transport::body::RequestBody;
 use bytes::Bytes;
 use http::{Method, Request};
-use hyper::body::Incoming;
 
 use crate::gateway::Gateway;
 use crate::transport::body;
@@ -56,7 +56,7 @@ impl Reply {
 /// what it needs after its first await; the other APIs run in a box of their own.
 pub fn handle(
     gw: Arc<Gateway>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     waited: crate::transport::server::Waited,
 ) -> impl std::future::Future<Output = http::Response<AnyBody>> + Send + 'static {
     use futures_util::FutureExt;
@@ -109,7 +109,7 @@ async fn forwarded(
     gw: Arc<Gateway>,
     up: Arc<crate::upstream::Upstream>,
     route: Route,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     started: Instant,
 ) -> http::Response<AnyBody> {
     let (response, errcode) = match forward::forward(&gw, &up, req).await {
@@ -132,9 +132,10 @@ async fn forwarded(
 async fn dispatch(
     gw: Arc<Gateway>,
     route: Route,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Reply, ApiError> {
-    let gw = &*gw;
+    let shared = gw;
+    let gw = &*shared;
     match route {
         Route::Token => {
             if matches!(*req.method(), Method::GET | Method::POST) {
@@ -147,7 +148,12 @@ async fn dispatch(
         Route::ClearQuotaV2 => post_only(gw, req, quota::clear_v2).await,
         Route::ClearQuota => post_only(gw, req, quota::clear).await,
         Route::VisitReport => post_only(gw, req, visits::report).await,
-        Route::MediaCheckAsync => post_only(gw, req, media_check::submit).await,
+        Route::MediaCheckAsync => {
+            if req.method() != Method::POST {
+                return Err(ApiError::RequirePost);
+            }
+            media_check::submit(&shared, req).await
+        }
         Route::MediaResult => post_only(gw, req, media_check::result).await,
         Route::StableToken => post_only(gw, req, tokens::stable_token).await,
         Route::RiskRank => post_only(gw, req, risk_rank::handle).await,
@@ -159,7 +165,7 @@ async fn dispatch(
 
 /// Reads the whole body, refusing one over `server.max_body_bytes` before reading it when the
 /// client announced its length, and as soon as the limit is crossed otherwise.
-pub(crate) async fn read_body(gw: &Gateway, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(gw: &Gateway, req: Request<RequestBody>) -> Result<Bytes, ApiError> {
     let limit = gw.config.server.max_body_bytes.get();
     announced_length(req.headers(), limit)?;
     read_frames(req.into_body(), limit).await
@@ -171,18 +177,18 @@ pub(crate) fn announced_length(headers: &http::HeaderMap, limit: u64) -> Result<
 }
 
 /// Reads a whole body ([`body::read_frames`]).
-pub(crate) async fn read_frames(body: Incoming, limit: u64) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_frames(body: RequestBody, limit: u64) -> Result<Bytes, ApiError> {
     Ok(body::read_frames(body, limit).await?)
 }
 
 /// Runs a POST-only handler; other methods get 43002, as the platform answers.
 async fn post_only<'a, F, Fut>(
     gw: &'a Gateway,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     handler: F,
 ) -> Result<Reply, ApiError>
 where
-    F: FnOnce(&'a Gateway, Request<Incoming>) -> Fut,
+    F: FnOnce(&'a Gateway, Request<RequestBody>) -> Fut,
     Fut: std::future::Future<Output = Result<Reply, ApiError>>,
 {
     if req.method() != Method::POST {

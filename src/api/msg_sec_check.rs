@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 
 use super::wire::{self, ErrorBody, Int, MsgSecCheckBody, Str, V2Body};
 use super::{ApiError, Gateway, Reply, tokens};
@@ -33,7 +33,7 @@ const INLINE_CHECK_BYTES: usize = 64 * 1024;
 /// than the whole request (see [`Gateway::handle`]); failures still answer in the SPEC's order.
 pub(super) fn handle(
     gw: &Arc<Gateway>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> impl Future<Output = Result<Reply, ApiError>> + Send + use<> {
     // One clock read serves the token's expiry, the limits, the risk model and the trace_id.
     let now_ms = gw.clock.now_ms();

@@ -1,7 +1,7 @@
 //! `quota/get`, `clear_quota` and `clear_quota/v2` (SPEC §5).
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 
 use super::wire::{
     self, ClearQuotaBody, ErrorBody, QuotaFigures, QuotaGetBody, QuotaReply, RateFigures, Str,
@@ -21,7 +21,7 @@ fn field<'a>(name: &'static str, value: &'a Str<'_>) -> Result<Option<&'a str>, 
 }
 
 /// `POST /cgi-bin/openapi/quota/get` `{"cgi_path": "/wxa/msg_sec_check"}`.
-pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn get(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = super::read_body(gw, req).await?;
     let b: QuotaGetBody<'_> = wire::parse_body(&body)?;
@@ -48,7 +48,7 @@ pub(super) async fn get(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, A
 }
 
 /// `POST /cgi-bin/clear_quota?access_token=..` `{"appid": ..}`: the token's own app only.
-pub(super) async fn clear(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn clear(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = super::read_body(gw, req).await?;
     let b: ClearQuotaBody<'_> = wire::parse_body(&body)?;
@@ -61,9 +61,18 @@ pub(super) async fn clear(gw: &Gateway, req: Request<Incoming>) -> Result<Reply,
 
 /// `POST /cgi-bin/clear_quota/v2` with `appid` and `appsecret` as query parameters or in the
 /// body; no token.
-pub(super) async fn clear_v2(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn clear_v2(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let q_appid = query_param(&req, "appid").map(|v| v.into_owned());
     let q_secret = query_param(&req, "appsecret").map(|v| v.into_owned());
+    if let (Some(appid), Some(secret)) = (&q_appid, &q_secret)
+        && !appid.is_empty()
+        && !secret.is_empty()
+    {
+        // Credentials in the query are judged before a byte of the body is read (the body
+        // could only repeat them): a client without them cannot hold a connection with one.
+        let app = tokens::check_secret(gw, Some(appid), Some(secret))?;
+        return reset(gw, &app).await;
+    }
     let body = super::read_body(gw, req).await?;
     let b: ClearQuotaBody<'_> = if body.iter().all(u8::is_ascii_whitespace) {
         ClearQuotaBody::default()

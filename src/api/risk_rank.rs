@@ -6,8 +6,8 @@
 //! or 2); openid (40003); then, unless `is_test` (or limits are off), a visit within the
 //! freshness window (61010).
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,7 +41,7 @@ fn opt_str<'a>(
     }
 }
 
-pub(super) async fn handle(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = super::read_body(gw, req).await?;
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
 use super::wire::{self, Bool, StableTokenBody, Str, TokenBody};
@@ -18,7 +18,7 @@ const STABLE_REFRESH_WINDOW_MS: u64 = 300_000;
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`: always issues a new
 /// token; the previous one keeps working for the grace period. Stable tokens are not touched.
-pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn token(gw: &Gateway, req: &Request<RequestBody>) -> Result<Reply, ApiError> {
     let grant = query_param(req, "grant_type");
     let appid = query_param(req, "appid");
     let secret = query_param(req, "secret");
@@ -36,7 +36,10 @@ pub(super) async fn token(gw: &Gateway, req: &Request<Incoming>) -> Result<Reply
 /// current one at once, at most [`ForceRules::PER_DAY`] times a day (then 45009) and never
 /// within [`ForceRules::MIN_GAP_MS`] of the last (45011). `/cgi-bin/token`'s tokens are not
 /// touched.
-pub(super) async fn stable_token(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn stable_token(
+    gw: &Gateway,
+    req: Request<RequestBody>,
+) -> Result<Reply, ApiError> {
     let body = super::read_body(gw, req).await?;
     let b: StableTokenBody<'_> = wire::parse_body(&body)?;
     for (field, wrong) in [
@@ -140,7 +143,7 @@ fn issue(gw: &Gateway, app: &App, lineage: Lineage, issued_ms: u64, now_ms: u64)
 /// The app a business request's `access_token` belongs to, or the token errcode.
 pub(super) async fn authenticate(
     gw: &Gateway,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Result<Arc<App>, ApiError> {
     authenticate_at(gw, req, gw.clock.now_ms()).await
 }
@@ -148,7 +151,7 @@ pub(super) async fn authenticate(
 /// [`authenticate`] at a time the caller has read (one clock read serves a whole request).
 pub(super) async fn authenticate_at(
     gw: &Gateway,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     now_ms: u64,
 ) -> Result<Arc<App>, ApiError> {
     let signed = signed_app(gw, req.uri())?;

@@ -1,8 +1,8 @@
 //! `POST /wxa/visit/report`: the app tells modgate which users visited (SPEC §5). A user is fresh
 //! for `limits.visit_ttl` after the latest report; checks for stale users answer 61010.
 
+use crate::transport::body::RequestBody;
 use http::Request;
-use hyper::body::Incoming;
 
 use super::fields::validate_openid;
 use super::wire::{self, List, Str, VisitFailure, VisitReply, VisitReportBody};
@@ -12,7 +12,7 @@ use crate::state::VisitOutcome;
 /// Most openids one report may carry.
 pub const MAX_BATCH: usize = 1000;
 
-pub(super) async fn report(gw: &Gateway, req: Request<Incoming>) -> Result<Reply, ApiError> {
+pub(super) async fn report(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
     let body = super::read_body(gw, req).await?;
     let b: VisitReportBody<'_> = wire::parse_body(&body)?;

@@ -30,12 +30,16 @@ pub async fn serve(
     let api_opts = ServerOptions {
         name: "api",
         max_connections: server.max_connections.get(),
+        max_connections_per_client: server.max_connections_per_client.get(),
         header_read_timeout: server.header_read_timeout,
+        body_read_timeout: server.body_read_timeout,
         drain_timeout: server.drain_timeout,
     };
+    // The operators' listener: few clients, all trusted, so no per-client share.
     let admin_opts = ServerOptions {
         name: "admin",
         max_connections: 256,
+        max_connections_per_client: 256,
         ..api_opts.clone()
     };
 

@@ -46,6 +46,7 @@ pub struct RawMedia {
     pub per_app: Option<i64>,
     pub per_host: Option<i64>,
     pub max_queued: Option<i64>,
+    pub max_queued_per_app: Option<i64>,
     pub max_bytes: Option<i64>,
     pub image_check_max_bytes: Option<i64>,
     pub connect_timeout_secs: Option<f64>,
@@ -80,6 +81,9 @@ pub struct MediaConfig {
     pub per_host: NonZeroUsize,
     /// Unfinished jobs held at most; past it submissions answer -1 (system busy).
     pub max_queued: NonZeroUsize,
+    /// ... of one app (by default a tenth of `max_queued`), so one app whose jobs do not
+    /// finish (a push URL that keeps failing) cannot fill the queue for the others.
+    pub max_queued_per_app: NonZeroUsize,
     /// The media size cap (SPEC: 10 MB).
     pub max_bytes: u64,
     /// The largest file `/wxa/img_sec_check` takes (its `media` part).
@@ -155,6 +159,13 @@ pub(super) fn validate(m: RawMedia, errs: &mut Errors) -> MediaConfig {
     let count = |errs: &mut Errors, key: &str, v: Option<i64>, default: u64, max: u64| {
         NonZeroUsize::new(errs.positive(key, v, default, max) as usize).unwrap_or(NonZeroUsize::MIN)
     };
+    let max_queued = count(
+        errs,
+        "media.max_queued",
+        m.max_queued,
+        DEFAULT_MAX_QUEUED,
+        100_000_000,
+    );
     let score = |errs: &mut Errors, key: &str, v: Option<f64>, default: f64| match v {
         None => default as f32,
         Some(v) if (0.0..=1.0).contains(&v) => v as f32,
@@ -210,11 +221,12 @@ pub(super) fn validate(m: RawMedia, errs: &mut Errors) -> MediaConfig {
         workers: count(errs, "media.workers", m.workers, DEFAULT_WORKERS, 10_000),
         per_app: count(errs, "media.per_app", m.per_app, DEFAULT_PER_APP, 10_000),
         per_host: count(errs, "media.per_host", m.per_host, DEFAULT_PER_HOST, 10_000),
-        max_queued: count(
+        max_queued,
+        max_queued_per_app: count(
             errs,
-            "media.max_queued",
-            m.max_queued,
-            DEFAULT_MAX_QUEUED,
+            "media.max_queued_per_app",
+            m.max_queued_per_app,
+            (max_queued.get() as u64 / 10).max(1),
             100_000_000,
         ),
         max_bytes: errs.positive("media.max_bytes", m.max_bytes, DEFAULT_MAX_BYTES, 1 << 30),

@@ -11,7 +11,9 @@
 //! | --- | --- |
 //! | `server.listen` | `0.0.0.0:8080` |
 //! | `server.max_connections` | `10000` (at the limit the idlest connections are closed for newcomers) |
+//! | `server.max_connections_per_client` | a quarter of `max_connections` (per IPv4 address or IPv6 /64; a client at its share closes its own idlest connection for a new one, or is answered 503) |
 //! | `server.header_read_timeout_secs` | `10` |
+//! | `server.body_read_timeout_secs` | `15` (a body not whole by then is answered 408 and its connection closed) |
 //! | `server.max_body_bytes` | `1048576` (1 MiB; v1 content may be 500 KB) |
 //! | `server.drain_timeout_secs` | `30` |
 //! | `server.overload_delay_ms` | `100` (queueing delay above which requests are shed, and the longest a request may wait unread; `0`: never) |
@@ -24,6 +26,7 @@
 //! | `engine.reveal_builtin_words` | `false` |
 //! | `media.workers` / `per_app` / `per_host` | `64` / `16` / `8` concurrent job steps |
 //! | `media.max_queued` | `100000` unfinished jobs |
+//! | `media.max_queued_per_app` | a tenth of `max_queued` (unfinished jobs of one app) |
 //! | `media.max_bytes` | `10485760` (10 MiB) |
 //! | `media.connect_timeout_secs` / `fetch_timeout_secs` / `push_timeout_secs` | `5` / `30` / `10` |
 //! | `media.push_retry_secs` | `[10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800]` |

@@ -12,6 +12,8 @@ use super::check::Errors;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// A body of the largest size allowed arrives well within this at 1 Mbit/s.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 15;
 /// 1 MiB: a v1 msgSecCheck body carries up to 500 KB of content.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
 /// The smallest body limit allowed: a whole v1 msgSecCheck body.
@@ -26,7 +28,9 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 pub struct RawServer {
     pub listen: Option<String>,
     pub max_connections: Option<i64>,
+    pub max_connections_per_client: Option<i64>,
     pub header_read_timeout_secs: Option<i64>,
+    pub body_read_timeout_secs: Option<f64>,
     pub max_body_bytes: Option<i64>,
     pub drain_timeout_secs: Option<i64>,
     pub overload_delay_ms: Option<i64>,
@@ -44,7 +48,12 @@ pub struct RawAdmin {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_connections: NonZeroUsize,
+    /// Connections one client address (IPv4, or IPv6 /64) may hold; by default a quarter of
+    /// `max_connections`.
+    pub max_connections_per_client: NonZeroUsize,
     pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive whole after its head (408 after that).
+    pub body_read_timeout: Duration,
     pub max_body_bytes: NonZeroU64,
     pub drain_timeout: Duration,
     /// Queueing delay above which a share of requests is shed; `None`: never
@@ -62,15 +71,29 @@ pub struct AdminConfig {
 
 /// Validates `[server]`, adding every problem to `errs`.
 pub(super) fn validate(raw: RawServer, errs: &mut Errors) -> ServerConfig {
+    let listen = errs.addr("server.listen", raw.listen.as_deref(), DEFAULT_LISTEN);
+    let max_connections = errs.positive(
+        "server.max_connections",
+        raw.max_connections,
+        DEFAULT_MAX_CONNECTIONS,
+        1_000_000,
+    );
     let server = ServerConfig {
-        listen: errs.addr("server.listen", raw.listen.as_deref(), DEFAULT_LISTEN),
-        max_connections: NonZeroUsize::new(errs.positive(
-            "server.max_connections",
-            raw.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
+        listen,
+        max_connections: NonZeroUsize::new(max_connections as usize).unwrap_or(NonZeroUsize::MIN),
+        max_connections_per_client: NonZeroUsize::new(errs.positive(
+            "server.max_connections_per_client",
+            raw.max_connections_per_client,
+            (max_connections / 4).max(1),
             1_000_000,
         ) as usize)
         .unwrap_or(NonZeroUsize::MIN),
+        body_read_timeout: super::check::seconds(
+            errs,
+            "server.body_read_timeout_secs",
+            raw.body_read_timeout_secs,
+            DEFAULT_BODY_READ_TIMEOUT_SECS as f64,
+        ),
         header_read_timeout: Duration::from_secs(errs.positive(
             "server.header_read_timeout_secs",
             raw.header_read_timeout_secs,

@@ -8,7 +8,8 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, R
 pub struct MediaMetrics {
     /// Unfinished jobs (queued, being fetched, or waiting to be pushed).
     pub queue_depth: prometheus::IntGauge,
-    /// Jobs by what became of them: `accepted`, `refused_busy`, `delivered`, `dead`, `done`.
+    /// Jobs by what became of them: `accepted`, `refused_busy`, `refused_app_share`,
+    /// `delivered`, `dead`, `done`.
     pub jobs: IntCounterVec,
     /// Fetch latency by outcome (`ok` or an error kind).
     pub fetch_seconds: HistogramVec,

@@ -42,7 +42,7 @@ use crate::tenants::AppSlot;
 use crate::vision::pool::{Loaded, Pool};
 use fetch::{FetchLimits, Fetcher};
 use metrics::MediaMetrics;
-use queue::{JobQueue, LocalQueue, Taken};
+use queue::{Accepted, Capacity, JobQueue, LocalQueue, Taken};
 use scheduler::Sched;
 use store::{Job, JobState, JobStore, StoreError};
 
@@ -53,6 +53,9 @@ pub use dispatch::{Pipeline, run};
 pub enum SubmitError {
     #[error("the media queue is full")]
     Busy,
+    /// The app has its share of the queue (`media.max_queued_per_app`) unfinished.
+    #[error("this app has {0} media jobs unfinished, its share of the queue")]
+    AppShare(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -202,18 +205,36 @@ impl MediaJobs {
         &self.fetcher
     }
 
-    /// Accepts a job: durably written before this returns, or refused.
+    /// Accepts a job: durably written before this returns, or refused. The acceptance runs as
+    /// a task of its own, so it completes (or rolls back) as a whole even when the caller is
+    /// dropped midway (its client went away): a job is never left written but unqueued, nor a
+    /// place in the queue taken for good.
     pub async fn submit(&self, job: Job) -> Result<(), SubmitError> {
-        if !self
-            .queue
-            .submit(&job, self.config.max_queued.get())
-            .await?
-        {
-            self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
-            return Err(SubmitError::Busy);
+        let capacity = Capacity {
+            total: self.config.max_queued.get(),
+            per_app: self.config.max_queued_per_app.get(),
+        };
+        let queue = Arc::clone(&self.queue);
+        let accepted = tokio::spawn(async move { queue.submit(&job, capacity).await })
+            .await
+            .map_err(|e| StoreError(format!("media job acceptance failed: {e}")))??;
+        match accepted {
+            Accepted::Yes => {
+                self.metrics.jobs.with_label_values(&["accepted"]).inc();
+                Ok(())
+            }
+            Accepted::Full => {
+                self.metrics.jobs.with_label_values(&["refused_busy"]).inc();
+                Err(SubmitError::Busy)
+            }
+            Accepted::AppFull => {
+                self.metrics
+                    .jobs
+                    .with_label_values(&["refused_app_share"])
+                    .inc();
+                Err(SubmitError::AppShare(capacity.per_app))
+            }
         }
-        self.metrics.jobs.with_label_values(&["accepted"]).inc();
-        Ok(())
     }
 
     /// Writes a job's new state (a finished job also leaves the queue).

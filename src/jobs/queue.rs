@@ -7,7 +7,7 @@
 //! where every instance takes jobs and a dead instance's jobs are taken over when their lease
 //! runs out. [`conformance`] is the behaviour both must show.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -24,15 +24,33 @@ pub struct Taken {
     pub job: Job,
 }
 
+/// How many unfinished jobs the queue holds at most: in all, and of one app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub total: usize,
+    pub per_app: usize,
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored durably and queued.
+    Yes,
+    /// Refused: `total` jobs are unfinished.
+    Full,
+    /// Refused: the job's app has `per_app` jobs unfinished.
+    AppFull,
+}
+
 /// Media jobs waiting, in work and finished.
 pub trait JobQueue: Send + Sync + 'static {
-    /// Accepts `job` unless `max_unfinished` jobs are unfinished: `Ok(true)` once it is stored
-    /// durably, `Ok(false)` when full.
+    /// Accepts `job` unless the queue or the job's app is at its [`Capacity`]; accepted once
+    /// it is stored durably.
     fn submit<'a>(
         &'a self,
         job: &'a Job,
-        max_unfinished: usize,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+        capacity: Capacity,
+    ) -> BoxFuture<'a, Result<Accepted, StoreError>>;
 
     /// Up to `max` jobs for this instance to work on (first those it held before a restart),
     /// waiting at most `wait` for one.
@@ -77,6 +95,25 @@ struct Local {
     waiting: VecDeque<Job>,
     /// Unfinished jobs, plus submissions being written.
     unfinished: usize,
+    /// The same, by app (apps with none are absent).
+    by_app: HashMap<String, usize>,
+}
+
+impl Local {
+    fn opened(&mut self, appid: &str) {
+        self.unfinished += 1;
+        *self.by_app.entry(appid.to_owned()).or_default() += 1;
+    }
+
+    fn closed(&mut self, appid: &str) {
+        self.unfinished = self.unfinished.saturating_sub(1);
+        if let Some(n) = self.by_app.get_mut(appid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_app.remove(appid);
+            }
+        }
+    }
 }
 
 impl LocalQueue {
@@ -91,12 +128,14 @@ impl LocalQueue {
             tracing::info!(jobs = waiting.len(), "resuming unfinished media jobs");
         }
         waiting.sort_by_key(|j| j.created_ms);
+        let mut local = Local::default();
+        for job in &waiting {
+            local.opened(&job.appid);
+        }
+        local.waiting = waiting.into();
         Ok(LocalQueue {
             store,
-            inner: Mutex::new(Local {
-                unfinished: waiting.len(),
-                waiting: waiting.into(),
-            }),
+            inner: Mutex::new(local),
             arrived: Notify::new(),
         })
     }
@@ -116,18 +155,24 @@ impl LocalQueue {
 }
 
 impl JobQueue for LocalQueue {
+    /// Not cancel-safe on its own: the room taken before the write is given back or filled
+    /// only after it, so a caller must run it to the end (`MediaJobs::submit` runs it as a task
+    /// of its own).
     fn submit<'a>(
         &'a self,
         job: &'a Job,
-        max_unfinished: usize,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        capacity: Capacity,
+    ) -> BoxFuture<'a, Result<Accepted, StoreError>> {
         Box::pin(async move {
             {
                 let mut q = self.inner();
-                if q.unfinished >= max_unfinished {
-                    return Ok(false);
+                if q.unfinished >= capacity.total {
+                    return Ok(Accepted::Full);
                 }
-                q.unfinished += 1;
+                if q.by_app.get(&job.appid).copied().unwrap_or(0) >= capacity.per_app {
+                    return Ok(Accepted::AppFull);
+                }
+                q.opened(&job.appid);
             }
             let written = self.store.put(job).await;
             let mut q = self.inner();
@@ -136,10 +181,10 @@ impl JobQueue for LocalQueue {
                     q.waiting.push_back(job.clone());
                     drop(q);
                     self.arrived.notify_one();
-                    Ok(true)
+                    Ok(Accepted::Yes)
                 }
                 Err(e) => {
-                    q.unfinished -= 1;
+                    q.closed(&job.appid);
                     Err(e)
                 }
             }
@@ -179,8 +224,7 @@ impl JobQueue for LocalQueue {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.store.put(job).await?;
-            let mut q = self.inner();
-            q.unfinished = q.unfinished.saturating_sub(1);
+            self.inner().closed(&job.appid);
             Ok(())
         })
     }
@@ -189,7 +233,7 @@ impl JobQueue for LocalQueue {
         Box::pin(async move {
             self.store.reopen(job).await?;
             let mut q = self.inner();
-            q.unfinished += 1;
+            q.opened(&job.appid);
             q.waiting.push_back(job.clone());
             drop(q);
             self.arrived.notify_one();
@@ -260,9 +304,9 @@ impl<Q: JobQueue + ?Sized> JobQueue for Arc<Q> {
     fn submit<'a>(
         &'a self,
         job: &'a Job,
-        max_unfinished: usize,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        (**self).submit(job, max_unfinished)
+        capacity: Capacity,
+    ) -> BoxFuture<'a, Result<Accepted, StoreError>> {
+        (**self).submit(job, capacity)
     }
     fn take(&self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<Taken>, StoreError>> {
         (**self).take(max, wait)
@@ -320,13 +364,20 @@ pub mod conformance {
     }
 
     const WAIT: Duration = Duration::from_millis(200);
+    /// Three unfinished jobs in all, and no smaller share per app.
+    const ROOM: Capacity = Capacity {
+        total: 3,
+        per_app: 3,
+    };
 
     pub async fn job_queue<Q: JobQueue>(q: &Q, restart: impl AsyncFnOnce() -> Q) {
         // Bounded by unfinished jobs.
         for i in 0..3 {
-            assert!(q.submit(&job(&format!("t{i}"), 10 + i), 3).await.unwrap());
+            let accepted = q.submit(&job(&format!("t{i}"), 10 + i), ROOM).await;
+            assert_eq!(accepted.unwrap(), Accepted::Yes);
         }
-        assert!(!q.submit(&job("t3", 13), 3).await.unwrap(), "full at 3");
+        let full = q.submit(&job("t3", 13), ROOM).await.unwrap();
+        assert_eq!(full, Accepted::Full, "full at 3");
         assert_eq!(q.unfinished().await.unwrap(), 3);
         assert_eq!(q.get("t1").await.unwrap().unwrap().state, JobState::Queued);
         assert_eq!(q.get("nope").await.unwrap(), None);
@@ -374,7 +425,7 @@ pub mod conformance {
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].trace_id, "t1");
         assert_eq!(q.list(JobState::Delivered, 10).await.unwrap().len(), 1);
-        assert!(q.submit(&job("t4", 14), 3).await.unwrap());
+        assert_eq!(q.submit(&job("t4", 14), ROOM).await.unwrap(), Accepted::Yes);
 
         t1.state = JobState::Pushing;
         t1.finished_ms = None;
@@ -394,12 +445,10 @@ pub mod conformance {
 
         // A restart of this instance gets back every job it held unfinished, as last saved.
         let q = restart().await;
-        let mut back: Vec<(String, JobState)> = q
-            .take(10, WAIT)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| (t.job.trace_id, t.job.state))
+        let taken_back = q.take(10, WAIT).await.unwrap();
+        let mut back: Vec<(String, JobState)> = taken_back
+            .iter()
+            .map(|t| (t.job.trace_id.clone(), t.job.state))
             .collect();
         back.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
@@ -411,6 +460,28 @@ pub mod conformance {
             ]
         );
         assert_eq!(q.unfinished().await.unwrap(), 3);
+
+        // An app at its share is refused (its count survived the restart); another app is not.
+        let shares = Capacity {
+            total: 10,
+            per_app: 3,
+        };
+        let refused = q.submit(&job("t5", 15), shares).await.unwrap();
+        assert_eq!(refused, Accepted::AppFull);
+        let mut other = job("t6", 16);
+        other.appid = "wx00000000000000bb".into();
+        assert_eq!(q.submit(&other, shares).await.unwrap(), Accepted::Yes);
+        assert_eq!(q.unfinished().await.unwrap(), 4);
+        // Finishing one of the first app's jobs gives it room again.
+        let held = taken_back.iter().find(|t| t.job.trace_id == "t2").unwrap();
+        let mut t2 = held.job.clone();
+        t2.state = JobState::Done;
+        t2.finished_ms = Some(3_000);
+        q.finish(&t2, &held.entry).await.unwrap();
+        assert_eq!(
+            q.submit(&job("t5", 15), shares).await.unwrap(),
+            Accepted::Yes
+        );
     }
 }
 

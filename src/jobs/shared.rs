@@ -13,7 +13,9 @@
 //!   A restarted instance keeps its consumer name (stored in its data directory) and takes its
 //!   own pending entries back at once.
 //! - Acceptance is one script: refused when `media.max_queued` jobs are unfinished across the
-//!   deployment, else the record, the stream entry and the open count are written together, and
+//!   deployment, or `media.max_queued_per_app` of the job's app (counted in the hash
+//!   `{prefix}:media:open_by_app`), else the record, the stream entry and the open counts are
+//!   written together, and
 //!   only then is the `trace_id` answered. How durable that is follows Redis's own persistence
 //!   (`appendonly yes`; `appendfsync always` to survive a power loss without losing the last
 //!   second).
@@ -27,30 +29,37 @@ use std::time::Duration;
 use redis::Script;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 
-use super::queue::{JobQueue, Taken};
+use super::queue::{Accepted, Capacity, JobQueue, Taken};
 use super::store::{Job, JobState, StoreError};
 use crate::state::BoxFuture;
 
 /// The consumer group every instance reads the queue as.
 const GROUP: &str = "workers";
 
-/// KEYS[1] record, KEYS[2] stream, KEYS[3] open count; ARGV[1] job JSON, ARGV[2] trace_id,
-/// ARGV[3] max unfinished. Returns 1 accepted, 0 busy.
+/// KEYS[1] record, KEYS[2] stream, KEYS[3] open count, KEYS[4] open counts by app; ARGV[1] job
+/// JSON, ARGV[2] trace_id, ARGV[3] max unfinished, ARGV[4] appid, ARGV[5] max unfinished of one
+/// app. Returns 1 accepted, 0 busy, 2 the app at its share.
 const SUBMIT: &str = r"
 local open = tonumber(redis.call('GET', KEYS[3]) or '0')
 if open >= tonumber(ARGV[3]) then
   return 0
 end
+local mine = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
+if mine >= tonumber(ARGV[5]) then
+  return 2
+end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'trace', ARGV[2])
 redis.call('INCR', KEYS[3])
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 return 1
 ";
 
-/// KEYS[1] record, KEYS[2] stream, KEYS[3] open count, KEYS[4] dead index; ARGV[1] job JSON,
-/// ARGV[2] entry id, ARGV[3] retention (s), ARGV[4] 1 if dead, ARGV[5] finished (ms),
-/// ARGV[6] trace_id, ARGV[7] group. Acknowledges and deletes the entry; counts the job finished
-/// only if this call removed its entry (a job finished twice, after a reclaim, counts once).
+/// KEYS[1] record, KEYS[2] stream, KEYS[3] open count, KEYS[4] dead index, KEYS[5] open counts
+/// by app; ARGV[1] job JSON, ARGV[2] entry id, ARGV[3] retention (s), ARGV[4] 1 if dead,
+/// ARGV[5] finished (ms), ARGV[6] trace_id, ARGV[7] group, ARGV[8] appid. Acknowledges and
+/// deletes the entry; counts the job finished only if this call removed its entry (a job
+/// finished twice, after a reclaim, counts once).
 const FINISH: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('XACK', KEYS[2], ARGV[7], ARGV[2])
@@ -58,6 +67,12 @@ local removed = redis.call('XDEL', KEYS[2], ARGV[2])
 if removed == 1 then
   local open = tonumber(redis.call('GET', KEYS[3]) or '0')
   if open > 0 then redis.call('DECR', KEYS[3]) end
+  local mine = tonumber(redis.call('HGET', KEYS[5], ARGV[8]) or '0')
+  if mine > 1 then
+    redis.call('HINCRBY', KEYS[5], ARGV[8], -1)
+  elseif mine == 1 then
+    redis.call('HDEL', KEYS[5], ARGV[8])
+  end
 end
 if ARGV[4] == '1' then
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
@@ -65,13 +80,17 @@ end
 return removed
 ";
 
-/// KEYS as [`SUBMIT`] plus KEYS[4] dead index; ARGV[1] job JSON, ARGV[2] trace_id. Puts a dead
-/// job back on the queue (an operator's retry).
+/// KEYS[1..3] as [`SUBMIT`], KEYS[4] dead index, KEYS[5] open counts by app; ARGV[1] job JSON,
+/// ARGV[2] trace_id, ARGV[3] appid. Puts a dead job back on the queue (an operator's retry);
+/// a job no longer dead (retried already) is left as it is.
 const REOPEN: &str = r"
+if redis.call('ZREM', KEYS[4], ARGV[2]) == 0 then
+  return 0
+end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'trace', ARGV[2])
 redis.call('INCR', KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('HINCRBY', KEYS[5], ARGV[3], 1)
 return 1
 ";
 
@@ -159,6 +178,10 @@ impl SharedJobs {
         format!("{}:media:open", self.prefix)
     }
 
+    fn open_by_app(&self) -> String {
+        format!("{}:media:open_by_app", self.prefix)
+    }
+
     fn dead_index(&self) -> String {
         format!("{}:media:dead", self.prefix)
     }
@@ -171,21 +194,28 @@ impl SharedJobs {
         serde_json::to_vec(job).map_err(|e| StoreError(e.to_string()))
     }
 
-    /// Accepts a job unless `max_queued` are unfinished; returns whether it was accepted, once
-    /// Redis holds it.
-    async fn submit_job(&self, job: &Job, max_queued: usize) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
+    /// Accepts a job unless the deployment or its app is at `capacity`; accepted once Redis
+    /// holds it. Sent once: repeated after a lost reply, it could queue the job twice.
+    async fn submit_job(&self, job: &Job, capacity: Capacity) -> Result<Accepted, StoreError> {
+        let mut conn = self.conn.once();
         let accepted: i64 = self.scripts[0]
             .key(self.record(&job.trace_id))
             .key(self.stream())
             .key(self.open_count())
+            .key(self.open_by_app())
             .arg(Self::json(job)?)
             .arg(&job.trace_id)
-            .arg(max_queued)
+            .arg(capacity.total)
+            .arg(&job.appid)
+            .arg(capacity.per_app)
             .invoke_async(&mut conn)
             .await
             .map_err(store_err)?;
-        Ok(accepted == 1)
+        Ok(match accepted {
+            1 => Accepted::Yes,
+            2 => Accepted::AppFull,
+            _ => Accepted::Full,
+        })
     }
 
     /// Writes an unfinished job's record.
@@ -208,6 +238,7 @@ impl SharedJobs {
             .key(self.stream())
             .key(self.open_count())
             .key(self.dead_index())
+            .key(self.open_by_app())
             .arg(Self::json(job)?)
             .arg(entry)
             .arg(self.retention.as_secs().max(1))
@@ -215,13 +246,15 @@ impl SharedJobs {
             .arg(job.finished_ms.unwrap_or(0))
             .arg(&job.trace_id)
             .arg(GROUP)
+            .arg(&job.appid)
             .invoke_async(&mut conn)
             .await
             .map_err(store_err)?;
         Ok(())
     }
 
-    /// Puts a dead job back on the queue as `job` says (an operator's retry).
+    /// Puts a dead job back on the queue as `job` says (an operator's retry). Repeated after a
+    /// lost reply, it finds the job no longer dead and does nothing.
     async fn reopen_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = self.scripts[2]
@@ -229,8 +262,10 @@ impl SharedJobs {
             .key(self.stream())
             .key(self.open_count())
             .key(self.dead_index())
+            .key(self.open_by_app())
             .arg(Self::json(job)?)
             .arg(&job.trace_id)
+            .arg(&job.appid)
             .invoke_async(&mut conn)
             .await
             .map_err(store_err)?;
@@ -561,9 +596,9 @@ impl JobQueue for SharedJobs {
     fn submit<'a>(
         &'a self,
         job: &'a Job,
-        max_unfinished: usize,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(self.submit_job(job, max_unfinished))
+        capacity: Capacity,
+    ) -> BoxFuture<'a, Result<Accepted, StoreError>> {
+        Box::pin(self.submit_job(job, capacity))
     }
 
     fn take(&self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<Taken>, StoreError>> {
@@ -694,7 +729,12 @@ mod tests {
         let lease = Duration::from_millis(300);
         let a = queue(&prefix, "a", lease).await;
         let b = queue(&prefix, "b", lease).await;
-        assert!(a.submit(&conformance::job("j1", 1), 10).await.unwrap());
+        let room = Capacity {
+            total: 10,
+            per_app: 10,
+        };
+        let accepted = a.submit(&conformance::job("j1", 1), room).await.unwrap();
+        assert_eq!(accepted, Accepted::Yes);
         let held = a.take(10, Duration::from_millis(200)).await.unwrap();
         assert_eq!(held.len(), 1);
         let mut job = held[0].job.clone();

@@ -364,6 +364,17 @@ pub async fn quota_store(store: &dyn QuotaStore) {
         QuotaDecision::Exhausted { used: 3 }
     );
     assert_eq!(store.used(app, text, 100).await.unwrap(), 3);
+    // A refund gives one call back, on its day only, and never below zero.
+    store.refund(app, text, 100).await.unwrap();
+    assert_eq!(store.used(app, text, 100).await.unwrap(), 2);
+    assert_eq!(
+        store.acquire(app, text, 100, 3).await.unwrap(),
+        QuotaDecision::Admitted { used: 3 }
+    );
+    store.refund(app, text, 99).await.unwrap();
+    assert_eq!(store.used(app, text, 100).await.unwrap(), 3);
+    store.refund(other, text, 100).await.unwrap();
+    assert_eq!(store.used(other, text, 100).await.unwrap(), 0);
     // Other API, other app, next day: untouched.
     assert_eq!(
         store

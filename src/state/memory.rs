@@ -164,6 +164,29 @@ impl QuotaStore for MemoryQuotaStore {
         )))
     }
 
+    fn refund<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        api: Metered,
+        day: u32,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        let counter = &app.quota.counters[api.index()];
+        let mut current = counter.load(Ordering::Acquire);
+        loop {
+            let used = unpack_used(current, day);
+            if used == 0 {
+                break;
+            }
+            let next = (u64::from(day) << USED_BITS) | (used - 1);
+            match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     fn used<'a>(
         &'a self,
         app: &'a AppRecords,

@@ -155,6 +155,15 @@ pub trait QuotaStore: Send + Sync + 'static {
         limit: u64,
     ) -> BoxFuture<'a, Result<QuotaDecision, StateError>>;
 
+    /// Gives back one call counted on `day` (a call admitted and then refused further on, such
+    /// as a media job the queue had no room for). Nothing when `day`'s count is already zero.
+    fn refund<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        api: Metered,
+        day: u32,
+    ) -> BoxFuture<'a, Result<(), StateError>>;
+
     /// Calls counted on `day`.
     fn used<'a>(
         &'a self,

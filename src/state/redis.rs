@@ -170,6 +170,15 @@ end
 return {1, used}
 ";
 
+/// KEYS[1] the day's counter. Gives one call back, never below zero.
+const REFUND: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 1
+";
+
 /// KEYS[1] month counter, KEYS[2..] the day's counters; ARGV[1] allowance; ARGV[2] ttl (s).
 /// Returns the resets remaining, or -1 when the allowance is spent.
 const RESET: &str = r"
@@ -204,6 +213,7 @@ struct Scripts {
     rotate: Script,
     force: Script,
     acquire: Script,
+    refund: Script,
     reset: Script,
     rate: Script,
     admit: Script,
@@ -218,15 +228,38 @@ impl std::fmt::Debug for RedisState {
     }
 }
 
-/// The shared connection, retrying a command once when it failed because the connection had
-/// broken (Redis restarted while this instance was idle): the manager has reconnected by the
-/// second try. Such a command was almost surely never executed; if one was, its repetition is
-/// harmless for every script here except a rotation, which would retire one more epoch.
+/// The shared connection. A command whose connection had broken (Redis restarted while this
+/// instance was idle) is sent again once, the manager having reconnected by then; but only a
+/// command whose repetition changes nothing is repeated after it may have reached Redis.
+/// Scripts that count (admission, quota, rate limit, rotation, reset, a job's acceptance) go
+/// through [`Retrying::once`]: repeated only when the first attempt was refused a connection,
+/// so a reply lost on the way back can never count a call twice. Such a call answers as a
+/// backend failure (-1, or the text checks' fallback), and may have been counted: exactly as a
+/// request whose answer the client never received.
 #[derive(Clone)]
-pub struct Retrying(ConnectionManager);
+pub struct Retrying {
+    conn: ConnectionManager,
+    /// Whether a command that may have been executed is repeated.
+    repeat_sent: bool,
+}
 
-fn broken(e: &redis::RedisError) -> bool {
-    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal()
+impl Retrying {
+    /// The same connection, for commands that must not be repeated once sent.
+    pub fn once(&self) -> Retrying {
+        Retrying {
+            conn: self.conn.clone(),
+            repeat_sent: false,
+        }
+    }
+
+    /// Whether a command that failed with `e` is sent again.
+    fn repeat(&self, e: &redis::RedisError) -> bool {
+        if self.repeat_sent {
+            e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal()
+        } else {
+            e.is_connection_refusal()
+        }
+    }
 }
 
 impl redis::aio::ConnectionLike for Retrying {
@@ -235,8 +268,8 @@ impl redis::aio::ConnectionLike for Retrying {
         cmd: &'a redis::Cmd,
     ) -> redis::RedisFuture<'a, redis::Value> {
         Box::pin(async move {
-            match self.0.req_packed_command(cmd).await {
-                Err(e) if broken(&e) => self.0.req_packed_command(cmd).await,
+            match self.conn.req_packed_command(cmd).await {
+                Err(e) if self.repeat(&e) => self.conn.req_packed_command(cmd).await,
                 other => other,
             }
         })
@@ -249,15 +282,17 @@ impl redis::aio::ConnectionLike for Retrying {
         count: usize,
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         Box::pin(async move {
-            match self.0.req_packed_commands(pipeline, offset, count).await {
-                Err(e) if broken(&e) => self.0.req_packed_commands(pipeline, offset, count).await,
+            match self.conn.req_packed_commands(pipeline, offset, count).await {
+                Err(e) if self.repeat(&e) => {
+                    self.conn.req_packed_commands(pipeline, offset, count).await
+                }
                 other => other,
             }
         })
     }
 
     fn get_db(&self) -> i64 {
-        self.0.get_db()
+        self.conn.get_db()
     }
 }
 
@@ -283,13 +318,17 @@ impl RedisState {
             .await
             .map_err(unavailable)?;
         Ok(RedisState {
-            conn: Retrying(conn),
+            conn: Retrying {
+                conn,
+                repeat_sent: true,
+            },
             client,
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts {
                 rotate: Script::new(ROTATE),
                 force: Script::new(FORCE),
                 acquire: Script::new(ACQUIRE),
+                refund: Script::new(REFUND),
                 reset: Script::new(RESET),
                 rate: Script::new(RATE),
                 admit: Script::new(ADMIT),
@@ -330,7 +369,10 @@ impl RedisState {
         self.client
             .get_connection_manager_with_config(config)
             .await
-            .map(Retrying)
+            .map(|conn| Retrying {
+                conn,
+                repeat_sent: true,
+            })
             .map_err(unavailable)
     }
 
@@ -409,7 +451,7 @@ impl RedisState {
         now_ms: u64,
         ttl_ms: i64,
     ) -> Result<Epochs, StateError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.once();
         let (current, previous): (i64, i64) = self
             .scripts
             .rotate
@@ -435,7 +477,7 @@ impl RedisState {
         now_ms: u64,
         rules: ForceRules,
     ) -> Result<Result<Epochs, ForceRefused>, StateError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.once();
         let answer: Vec<i64> = self
             .scripts
             .force
@@ -506,7 +548,7 @@ impl RateStore for RedisState {
     ) -> BoxFuture<'a, Result<RateDecision, StateError>> {
         Box::pin(async move {
             let (interval, burst) = Self::gcra(app, api);
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn.once();
             let (limited, wait): (i64, i64) = self
                 .scripts
                 .rate
@@ -542,7 +584,7 @@ impl Admission for RedisState {
             if let Some(openid) = q.openid {
                 invocation.key(self.visit_key(app.appid(), openid));
             }
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn.once();
             let (outcome, value): (i64, i64) = invocation
                 .arg(q.now_ms * 1000)
                 .arg(interval)
@@ -692,7 +734,7 @@ impl QuotaStore for RedisState {
         limit: u64,
     ) -> BoxFuture<'a, Result<QuotaDecision, StateError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn.once();
             let (admitted, used): (i64, u64) = self
                 .scripts
                 .acquire
@@ -707,6 +749,26 @@ impl QuotaStore for RedisState {
             } else {
                 QuotaDecision::Exhausted { used }
             })
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        app: &'a AppRecords,
+        api: Metered,
+        day: u32,
+    ) -> BoxFuture<'a, Result<(), StateError>> {
+        Box::pin(async move {
+            // Sent once, like every script that counts.
+            let mut conn = self.conn.once();
+            let _: i64 = self
+                .scripts
+                .refund
+                .key(self.day_key(app, api, day))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
         })
     }
 
@@ -735,7 +797,7 @@ impl QuotaStore for RedisState {
         allowance: u32,
     ) -> BoxFuture<'a, Result<ResetDecision, StateError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn.once();
             let mut invocation = self
                 .scripts
                 .reset

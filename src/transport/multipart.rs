@@ -51,6 +51,9 @@ pub enum UploadError {
     /// The client went away or sent a broken chunked body.
     #[error("the body could not be read")]
     Unreadable,
+    /// The body did not arrive whole within the body read timeout.
+    #[error("the body did not arrive in time")]
+    TimedOut,
 }
 
 impl From<multer::Error> for UploadError {
@@ -66,7 +69,10 @@ impl From<multer::Error> for UploadError {
                 UploadError::Malformed("has a part whose headers cannot be read")
             }
             E::NoMultipart | E::DecodeContentType(_) | E::NoBoundary => UploadError::NotMultipart,
-            E::StreamReadFailed(_) => UploadError::Unreadable,
+            E::StreamReadFailed(e) => match e.downcast_ref::<super::body::BodyError>() {
+                Some(super::body::BodyError::TimedOut) => UploadError::TimedOut,
+                _ => UploadError::Unreadable,
+            },
             _ => UploadError::Malformed("is not valid multipart/form-data"),
         }
     }

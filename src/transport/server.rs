@@ -16,9 +16,23 @@
 //! writes, and a sweep every quarter of the timeout (at most every second) closes each
 //! connection that has waited longer than the timeout for a request head, whether its head is
 //! trickling in or it sits idle between requests. A request whose head is complete is never cut
-//! by it, however slow its body, nor is an answer that a slow reader is still taking.
+//! by it (its body has a deadline of its own, below), nor is an answer that a slow reader is
+//! still taking.
 //! Connections are signalled through two flags and a waker, which cost a few atomic operations
 //! each time a connection's task runs.
+//!
+//! A request's body has its own deadline, kept the same way: the listener starts its
+//! connection's [`BodyWatch`] when it hands the request to its handler, and the sweep ends a body
+//! that has not arrived whole within the body read timeout, which the handler then reads as
+//! [`BodyError::TimedOut`](super::body::BodyError) and answers (408) before the connection
+//! closes. A client that sends complete heads and then trickles (or withholds) their bodies holds
+//! its connections no longer than that.
+//!
+//! No one client may hold more than its share of the connections (`max_connections_per_client`,
+//! by IPv4 address or IPv6 /64): a client at its share that opens another closes its own
+//! longest-idle connection for it, and when none of its connections is idle the newcomer is
+//! answered 503 and closed at once, without waiting for a permit. Whatever one client does, the
+//! rest of the limit stays open to others.
 //!
 //! Each request reaches its handler with how long it [`Waited`] to be read: the waker that a
 //! connection's reads leave with the runtime's I/O driver stamps when the socket became
@@ -39,9 +53,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+use super::body::{BodyWatch, RequestBody};
 use super::framing::Guarded;
 use super::response::BoxError;
 use super::shutdown::shutdown_requested;
@@ -71,6 +86,10 @@ pub struct ListenerMetrics {
     pub open: prometheus::IntGauge,
     /// Requests refused for carrying both Content-Length and Transfer-Encoding.
     pub conflicting_framing: prometheus::IntCounter,
+    /// Connections refused because their client held its whole share.
+    pub client_share: prometheus::IntCounter,
+    /// Request bodies that did not arrive within the body read timeout.
+    pub body_timeouts: prometheus::IntCounter,
 }
 
 /// Per-listener settings.
@@ -79,7 +98,11 @@ pub struct ServerOptions {
     /// For logs and the open-connections gauge.
     pub name: &'static str,
     pub max_connections: usize,
+    /// Connections one client (IPv4 address or IPv6 /64) may hold at once.
+    pub max_connections_per_client: usize,
     pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive whole after its head.
+    pub body_read_timeout: Duration,
     pub drain_timeout: Duration,
 }
 
@@ -130,6 +153,8 @@ struct Conn {
     /// [`coarse_ms`] when the bytes the connection read last were seen to arrive; 0: they were
     /// already there when it read.
     arrived_ms: AtomicU64,
+    /// The deadline of the body its request in progress is sending.
+    body: Arc<BodyWatch>,
 }
 
 impl Conn {
@@ -141,6 +166,7 @@ impl Conn {
             timed_out: AtomicBool::new(false),
             task: AtomicWaker::new(),
             arrived_ms: AtomicU64::new(0),
+            body: Arc::new(BodyWatch::default()),
         }
     }
 
@@ -198,7 +224,38 @@ impl Conn {
 #[derive(Default)]
 struct Conns {
     open: dashmap::DashMap<u64, Arc<Conn>>,
+    /// The same connections by client, for the per-client share.
+    by_client: dashmap::DashMap<ClientKey, std::collections::HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
+}
+
+/// Whom a connection's share is counted against: its peer's IPv4 address, or the /64 of its
+/// IPv6 address (one host usually holds a whole /64). An IPv4-mapped IPv6 peer counts as its
+/// IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey(std::net::IpAddr);
+
+impl ClientKey {
+    fn of(peer: std::net::IpAddr) -> ClientKey {
+        use std::net::{IpAddr, Ipv6Addr};
+        ClientKey(match peer {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+            },
+        })
+    }
+}
+
+/// What [`Conns::make_room_for`] decided for a newcomer from a client.
+#[derive(Debug, PartialEq, Eq)]
+enum Share {
+    /// Within the share (perhaps after asking one of the client's own idle connections to
+    /// close).
+    Room,
+    /// Every one of the client's connections is busy (or fresh).
+    Full,
 }
 
 /// Connections asked to close at once when the limit is reached: a client arriving at a full
@@ -244,18 +301,99 @@ impl Conns {
         idle.len()
     }
 
-    /// Times out every connection that has waited for a request head since `before` (ms).
-    fn time_out_heads(&self, before: u64) {
+    /// Times out every connection that has waited for a request head since `head_before`
+    /// (ms), and ends every body awaited since `body_before`; returns how many bodies it ended.
+    fn sweep(&self, head_before: Option<u64>, body_before: Option<u64>) -> u64 {
+        let mut bodies = 0;
         for c in self.open.iter() {
-            if c.idle_since(before) {
+            if head_before.is_some_and(|before| c.idle_since(before)) {
                 c.time_out();
             }
+            if body_before.is_some_and(|before| c.body.expire_before(before)) {
+                bodies += 1;
+            }
         }
+        bodies
+    }
+
+    /// Makes room for one more connection of `client` within `share`: when it holds its share,
+    /// its own connection idle longest (since `idle_before` or earlier) is asked to close.
+    fn make_room_for(&self, client: ClientKey, share: usize, idle_before: Option<u64>) -> Share {
+        let Some(held) = self.by_client.get(&client) else {
+            return Share::Room;
+        };
+        // Connections already asked to close are on their way out: not counted.
+        let staying = held
+            .values()
+            .filter(|c| !c.closing.load(Ordering::Acquire))
+            .count();
+        if staying < share {
+            return Share::Room;
+        }
+        let idlest = idle_before.and_then(|before| {
+            held.values()
+                .filter(|c| !c.closing.load(Ordering::Acquire) && c.idle_since(before))
+                .min_by_key(|c| c.last_active_ms.load(Ordering::Relaxed))
+        });
+        match idlest {
+            Some(conn) => {
+                conn.ask_to_close();
+                Share::Room
+            }
+            None => Share::Full,
+        }
+    }
+
+    fn add(&self, id: u64, client: ClientKey, conn: &Arc<Conn>) {
+        self.open.insert(id, Arc::clone(conn));
+        self.by_client
+            .entry(client)
+            .or_default()
+            .insert(id, Arc::clone(conn));
+    }
+
+    fn remove(&self, id: u64, client: ClientKey) {
+        self.open.remove(&id);
+        self.by_client.remove_if_mut(&client, |_, held| {
+            held.remove(&id);
+            held.is_empty()
+        });
     }
 }
 
-/// How often the header timeout is checked: a quarter of the timeout, between 50 ms and 1 s.
-fn header_sweep_every(timeout: Duration) -> Duration {
+/// The answer to a connection refused for its client's share: written, then the connection is
+/// closed (after reading what the client sent meanwhile, briefly, so that closing does not
+/// reset the connection before the client has read the answer).
+async fn refuse_for_share(mut stream: TcpStream, share: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = format!(
+        "{{\"errcode\":-1,\"errmsg\":\"too many connections from this client: each client \
+         address may hold {share}; reuse idle ones or close some\"}}"
+    );
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut read = 0;
+        while read < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// How often the header and body timeouts are checked: a quarter of the shorter, between
+/// 50 ms and 1 s.
+fn sweep_every(timeout: Duration) -> Duration {
     (timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
@@ -267,7 +405,7 @@ pub async fn serve<F, Fut, B>(
     handler: F,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    F: Fn(Request<Incoming>, Waited) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<RequestBody>, Waited) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = http::Response<B>> + Send + 'static,
     B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -282,26 +420,37 @@ pub async fn serve<F, Fut, B>(
     // stamps, which each request updates anyway, finds the overdue ones.
     builder.header_read_timeout(None).keep_alive(true);
     let timeout_ms = opts.header_read_timeout.as_millis() as u64;
+    let body_timeout_ms = opts.body_read_timeout.as_millis() as u64;
     let sweeper = tokio::spawn({
         let conns = Arc::clone(&conns);
-        let mut every = tokio::time::interval(header_sweep_every(opts.header_read_timeout));
+        let body_timeouts = metrics.body_timeouts.clone();
+        let mut every = tokio::time::interval(sweep_every(
+            opts.header_read_timeout.min(opts.body_read_timeout),
+        ));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         async move {
             loop {
                 every.tick().await;
-                if let Some(before) = now_ms().checked_sub(timeout_ms) {
-                    conns.time_out_heads(before);
+                let now = now_ms();
+                let ended = conns.sweep(
+                    now.checked_sub(timeout_ms),
+                    now.checked_sub(body_timeout_ms),
+                );
+                if ended > 0 {
+                    body_timeouts.inc_by(ended);
+                    tracing::debug!(bodies = ended, "request bodies timed out");
                 }
             }
         }
     });
+    let share = opts.max_connections_per_client.max(1);
 
     'accept: loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             () = shutdown_requested(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(listener = opts.name, error = %e, "accept failed");
@@ -310,6 +459,24 @@ pub async fn serve<F, Fut, B>(
                 }
             },
         };
+        // A client at its share displaces its own idlest connection, or is refused at once: it
+        // never waits for a permit, so it cannot hold up the accept loop for others.
+        // A share as large as the limit is no share: the limit alone decides.
+        let client = ClientKey::of(peer.ip());
+        let idle_before = now_ms().checked_sub(MIN_IDLE.as_millis() as u64);
+        if share < opts.max_connections
+            && conns.make_room_for(client, share, idle_before) == Share::Full
+        {
+            metrics.client_share.inc();
+            tracing::debug!(
+                listener = opts.name,
+                client = %client.0,
+                share,
+                "client at its connection share: refused"
+            );
+            tokio::spawn(refuse_for_share(stream, share));
+            continue;
+        }
         // At the limit, this client waits (unserved, and holding up the accept loop, so later
         // clients wait in the kernel's backlog) for a connection to close; an idle one is asked
         // to, and while every connection is busy (or fresh) the question is asked again every
@@ -342,15 +509,22 @@ pub async fn serve<F, Fut, B>(
         let _ = stream.set_nodelay(true);
         let conn_state = Arc::new(Conn::new(now_ms()));
         let id = conns.next_id.fetch_add(1, Ordering::Relaxed);
-        conns.open.insert(id, Arc::clone(&conn_state));
+        conns.add(id, client, &conn_state);
         let handler = handler.clone();
         let state = Arc::clone(&conn_state);
         let service = service_fn(move |req| {
             state.in_flight.fetch_add(1, Ordering::AcqRel);
             let now = coarse_ms();
-            state
-                .last_active_ms
-                .store(now.saturating_sub(started), Ordering::Relaxed);
+            let relative = now.saturating_sub(started);
+            state.last_active_ms.store(relative, Ordering::Relaxed);
+            let req = req.map(|body: Incoming| {
+                if hyper::body::Body::is_end_stream(&body) {
+                    RequestBody::unwatched(body)
+                } else {
+                    state.body.start(relative);
+                    RequestBody::watched(body, Arc::clone(&state.body))
+                }
+            });
             let fut = handler(req, state.waited(now));
             let state = Arc::clone(&state);
             async move {
@@ -400,7 +574,7 @@ pub async fn serve<F, Fut, B>(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            conns.open.remove(&id);
+            conns.remove(id, client);
             gauge.dec();
             drop(permit);
         });
@@ -576,6 +750,26 @@ mod tests {
         assert!(!conn.idle_since(stamped.saturating_sub(1)));
     }
 
+    fn test_metrics() -> ListenerMetrics {
+        let counter = |name: &str| prometheus::IntCounter::new(name, name).unwrap();
+        ListenerMetrics {
+            open: prometheus::IntGauge::new("open", "open").unwrap(),
+            conflicting_framing: counter("framing"),
+            client_share: counter("share"),
+            body_timeouts: counter("bodies"),
+        }
+    }
+
+    #[test]
+    fn clients_are_told_apart_by_ipv4_address_or_ipv6_slash_64() {
+        let key = |s: &str| ClientKey::of(s.parse().unwrap()).0.to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+
     /// Sends `request` on `stream` and reads one answer with a `Content-Length` body; returns
     /// the body.
     fn exchange(stream: &mut std::net::TcpStream, request: &[u8]) -> String {
@@ -612,13 +806,12 @@ mod tests {
         let opts = ServerOptions {
             name: "test",
             max_connections: 8,
+            max_connections_per_client: 8,
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(1),
         };
-        let metrics = ListenerMetrics {
-            open: prometheus::IntGauge::new("open", "open").unwrap(),
-            conflicting_framing: prometheus::IntCounter::new("framing", "framing").unwrap(),
-        };
+        let metrics = test_metrics();
         let server = tokio::spawn(serve(
             listener,
             opts,
