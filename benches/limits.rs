@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     let now = clock.now_secs();
 
     let before = rss_bytes();
-    let visits = MemoryVisitStore::new(20_000_000);
+    let visits = MemoryVisitStore::new(20_000_000, 20_000_000);
     for a in 0..apps {
         let app = appid(a);
         for u in 0..users {
@@ -75,6 +75,8 @@ fn bench(c: &mut Criterion) {
             (nz(u32::MAX), nz(u32::MAX)),
             (nz(2000), nz(200_000)),
             (nz(1000), nz(100_000)),
+            (nz(2000), nz(1_000_000)),
+            (nz(2000), nz(1_000_000)),
         ],
         &clock,
     );

@@ -413,9 +413,10 @@ async fn refusal_metrics() {
 
 #[tokio::test]
 async fn a_full_visit_store_refuses_new_users_but_refreshes_known_ones() {
-    let s = TestServer::start_with(
-        &config().replace("text_per_day = 8\n", "text_per_day = 8\nmax_visits = 2\n"),
-    )
+    let s = TestServer::start_with(&config().replace(
+        "text_per_day = 8\n",
+        "text_per_day = 8\nmax_visits = 2\nmax_visits_per_app = 2\n",
+    ))
     .await;
     let t = s.token().await;
     let v = visit(&s, &t, json!({"openids":["u1","u2","u3"]})).await;
@@ -424,6 +425,111 @@ async fn a_full_visit_store_refuses_new_users_but_refreshes_known_ones() {
     assert_eq!(v["failed"][0]["errcode"], -1);
     assert!(v["failed"][0]["errmsg"].as_str().unwrap().contains("full"));
     assert_eq!(visit(&s, &t, json!({"openid":"u1"})).await["recorded"], 1);
+    s.shutdown().await;
+}
+
+/// One app reporting new users without end fills only its own share of the visit store: past
+/// its cap new users are refused by name of the cap (known ones still refresh), and another
+/// app's users are recorded and fresh.
+#[tokio::test]
+async fn one_app_cannot_fill_the_visit_store_for_the_others() {
+    let s = TestServer::start_with(&config().replace(
+        "text_per_day = 8\n",
+        "text_per_day = 8\nmax_visits = 100\nmax_visits_per_app = 3\n",
+    ))
+    .await;
+    let t = s.token().await;
+    let v = visit(&s, &t, json!({"openids":["a1","a2","a3","a4","a5"]})).await;
+    assert_eq!(v["recorded"], 3, "{v}");
+    for (i, failure) in v["failed"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(failure["index"], 3 + i, "{v}");
+        assert_eq!(failure["errcode"], -1, "{v}");
+        let errmsg = failure["errmsg"].as_str().unwrap();
+        assert!(
+            errmsg.contains("holds 3 users") && errmsg.contains("limits.max_visits_per_app"),
+            "{errmsg}"
+        );
+    }
+    assert_eq!(visit(&s, &t, json!({"openid":"a1"})).await["recorded"], 1);
+    assert_err(&s.check(&t, &body("a4")).await, 61010);
+    let t2 = s.token_for(APPID2, SECRET2).await;
+    let v = visit(&s, &t2, json!({"openids":["b1","b2","b3"]})).await;
+    assert_eq!(v["recorded"], 3, "{v}");
+    assert_eq!(s.check(&t2, &body("b3")).await["errcode"], 0);
+    s.shutdown().await;
+}
+
+/// Visit reports and getUserRiskRank have rate limits and quotas of their own (44991, 45009),
+/// reported by quota/get.
+#[tokio::test]
+async fn visit_reports_and_risk_ranks_are_metered() {
+    let s = TestServer::start_with(&config().replace(
+        "text_per_day = 8\n",
+        "text_per_day = 8\nvisit_report_per_minute = 2\nrisk_rank_per_minute = 50\n\
+         risk_rank_per_day = 3\n",
+    ))
+    .await;
+    let t = s.token().await;
+    for _ in 0..2 {
+        assert_eq!(visit(&s, &t, json!({"openid":"u1"})).await["errcode"], 0);
+    }
+    let v = visit(&s, &t, json!({"openid":"u1"})).await;
+    assert_err(&v, 44991);
+    let rank = async || {
+        let body = json!({"appid": APPID, "openid": "u1", "scene": 0, "client_ip": "10.0.0.1"});
+        s.post(
+            &format!("/wxa/getuserriskrank?access_token={t}"),
+            body.to_string(),
+        )
+        .await
+        .1
+    };
+    for _ in 0..3 {
+        assert_eq!(rank().await["errcode"], 0);
+    }
+    assert_err(&rank().await, 45009);
+    let (_, v) = s
+        .post(
+            &format!("/cgi-bin/openapi/quota/get?access_token={t}"),
+            r#"{"cgi_path":"/wxa/getuserriskrank"}"#,
+        )
+        .await;
+    assert_eq!(v["quota"]["used"], 3, "{v}");
+    assert_eq!(v["quota"]["daily_limit"], 3, "{v}");
+    s.shutdown().await;
+}
+
+/// getUserRiskRank's fields are bounded: a long `mobile_no`, `email_address` or
+/// `extended_info` is 47001, a body past 16 KiB is refused before it is read (413), and none of
+/// it is kept.
+#[tokio::test]
+async fn risk_rank_fields_are_bounded() {
+    let s = TestServer::start_with(&config()).await;
+    let t = s.token().await;
+    visit(&s, &t, json!({"openid":"u1"})).await;
+    let path = format!("/wxa/getuserriskrank?access_token={t}");
+    let with = |field: &str, value: String| {
+        let mut body = json!({"appid": APPID, "openid": "u1", "scene": 0, "client_ip": "10.0.0.1"});
+        body[field] = json!(value);
+        body.to_string()
+    };
+    for (field, max) in [
+        ("mobile_no", 32),
+        ("email_address", 254),
+        ("extended_info", 1024),
+    ] {
+        let (_, v) = s.post(&path, with(field, "1".repeat(max))).await;
+        assert_eq!(v["errcode"], 0, "{field} at its bound: {v}");
+        let (_, v) = s.post(&path, with(field, "1".repeat(max + 1))).await;
+        assert_err(&v, 47001);
+        let errmsg = v["errmsg"].as_str().unwrap();
+        assert!(
+            errmsg.contains(&format!("`{field}` is longer than {max} characters")),
+            "{errmsg}"
+        );
+    }
+    let (status, v) = s.post(&path, with("mobile_no", "1".repeat(1 << 20))).await;
+    assert_eq!(status, 413, "{v}");
     s.shutdown().await;
 }
 

@@ -80,6 +80,8 @@ struct Usage {
     msg_sec_check: ApiUsage,
     media_check_async: ApiUsage,
     img_sec_check: ApiUsage,
+    visit_report: ApiUsage,
+    risk_rank: ApiUsage,
     /// Review items not yet decided.
     review_pending: usize,
 }
@@ -107,12 +109,16 @@ pub(super) async fn usage(gw: &Gateway, appid: &str) -> Answer {
     let msg_sec_check = figures(Metered::MsgSecCheck).await?;
     let media_check_async = figures(Metered::MediaCheckAsync).await?;
     let img_sec_check = figures(Metered::ImgSecCheck).await?;
+    let visit_report = figures(Metered::VisitReport).await?;
+    let risk_rank = figures(Metered::RiskRank).await?;
     let pending = gw.review.undecided(appid).await?;
     ok(&Usage {
         appid: appid.to_owned(),
         msg_sec_check,
         media_check_async,
         img_sec_check,
+        visit_report,
+        risk_rank,
         review_pending: usize::try_from(pending).unwrap_or(0),
     })
 }

@@ -2,9 +2,10 @@
 //! the model over what this gateway has observed ([`crate::risk`]).
 //!
 //! Checks, first failure answers: token; empty body (44002); format (47001: JSON, field types,
-//! `appid` matching the token's app, `client_ip` present and an IP address); scene (40129: 0, 1
-//! or 2); openid (40003); then, unless `is_test` (or limits are off), a visit within the
-//! freshness window (61010).
+//! `appid` matching the token's app, `client_ip` present and an IP address, every string within
+//! its bound); scene (40129: 0, 1 or 2); openid (40003); the API's own rate limit and daily
+//! quota (44991, 45009); then, unless `is_test` (or limits are off), a visit within the
+//! freshness window (61010). A body over [`MAX_BODY_BYTES`] is refused (413) before it is read.
 
 use crate::transport::body::RequestBody;
 use http::Request;
@@ -13,7 +14,17 @@ use serde_json::Value;
 
 use super::fields::validate_openid;
 use super::{ApiError, Gateway, Reply, tokens};
+use crate::limits::Metered;
 use crate::risk::Subject;
+
+/// The largest body: every field at its bound fits several times over.
+pub const MAX_BODY_BYTES: u64 = 16 << 10;
+/// `mobile_no`, in characters: a phone number with its country code and separators.
+pub const MAX_MOBILE_CHARS: usize = 32;
+/// `email_address`, in characters (RFC 5321's limit on a path).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// `extended_info`, in characters.
+pub const MAX_EXTENDED_INFO_CHARS: usize = 1024;
 
 #[derive(Serialize)]
 struct RankReply {
@@ -41,9 +52,29 @@ fn opt_str<'a>(
     }
 }
 
+/// [`opt_str`], refusing a string of more than `max` characters.
+fn bounded_str<'a>(
+    body: &'a Value,
+    field: &'static str,
+    why: &'static str,
+    max: usize,
+) -> Result<Option<&'a str>, ApiError> {
+    let value = opt_str(body, field, why)?;
+    if let Some(v) = value
+        && v.len() > max
+        && v.chars().count() > max
+    {
+        return Err(ApiError::Format(
+            std::format!("field `{field}` is longer than {max} characters").into(),
+        ));
+    }
+    Ok(value)
+}
+
 pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Reply, ApiError> {
     let app = tokens::authenticate(gw, &req).await?;
-    let body = super::read_body(gw, req).await?;
+    super::announced_length(req.headers(), MAX_BODY_BYTES)?;
+    let body = super::read_frames(req.into_body(), MAX_BODY_BYTES).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::EmptyBody);
     }
@@ -66,18 +97,25 @@ pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Re
     if client_ip.trim().parse::<std::net::IpAddr>().is_err() {
         return Err(format("field `client_ip` must be an IP address"));
     }
-    let mobile = opt_str(&b, "mobile_no", "field `mobile_no` must be a string")?
-        .map(str::trim)
-        .filter(|m| !m.is_empty());
-    opt_str(
+    let mobile = bounded_str(
+        &b,
+        "mobile_no",
+        "field `mobile_no` must be a string",
+        MAX_MOBILE_CHARS,
+    )?
+    .map(str::trim)
+    .filter(|m| !m.is_empty());
+    bounded_str(
         &b,
         "email_address",
         "field `email_address` must be a string",
+        MAX_EMAIL_CHARS,
     )?;
-    opt_str(
+    bounded_str(
         &b,
         "extended_info",
         "field `extended_info` must be a string",
+        MAX_EXTENDED_INFO_CHARS,
     )?;
     let is_test = match b.get("is_test") {
         None | Some(Value::Null) => false,
@@ -100,6 +138,8 @@ pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Re
         .filter(|o| !o.is_empty())
         .ok_or(ApiError::InvalidOpenid("field `openid` is required"))?;
     validate_openid(openid)?;
+    // 44991, 45009: the API's own limits (its visit rule follows, with `is_test`).
+    gw.admit(&app, Metered::RiskRank, None).await?;
 
     let now = gw.clock.now_secs();
     let last_visit = gw

@@ -7,6 +7,7 @@ use http::Request;
 use super::fields::validate_openid;
 use super::wire::{self, List, Str, VisitFailure, VisitReply, VisitReportBody};
 use super::{ApiError, Gateway, Reply, tokens};
+use crate::limits::Metered;
 use crate::state::VisitOutcome;
 
 /// Most openids one report may carry.
@@ -40,6 +41,8 @@ pub(super) async fn report(gw: &Gateway, req: Request<RequestBody>) -> Result<Re
             ));
         }
     };
+    // 44991, 45009: reports are metered, so that no app floods the visit store.
+    gw.admit(&app, Metered::VisitReport, None).await?;
     let now = gw.clock.now_secs();
     let mut recorded = 0;
     let mut failed = Vec::new();
@@ -77,6 +80,15 @@ pub(super) async fn report(gw: &Gateway, req: Request<RequestBody>) -> Result<Re
                 index,
                 errcode: -1,
                 errmsg: "visit store is full; retry later".into(),
+            }),
+            VisitOutcome::AppFull(cap) => failed.push(VisitFailure {
+                index,
+                errcode: -1,
+                errmsg: format!(
+                    "this app holds {cap} users with a fresh visit, its cap \
+                     (limits.max_visits_per_app); known users still refresh, new ones wait \
+                     until older visits expire"
+                ),
             }),
         }
     }

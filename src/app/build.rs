@@ -68,7 +68,10 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     }
     let stores = match &shared {
         Some(s) => Stores::shared(&s.state),
-        None => Stores::in_process(config.limits.max_visits.get()),
+        None => Stores::in_process(
+            config.limits.max_visits.get(),
+            config.limits.max_visits_per_app.get(),
+        ),
     };
     let review = crate::review::ReviewQueue::open(
         config.review.clone(),
@@ -120,6 +123,7 @@ async fn connect(config: &Config, metrics: &Metrics) -> Result<Shared, RunError>
     )
     .await
     .map_err(|e| RunError::Shared(e.to_string()))?
+    .with_visit_cap(config.limits.max_visits_per_app.get())
     .with_metrics(metrics.state.clone());
     let catalog = Arc::new(RedisCatalog::new(
         state.client().clone(),

@@ -14,6 +14,12 @@ pub const DEFAULT_MEDIA_PER_DAY: u64 = 200_000;
 /// `/wxa/img_sec_check`'s own limits, as the platform documents them.
 pub const DEFAULT_IMAGE_PER_MINUTE: u64 = 1000;
 pub const DEFAULT_IMAGE_PER_DAY: u64 = 100_000;
+/// Visit reports (each of up to 1000 openids) an app may make per minute and per day.
+pub const DEFAULT_VISIT_REPORT_PER_MINUTE: u64 = 2000;
+pub const DEFAULT_VISIT_REPORT_PER_DAY: u64 = 1_000_000;
+/// getUserRiskRank calls per minute and per day.
+pub const DEFAULT_RISK_RANK_PER_MINUTE: u64 = 2000;
+pub const DEFAULT_RISK_RANK_PER_DAY: u64 = 1_000_000;
 /// China's offset from UTC (no DST): the platform's quota day starts at midnight there.
 pub const DEFAULT_DAY_OFFSET_HOURS: i8 = 8;
 pub const DEFAULT_RESETS_PER_MONTH: u32 = 10;
@@ -64,10 +70,15 @@ pub struct RawLimits {
     pub media_per_day: Option<i64>,
     pub image_per_minute: Option<i64>,
     pub image_per_day: Option<i64>,
+    pub visit_report_per_minute: Option<i64>,
+    pub visit_report_per_day: Option<i64>,
+    pub risk_rank_per_minute: Option<i64>,
+    pub risk_rank_per_day: Option<i64>,
     pub day_offset_hours: Option<i64>,
     pub resets_per_month: Option<i64>,
     pub visit_ttl_secs: Option<i64>,
     pub max_visits: Option<i64>,
+    pub max_visits_per_app: Option<i64>,
     pub visit_sweep_secs: Option<i64>,
     pub visit_check: Option<String>,
 }
@@ -84,11 +95,20 @@ pub struct LimitsConfig {
     /// `/wxa/img_sec_check` (v1 synchronous image check).
     pub image_per_minute: NonZeroU32,
     pub image_per_day: NonZeroU32,
+    /// `/wxa/visit/report`.
+    pub visit_report_per_minute: NonZeroU32,
+    pub visit_report_per_day: NonZeroU32,
+    /// `/wxa/getuserriskrank`.
+    pub risk_rank_per_minute: NonZeroU32,
+    pub risk_rank_per_day: NonZeroU32,
     /// The quota day's offset from UTC (China: +8, no DST).
     pub day_offset_hours: i8,
     pub resets_per_month: u32,
     pub visit_ttl: Duration,
     pub max_visits: NonZeroUsize,
+    /// Users with a fresh visit one app may hold (in process and in Redis); by default a tenth
+    /// of `max_visits`.
+    pub max_visits_per_app: NonZeroUsize,
     pub visit_sweep: Duration,
     /// The visit rule of apps that do not set their own.
     pub visit_check: VisitCheck,
@@ -97,6 +117,12 @@ pub struct LimitsConfig {
 /// Validates `[limits]`, adding every problem to `errs`.
 pub(super) fn validate(raw: RawLimits, errs: &mut Errors) -> LimitsConfig {
     let nz = |v: u64| NonZeroU32::new(v as u32).unwrap_or(NonZeroU32::MIN);
+    let max_visits = errs.positive(
+        "limits.max_visits",
+        raw.max_visits,
+        DEFAULT_MAX_VISITS,
+        1_000_000_000,
+    ) as usize;
     LimitsConfig {
         enforce: raw.enforce.unwrap_or(true),
         text_per_minute: nz(errs.positive(
@@ -135,6 +161,30 @@ pub(super) fn validate(raw: RawLimits, errs: &mut Errors) -> LimitsConfig {
             DEFAULT_IMAGE_PER_DAY,
             u32::MAX as u64,
         )),
+        visit_report_per_minute: nz(errs.positive(
+            "limits.visit_report_per_minute",
+            raw.visit_report_per_minute,
+            DEFAULT_VISIT_REPORT_PER_MINUTE,
+            u32::MAX as u64,
+        )),
+        visit_report_per_day: nz(errs.positive(
+            "limits.visit_report_per_day",
+            raw.visit_report_per_day,
+            DEFAULT_VISIT_REPORT_PER_DAY,
+            u32::MAX as u64,
+        )),
+        risk_rank_per_minute: nz(errs.positive(
+            "limits.risk_rank_per_minute",
+            raw.risk_rank_per_minute,
+            DEFAULT_RISK_RANK_PER_MINUTE,
+            u32::MAX as u64,
+        )),
+        risk_rank_per_day: nz(errs.positive(
+            "limits.risk_rank_per_day",
+            raw.risk_rank_per_day,
+            DEFAULT_RISK_RANK_PER_DAY,
+            u32::MAX as u64,
+        )),
         day_offset_hours: match raw.day_offset_hours {
             None => DEFAULT_DAY_OFFSET_HOURS,
             Some(h) if (-12..=14).contains(&h) => h as i8,
@@ -163,10 +213,11 @@ pub(super) fn validate(raw: RawLimits, errs: &mut Errors) -> LimitsConfig {
             DEFAULT_VISIT_TTL_SECS,
             86_400 * 30,
         )),
-        max_visits: NonZeroUsize::new(errs.positive(
-            "limits.max_visits",
-            raw.max_visits,
-            DEFAULT_MAX_VISITS,
+        max_visits: NonZeroUsize::new(max_visits).unwrap_or(NonZeroUsize::MIN),
+        max_visits_per_app: NonZeroUsize::new(errs.positive(
+            "limits.max_visits_per_app",
+            raw.max_visits_per_app,
+            max_visits as u64 / 10,
             1_000_000_000,
         ) as usize)
         .unwrap_or(NonZeroUsize::MIN),

@@ -45,6 +45,9 @@
 //! | `upstream.max_tokens` | `100000` platform tokens remembered (and as many refusals) |
 //! | `upstream.token_checks_per_second` | `50` unseen tokens checked with the upstream |
 //! | `limits.visit_check` (and per app `visit_check`) | `"report"` (`"off"`: no 61010; limits and quotas unchanged) |
+//! | `limits.max_visits_per_app` | a tenth of `limits.max_visits` (users with a fresh visit, per app, in process and in Redis) |
+//! | `limits.visit_report_per_minute` / `visit_report_per_day` | `2000` / `1000000` |
+//! | `limits.risk_rank_per_minute` / `risk_rank_per_day` | `2000` / `1000000` |
 
 mod apps;
 mod check;

@@ -30,13 +30,19 @@ pub enum Metered {
     MediaCheckAsync,
     /// `/wxa/img_sec_check`, the v1 synchronous image check: limits of its own (SPEC §12).
     ImgSecCheck,
+    /// `/wxa/visit/report`: metered so that no app can flood the visit store.
+    VisitReport,
+    /// `/wxa/getuserriskrank`.
+    RiskRank,
 }
 
 impl Metered {
-    pub const ALL: [Metered; 3] = [
+    pub const ALL: [Metered; 5] = [
         Metered::MsgSecCheck,
         Metered::MediaCheckAsync,
         Metered::ImgSecCheck,
+        Metered::VisitReport,
+        Metered::RiskRank,
     ];
 
     pub fn index(self) -> usize {
@@ -49,6 +55,8 @@ impl Metered {
             Metered::MsgSecCheck => "/wxa/msg_sec_check",
             Metered::MediaCheckAsync => "/wxa/media_check_async",
             Metered::ImgSecCheck => "/wxa/img_sec_check",
+            Metered::VisitReport => "/wxa/visit/report",
+            Metered::RiskRank => "/wxa/getuserriskrank",
         }
     }
 
@@ -61,6 +69,8 @@ impl Metered {
             Metered::MsgSecCheck => "msg_sec_check",
             Metered::MediaCheckAsync => "media_check_async",
             Metered::ImgSecCheck => "img_sec_check",
+            Metered::VisitReport => "visit_report",
+            Metered::RiskRank => "risk_rank",
         }
     }
 }

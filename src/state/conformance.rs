@@ -44,6 +44,8 @@ pub fn app(appid: &str, per_minute: u32, per_day: u32, clock: &ManualClock) -> T
                 (n(per_minute), n(per_day)),
                 (n(2000), n(200_000)),
                 (n(1000), n(100_000)),
+                (n(2000), n(1_000_000)),
+                (n(2000), n(1_000_000)),
             ],
             &shared,
         ),

@@ -256,23 +256,32 @@ impl Hasher for PassThrough {
     }
 }
 
-/// Visits: a map from a keyed 64-bit hash of `(appid, openid)` to the visit time in seconds.
+/// Visits: a map from a keyed 64-bit hash of `(appid, openid)` to the visit time in seconds and
+/// the app's number (in this store, for its per-app count), packed in 8 bytes.
 ///
-/// Cost per entry: an 8-byte key and a 4-byte value in a hashbrown table (one control byte,
-/// padding to 16 bytes, load factor up to 7/8) — about 18–36 bytes depending on where the table
-/// is in its growth cycle; 10 million users fit in well under 1 GiB (BENCHMARKS.md has the
+/// Cost per entry: an 8-byte key and an 8-byte value in a hashbrown table (one control byte,
+/// load factor up to 7/8) — about 18–36 bytes depending on where the table is in its growth
+/// cycle; 10 million users fit in well under 1 GiB (BENCHMARKS.md has the
 /// measurement). The hash is SipHash with a per-process random key, so clients cannot aim
 /// collisions at one another; an accidental collision (probability about n²/2⁶⁵) would let one
 /// user borrow another's freshness, which is harmless.
 ///
-/// Bound: at most `max_entries`; when full, visits of known users still refresh and new users are
-/// refused until the sweep frees room ([`VisitOutcome::Full`]). The sweep (`retain`) locks one of
-/// many small shards at a time, so requests never wait for a whole-map pass.
+/// Bound: at most `max_entries` in all and `max_per_app` of one app; at either, visits of known
+/// users still refresh and new users are refused until the sweep frees room
+/// ([`VisitOutcome::Full`], [`VisitOutcome::AppFull`]), so one app reporting users without end
+/// cannot take the room of the others. The sweep (`retain`) locks one of many small shards at a
+/// time, so requests never wait for a whole-map pass.
 pub struct MemoryVisitStore {
-    visits: DashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    visits: DashMap<u64, u64, BuildHasherDefault<PassThrough>>,
     keys: std::hash::RandomState,
     entries: AtomicUsize,
     max_entries: usize,
+    max_per_app: usize,
+    /// Each app's number in the packed values (bounded by the apps that ever reported).
+    app_numbers: DashMap<Box<str>, u32>,
+    next_app_number: std::sync::atomic::AtomicU32,
+    /// Entries held per app number.
+    per_app: DashMap<u32, usize>,
 }
 
 impl std::fmt::Debug for MemoryVisitStore {
@@ -283,18 +292,66 @@ impl std::fmt::Debug for MemoryVisitStore {
     }
 }
 
+/// A visit time and an app number packed in one word.
+fn pack_visit(at: u32, app: u32) -> u64 {
+    (u64::from(app) << 32) | u64::from(at)
+}
+
+fn visit_time(packed: u64) -> u32 {
+    packed as u32
+}
+
+fn visit_app(packed: u64) -> u32 {
+    (packed >> 32) as u32
+}
+
 impl MemoryVisitStore {
-    pub fn new(max_entries: usize) -> Self {
+    /// At most `max_entries` visits, and `max_per_app` of one app.
+    pub fn new(max_entries: usize, max_per_app: usize) -> Self {
         MemoryVisitStore {
             visits: DashMap::with_hasher_and_shard_amount(BuildHasherDefault::default(), 256),
             keys: std::hash::RandomState::new(),
             entries: AtomicUsize::new(0),
             max_entries,
+            max_per_app,
+            app_numbers: DashMap::new(),
+            next_app_number: std::sync::atomic::AtomicU32::new(0),
+            per_app: DashMap::new(),
         }
     }
 
     fn key(&self, appid: &str, openid: &str) -> u64 {
         self.keys.hash_one((appid, openid))
+    }
+
+    fn app_number(&self, appid: &str) -> u32 {
+        if let Some(n) = self.app_numbers.get(appid) {
+            return *n;
+        }
+        *self
+            .app_numbers
+            .entry(appid.into())
+            .or_insert_with(|| self.next_app_number.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Takes a place for a new user of app `app`, in all and in the app's share.
+    fn reserve(&self, app: u32) -> VisitOutcome {
+        let reserved = self
+            .entries
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_entries).then_some(n + 1)
+            });
+        if reserved.is_err() {
+            return VisitOutcome::Full;
+        }
+        let mut held = self.per_app.entry(app).or_insert(0);
+        if *held >= self.max_per_app {
+            drop(held);
+            self.entries.fetch_sub(1, Ordering::AcqRel);
+            return VisitOutcome::AppFull(self.max_per_app);
+        }
+        *held += 1;
+        VisitOutcome::Recorded
     }
 }
 
@@ -307,25 +364,20 @@ impl VisitStore for MemoryVisitStore {
     ) -> BoxFuture<'a, Result<VisitOutcome, StateError>> {
         let key = self.key(appid, openid);
         let at = u32::try_from(now_secs).unwrap_or(u32::MAX);
+        let app = self.app_number(appid);
         let outcome = match self.visits.entry(key) {
             Entry::Occupied(mut o) => {
                 let v = o.get_mut();
-                *v = (*v).max(at);
+                *v = pack_visit(visit_time(*v).max(at), visit_app(*v));
                 VisitOutcome::Recorded
             }
             Entry::Vacant(v) => {
-                // Reserve a slot first so concurrent inserts cannot overshoot the cap.
-                let reserved =
-                    self.entries
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                            (n < self.max_entries).then_some(n + 1)
-                        });
-                if reserved.is_ok() {
-                    v.insert(at);
-                    VisitOutcome::Recorded
-                } else {
-                    VisitOutcome::Full
+                // Reserve a place first so concurrent inserts cannot overshoot either cap.
+                let outcome = self.reserve(app);
+                if outcome == VisitOutcome::Recorded {
+                    v.insert(pack_visit(at, app));
                 }
+                outcome
             }
         };
         Box::pin(std::future::ready(Ok(outcome)))
@@ -341,17 +393,23 @@ impl VisitStore for MemoryVisitStore {
 
     fn sweep(&self, before_secs: u64) -> usize {
         let before = u32::try_from(before_secs).unwrap_or(u32::MAX);
-        let removed = AtomicUsize::new(0);
-        self.visits.retain(|_, at| {
-            let keep = *at >= before;
+        let mut removed = std::collections::HashMap::<u32, usize>::new();
+        self.visits.retain(|_, packed| {
+            let keep = visit_time(*packed) >= before;
             if !keep {
-                removed.fetch_add(1, Ordering::Relaxed);
+                *removed.entry(visit_app(*packed)).or_default() += 1;
             }
             keep
         });
-        let removed = removed.into_inner();
-        self.entries.fetch_sub(removed, Ordering::AcqRel);
-        removed
+        let mut total = 0;
+        for (app, n) in removed {
+            total += n;
+            if let Some(mut held) = self.per_app.get_mut(&app) {
+                *held = held.saturating_sub(n);
+            }
+        }
+        self.entries.fetch_sub(total, Ordering::AcqRel);
+        total
     }
 
     fn held(&self) -> Option<usize> {
@@ -364,7 +422,7 @@ impl MemoryVisitStore {
     pub fn last_visit_now(&self, appid: &str, openid: &str) -> Option<u64> {
         self.visits
             .get(&self.key(appid, openid))
-            .map(|v| u64::from(*v))
+            .map(|v| u64::from(visit_time(*v)))
     }
 
     /// Entries held now.
@@ -428,14 +486,14 @@ mod tests {
 
     #[tokio::test]
     async fn memory_visit_store_passes_the_conformance_suite() {
-        crate::state::conformance::visit_store(&MemoryVisitStore::new(3)).await;
+        crate::state::conformance::visit_store(&MemoryVisitStore::new(3, 3)).await;
     }
 
     /// The in-process store's own bound: the capacity (3 here) refuses new users but never known
     /// ones, and the sweep frees room.
     #[tokio::test]
     async fn memory_visit_store_is_bounded_and_swept() {
-        let store = MemoryVisitStore::new(3);
+        let store = MemoryVisitStore::new(3, 3);
         let app = "wx00000000000000aa";
         store.record(app, "u1", 100).await.unwrap();
         store.record(app, "u2", 200).await.unwrap();
@@ -473,7 +531,7 @@ mod tests {
 
     #[tokio::test]
     async fn stepwise_admission_passes_the_conformance_suite() {
-        let visits = std::sync::Arc::new(MemoryVisitStore::new(100));
+        let visits = std::sync::Arc::new(MemoryVisitStore::new(100, 100));
         let admission = crate::state::Stepwise {
             rates: MemoryRateStore,
             quotas: std::sync::Arc::new(MemoryQuotaStore::new()),

@@ -189,6 +189,9 @@ pub enum VisitOutcome {
     /// A new user could not be recorded: the store is at its capacity (a documented policy:
     /// existing users keep refreshing, new ones wait for the sweep to free room).
     Full,
+    /// A new user could not be recorded: the app holds this many users with a fresh visit, its
+    /// cap (`limits.max_visits_per_app`). The app's existing users keep refreshing.
+    AppFull(usize),
 }
 
 /// When each user last visited each app.
@@ -284,10 +287,14 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Everything in this process; at most `max_visits` visits held.
-    pub fn in_process(max_visits: usize) -> Stores {
+    /// Everything in this process; at most `max_visits` visits held, `max_visits_per_app` of
+    /// one app.
+    pub fn in_process(max_visits: usize, max_visits_per_app: usize) -> Stores {
         let quotas = std::sync::Arc::new(memory::MemoryQuotaStore::new());
-        let visits = std::sync::Arc::new(memory::MemoryVisitStore::new(max_visits));
+        let visits = std::sync::Arc::new(memory::MemoryVisitStore::new(
+            max_visits,
+            max_visits_per_app,
+        ));
         let admission = std::sync::Arc::new(Stepwise {
             rates: memory::MemoryRateStore,
             quotas: std::sync::Arc::clone(&quotas),

@@ -13,8 +13,11 @@
 //! - daily quotas: one counter per app, API and day, `..:q:{api}:{day}`, created with its expiry
 //!   in the same script (two days: no key is ever left without a TTL);
 //! - monthly resets: `..:r:{month}`, likewise created with a 40-day expiry;
-//! - visits: one key per user, `..:v:{openid}`, holding the latest visit (seconds) and expiring
-//!   when it stops making the user fresh.
+//! - visits: one sorted set per app, `..:vz`, of openids scored by their latest visit (seconds):
+//!   a record first drops the visits that no longer make their user fresh, then refuses a new
+//!   user when the app holds `limits.max_visits_per_app`; the set expires when its latest visit
+//!   stops making anyone fresh. (Visits recorded by earlier versions, one key per user,
+//!   `..:v:{openid}`, are still read until they expire.)
 //!
 //! A metered call is decided by one script ([`ADMIT`]: rate limit, quota and visit together),
 //! and its access token is verified against epochs read at most once a second per app (and
@@ -122,8 +125,9 @@ redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f
 const RATE: &str = concat!(gcra!(), "return {0, 0}\n");
 
 /// Steps 3–5 of the check order in one script. KEYS[1] rate limit, KEYS[2] day counter,
-/// KEYS[3] (optional) the user's visit; ARGV[1..3] as [`RATE`], ARGV[4] the day's limit,
-/// ARGV[5] the counter's TTL (s), ARGV[6] the visit TTL (s).
+/// KEYS[3] and KEYS[4] (optional) the app's visits and the user's visit as earlier versions
+/// kept it; ARGV[1..3] as [`RATE`], ARGV[4] the day's limit, ARGV[5] the counter's TTL (s),
+/// ARGV[6] the visit TTL (s), ARGV[7] the openid.
 /// Returns {0, used} admitted, {1, wait µs} rate-limited, {2, used} quota spent, {3, used} stale
 /// visit (counted, as the platform counts it).
 const ADMIT: &str = concat!(
@@ -138,7 +142,7 @@ if used == 1 then
   redis.call('EXPIRE', KEYS[2], ARGV[5])
 end
 if #KEYS >= 3 then
-  local last = tonumber(redis.call('GET', KEYS[3]) or '-1')
+  local last = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[7]) or redis.call('GET', KEYS[4]) or '-1')
   if last < 0 or math.floor(now / 1000000) - last >= tonumber(ARGV[6]) then
     return {3, used}
   end
@@ -147,12 +151,25 @@ return {0, used}
 "
 );
 
-/// KEYS[1] visit; ARGV[1] the visit (s); ARGV[2] TTL (s). The latest visit wins; the key expires
-/// `ttl` after the latest visit was recorded.
+/// KEYS[1] the app's visits; ARGV[1] the visit (s), ARGV[2] TTL (s), ARGV[3] openid, ARGV[4]
+/// the app's cap. Drops the visits that no longer make their user fresh (`ttl` old or more), then records this one (the latest visit
+/// wins) unless the user is new and the app holds its cap. Returns 1 recorded, 0 at the cap.
+/// The set expires `ttl` after its latest visit.
 const VISIT: &str = r"
-local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > last then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+local last = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if not last then
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+    return 0
+  end
+elseif tonumber(last) >= now then
+  return 1
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+if redis.call('TTL', KEYS[1]) < ttl then
+  redis.call('EXPIRE', KEYS[1], ttl)
 end
 return 1
 ";
@@ -206,6 +223,8 @@ pub struct RedisState {
     scripts: Arc<Scripts>,
     /// How long a visit keeps a user fresh: the TTL of a visit key.
     visit_ttl_secs: u64,
+    /// Users with a fresh visit one app may hold.
+    max_visits_per_app: usize,
     metrics: Option<StateMetrics>,
 }
 
@@ -335,8 +354,15 @@ impl RedisState {
                 visit: Script::new(VISIT),
             }),
             visit_ttl_secs: visit_ttl.as_secs().max(1),
+            max_visits_per_app: usize::MAX,
             metrics: None,
         })
+    }
+
+    /// Holds at most `n` users with a fresh visit per app.
+    pub fn with_visit_cap(mut self, n: usize) -> Self {
+        self.max_visits_per_app = n;
+        self
     }
 
     /// Reports the backend's health and fallbacks through `metrics`.
@@ -409,6 +435,10 @@ impl RedisState {
 
     fn rate_key(&self, app: &AppRecords, api: Metered) -> String {
         self.app_key(app.appid(), format_args!("rl:{}", api.as_str()))
+    }
+
+    fn visits_key(&self, appid: &str) -> String {
+        self.app_key(appid, format_args!("vz"))
     }
 
     fn visit_key(&self, appid: &str, openid: &str) -> String {
@@ -582,6 +612,7 @@ impl Admission for RedisState {
             let mut invocation = self.scripts.admit.key(self.rate_key(app.records, q.api));
             invocation.key(self.day_key(app.records, q.api, q.day));
             if let Some(openid) = q.openid {
+                invocation.key(self.visits_key(app.appid()));
                 invocation.key(self.visit_key(app.appid(), openid));
             }
             let mut conn = self.conn.once();
@@ -592,6 +623,7 @@ impl Admission for RedisState {
                 .arg(limit)
                 .arg(DAY_KEY_TTL_SECS)
                 .arg(q.visit_ttl.as_secs())
+                .arg(q.openid.unwrap_or(""))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -618,17 +650,24 @@ impl VisitStore for RedisState {
         now_secs: u64,
     ) -> BoxFuture<'a, Result<VisitOutcome, StateError>> {
         Box::pin(async move {
+            // Repeating a visit changes nothing: safe to send again.
             let mut conn = self.conn.clone();
-            let _: i64 = self
+            let recorded: i64 = self
                 .scripts
                 .visit
-                .key(self.visit_key(appid, openid))
+                .key(self.visits_key(appid))
                 .arg(now_secs)
                 .arg(self.visit_ttl_secs)
+                .arg(openid)
+                .arg(self.max_visits_per_app)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            Ok(VisitOutcome::Recorded)
+            Ok(if recorded == 1 {
+                VisitOutcome::Recorded
+            } else {
+                VisitOutcome::AppFull(self.max_visits_per_app)
+            })
         })
     }
 
@@ -639,15 +678,20 @@ impl VisitStore for RedisState {
     ) -> BoxFuture<'a, Result<Option<u64>, StateError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            redis::cmd("GET")
+            let (scored, kept): (Option<f64>, Option<u64>) = redis::pipe()
+                .cmd("ZSCORE")
+                .arg(self.visits_key(appid))
+                .arg(openid)
+                .cmd("GET")
                 .arg(self.visit_key(appid, openid))
                 .query_async(&mut conn)
                 .await
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+            Ok(scored.map(|s| s as u64).or(kept))
         })
     }
 
-    /// Visit keys expire by themselves.
+    /// Visits expire by themselves (each app's set, and within it at every record).
     fn sweep(&self, _before_secs: u64) -> usize {
         0
     }
@@ -915,22 +959,73 @@ mod tests {
         assert_eq!(admitted.unwrap(), RateDecision::Admitted);
     }
 
-    /// Visit keys expire when they stop making their user fresh.
+    /// An app's visits expire when they stop making their user fresh: each record drops the
+    /// stale ones, and the app's set itself expires with its latest visit.
     #[tokio::test]
-    async fn visit_keys_expire_with_freshness() {
+    async fn visits_expire_with_freshness() {
         let s = RedisState::connect(URL, &fresh().await.prefix, Duration::from_secs(7200))
             .await
             .unwrap();
-        s.record("wx00000000000000ae", "u1", 1_764_000_000)
-            .await
-            .unwrap();
+        let app = "wx00000000000000ae";
+        s.record(app, "u1", 1_764_000_000).await.unwrap();
+        s.record(app, "u2", 1_764_003_600).await.unwrap();
         let mut conn = s.conn.clone();
         let ttl: i64 = redis::cmd("TTL")
-            .arg(s.visit_key("wx00000000000000ae", "u1"))
+            .arg(s.visits_key(app))
             .query_async(&mut conn)
             .await
             .unwrap();
         assert!((7190..=7200).contains(&ttl), "{ttl}");
+        // Two hours after u1's visit: u1 is dropped at the next record, u2 stays.
+        s.record(app, "u3", 1_764_007_200).await.unwrap();
+        let held: Vec<String> = redis::cmd("ZRANGE")
+            .arg(s.visits_key(app))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(held, ["u2", "u3"]);
+        assert_eq!(s.last_visit(app, "u2").await.unwrap(), Some(1_764_003_600));
+    }
+
+    /// Each app holds at most its cap of users with a fresh visit: new users past it are
+    /// refused, known ones refresh, other apps are unaffected, and room comes back as visits
+    /// go stale.
+    #[tokio::test]
+    async fn each_app_holds_at_most_its_cap_of_visits() {
+        let s = RedisState::connect(URL, &fresh().await.prefix, Duration::from_secs(100))
+            .await
+            .unwrap()
+            .with_visit_cap(2);
+        let (a, b) = ("wx00000000000000af", "wx00000000000000b0");
+        assert_eq!(
+            s.record(a, "u1", 1000).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        assert_eq!(
+            s.record(a, "u2", 1010).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        assert_eq!(
+            s.record(a, "u3", 1020).await.unwrap(),
+            VisitOutcome::AppFull(2)
+        );
+        assert_eq!(
+            s.record(a, "u1", 1030).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        assert_eq!(
+            s.record(b, "u3", 1030).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        assert_eq!(s.last_visit(a, "u3").await.unwrap(), None);
+        // u2's visit is stale from 1110: its place goes to u3.
+        assert_eq!(
+            s.record(a, "u3", 1110).await.unwrap(),
+            VisitOutcome::Recorded
+        );
+        assert_eq!(s.last_visit(a, "u1").await.unwrap(), Some(1030));
     }
 
     /// Counters are created with their expiry in the same script: no key without a TTL.

@@ -103,6 +103,8 @@ impl App {
                     config.image_per_minute.unwrap_or(limits.image_per_minute),
                     config.image_per_day.unwrap_or(limits.image_per_day),
                 ),
+                (limits.visit_report_per_minute, limits.visit_report_per_day),
+                (limits.risk_rank_per_minute, limits.risk_rank_per_day),
             ],
             clock,
         );
