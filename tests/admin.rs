@@ -543,3 +543,49 @@ async fn replacement_is_atomic_under_load() {
         "only {total} checks ran during the replacements"
     );
 }
+
+/// A table replacement whose client goes away mid-way (from before its body is read to after it
+/// is stored) is finished whatever the client does: what this process holds in force is what
+/// the store holds, as a restart shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_client_leaves_is_in_force_exactly_when_stored() {
+    use tokio::io::AsyncWriteExt;
+    let dir = fresh_dir("dropped-change");
+    let config = format!(
+        "{}\n[state]\ndata_dir = \"{}\"\n",
+        default_config(),
+        dir.display()
+    );
+    let level = async |s: &TestServer| -> Option<u64> {
+        let (st, v, _) = admin_get(s, &format!("/admin/apps/{APPID}/keywords")).await;
+        (st == 200).then(|| v[0]["level"].as_u64().unwrap())
+    };
+    // Delays from 0 to 6 ms after the request was sent: some before it is read, some while
+    // the table is built and stored, some after it is in force.
+    for round in 0..16u64 {
+        let s = TestServer::start_with(&config).await;
+        let body = json!([{"keyword":"易变词","label":20006,"level":round + 1,"suggest":"risky"}])
+            .to_string();
+        let request = format!(
+            "PUT /admin/apps/{APPID}/keywords HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(s.admin).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_micros(400 * round)).await;
+        stream.set_zero_linger().unwrap();
+        drop(stream);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let in_force = level(&s).await;
+        s.shutdown().await;
+        let s = TestServer::start_with(&config).await;
+        let stored = level(&s).await;
+        s.shutdown().await;
+        assert_eq!(
+            in_force, stored,
+            "round {round}: in force {in_force:?}, stored {stored:?}"
+        );
+    }
+}

@@ -48,7 +48,17 @@ pub async fn handle(
     req: Request<RequestBody>,
 ) -> Response {
     let answer = if req.uri().path().starts_with("/admin/") {
-        api(&gw, req).await
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            api(&gw, req).await
+        } else {
+            // A change runs as a task of its own: once it is on disk it is put in force
+            // whatever the client does (a client gone mid-way cannot leave the store and this
+            // process's memory different until a restart).
+            let gw = Arc::clone(&gw);
+            tokio::spawn(async move { api(&gw, req).await })
+                .await
+                .unwrap_or_else(|e| Err(AdminError::Internal(format!("admin change failed: {e}"))))
+        }
     } else {
         listener(&gw, &ready, &req)
     };

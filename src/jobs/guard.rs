@@ -4,7 +4,8 @@
 //! shared (CGNAT) space, link-local (with the cloud metadata address 169.254.169.254), multicast,
 //! `0.0.0.0/8`, documentation, benchmarking and reserved ranges, IPv6 unique-local, site-local and
 //! link-local. IPv6 addresses that carry an IPv4 address are judged by that address too: IPv4-mapped
-//! (`::ffff:a.b.c.d`, judged as the IPv4 address it is), NAT64 (`64:ff9b::/96`), 6to4
+//! (`::ffff:0:0/96`, judged as the IPv4 address it is, exemptions included), IPv4-translated
+//! (`::ffff:0:0:0/96`, RFC 2765's stateless translation), NAT64 (`64:ff9b::/96`), 6to4
 //! (`2002::/16`) and Teredo (`2001::/32`, both the server and the obfuscated client address).
 //!
 //! `[media] allow_networks` exempts listed ranges (the test suite allows loopback this way).
@@ -179,6 +180,7 @@ fn denied_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 #[derive(Debug, Clone, Copy)]
 enum Via {
+    Translated,
     Nat64,
     SixToFour,
     Teredo,
@@ -187,6 +189,7 @@ enum Via {
 impl Via {
     fn label(self) -> &'static str {
         match self {
+            Via::Translated => "IPv4-translated address embedding a non-public IPv4",
             Via::Nat64 => "NAT64 address embedding a non-public IPv4",
             Via::SixToFour => "6to4 address embedding a non-public IPv4",
             Via::Teredo => "Teredo address embedding a non-public IPv4",
@@ -199,6 +202,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<(Ipv4Addr, Via)> {
     let s = ip.segments();
     let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     match s {
+        // IPv4-translated (SIIT, `::ffff:0:a.b.c.d`): the last 32 bits.
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => vec![(v4(hi, lo), Via::Translated)],
         // NAT64 well-known prefix: the last 32 bits.
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => vec![(v4(hi, lo), Via::Nat64)],
         // 6to4: bits 16..48.
@@ -253,6 +258,10 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://[::ffff:7f00:1]/",
             "http://[::ffff:169.254.169.254]/",
+            "http://[::ffff:a00:1]/",
+            "http://[::ffff:0.0.0.0]/",
+            "http://[::ffff:0:127.0.0.1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
             "http://[::127.0.0.1]/",
             "http://[64:ff9b::10.0.0.1]/",
             "http://[64:ff9b::a9fe:a9fe]/",
@@ -282,6 +291,7 @@ mod tests {
             "http://93.184.216.34:8080/",
             "http://[2606:4700::1111]/",
             "http://[::ffff:8.8.8.8]/",
+            "http://[::ffff:0:8.8.8.8]/",
             "http://[64:ff9b::808:808]/",
             "http://[2002:808:808::1]/",
             "http://example.com/a.png",
