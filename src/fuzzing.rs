@@ -179,6 +179,177 @@ pub fn multipart_upload(data: &[u8]) {
     }
 }
 
+/// Text embedded in image files (`media/meta.rs`) and format sniffing (`media/sniff.rs`): the
+/// walks never panic and keep to their bounds (at most [`MAX_TEXTS`] texts, none empty, about
+/// [`MAX_TOTAL_BYTES`] in all), and the format a file is sniffed as depends on its first bytes
+/// only.
+///
+/// [`MAX_TEXTS`]: crate::media::meta::MAX_TEXTS
+/// [`MAX_TOTAL_BYTES`]: crate::media::meta::MAX_TOTAL_BYTES
+pub fn media_meta(data: &[u8]) {
+    use crate::media::meta::{MAX_TEXTS, MAX_TOTAL_BYTES, embedded_text};
+    use crate::media::sniff::{Format, identify};
+
+    let format = identify(data);
+    if data.len() >= 64 {
+        let mut longer = data.to_vec();
+        longer.extend_from_slice(&[0u8; 32]);
+        assert_eq!(identify(&longer), format, "sniffing read past the header");
+    }
+    for format in [Format::Png, Format::Jpeg, Format::Gif, Format::Webp] {
+        let texts = embedded_text(data, format);
+        assert!(texts.len() <= MAX_TEXTS, "{} texts", texts.len());
+        assert!(texts.iter().all(|t| !t.is_empty()), "an empty text");
+        let total: usize = texts.iter().map(String::len).sum();
+        // The last text may cross the total by at most its own length, itself bounded.
+        assert!(total <= 2 * MAX_TOTAL_BYTES, "{total} bytes of text");
+    }
+}
+
+/// Audio containers (`media/audio.rs`): every format's probe answers a duration that is a
+/// finite, non-negative number of seconds, or an error that says why; never a panic.
+pub fn audio_probe(data: &[u8]) {
+    use crate::media::audio::probe;
+    use crate::media::sniff::Format;
+
+    for format in [
+        Format::Mp3,
+        Format::Aac,
+        Format::Ac3,
+        Format::Wma,
+        Format::Flac,
+        Format::Ogg,
+        Format::Wav,
+    ] {
+        match probe(data, format) {
+            Ok(info) => assert!(
+                info.duration_secs.is_finite() && info.duration_secs >= 0.0,
+                "{format:?}: {info:?}"
+            ),
+            Err(why) => assert!(!why.is_empty(), "{format:?}: an empty error"),
+        }
+    }
+}
+
+/// What a push receiver answers (`jobs/fetch.rs`, through the HTTP client): a push counts as
+/// delivered exactly when the answer's status line is a 2xx one, whatever follows; any other
+/// answer (malformed, cut short, another status) is a failed attempt, never a panic or a hang.
+pub fn push_answer(data: &[u8]) {
+    use std::io::{Read, Write};
+    use std::sync::OnceLock;
+
+    use crate::jobs::fetch::{FetchLimits, Fetcher};
+    use crate::jobs::guard::Guard;
+    use crate::jobs::push::Signed;
+
+    static CLIENT: OnceLock<(tokio::runtime::Runtime, Fetcher)> = OnceLock::new();
+    let (runtime, fetcher) = CLIENT.get_or_init(|| {
+        let limits = FetchLimits {
+            connect_timeout: std::time::Duration::from_secs(1),
+            fetch_timeout: std::time::Duration::from_secs(2),
+            push_timeout: std::time::Duration::from_secs(2),
+            max_bytes: 1 << 20,
+        };
+        let guard = Guard::new(vec!["127.0.0.0/8".parse().expect("a network")]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        (runtime, Fetcher::new(guard, &limits).expect("a fetcher"))
+    });
+    // A receiver of its own for each answer (a fresh port: no pooled connection carries one
+    // answer over to the next push): it reads the request's head, answers the input, closes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = url::Url::parse(&format!(
+        "http://{}/push?app=1",
+        listener.local_addr().expect("its address")
+    ))
+    .expect("a URL");
+    let answer = data.to_vec();
+    let receiver = std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = stream.write_all(&answer);
+    });
+    let signed = Signed {
+        body: b"{}".to_vec(),
+        content_type: "application/json",
+        query: "signature=s&timestamp=1&nonce=n".into(),
+    };
+    let outcome = runtime.block_on(fetcher.push(&url, &signed));
+    let _ = receiver.join();
+    // The status line: the first line after any empty ones, without its CR.
+    let status_line = data
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let mut words = status_line.split(|&b| b == b' ');
+    let version = words.next().unwrap_or_default();
+    let code = words.next().unwrap_or_default();
+    let two_xx = (version == b"HTTP/1.1" || version == b"HTTP/1.0")
+        && code.len() == 3
+        && code[0] == b'2'
+        && code.iter().all(u8::is_ascii_digit);
+    if let Ok(status) = outcome {
+        assert!((200..300).contains(&status), "delivered with {status}");
+        assert!(
+            two_xx,
+            "delivered on {:?}",
+            String::from_utf8_lossy(status_line)
+        );
+    }
+}
+
+/// Replies from Redis as the shared backend decodes them (`state/redis.rs`, `jobs/shared.rs`,
+/// `review/shared.rs`): any reply the protocol parser yields converts into each shape the code
+/// reads, or fails as an error; job records, review items and scripts' refusals decode or are
+/// refused; never a panic.
+pub fn redis_replies(data: &[u8]) {
+    use redis::FromRedisValue;
+    use redis::streams::{StreamAutoClaimReply, StreamReadReply};
+
+    fn shape<T: FromRedisValue>(value: &redis::Value) {
+        let _ = T::from_redis_value(value.clone());
+    }
+
+    if let Ok(value) = redis::parse_redis_value(data) {
+        shape::<(Option<u64>, Option<u64>)>(&value);
+        shape::<(i64, i64)>(&value);
+        shape::<(i64, u64)>(&value);
+        shape::<(Option<f64>, Option<u64>)>(&value);
+        shape::<Option<u64>>(&value);
+        shape::<Option<Vec<u8>>>(&value);
+        shape::<Vec<Option<Vec<u8>>>>(&value);
+        shape::<Vec<String>>(&value);
+        shape::<StreamAutoClaimReply>(&value);
+        shape::<StreamReadReply>(&value);
+        if let Ok(values) = Vec::<Option<String>>::from_redis_value(value.clone()) {
+            let _ = crate::review::shared::assemble(&values);
+        }
+        if let Ok(answer) = Vec::<String>::from_redis_value(value) {
+            let _ = crate::review::shared::refusal(&answer);
+        }
+    }
+    // A record read back: a job, a review item (with its claim and decision beside it).
+    let _ = serde_json::from_slice::<crate::jobs::store::Job>(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let mut fields = text.splitn(3, '\u{1}').map(|f| Some(f.to_owned()));
+        let values: Vec<Option<String>> = (0..3).map(|_| fields.next().flatten()).collect();
+        let _ = crate::review::shared::assemble(&values);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,3 +48,23 @@ fn request_framing_corpus() {
 fn multipart_upload_corpus() {
     replay("multipart_upload", modgate::fuzzing::multipart_upload);
 }
+
+#[test]
+fn media_meta_corpus() {
+    replay("media_meta", modgate::fuzzing::media_meta);
+}
+
+#[test]
+fn audio_probe_corpus() {
+    replay("audio_probe", modgate::fuzzing::audio_probe);
+}
+
+#[test]
+fn push_answer_corpus() {
+    replay("push_answer", modgate::fuzzing::push_answer);
+}
+
+#[test]
+fn redis_replies_corpus() {
+    replay("redis_replies", modgate::fuzzing::redis_replies);
+}

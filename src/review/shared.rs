@@ -357,7 +357,7 @@ impl SharedReview {
 }
 
 /// The item from its three keys' values.
-fn assemble(values: &[Option<String>]) -> Option<Item> {
+pub(crate) fn assemble(values: &[Option<String>]) -> Option<Item> {
     let mut item: Item = serde_json::from_str(values.first()?.as_deref()?).ok()?;
     if let Some(Some(c)) = values.get(1)
         && let Some((reviewer, until)) = c.split_once('\t')
@@ -375,7 +375,7 @@ fn assemble(values: &[Option<String>]) -> Option<Item> {
 }
 
 /// A script's refusal as the error it stands for.
-fn refusal(answer: &[String]) -> Result<(), ReviewError> {
+pub(crate) fn refusal(answer: &[String]) -> Result<(), ReviewError> {
     match answer.first().map(String::as_str) {
         Some("ok") => Ok(()),
         Some("missing") => Err(ReviewError::NotFound),

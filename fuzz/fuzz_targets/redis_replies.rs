@@ -1,0 +1,6 @@
+//! Fuzzes one parser that takes outside input; the properties are in `modgate::fuzzing::redis_replies`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| modgate::fuzzing::redis_replies(data));
