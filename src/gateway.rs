@@ -50,6 +50,9 @@ pub struct Gateway {
     pub visits: Arc<dyn VisitStore>,
     /// Rate limit, quota and visit decided together ([`Gateway::admit`]).
     pub admission: Arc<dyn Admission>,
+    /// What the in-process backend keeps across restarts (quota counts, resets, token
+    /// rotations, visits), written behind by the gateway every second; `None` with Redis.
+    pub persisted: Option<Arc<crate::state::persist::Persisted>>,
     /// The shared backend, when instances share Redis (`state.backend = "redis"`).
     pub shared: Option<Shared>,
     /// The documents operators change (apps, keyword tables, hash banks, risk lists): stored in

@@ -73,6 +73,28 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
             config.limits.max_visits_per_app.get(),
         ),
     };
+    let persisted = match &stores.local_visits {
+        Some(visits) => {
+            let persisted =
+                crate::state::persist::Persisted::new(Arc::clone(&durable), Arc::clone(visits));
+            let apps = place.apps.all();
+            let now_secs = options.clock.now_ms() / 1000;
+            let restored = persisted
+                .restore(
+                    apps.iter().map(|a| &a.slot.records),
+                    now_secs,
+                    config.limits.visit_ttl.as_secs(),
+                )
+                .map_err(RunError::Durable)?;
+            tracing::info!(
+                apps = apps.len(),
+                visits = restored,
+                "quota counts, token rotations and visits restored"
+            );
+            Some(Arc::new(persisted))
+        }
+        None => None,
+    };
     let review = crate::review::ReviewQueue::open(
         config.review.clone(),
         Arc::clone(&durable),
@@ -101,6 +123,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         quotas: stores.quotas,
         visits: stores.visits,
         admission: stores.admission,
+        persisted,
         engine: Arc::new(arc_swap::ArcSwap::from_pointee(engine)),
         overload: crate::transport::overload::Overload::new(
             config.server.overload_delay,

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Listeners;
-use super::sweeps::{ping_backend, sweep_review, sweep_visits};
+use super::sweeps::{flush_persisted, persist_counters, ping_backend, sweep_review, sweep_visits};
 use crate::catalog::watch::Apply;
 use crate::gateway::Gateway;
 use crate::transport::server::{self, ServerOptions};
@@ -46,6 +46,7 @@ pub async fn serve(
     let (stop_api, api_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_visits(Arc::clone(&gw), api_rx.clone()));
+    let persister = tokio::spawn(persist_counters(Arc::clone(&gw), api_rx.clone()));
     // Review items are stored in batches by one writer; the sweep deletes what is past retention.
     let review_writer = tokio::spawn(Arc::clone(&gw.review).write_batches());
     let review_sweeper = tokio::spawn(sweep_review(Arc::clone(&gw), api_rx.clone()));
@@ -124,6 +125,9 @@ pub async fn serve(
     if admin.await.is_err() {
         tracing::error!("admin listener thread failed");
     }
+    // Nothing counts or records any more: what changed since the last second is written.
+    let _ = persister.await;
+    flush_persisted(&gw).await;
     tracing::info!("shutdown complete");
 }
 

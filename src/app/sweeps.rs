@@ -29,6 +29,60 @@ pub(super) async fn ping_backend(
     }
 }
 
+/// Writes what the in-process backend keeps across restarts (quota counts, resets, token
+/// rotations, visits) every second until shutdown; the last flush is [`flush_persisted`]'s,
+/// once nothing can change them any more.
+pub(super) async fn persist_counters(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+    if gw.persisted.is_none() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        flush_persisted(&gw).await;
+    }
+}
+
+/// Writes what changed of the persisted state now (on the blocking pool).
+pub(super) async fn flush_persisted(gw: &Arc<Gateway>) {
+    let Some(persisted) = gw.persisted.clone() else {
+        return;
+    };
+    let apps = gw.apps.all();
+    let now_secs = gw.clock.now_ms() / 1000;
+    let ttl = gw.config.limits.visit_ttl.as_secs();
+    let dropped_before = persisted.unjournaled();
+    let started = std::time::Instant::now();
+    let flushed = tokio::task::spawn_blocking(move || {
+        persisted.flush(apps.iter().map(|a| &a.slot.records), now_secs, ttl)
+    })
+    .await;
+    match flushed {
+        Ok(Ok(f)) if f.apps + f.visits > 0 => tracing::debug!(
+            apps = f.apps,
+            visits = f.visits,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "quota counts, token rotations and visits written"
+        ),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(
+            error = %e,
+            "quota counts, token rotations and visits not written; retried in a second"
+        ),
+        Err(e) => tracing::error!(error = %e, "writing quota counts and visits failed"),
+    }
+    if let Some(p) = &gw.persisted
+        && p.unjournaled() > dropped_before
+    {
+        tracing::warn!(
+            visits = p.unjournaled() - dropped_before,
+            "visits recorded faster than they are written: held in memory only"
+        );
+    }
+}
+
 /// Deletes review items past their retention, every minute.
 pub(super) async fn sweep_review(gw: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     loop {

@@ -183,7 +183,12 @@ impl Apply for InForce {
                 RiskLists::put_in_force(self, key, Arc::new(lists))
                     .map_err(|_| "the risk lists belong to no app")?;
             }
-            Kind::OpenJobs | Kind::Jobs | Kind::Review | Kind::ReviewAudit => {
+            Kind::OpenJobs
+            | Kind::Jobs
+            | Kind::Review
+            | Kind::ReviewAudit
+            | Kind::Counters
+            | Kind::Visits => {
                 return Err("not a catalog kind".into());
             }
         }

@@ -135,6 +135,8 @@ pub(crate) fn kind_name(kind: Kind) -> &'static str {
         Kind::Jobs => "jobs",
         Kind::Review => "review",
         Kind::ReviewAudit => "review_audit",
+        Kind::Counters => "counters",
+        Kind::Visits => "visits",
     }
 }
 

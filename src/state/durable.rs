@@ -27,6 +27,11 @@ pub enum Kind {
     Review,
     /// Review decisions, by decision time and id.
     ReviewAudit,
+    /// Each app's quota counts, reset allowance and token rotations, by appid (in-process
+    /// backend only, [`crate::state::persist`]).
+    Counters,
+    /// Visits still making their user fresh, by time, appid and openid.
+    Visits,
 }
 
 /// One change in a batch written by [`Durable::apply`].
@@ -47,6 +52,8 @@ impl Kind {
             Kind::RiskLists => TableDefinition::new("risk_lists"),
             Kind::Review => TableDefinition::new("review"),
             Kind::ReviewAudit => TableDefinition::new("review_audit"),
+            Kind::Counters => TableDefinition::new("counters"),
+            Kind::Visits => TableDefinition::new("visits"),
         }
     }
 }
@@ -105,6 +112,8 @@ impl Durable {
                 Kind::RiskLists,
                 Kind::Review,
                 Kind::ReviewAudit,
+                Kind::Counters,
+                Kind::Visits,
             ] {
                 txn.open_table(kind.table())?;
             }
@@ -161,6 +170,51 @@ impl Durable {
             }
             Ok(())
         })
+    }
+
+    /// Applies every change and removes every key of `trim` below `below` (when given), in one
+    /// transaction.
+    pub fn apply_and_trim(
+        &self,
+        changes: &[Change],
+        trim: Kind,
+        below: Option<&str>,
+    ) -> Result<(), DurableError> {
+        self.write(|txn| {
+            for change in changes {
+                match change {
+                    Change::Put(kind, key, value) => {
+                        txn.open_table(kind.table())?
+                            .insert(key.as_str(), value.as_slice())?;
+                    }
+                    Change::Delete(kind, key) => {
+                        txn.open_table(kind.table())?.remove(key.as_str())?;
+                    }
+                }
+            }
+            if let Some(below) = below {
+                txn.open_table(trim.table())?
+                    .retain_in::<&str, _>(..below, |_, _| false)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with every `(key, value)` stored from `from` on, in key order, stopping at the
+    /// first error `f` returns.
+    pub fn scan_from<E: From<DurableError>>(
+        &self,
+        kind: Kind,
+        from: &str,
+        mut f: impl FnMut(&str, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let table = txn.open_table(kind.table()).map_err(|e| self.err(e))?;
+        for item in table.range::<&str>(from..).map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            f(k.value(), v.value())?;
+        }
+        Ok(())
     }
 
     /// The value stored under `key`, if any.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
+use super::journal::{JournaledVisit, VisitJournal};
 use super::{
     Answer, AppRecords, AppView, BoxFuture, QuotaDecision, QuotaStore, RateDecision, RateStore,
     ResetDecision, StateError, TokenStore, VisitOutcome, VisitStore,
@@ -108,6 +109,28 @@ pub struct MemoryQuotaStore;
 pub(crate) struct QuotaCell {
     counters: [AtomicU64; Metered::ALL.len()],
     resets: AtomicU64,
+}
+
+impl QuotaCell {
+    /// The quota word of `api` as held (its day and count packed).
+    pub(crate) fn word(&self, api: Metered) -> u64 {
+        self.counters[api.index()].load(Ordering::Acquire)
+    }
+
+    /// Puts back a quota word read from the store.
+    pub(crate) fn set_word(&self, api: Metered, word: u64) {
+        self.counters[api.index()].store(word, Ordering::Release);
+    }
+
+    /// The reset allowance word as held (its month and count packed).
+    pub(crate) fn resets_word(&self) -> u64 {
+        self.resets.load(Ordering::Acquire)
+    }
+
+    /// Puts back the reset allowance word read from the store.
+    pub(crate) fn set_resets_word(&self, word: u64) {
+        self.resets.store(word, Ordering::Release);
+    }
 }
 
 const USED_BITS: u32 = 40;
@@ -282,6 +305,8 @@ pub struct MemoryVisitStore {
     next_app_number: std::sync::atomic::AtomicU32,
     /// Entries held per app number.
     per_app: DashMap<u32, usize>,
+    /// The visits recorded since the last flush, when they are persisted.
+    journal: std::sync::OnceLock<VisitJournal>,
 }
 
 impl std::fmt::Debug for MemoryVisitStore {
@@ -317,6 +342,7 @@ impl MemoryVisitStore {
             app_numbers: DashMap::new(),
             next_app_number: std::sync::atomic::AtomicU32::new(0),
             per_app: DashMap::new(),
+            journal: std::sync::OnceLock::new(),
         }
     }
 
@@ -332,6 +358,61 @@ impl MemoryVisitStore {
             .app_numbers
             .entry(appid.into())
             .or_insert_with(|| self.next_app_number.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Records a visit (the latest wins), within both caps.
+    fn record_now(&self, appid: &str, openid: &str, at: u32) -> VisitOutcome {
+        let key = self.key(appid, openid);
+        let app = self.app_number(appid);
+        match self.visits.entry(key) {
+            Entry::Occupied(mut o) => {
+                let v = o.get_mut();
+                *v = pack_visit(visit_time(*v).max(at), visit_app(*v));
+                VisitOutcome::Recorded
+            }
+            Entry::Vacant(v) => {
+                // Reserve a place first so concurrent inserts cannot overshoot either cap.
+                let outcome = self.reserve(app);
+                if outcome == VisitOutcome::Recorded {
+                    v.insert(pack_visit(at, app));
+                }
+                outcome
+            }
+        }
+    }
+
+    /// Journals every visit recorded from now on, for [`crate::state::persist`].
+    pub fn keep_journal(&self) {
+        let _ = self.journal.set(VisitJournal::default());
+    }
+
+    /// The visits journaled since the last call.
+    pub fn take_journal(&self) -> Vec<JournaledVisit> {
+        self.journal
+            .get()
+            .map(VisitJournal::take)
+            .unwrap_or_default()
+    }
+
+    /// Puts back visits taken from the journal that could not be written.
+    pub fn rejournal(&self, visits: Vec<JournaledVisit>) {
+        if let Some(journal) = self.journal.get() {
+            for v in visits {
+                journal.push(v);
+            }
+        }
+    }
+
+    /// Visits not journaled because the journal was full.
+    pub fn journal_dropped(&self) -> u64 {
+        self.journal
+            .get()
+            .map_or(0, |j| j.dropped.load(Ordering::Relaxed))
+    }
+
+    /// A visit read back from the store at start-up (not journaled again).
+    pub fn restore(&self, appid: &str, openid: &str, at: u64) {
+        let _ = self.record_now(appid, openid, u32::try_from(at).unwrap_or(u32::MAX));
     }
 
     /// Takes a place for a new user of app `app`, in all and in the app's share.
@@ -362,24 +443,17 @@ impl VisitStore for MemoryVisitStore {
         openid: &'a str,
         now_secs: u64,
     ) -> BoxFuture<'a, Result<VisitOutcome, StateError>> {
-        let key = self.key(appid, openid);
         let at = u32::try_from(now_secs).unwrap_or(u32::MAX);
-        let app = self.app_number(appid);
-        let outcome = match self.visits.entry(key) {
-            Entry::Occupied(mut o) => {
-                let v = o.get_mut();
-                *v = pack_visit(visit_time(*v).max(at), visit_app(*v));
-                VisitOutcome::Recorded
-            }
-            Entry::Vacant(v) => {
-                // Reserve a place first so concurrent inserts cannot overshoot either cap.
-                let outcome = self.reserve(app);
-                if outcome == VisitOutcome::Recorded {
-                    v.insert(pack_visit(at, app));
-                }
-                outcome
-            }
-        };
+        let outcome = self.record_now(appid, openid, at);
+        if outcome == VisitOutcome::Recorded
+            && let Some(journal) = self.journal.get()
+        {
+            journal.push(JournaledVisit {
+                at,
+                appid: appid.into(),
+                openid: openid.into(),
+            });
+        }
         Box::pin(std::future::ready(Ok(outcome)))
     }
 

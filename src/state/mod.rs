@@ -12,8 +12,10 @@
 //! in-process backend answers them on the spot, without a future to allocate and poll.
 
 pub mod durable;
+pub mod journal;
 pub mod memory;
 pub mod metrics;
+pub mod persist;
 pub mod records;
 pub mod redis;
 
@@ -284,6 +286,9 @@ pub struct Stores {
     pub quotas: std::sync::Arc<dyn QuotaStore>,
     pub visits: std::sync::Arc<dyn VisitStore>,
     pub admission: std::sync::Arc<dyn Admission>,
+    /// The in-process visits, which [`persist::Persisted`] keeps across restarts; `None` for a
+    /// shared backend.
+    pub local_visits: Option<std::sync::Arc<memory::MemoryVisitStore>>,
 }
 
 impl Stores {
@@ -303,8 +308,9 @@ impl Stores {
         Stores {
             tokens: std::sync::Arc::new(memory::MemoryTokenStore::new()),
             quotas,
-            visits,
+            visits: std::sync::Arc::clone(&visits) as std::sync::Arc<dyn VisitStore>,
             admission,
+            local_visits: Some(visits),
         }
     }
 
@@ -315,6 +321,7 @@ impl Stores {
             quotas: std::sync::Arc::new(state.clone()),
             visits: std::sync::Arc::new(state.clone()),
             admission: std::sync::Arc::new(state.clone()),
+            local_visits: None,
         }
     }
 }
