@@ -324,11 +324,11 @@ async fn bodies_stream_both_ways_within_the_limits() {
 
 #[tokio::test]
 async fn an_upstream_down_slow_or_garbled_is_a_platform_error_in_time() {
-    // Down: nothing listens.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // Down: nothing listens. The port stays bound (without listening) for the whole test, so
+    // no other test's server can take it meanwhile, and connections to it are refused.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = reserved.local_addr().unwrap();
     // Garbage: not HTTP at all.
     let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let garbage_addr = garbage.local_addr().unwrap();
