@@ -66,6 +66,22 @@ pub struct DurableError {
     pub message: String,
 }
 
+/// Writes `changes` in `txn`, in order.
+fn write_changes(txn: &redb::WriteTransaction, changes: &[Change]) -> Result<(), redb::Error> {
+    for change in changes {
+        match change {
+            Change::Put(kind, key, value) => {
+                txn.open_table(kind.table())?
+                    .insert(key.as_str(), value.as_slice())?;
+            }
+            Change::Delete(kind, key) => {
+                txn.open_table(kind.table())?.remove(key.as_str())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The open database.
 pub struct Durable {
     db: Database,
@@ -156,20 +172,7 @@ impl Durable {
 
     /// Applies every change in one transaction: one fsync for the lot (group commit).
     pub fn apply(&self, changes: &[Change]) -> Result<(), DurableError> {
-        self.write(|txn| {
-            for change in changes {
-                match change {
-                    Change::Put(kind, key, value) => {
-                        txn.open_table(kind.table())?
-                            .insert(key.as_str(), value.as_slice())?;
-                    }
-                    Change::Delete(kind, key) => {
-                        txn.open_table(kind.table())?.remove(key.as_str())?;
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.write(|txn| write_changes(txn, changes))
     }
 
     /// Applies every change and removes every key of `trim` below `below` (when given), in one
@@ -181,17 +184,7 @@ impl Durable {
         below: Option<&str>,
     ) -> Result<(), DurableError> {
         self.write(|txn| {
-            for change in changes {
-                match change {
-                    Change::Put(kind, key, value) => {
-                        txn.open_table(kind.table())?
-                            .insert(key.as_str(), value.as_slice())?;
-                    }
-                    Change::Delete(kind, key) => {
-                        txn.open_table(kind.table())?.remove(key.as_str())?;
-                    }
-                }
-            }
+            write_changes(txn, changes)?;
             if let Some(below) = below {
                 txn.open_table(trim.table())?
                     .retain_in::<&str, _>(..below, |_, _| false)?;
