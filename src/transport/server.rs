@@ -30,8 +30,9 @@
 //!
 //! No one client may hold more than its share of the connections (`max_connections_per_client`,
 //! by IPv4 address or IPv6 /64): a client at its share that opens another closes its own
-//! longest-idle connection for it, and when none of its connections is idle the newcomer is
-//! answered 503 and closed at once, without waiting for a permit. Whatever one client does, the
+//! longest-idle connection for it (one without a request in progress), and when every one of its
+//! connections has a request in progress the newcomer is answered 503 and closed at once,
+//! without waiting for a permit. Whatever one client does, the
 //! rest of the limit stays open to others.
 //!
 //! Each request reaches its handler with how long it [`Waited`] to be read: the waker that a
@@ -254,7 +255,7 @@ enum Share {
     /// Within the share (perhaps after asking one of the client's own idle connections to
     /// close).
     Room,
-    /// Every one of the client's connections is busy (or fresh).
+    /// Every one of the client's connections has a request in progress.
     Full,
 }
 
@@ -317,8 +318,11 @@ impl Conns {
     }
 
     /// Makes room for one more connection of `client` within `share`: when it holds its share,
-    /// its own connection idle longest (since `idle_before` or earlier) is asked to close.
-    fn make_room_for(&self, client: ClientKey, share: usize, idle_before: Option<u64>) -> Share {
+    /// its own connection idle longest is asked to close, however recently it opened (unlike
+    /// eviction for other clients, which spares connections younger than [`MIN_IDLE`]: here the
+    /// newcomer and the one closed are the same client's, and a flood of fresh connections
+    /// from one address must not keep that address's own real requests out).
+    fn make_room_for(&self, client: ClientKey, share: usize) -> Share {
         let Some(held) = self.by_client.get(&client) else {
             return Share::Room;
         };
@@ -330,11 +334,10 @@ impl Conns {
         if staying < share {
             return Share::Room;
         }
-        let idlest = idle_before.and_then(|before| {
-            held.values()
-                .filter(|c| !c.closing.load(Ordering::Acquire) && c.idle_since(before))
-                .min_by_key(|c| c.last_active_ms.load(Ordering::Relaxed))
-        });
+        let idlest = held
+            .values()
+            .filter(|c| !c.closing.load(Ordering::Acquire) && c.idle_since(u64::MAX))
+            .min_by_key(|c| c.last_active_ms.load(Ordering::Relaxed));
         match idlest {
             Some(conn) => {
                 conn.ask_to_close();
@@ -463,10 +466,7 @@ pub async fn serve<F, Fut, B>(
         // never waits for a permit, so it cannot hold up the accept loop for others.
         // A share as large as the limit is no share: the limit alone decides.
         let client = ClientKey::of(peer.ip());
-        let idle_before = now_ms().checked_sub(MIN_IDLE.as_millis() as u64);
-        if share < opts.max_connections
-            && conns.make_room_for(client, share, idle_before) == Share::Full
-        {
+        if share < opts.max_connections && conns.make_room_for(client, share) == Share::Full {
             metrics.client_share.inc();
             tracing::debug!(
                 listener = opts.name,
