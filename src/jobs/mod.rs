@@ -205,20 +205,15 @@ impl MediaJobs {
         &self.fetcher
     }
 
-    /// Accepts a job: durably written before this returns, or refused. The acceptance runs as
-    /// a task of its own, so it completes (or rolls back) as a whole even when the caller is
-    /// dropped midway (its client went away): a job is never left written but unqueued, nor a
-    /// place in the queue taken for good.
+    /// Accepts a job: durably written before this returns, or refused. Not cancel-safe: the
+    /// caller runs it to the end (the API runs each submission as a task of its own), or a
+    /// place in the queue taken before the write is never given back or filled.
     pub async fn submit(&self, job: Job) -> Result<(), SubmitError> {
         let capacity = Capacity {
             total: self.config.max_queued.get(),
             per_app: self.config.max_queued_per_app.get(),
         };
-        let queue = Arc::clone(&self.queue);
-        let accepted = tokio::spawn(async move { queue.submit(&job, capacity).await })
-            .await
-            .map_err(|e| StoreError(format!("media job acceptance failed: {e}")))??;
-        match accepted {
+        match self.queue.submit(&job, capacity).await? {
             Accepted::Yes => {
                 self.metrics.jobs.with_label_values(&["accepted"]).inc();
                 Ok(())

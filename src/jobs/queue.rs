@@ -155,9 +155,9 @@ impl LocalQueue {
 }
 
 impl JobQueue for LocalQueue {
-    /// Not cancel-safe on its own: the room taken before the write is given back or filled
-    /// only after it, so a caller must run it to the end (`MediaJobs::submit` runs it as a task
-    /// of its own).
+    /// Not cancel-safe: the room taken before the write is given back or filled only after
+    /// it, so a caller must run it to the end (the API runs each submission as a task of its
+    /// own).
     fn submit<'a>(
         &'a self,
         job: &'a Job,

@@ -41,23 +41,41 @@ struct Counters {
     forced: (u32, u32, u64),
 }
 
-fn counters_of(records: &AppRecords) -> Counters {
-    let tokens = *records
-        .tokens
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    Counters {
-        quota: Metered::ALL
-            .iter()
-            .map(|api| (api.as_str().to_owned(), records.quota.word(*api)))
-            .collect(),
-        resets: records.quota.resets_word(),
-        epochs: tokens.epochs.map(|e| e.map(|e| (e.current, e.previous))),
-        forced: (
-            tokens.forced.day,
-            tokens.forced.count,
-            tokens.forced.last_ms,
-        ),
+/// An app's counters as held in memory: what a flush compares with what it last wrote (no
+/// allocation), building the stored [`Counters`] only for an app whose counters changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Snapshot {
+    quota: [u64; Metered::ALL.len()],
+    resets: u64,
+    epochs: [Option<Epochs>; 2],
+    forced: Forced,
+}
+
+impl Snapshot {
+    fn of(records: &AppRecords) -> Snapshot {
+        let tokens = *records
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Snapshot {
+            quota: Metered::ALL.map(|api| records.quota.word(api)),
+            resets: records.quota.resets_word(),
+            epochs: tokens.epochs,
+            forced: tokens.forced,
+        }
+    }
+
+    fn stored(&self) -> Counters {
+        Counters {
+            quota: Metered::ALL
+                .iter()
+                .zip(self.quota)
+                .map(|(api, word)| (api.as_str().to_owned(), word))
+                .collect(),
+            resets: self.resets,
+            epochs: self.epochs.map(|e| e.map(|e| (e.current, e.previous))),
+            forced: (self.forced.day, self.forced.count, self.forced.last_ms),
+        }
     }
 }
 
@@ -97,7 +115,7 @@ pub struct Persisted {
     durable: Arc<Durable>,
     visits: Arc<MemoryVisitStore>,
     /// What each app's counters were when last written.
-    written: Mutex<HashMap<String, Counters>>,
+    written: Mutex<HashMap<String, Snapshot>>,
     /// When stale visit rows were last dropped (seconds).
     pruned_at: AtomicU64,
 }
@@ -143,7 +161,7 @@ impl Persisted {
             match serde_json::from_slice::<Counters>(&bytes) {
                 Ok(c) => {
                     restore_counters(records, &c);
-                    written.insert(records.appid().to_owned(), c);
+                    written.insert(records.appid().to_owned(), Snapshot::of(records));
                 }
                 Err(e) => tracing::error!(
                     appid = records.appid(),
@@ -189,9 +207,9 @@ impl Persisted {
         {
             let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
             for records in apps {
-                let now = counters_of(records);
+                let now = Snapshot::of(records);
                 if written.get(records.appid()) != Some(&now) {
-                    let json = serde_json::to_vec(&now).unwrap_or_default();
+                    let json = serde_json::to_vec(&now.stored()).unwrap_or_default();
                     changes.push(Change::Put(
                         Kind::Counters,
                         records.appid().to_owned(),

@@ -191,11 +191,15 @@ impl Conn {
         }
     }
 
+    /// Whether the connection has no request in progress (it waits for a request head).
+    fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
     /// Whether the connection is waiting for a request head and has been since `before` (ms)
     /// or longer.
     fn idle_since(&self, before: u64) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0
-            && self.last_active_ms.load(Ordering::Relaxed) <= before
+        self.is_idle() && self.last_active_ms.load(Ordering::Relaxed) <= before
     }
 
     /// Resolves when the connection has timed out, or has been asked to close and `draining`
@@ -327,17 +331,19 @@ impl Conns {
             return Share::Room;
         };
         // Connections already asked to close are on their way out: not counted.
-        let staying = held
-            .values()
-            .filter(|c| !c.closing.load(Ordering::Acquire))
-            .count();
+        let mut staying = 0;
+        let mut idlest: Option<&Arc<Conn>> = None;
+        for c in held.values().filter(|c| !c.closing.load(Ordering::Acquire)) {
+            staying += 1;
+            let last = c.last_active_ms.load(Ordering::Relaxed);
+            if c.is_idle() && idlest.is_none_or(|i| last < i.last_active_ms.load(Ordering::Relaxed))
+            {
+                idlest = Some(c);
+            }
+        }
         if staying < share {
             return Share::Room;
         }
-        let idlest = held
-            .values()
-            .filter(|c| !c.closing.load(Ordering::Acquire) && c.idle_since(u64::MAX))
-            .min_by_key(|c| c.last_active_ms.load(Ordering::Relaxed));
         match idlest {
             Some(conn) => {
                 conn.ask_to_close();
