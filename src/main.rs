@@ -40,6 +40,10 @@ enum Command {
     Check {
         /// The text to check.
         text: String,
+        /// Also show why: the normalized text, and each hit with its span in the input and the
+        /// normalization steps that led to it.
+        #[arg(long)]
+        explain: bool,
     },
     /// Analyse image or audio files offline as a media check would (format, QR codes,
     /// embedded text, the media models), with the built-in lexicon and empty hash banks; one
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Check { text } => check(&text),
+        Command::Check { text, explain } => check(&text, explain),
         Command::CheckMedia {
             files,
             kind,
@@ -130,7 +134,7 @@ fn check_media(files: &[PathBuf], kind: &str, models: Option<&std::path::Path>) 
     status
 }
 
-fn check(text: &str) -> ExitCode {
+fn check(text: &str, explain: bool) -> ExitCode {
     let engine = match Engine::builtin() {
         Ok(e) => e,
         Err(e) => {
@@ -143,7 +147,63 @@ fn check(text: &str) -> ExitCode {
     let body = V2Body::new("", &verdict, true);
     let out = serde_json::json!({ "result": body.result, "detail": body.detail });
     println!("{out}");
+    if explain {
+        print!("{}", explanation(&engine, text));
+    }
     ExitCode::SUCCESS
+}
+
+/// `check --explain`: the normalized text, then one block per hit.
+fn explanation(engine: &Engine, text: &str) -> String {
+    use std::fmt::Write;
+    let why = engine.explain(text, None);
+    let mut out = String::new();
+    let _ = writeln!(out, "normalized: {}", why.normalized);
+    if why.hits.is_empty() {
+        let _ = writeln!(out, "no hits");
+    }
+    for (n, hit) in why.hits.iter().enumerate() {
+        let f = &hit.finding;
+        let source = match f.source {
+            modgate::engine::Source::Builtin(_) => "lexicon",
+            modgate::engine::Source::Custom(_) => "custom table",
+            modgate::engine::Source::Detector(_) => "detector",
+        };
+        let chars = |to: usize| text[..to].chars().count();
+        let _ = writeln!(
+            out,
+            "hit {}: {} ({source}; label {}, {} {})",
+            n + 1,
+            hit.word,
+            f.label.code(),
+            f.suggest.as_str(),
+            f.score,
+        );
+        let _ = writeln!(
+            out,
+            "  input: {:?} at characters {}..{} (bytes {}..{})",
+            &text[hit.input_start..hit.input_end],
+            chars(hit.input_start),
+            chars(hit.input_end),
+            hit.input_start,
+            hit.input_end,
+        );
+        let _ = writeln!(
+            out,
+            "  matched: {:?}",
+            why.normalized
+                .get(f.start as usize..f.end as usize)
+                .unwrap_or("")
+        );
+        let steps: Vec<&str> = hit.steps.iter().map(|s| s.as_str()).collect();
+        let steps = if steps.is_empty() {
+            "none (as written)".to_owned()
+        } else {
+            steps.join(", ")
+        };
+        let _ = writeln!(out, "  steps: {steps}");
+    }
+    out
 }
 
 fn serve(path: Option<PathBuf>) -> ExitCode {

@@ -52,6 +52,55 @@ fn check_prints_the_verdict_as_json() {
 }
 
 #[test]
+fn check_explain_traces_each_hit_to_the_input_and_its_steps() {
+    let text = "好评 賭\u{200B}賭.博 加我薇信 a b c 1 2 3 4 5 6";
+    let out = Command::new(BIN)
+        .args(["check", "--explain", text])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut lines = stdout.lines();
+    let verdict: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(verdict["result"]["suggest"], "risky");
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest[0], "normalized: 好评赌博加我薇信abc123456");
+    // The gambling word: its span in the input (characters 3..8) and the steps that led there.
+    let at = rest
+        .iter()
+        .position(|l| l.starts_with("hit ") && l.contains(": 赌博 (lexicon; label 20006"))
+        .unwrap_or_else(|| panic!("no 赌博 hit in {stdout}"));
+    assert_eq!(
+        rest[at + 1],
+        "  input: \"賭\\u{200b}賭.博\" at characters 3..8 (bytes 7..20)"
+    );
+    assert_eq!(rest[at + 2], "  matched: \"赌博\"");
+    assert_eq!(
+        rest[at + 3],
+        "  steps: traditional to simplified, invisible character removed, repeat collapsed, symbol removed"
+    );
+    // The spelt-out WeChat id, found by the detector after the homophone 薇信.
+    assert!(
+        rest.iter().any(|l| l.starts_with("hit ") && l.contains("WeChat id (detector; label 10001, risky")),
+        "{stdout}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("steps: space removed")),
+        "{stdout}"
+    );
+    // A clean text says so.
+    let out = Command::new(BIN)
+        .args(["check", "--explain", "这本书很好看"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.ends_with("normalized: 这本书很好看\nno hits\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn bad_config_lists_every_error_and_exits_2() {
     let dir = tempdir();
     let path = dir.join("bad.toml");

@@ -7,8 +7,8 @@
 //! | detector | finds | suggest |
 //! | --- | --- | --- |
 //! | phone | mainland mobile numbers: 11 digits `1[3-9]…`, optionally after `86` | review; risky when written evasively or after a contact word |
-//! | qq | 5–11 digits after `qq`, 扣扣, 企鹅 … | risky |
-//! | wechat | an id (a letter, then 5–19 letters, digits, `_`, `-`) after 微信, 威信, 薇信, vx, wx …; `wxid_…` anywhere | risky; review after the weak cues 微, 薇, v, 加 (the id must then mix letters and digits) |
+//! | qq | 5–11 digits after `qq`, 扣扣, 企鹅, koukou … | risky |
+//! | wechat | an id (a letter, then 5–19 letters, digits, `_`, `-`; after a strong cue also spelt out one character at a time) after 微信, 威信, 薇信, 溦信, v信, vx, wx, wei xin …; `wxid_…` anywhere | risky; review after the weak cues 微, 薇, v, 加 (the id must then mix letters and digits) |
 //! | url | `http(s)://`, `www.`, and bare domains `label.tld` for a fixed list of TLDs, with the dot written `.`, `。`, `．`, 点 or `dot` | review; risky when the dot is disguised |
 //!
 //! Evidence decides the tier: a plainly written phone number in a comment may be innocent (review);
@@ -77,6 +77,9 @@ const CUES: &[(&str, u8)] = &[
     ("qq", CONTACT | QQ),
     ("扣扣", QQ),
     ("抠抠", QQ),
+    ("蔻蔻", QQ),
+    ("扣扣号", QQ),
+    ("kou kou", CONTACT | QQ),
     ("企鹅号", QQ),
     ("企鹅", QQ),
     ("q号", QQ),
@@ -88,11 +91,19 @@ const CUES: &[(&str, u8)] = &[
     ("薇信", CONTACT | WECHAT_STRONG),
     ("徽信", CONTACT | WECHAT_STRONG),
     ("维信", CONTACT | WECHAT_STRONG),
+    ("溦信", CONTACT | WECHAT_STRONG),
+    ("嶶信", CONTACT | WECHAT_STRONG),
+    ("威芯", CONTACT | WECHAT_STRONG),
+    ("薇芯", CONTACT | WECHAT_STRONG),
+    ("v芯", CONTACT | WECHAT_STRONG),
+    ("vxin", CONTACT | WECHAT_STRONG),
     ("v信", CONTACT | WECHAT_STRONG),
     ("vx", CONTACT | WECHAT_STRONG),
     ("wx", CONTACT | WECHAT_STRONG),
     ("wechat", CONTACT | WECHAT_STRONG),
-    ("weixin", CONTACT | WECHAT_STRONG),
+    // Written with the space so both `weixin` and `wei xin` match (a pattern's own space is
+    // optional in the text; spaces the pattern lacks must separate all letters or none).
+    ("wei xin", CONTACT | WECHAT_STRONG),
     ("加v", CONTACT | WECHAT_STRONG),
     ("加微", CONTACT | WECHAT_STRONG),
     ("微", WECHAT_WEAK),
@@ -362,15 +373,31 @@ fn qq(s: &Stream<'_>, out: &mut Vec<Detection>) {
 }
 
 /// A WeChat id starting at `i`: a letter, then letters, digits, `_` or `-` (the latter two are
-/// dropped from the stream, so they show as gaps whose original text is `_` or `-`).
-fn wechat_id(s: &Stream<'_>, i: usize) -> Option<(usize, bool)> {
+/// dropped from the stream, so they show as gaps whose original text is `_` or `-`). With
+/// `spread`, also an id written one character at a time with separators between them
+/// (`a b c 1 2 3`, `a.b.c.1.2.3`): every character alone, each gap at most three characters.
+fn wechat_id(s: &Stream<'_>, i: usize, spread: bool) -> Option<(usize, bool)> {
     if !s.chars.get(i).is_some_and(char::is_ascii_lowercase) {
         return None;
     }
+    let id_separator = |j: usize| s.between(j).chars().all(|c| c == '_' || c == '-');
+    let alone = |j: usize| j + 1 >= s.len() || !s.word(j + 1) || s.gap(j + 1) != Gap::None;
+    let spread = spread
+        && alone(i)
+        && i + 1 < s.len()
+        && s.word(i + 1)
+        && s.gap(i + 1) != Gap::None
+        && !id_separator(i + 1);
     let mut j = i + 1;
     let mut has_digit = false;
     while j < s.len() && s.word(j) {
-        if s.gap(j) != Gap::None && !s.between(j).chars().all(|c| c == '_' || c == '-') {
+        let apart = s.gap(j) != Gap::None;
+        let fits = if spread {
+            apart && s.between(j).chars().count() <= 3 && alone(j)
+        } else {
+            !apart || id_separator(j)
+        };
+        if !fits {
             break;
         }
         has_digit |= s.chars[j].is_ascii_digit();
@@ -388,7 +415,7 @@ fn wechat(s: &Stream<'_>, out: &mut Vec<Detection>) {
             while k < s.len() && k < limit && FILLER.contains(&s.chars[k]) {
                 k += 1;
             }
-            if let Some((end, has_digit)) = wechat_id(s, k) {
+            if let Some((end, has_digit)) = wechat_id(s, k, strong) {
                 if !strong && !has_digit {
                     continue;
                 }
@@ -409,7 +436,7 @@ fn wechat(s: &Stream<'_>, out: &mut Vec<Detection>) {
     // wxid_… is a WeChat id whatever precedes it.
     for cue in s.cues(WXID) {
         let at = cue.first;
-        if let Some((end, _)) = wechat_id(s, at)
+        if let Some((end, _)) = wechat_id(s, at, false)
             && end - at >= 8
         {
             out.push(Detection {
@@ -544,6 +571,15 @@ mod tests {
         ("vx: zhang-san88", &[(Kind::Wechat, Suggest::Risky)]),
         ("微 abc12345", &[(Kind::Wechat, Suggest::Review)]),
         ("wxid_abcdefg123", &[(Kind::Wechat, Suggest::Risky)]),
+        (
+            "加我薇信 a b c 1 2 3 4 5 6 带你",
+            &[(Kind::Wechat, Suggest::Risky)],
+        ),
+        ("wei xin: a.b.c.1.2.3", &[(Kind::Wechat, Suggest::Risky)]),
+        ("微信 a bc 12", &[]),
+        ("kou kou 12345678", &[(Kind::Qq, Suggest::Risky)]),
+        ("koukou 12345678", &[(Kind::Qq, Suggest::Risky)]),
+        ("weixin abc_123", &[(Kind::Wechat, Suggest::Risky)]),
         ("我用微信支付了", &[]),
         ("www.example.com", &[(Kind::Url, Suggest::Review)]),
         ("https://example.org/path", &[(Kind::Url, Suggest::Review)]),

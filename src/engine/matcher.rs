@@ -14,8 +14,9 @@
 //! - a pattern that starts (ends) with a Latin letter or digit needs a word boundary there: the
 //!   neighbouring stream character is not a Latin letter or digit, or something was dropped in
 //!   between (`grass` has no `ass`; `my ass` and `my.ass` do);
-//! - inside a Latin word, whitespace must separate all letters or none (`f u c k` is the word,
-//!   `pen is` is two words and not `penis`).
+//! - no match spans Chinese sentence punctuation (，。、！…: a word ends there);
+//! - inside a Latin word, whitespace separates no letters, or separators of some kind separate
+//!   all of them (`f u c k` and `f u.c-k` are the word, `pen is` is two words and not `penis`).
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 
@@ -283,7 +284,7 @@ impl Matcher {
     pub fn scan(&self, norm: &Normalized, out: &mut Vec<Hit>) {
         let mut found = |start: usize, end: usize, value: u32| {
             let p = &self.patterns[value as usize];
-            if p.needs_checks() && !self.accepts(p, norm, start, end) {
+            if (p.needs_checks() || norm.stops) && !self.accepts(p, norm, start, end) {
                 return;
             }
             out.push(Hit {
@@ -309,6 +310,9 @@ impl Matcher {
         let (first, end) = (norm.span_at(start), norm.span_at(end));
         let spans = &norm.spans[first..end];
         let extra = p.extra as usize;
+        if norm.stops && spans.iter().skip(1).any(|s| s.gap == Gap::Stop) {
+            return false;
+        }
         let runs = &self.extras[extra..extra + p.runs as usize];
         if spans.iter().zip(runs).any(|(s, need)| s.run < *need) {
             return false;
@@ -330,11 +334,10 @@ impl Matcher {
         if p.pairs > 1 {
             let from = extra + p.runs as usize;
             let pairs = &self.extras[from..from + p.pairs as usize];
-            let spaced = pairs
-                .iter()
-                .filter(|&&j| spans[j as usize].gap == Gap::Space)
-                .count();
-            if spaced != 0 && spaced != pairs.len() {
+            let gap = |j: &&u16| spans[**j as usize].gap;
+            let spaced = pairs.iter().filter(|j| gap(j) == Gap::Space).count();
+            let apart = pairs.iter().filter(|j| gap(j) != Gap::None).count();
+            if spaced != 0 && apart != pairs.len() {
                 return false;
             }
         }
@@ -398,6 +401,8 @@ mod tests {
         assert_eq!(found(&m, "p e n i s"), ["penis"]);
         assert_eq!(found(&m, "f.u.c.k"), ["fuck"]);
         assert_eq!(found(&m, "f u c k you"), ["fuck"]);
+        assert_eq!(found(&m, "f u.c-k"), ["fuck"]);
+        assert_eq!(found(&m, "fu c.k"), Vec::<String>::new());
     }
 
     #[test]

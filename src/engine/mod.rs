@@ -29,6 +29,10 @@ pub use verdict::{ContentModel, DetailItem, KeywordHit, Outcome, Verdict};
 #[derive(Default)]
 struct Scratch {
     norm: Normalized,
+    /// The second stream (runs the first keeps apart merged) and where its spans start in the
+    /// first.
+    collapsed: Normalized,
+    first: Vec<u32>,
     hits: Vec<Hit>,
     detections: Vec<detect::Detection>,
 }
@@ -208,6 +212,8 @@ impl Engine {
     ) {
         let Scratch {
             norm,
+            collapsed,
+            first,
             hits,
             detections,
         } = scratch;
@@ -225,6 +231,41 @@ impl Engine {
             custom.scan(norm, hits);
             for h in hits.iter() {
                 out.push(finding(Source::Custom(h.rule), custom.rule(h.rule), h));
+            }
+        }
+        // The second stream, only where the first kept equal neighbours apart; its hits are
+        // reported in the first stream's bytes, once.
+        norm.collapse(collapsed, first);
+        if !collapsed.text.is_empty() {
+            let matchers =
+                std::iter::once((&self.inner.builtin, false)).chain(custom.map(|c| (c, true)));
+            for (matcher, is_custom) in matchers {
+                hits.clear();
+                matcher.scan(collapsed, hits);
+                for h in hits.iter() {
+                    let (a, b) = (
+                        collapsed.span_at(h.start as usize),
+                        collapsed.span_at(h.end as usize),
+                    );
+                    let byte = |i: Option<&u32>| {
+                        i.and_then(|&i| norm.spans.get(i as usize))
+                            .map_or(norm.text.len() as u32, |s| s.norm)
+                    };
+                    let at = Hit {
+                        rule: h.rule,
+                        start: byte(first.get(a)),
+                        end: byte(first.get(b)),
+                    };
+                    let source = if is_custom {
+                        Source::Custom(h.rule)
+                    } else {
+                        Source::Builtin(h.rule)
+                    };
+                    let f = finding(source, matcher.rule(h.rule), &at);
+                    if !out[from..].contains(&f) {
+                        out.push(f);
+                    }
+                }
             }
         }
         detect::detect(text, norm, detections);
@@ -294,6 +335,89 @@ impl Engine {
         };
         verdict::compose(content_model, &keywords)
     }
+}
+
+/// Why a text was flagged: its normalized stream and each finding traced back to the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The normalized stream the matchers ran over.
+    pub normalized: String,
+    pub hits: Vec<ExplainedHit>,
+}
+
+/// One finding of an [`Explanation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainedHit {
+    pub finding: Finding,
+    /// The lexicon or custom word, or the detector's name.
+    pub word: String,
+    /// Byte range in the input.
+    pub input_start: usize,
+    pub input_end: usize,
+    /// The normalization steps taken inside that range, each once, in order.
+    pub steps: Vec<fold::Step>,
+}
+
+impl Engine {
+    /// Every finding of [`Engine::findings`], with the input range it covers and the
+    /// normalization steps that led to it: for an operator asking why a text was flagged. Not
+    /// for the hot path (it allocates freely).
+    pub fn explain(&self, text: &str, custom: Option<&Matcher>) -> Explanation {
+        let norm = normalize(text);
+        let mut found = Vec::new();
+        self.findings(text, custom, &mut found);
+        let hits = found
+            .into_iter()
+            .map(|f| {
+                let (first, last) = (norm.span_at(f.start as usize), norm.span_at(f.end as usize));
+                let (input_start, input_end) = norm.original_range(first, last);
+                let word = match f.source {
+                    Source::Builtin(id) => self.inner.builtin.rule(id).word.to_owned(),
+                    Source::Custom(id) => {
+                        custom.map_or(String::new(), |c| c.rule(id).word.to_owned())
+                    }
+                    Source::Detector(kind) => kind.as_str().to_owned(),
+                };
+                ExplainedHit {
+                    finding: f,
+                    word,
+                    input_start,
+                    input_end,
+                    steps: steps(&text[input_start..input_end]),
+                }
+            })
+            .collect();
+        Explanation {
+            normalized: norm.text,
+            hits,
+        }
+    }
+}
+
+/// The normalization steps inside one stretch of input, each once, in the order met.
+fn steps(input: &str) -> Vec<fold::Step> {
+    let mut out: Vec<fold::Step> = Vec::new();
+    let mut last: Option<String> = None;
+    for c in input.chars() {
+        let mut add = fold::describe(c);
+        let kept = match fold::fold(c) {
+            fold::Fold::One(k) => Some(k.to_string()),
+            fold::Fold::Many(m) => Some(m.to_owned()),
+            _ => None,
+        };
+        if let Some(k) = kept {
+            if last.as_ref() == Some(&k) {
+                add.push(fold::Step::Repeat);
+            }
+            last = Some(k);
+        }
+        for s in add {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
 }
 
 fn finding(source: Source, r: RuleRef<'_>, h: &Hit) -> Finding {

@@ -12,7 +12,9 @@
 //!   `asss` matches `ass` and `as` does not. Digits never collapse (`13888888888` must stay a
 //!   phone number), and Latin letters collapse only when nothing was dropped between them
 //!   (`abc.cn` keeps both `c`s; `f-u-u-u-c-k` is therefore not `fuck`, a documented limit).
-//!   CJK characters collapse across anything dropped (`赌.赌.博`).
+//!   CJK characters collapse across anything dropped (`赌.赌.博`); no word spans Chinese sentence
+//!   punctuation (`套，现在` holds no `套现`). A second stream
+//!   ([`Normalized::collapse`]) merges the runs the first keeps apart, for the matchers only.
 //!
 //! The output is UTF-8; `spans` has one entry per stream character with the byte range of the
 //! input it came from (a whole run for a collapsed character).
@@ -27,8 +29,10 @@ pub enum Gap {
     None,
     /// Punctuation, symbols or emoji, but no whitespace.
     Noise,
-    /// At least one whitespace character.
+    /// At least one whitespace character (and no sentence punctuation).
     Space,
+    /// Chinese sentence punctuation: no match spans it.
+    Stop,
 }
 
 /// One stream character's origin.
@@ -52,6 +56,12 @@ pub struct Normalized {
     pub spans: Vec<Span>,
     /// Whether `text` holds an ASCII letter or digit (every detector needs one).
     pub alnum: bool,
+    /// Whether two neighbouring stream characters are equal: a run the stream keeps apart
+    /// (digits, or Latin letters with something dropped between), which [`Normalized::collapse`]
+    /// may merge.
+    pub repeats: bool,
+    /// Whether some stream character follows sentence punctuation ([`Gap::Stop`]).
+    pub stops: bool,
 }
 
 impl Normalized {
@@ -60,6 +70,8 @@ impl Normalized {
         self.text.clear();
         self.spans.clear();
         self.alnum = false;
+        self.repeats = false;
+        self.stops = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
         let mut gap = Gap::None;
@@ -69,8 +81,12 @@ impl Normalized {
             let end = at + c.len_utf8();
             match folder.fold(c) {
                 Fold::Drop => {}
-                Fold::Space => gap = Gap::Space,
+                Fold::Space => gap = gap.max(Gap::Space),
                 Fold::Noise => gap = gap.max(Gap::Noise),
+                Fold::Stop => {
+                    gap = Gap::Stop;
+                    self.stops = true;
+                }
                 Fold::One(k) => {
                     self.emit(k, at, end, gap, &mut last);
                     gap = Gap::None;
@@ -96,6 +112,7 @@ impl Normalized {
             prev.run = prev.run.saturating_add(1);
             return;
         }
+        self.repeats |= *last == Some(k);
         // Inputs are bounded by the request body limit (far below 4 GiB), so offsets fit in u32.
         self.spans.push(Span {
             norm: self.text.len() as u32,
@@ -107,6 +124,64 @@ impl Normalized {
         self.text.push(k);
         self.alnum |= k.is_ascii_alphanumeric();
         *last = Some(k);
+    }
+
+    /// The second stream: this one with the runs it keeps apart merged, where a repeat is an
+    /// evasion rather than spelling. Digits merge across anything (`一一一夜情` reads `1夜情` here
+    /// while `13888888888` stays whole in the first stream for the phone detector); a Latin letter
+    /// merges with an equal one across symbols when each is one letter (`pus*sy`; `XX，XX` stays
+    /// two pairs), and across whitespace only when both stand alone (`f u u c k` reads `fuck`;
+    /// `book keeper` keeps its words). Nothing merges across sentence punctuation. `first[j]` is the index in this stream of the first
+    /// span merged into `into`'s span `j`. Leaves `into` empty when there is nothing to merge.
+    pub fn collapse(&self, into: &mut Normalized, first: &mut Vec<u32>) {
+        into.text.clear();
+        into.spans.clear();
+        into.alnum = self.alnum;
+        into.repeats = false;
+        into.stops = self.stops;
+        first.clear();
+        if !self.repeats {
+            return;
+        }
+        let chars: Vec<char> = self.text.chars().collect();
+        // A letter spelt out with spaces: whitespace (or no letter) on both sides of it.
+        let alone = |i: usize| {
+            let before =
+                i == 0 || self.spans[i].gap == Gap::Space || !chars[i - 1].is_ascii_alphanumeric();
+            let after = i + 1 == chars.len()
+                || self.spans[i + 1].gap == Gap::Space
+                || !chars[i + 1].is_ascii_alphanumeric();
+            before && after
+        };
+        let mut merged_any = false;
+        for (i, (&c, span)) in chars.iter().zip(&self.spans).enumerate() {
+            let merge = i > 0
+                && chars[i - 1] == c
+                && span.gap != Gap::Stop
+                && (c.is_ascii_digit()
+                    || (c.is_ascii_alphabetic()
+                        && ((span.gap == Gap::Noise
+                            && span.run == 1
+                            && self.spans[i - 1].run == 1)
+                            || (alone(i - 1) && alone(i)))));
+            if merge && let Some(prev) = into.spans.last_mut() {
+                prev.orig_end = span.orig_end;
+                prev.run = prev.run.saturating_add(span.run);
+                merged_any = true;
+                continue;
+            }
+            into.spans.push(Span {
+                norm: into.text.len() as u32,
+                ..*span
+            });
+            into.text.push(c);
+            first.push(i as u32);
+        }
+        if !merged_any {
+            into.text.clear();
+            into.spans.clear();
+            first.clear();
+        }
     }
 
     /// The index of the span starting at normalized byte offset `norm`.
@@ -191,6 +266,38 @@ mod tests {
         for (input, want) in table {
             assert_eq!(n(input), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn the_second_stream_merges_the_runs_the_first_keeps_apart() {
+        let collapsed = |s: &str| {
+            let norm = normalize(s);
+            let (mut into, mut first) = (Normalized::default(), Vec::new());
+            norm.collapse(&mut into, &mut first);
+            assert_eq!(into.spans.len(), first.len());
+            into.text
+        };
+        assert_eq!(collapsed("一一一夜情"), "1夜情");
+        assert_eq!(collapsed("f-u-u-c-k"), "fuck");
+        assert_eq!(collapsed("f u u c k"), "fuck");
+        assert_eq!(collapsed("pus*sy"), "pusy");
+        assert_eq!(collapsed("xx*xx 11"), "xx1");
+        // Words spelt out with symbols keep the space between them (`verify your`).
+        assert_eq!(collapsed("v.e.r.i.f.y y.o.u.r a.c.c"), "verifyyourac");
+        assert_eq!(collapsed("13888888888"), "138");
+        // Letters inside words stay apart; nothing to merge leaves the stream empty.
+        assert_eq!(collapsed("book keeper"), "");
+        assert_eq!(collapsed("赌博"), "");
+        let norm = normalize("s.s.e.x 一一");
+        let (mut into, mut first) = (Normalized::default(), Vec::new());
+        norm.collapse(&mut into, &mut first);
+        assert_eq!(into.text, "sex1");
+        assert_eq!(first, [0, 2, 3, 4]);
+        assert_eq!(into.spans[0].run, 2);
+        assert_eq!(
+            &"s.s.e.x 一一"[into.spans[3].orig_start as usize..into.spans[3].orig_end as usize],
+            "一一"
+        );
     }
 
     #[test]

@@ -326,8 +326,9 @@ fn check_spans(input: &str) {
     assert_eq!(n.spans.len(), n.text.chars().count());
 }
 
+/// Symbols between characters (not Chinese sentence punctuation: a word ends there, see fold.rs).
 const NOISE: &[&str] = &[
-    ".", "*", "-", "😀", "\u{200B}", "，", "￥", "|", "/", "…", "\u{FE0F}",
+    ".", "*", "-", "😀", "\u{200B}", "♥", "￥", "|", "/", "…", "\u{FE0F}",
 ];
 
 /// A variant of `word` with noise between its characters, and width and case changes. Latin
