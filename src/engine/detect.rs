@@ -163,8 +163,18 @@ const TLDS: &[&str] = &[
 
 /// Runs every detector over one normalized field.
 pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
-    // Every detector needs a Latin letter or a digit (Chinese numerals are digits by now).
+    // Every detector needs a Latin letter (an id, a domain) or five digits (a QQ or phone
+    // number; Chinese numerals are digits by now). Most texts have neither, and a byte count
+    // turns them away before the cue scan and the character copy.
     if !norm.alnum {
+        return;
+    }
+    let (mut letters, mut digits) = (false, 0usize);
+    for b in norm.text.bytes() {
+        letters |= b.is_ascii_alphabetic();
+        digits += usize::from(b.is_ascii_digit());
+    }
+    if !letters && digits < 5 {
         return;
     }
     let mut hits: Vec<Hit> = Vec::new();

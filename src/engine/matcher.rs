@@ -14,7 +14,8 @@
 //! - a pattern that starts (ends) with a Latin letter or digit needs a word boundary there: the
 //!   neighbouring stream character is not a Latin letter or digit, or something was dropped in
 //!   between (`grass` has no `ass`; `my ass` and `my.ass` do);
-//! - no match spans Chinese sentence punctuation (，。、！…: a word ends there);
+//! - no match spans Chinese sentence punctuation between Chinese characters (，。、！…: a word
+//!   ends there; normalization writes a mark no pattern holds);
 //! - inside a Latin word, whitespace separates no letters, or separators of some kind separate
 //!   all of them (`f u c k` and `f u.c-k` are the word, `pen is` is two words and not `penis`).
 
@@ -284,7 +285,7 @@ impl Matcher {
     pub fn scan(&self, norm: &Normalized, out: &mut Vec<Hit>) {
         let mut found = |start: usize, end: usize, value: u32| {
             let p = &self.patterns[value as usize];
-            if (p.needs_checks() || norm.stops) && !self.accepts(p, norm, start, end) {
+            if p.needs_checks() && !self.accepts(p, norm, start, end) {
                 return;
             }
             out.push(Hit {
@@ -310,9 +311,6 @@ impl Matcher {
         let (first, end) = (norm.span_at(start), norm.span_at(end));
         let spans = &norm.spans[first..end];
         let extra = p.extra as usize;
-        if norm.stops && spans.iter().skip(1).any(|s| s.gap == Gap::Stop) {
-            return false;
-        }
         let runs = &self.extras[extra..extra + p.runs as usize];
         if spans.iter().zip(runs).any(|(s, need)| s.run < *need) {
             return false;

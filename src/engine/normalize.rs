@@ -13,7 +13,7 @@
 //!   phone number), and Latin letters collapse only when nothing was dropped between them
 //!   (`abc.cn` keeps both `c`s; `f-u-u-u-c-k` is therefore not `fuck`, a documented limit).
 //!   CJK characters collapse across anything dropped (`赌.赌.博`); no word spans Chinese sentence
-//!   punctuation (`套，现在` holds no `套现`). A second stream
+//!   punctuation between Chinese characters (`套，现在` holds no `套现`: [`STOP_MARK`]). A second stream
 //!   ([`Normalized::collapse`]) merges the runs the first keeps apart, for the matchers only.
 //!
 //! The output is UTF-8; `spans` has one entry per stream character with the byte range of the
@@ -60,9 +60,12 @@ pub struct Normalized {
     /// (digits, or Latin letters with something dropped between), which [`Normalized::collapse`]
     /// may merge.
     pub repeats: bool,
-    /// Whether some stream character follows sentence punctuation ([`Gap::Stop`]).
-    pub stops: bool,
 }
+
+/// The stream character written where Chinese sentence punctuation stands between two
+/// characters that are not Latin letters or digits: no pattern holds it (folding drops `|`), so
+/// the automaton cannot match across it and pays nothing for the rule.
+pub const STOP_MARK: char = '|';
 
 impl Normalized {
     /// Normalizes `input` into this value, reusing its buffers.
@@ -71,11 +74,11 @@ impl Normalized {
         self.spans.clear();
         self.alnum = false;
         self.repeats = false;
-        self.stops = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
         let mut gap = Gap::None;
         let mut last: Option<char> = None;
+        let mut stop = (0u32, 0u32);
         let folder = Folder::get();
         for (at, c) in input.char_indices() {
             let end = at + c.len_utf8();
@@ -85,19 +88,41 @@ impl Normalized {
                 Fold::Noise => gap = gap.max(Gap::Noise),
                 Fold::Stop => {
                     gap = Gap::Stop;
-                    self.stops = true;
+                    stop = (at as u32, end as u32);
                 }
                 Fold::One(k) => {
+                    self.stop_between(k, gap, stop, &mut last);
                     self.emit(k, at, end, gap, &mut last);
                     gap = Gap::None;
                 }
                 Fold::Many(s) => {
                     for k in s.chars() {
+                        self.stop_between(k, gap, stop, &mut last);
                         self.emit(k, at, end, gap, &mut last);
                         gap = Gap::None;
                     }
                 }
             }
+        }
+    }
+
+    /// Writes [`STOP_MARK`] for sentence punctuation between two characters that are not Latin
+    /// letters or digits (between those it is a separator like any symbol: `x．com`, `f，u，c，k`).
+    #[inline]
+    fn stop_between(&mut self, k: char, gap: Gap, (from, to): (u32, u32), last: &mut Option<char>) {
+        if gap == Gap::Stop
+            && !k.is_ascii_alphanumeric()
+            && last.is_some_and(|l| !l.is_ascii_alphanumeric())
+        {
+            self.spans.push(Span {
+                norm: self.text.len() as u32,
+                orig_start: from,
+                orig_end: to,
+                run: 1,
+                gap,
+            });
+            self.text.push(STOP_MARK);
+            *last = Some(STOP_MARK);
         }
     }
 
@@ -138,7 +163,6 @@ impl Normalized {
         into.spans.clear();
         into.alnum = self.alnum;
         into.repeats = false;
-        into.stops = self.stops;
         first.clear();
         if !self.repeats {
             return;
@@ -261,6 +285,10 @@ mod tests {
             ("13888888888", "13888888888"),
             ("see eels", "seels"),
             ("￥100元", "100元"),
+            ("套，现在", "套|现在"),
+            ("赌。、博", "赌|博"),
+            ("x．com f，u，c，k", "xcomfuck"),
+            ("价格：100元", "价格100元"),
             ("", ""),
         ];
         for (input, want) in table {
