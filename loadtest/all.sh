@@ -27,3 +27,4 @@ run loadtest/review.sh 10s 64 3
 run loadtest/review_sampling.sh 10s 64 3
 run loadtest/review_full.sh 5b7f9f8 5s 64 10
 run loadtest/forward.sh 10 2000 3
+run loadtest/peer.sh
