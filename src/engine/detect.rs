@@ -161,43 +161,51 @@ const TLDS: &[&str] = &[
     "website", "ink", "hk", "tw", "us", "uk",
 ];
 
+/// Buffers the detectors reuse from one text to the next (the engine keeps one per thread).
+#[derive(Debug, Default)]
+pub struct Buffers {
+    chars: Vec<char>,
+    cues: Vec<CueHit>,
+    hits: Vec<Hit>,
+    words: Vec<(usize, usize)>,
+}
+
 /// Runs every detector over one normalized field.
 pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
+    detect_with(input, norm, &mut Buffers::default(), out);
+}
+
+/// [`detect`] with buffers kept between calls.
+pub fn detect_with(input: &str, norm: &Normalized, buf: &mut Buffers, out: &mut Vec<Detection>) {
     // Every detector needs a Latin letter (an id, a domain) or five digits (a QQ or phone
-    // number; Chinese numerals are digits by now). Most texts have neither, and a byte count
-    // turns them away before the cue scan and the character copy.
-    if !norm.alnum {
+    // number; Chinese numerals are digits by now). Most texts have neither, and the counts the
+    // normalizer kept turn them away before the cue scan and the character copy.
+    if !norm.letters && norm.digits < 5 {
         return;
     }
-    let (mut letters, mut digits) = (false, 0usize);
-    for b in norm.text.bytes() {
-        letters |= b.is_ascii_alphabetic();
-        digits += usize::from(b.is_ascii_digit());
-    }
-    if !letters && digits < 5 {
-        return;
-    }
-    let mut hits: Vec<Hit> = Vec::new();
     let cue_set = cues();
-    cue_set.matcher.scan(norm, &mut hits);
+    buf.hits.clear();
+    cue_set.matcher.scan(norm, &mut buf.hits);
+    buf.cues.clear();
+    buf.cues.extend(buf.hits.iter().map(|h| CueHit {
+        first: norm.span_at(h.start as usize),
+        end: norm.span_at(h.end as usize),
+        flags: cue_set.flags[h.rule as usize],
+    }));
+    buf.chars.clear();
+    buf.chars.extend(norm.text.chars());
     let s = Stream {
         input,
         norm,
-        chars: norm.text.chars().collect(),
-        cues: hits
-            .iter()
-            .map(|h| CueHit {
-                first: norm.span_at(h.start as usize),
-                end: norm.span_at(h.end as usize),
-                flags: cue_set.flags[h.rule as usize],
-            })
-            .collect(),
+        chars: &buf.chars,
+        cues: &buf.cues,
     };
     let from = out.len();
     phones(&s, out);
     qq(&s, out);
     wechat(&s, out);
-    urls(&s, out);
+    words(&s, &mut buf.words);
+    urls(&s, &buf.words, out);
     keep_strongest(out, from);
 }
 
@@ -226,8 +234,8 @@ fn keep_strongest(out: &mut Vec<Detection>, from: usize) {
 struct Stream<'a> {
     input: &'a str,
     norm: &'a Normalized,
-    chars: Vec<char>,
-    cues: Vec<CueHit>,
+    chars: &'a [char],
+    cues: &'a [CueHit],
 }
 
 impl<'a> Stream<'a> {
@@ -292,38 +300,38 @@ fn phones(s: &Stream<'_>, out: &mut Vec<Detection>) {
             continue;
         }
         let end = s.digit_group(i);
-        let digits: String = s.chars[i..end].iter().collect();
+        let digits = &s.chars[i..end];
         let body = match digits.len() {
-            11 => Some((i, &digits[..])),
-            13 if digits.starts_with("86") => Some((i + 2, &digits[2..])),
+            11 => Some((i, digits)),
+            13 if digits[..2] == ['8', '6'] => Some((i + 2, &digits[2..])),
             _ => None,
         };
-        if let Some((start, number)) = body {
-            let b = number.as_bytes();
-            if b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
-                // Standard writing: plain ASCII digits, grouped by at most two single spaces or
-                // hyphens. Anything else was written to get past a filter.
-                let gaps: Vec<&str> = (start + 1..end)
-                    .filter(|&k| s.gap(k) != Gap::None)
-                    .map(|k| s.between(k))
-                    .collect();
-                let standard = (start..end).all(|k| s.ascii_source(k))
-                    && gaps.len() <= 2
-                    && gaps.iter().all(|g| *g == " " || *g == "-");
-                let cued = s.cue_before(i, 8, CONTACT);
-                let risky = !standard || cued;
-                out.push(Detection {
-                    kind: Kind::Phone,
-                    suggest: if risky {
-                        Suggest::Risky
-                    } else {
-                        Suggest::Review
-                    },
-                    prob: if risky { RISKY_PROB } else { REVIEW_PROB },
-                    first: start as u32,
-                    end: end as u32,
-                });
-            }
+        if let Some((start, number)) = body
+            && number[0] == '1'
+            && ('3'..='9').contains(&number[1])
+        {
+            // Standard writing: plain ASCII digits, grouped by at most two single spaces or
+            // hyphens. Anything else was written to get past a filter.
+            let gaps: Vec<&str> = (start + 1..end)
+                .filter(|&k| s.gap(k) != Gap::None)
+                .map(|k| s.between(k))
+                .collect();
+            let standard = (start..end).all(|k| s.ascii_source(k))
+                && gaps.len() <= 2
+                && gaps.iter().all(|g| *g == " " || *g == "-");
+            let cued = s.cue_before(i, 8, CONTACT);
+            let risky = !standard || cued;
+            out.push(Detection {
+                kind: Kind::Phone,
+                suggest: if risky {
+                    Suggest::Risky
+                } else {
+                    Suggest::Review
+                },
+                prob: if risky { RISKY_PROB } else { REVIEW_PROB },
+                first: start as u32,
+                end: end as u32,
+            });
         }
         i = end;
     }
@@ -461,8 +469,8 @@ fn wechat(s: &Stream<'_>, out: &mut Vec<Detection>) {
 }
 
 /// Latin words: maximal runs of letters and digits with nothing dropped inside.
-fn words(s: &Stream<'_>) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
+fn words(s: &Stream<'_>, out: &mut Vec<(usize, usize)>) {
+    out.clear();
     let mut i = 0;
     while i < s.len() {
         if !s.word(i) {
@@ -476,19 +484,20 @@ fn words(s: &Stream<'_>) -> Vec<(usize, usize)> {
         out.push((i, j));
         i = j;
     }
-    out
 }
 
-fn urls(s: &Stream<'_>, out: &mut Vec<Detection>) {
-    let ws = words(s);
-    let text = |w: (usize, usize)| -> String { s.chars[w.0..w.1].iter().collect() };
+/// Whether stream characters `w` spell `word`.
+fn spells(s: &Stream<'_>, w: (usize, usize), word: &str) -> bool {
+    s.chars[w.0..w.1].iter().copied().eq(word.chars())
+}
+
+fn urls(s: &Stream<'_>, ws: &[(usize, usize)], out: &mut Vec<Detection>) {
     let mut k = 0;
     while k < ws.len() {
         let w = ws[k];
-        let t = text(w);
         let next = ws.get(k + 1).copied();
         // http:// and https://
-        if (t == "http" || t == "https")
+        if (spells(s, w, "http") || spells(s, w, "https"))
             && let Some(n) = next
             && n.0 == w.1
             && s.between(n.0).contains("://")
@@ -498,13 +507,12 @@ fn urls(s: &Stream<'_>, out: &mut Vec<Detection>) {
             continue;
         }
         // label <dot> tld, or www <dot> anything
-        if let Some((j, disguised)) = separator(s, &ws, k) {
-            let tld = text(ws[j]);
-            if t == "www" || TLDS.contains(&tld.as_str()) {
-                out.push(url(w.0, ws[j].1, disguised));
-                k = j + 1;
-                continue;
-            }
+        if let Some((j, disguised)) = separator(s, ws, k)
+            && (spells(s, w, "www") || TLDS.iter().any(|tld| spells(s, ws[j], tld)))
+        {
+            out.push(url(w.0, ws[j].1, disguised));
+            k = j + 1;
+            continue;
         }
         k += 1;
     }
@@ -524,7 +532,7 @@ fn separator(s: &Stream<'_>, ws: &[(usize, usize)], k: usize) -> Option<(usize, 
     if next.0 == w.1 + 1 && s.chars[w.1] == '点' {
         return Some((k + 1, true));
     }
-    let is_dot = s.chars[next.0..next.1].iter().copied().eq("dot".chars());
+    let is_dot = spells(s, next, "dot");
     if is_dot && next.0 == w.1 && ws.get(k + 2).is_some_and(|n| n.0 == next.1) {
         return Some((k + 2, true));
     }

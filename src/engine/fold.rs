@@ -72,8 +72,9 @@ impl Folder {
         Folder(table_cell())
     }
 
-    /// Folds one character.
-    #[inline]
+    /// Folds one character. Inlined into the normalizer's loop: ASCII, the common CJK block and
+    /// the BMP table are answered here; only astral characters leave the loop.
+    #[inline(always)]
     pub fn fold(self, c: char) -> Fold {
         let cp = c as u32;
         if cp < 0x80 {
@@ -90,13 +91,10 @@ impl Folder {
         if cp < 0x1_0000 {
             return self.decode(self.0.bmp[cp as usize]);
         }
-        if (0x1_F000..=0x1_FAFF).contains(&cp) {
-            return Fold::Noise; // emoji and pictographs: the common astral case
-        }
-        slow(c)
+        astral(c)
     }
 
-    #[inline]
+    #[inline(always)]
     fn decode(self, v: u32) -> Fold {
         match v {
             TAG_DROP => Fold::Drop,
@@ -265,6 +263,16 @@ fn lookalike(c: char) -> Option<char> {
             _ => return None,
         }),
     }
+}
+
+/// Characters beyond the BMP: rare, so out of the normalizer's loop.
+#[cold]
+#[inline(never)]
+fn astral(c: char) -> Fold {
+    if (0x1_F000..=0x1_FAFF).contains(&(c as u32)) {
+        return Fold::Noise; // emoji and pictographs: the common astral case
+    }
+    slow(c)
 }
 
 /// The full computation, for table building and astral characters.

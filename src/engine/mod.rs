@@ -35,6 +35,7 @@ struct Scratch {
     first: Vec<u32>,
     hits: Vec<Hit>,
     detections: Vec<detect::Detection>,
+    detect: detect::Buffers,
 }
 
 thread_local! {
@@ -216,6 +217,7 @@ impl Engine {
             first,
             hits,
             detections,
+            detect,
         } = scratch;
         norm.fill(text);
         hits.clear();
@@ -268,7 +270,7 @@ impl Engine {
                 }
             }
         }
-        detect::detect(text, norm, detections);
+        detect::detect_with(text, norm, detect, detections);
         // Detections are in stream characters; findings are in normalized bytes.
         let byte = |i: u32| {
             norm.spans

@@ -54,8 +54,10 @@ pub struct Span {
 pub struct Normalized {
     pub text: String,
     pub spans: Vec<Span>,
-    /// Whether `text` holds an ASCII letter or digit (every detector needs one).
-    pub alnum: bool,
+    /// Whether `text` holds an ASCII letter (counted while filling: the detectors' prefilter).
+    pub letters: bool,
+    /// How many ASCII digits `text` holds.
+    pub digits: u32,
     /// Whether two neighbouring stream characters are equal: a run the stream keeps apart
     /// (digits, or Latin letters with something dropped between), which [`Normalized::collapse`]
     /// may merge.
@@ -72,7 +74,8 @@ impl Normalized {
     pub fn fill(&mut self, input: &str) {
         self.text.clear();
         self.spans.clear();
-        self.alnum = false;
+        self.letters = false;
+        self.digits = 0;
         self.repeats = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
@@ -147,7 +150,10 @@ impl Normalized {
             gap,
         });
         self.text.push(k);
-        self.alnum |= k.is_ascii_alphanumeric();
+        if k.is_ascii() {
+            self.letters |= k.is_ascii_alphabetic();
+            self.digits += u32::from(k.is_ascii_digit());
+        }
         *last = Some(k);
     }
 
@@ -161,7 +167,8 @@ impl Normalized {
     pub fn collapse(&self, into: &mut Normalized, first: &mut Vec<u32>) {
         into.text.clear();
         into.spans.clear();
-        into.alnum = self.alnum;
+        into.letters = self.letters;
+        into.digits = self.digits;
         into.repeats = false;
         first.clear();
         if !self.repeats {
@@ -247,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn alnum_says_whether_the_stream_holds_a_latin_letter_or_digit() {
+    fn letters_and_digits_are_counted_while_filling() {
         let mut reused = Normalized::default();
         for input in [
             "赌博",
@@ -261,8 +268,10 @@ mod tests {
             "赌博",
         ] {
             let fresh = normalize(input);
-            let want = fresh.text.bytes().any(|b| b.is_ascii_alphanumeric());
-            assert_eq!(fresh.alnum, want, "input {input:?}");
+            let letters = fresh.text.bytes().any(|b| b.is_ascii_alphabetic());
+            let digits = fresh.text.bytes().filter(u8::is_ascii_digit).count();
+            assert_eq!(fresh.letters, letters, "input {input:?}");
+            assert_eq!(fresh.digits as usize, digits, "input {input:?}");
             // Refilling a used value gives the same result as a fresh one.
             reused.fill(input);
             assert_eq!(reused, fresh, "input {input:?}");
