@@ -33,5 +33,8 @@ USER modgate
 WORKDIR /var/lib/modgate
 VOLUME ["/var/lib/modgate/data"]
 EXPOSE 8080 9090
+# Ready once stored documents are loaded: the admin listener answers /readyz 503 until then.
+HEALTHCHECK --interval=10s --timeout=4s --start-period=60s --retries=3 \
+    CMD ["/usr/local/bin/modgate", "healthcheck", "--config", "/etc/modgate/modgate.toml"]
 ENTRYPOINT ["/usr/local/bin/modgate"]
 CMD ["serve", "--config", "/etc/modgate/modgate.toml"]

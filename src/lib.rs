@@ -52,4 +52,4 @@ pub mod transport;
 pub mod upstream;
 pub mod vision;
 
-pub use app::{Listeners, Options, RunError, build, run, serve};
+pub use app::{Listeners, Options, RunError, build, run, serve, stored_table};

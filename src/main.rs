@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use modgate::api::wire::V2Body;
-use modgate::config::Config;
+use modgate::app::offline;
+use modgate::config::{Config, LogFormat};
 use modgate::engine::Engine;
 
 /// mimalloc rather than the system allocator: a table replacement builds and frees thousands of
@@ -32,18 +32,53 @@ enum Command {
     /// Run the gateway (built-in defaults when no config is given: no apps). SIGTERM or SIGINT
     /// drains and exits (a second one exits at once); SIGHUP reloads the lexicon files.
     Serve {
-        /// TOML configuration file.
+        /// TOML configuration file; `MODGATE_SECTION__KEY` environment variables override it.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// How to write the log (overrides `log.format`).
+        #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+        log_format: Option<String>,
     },
-    /// Print the built-in engine's verdict for one text as JSON, offline.
+    /// Check texts offline with the built-in engine (and an app's custom table): one JSON line
+    /// per text with its verdict. Texts come from the arguments or, without any, from standard
+    /// input, one per line. Exits 1 when any text is risky, 2 on an error.
     Check {
-        /// The text to check.
-        text: String,
+        /// Texts to check; none: read standard input.
+        texts: Vec<String>,
+        /// Read standard input as JSON lines: each a string, or an object with `content` (and
+        /// optionally `title`, `nickname`, `signature`, checked together, and an `id` echoed
+        /// back).
+        #[arg(long)]
+        json: bool,
+        /// Configuration file, for `--app` (the deployment's store or Redis).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Apply this app's stored custom keyword table.
+        #[arg(long, value_name = "APPID", requires = "config")]
+        app: Option<String>,
         /// Also show why: the normalized text, and each hit with its span in the input and the
-        /// normalization steps that led to it.
+        /// normalization steps that led to it (after each text's line).
         #[arg(long)]
         explain: bool,
+    },
+    /// Validate a configuration (the file, the environment over it and the secret files it
+    /// names) and print every problem; exits 1 on any.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Ask a running gateway's admin listener whether it is ready (`/readyz`): exits 0 when it
+    /// answers 200, 1 otherwise. For container health checks.
+    Healthcheck {
+        /// Configuration file, for `admin.listen`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The admin listener's address (overrides the configuration's).
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+        timeout: f64,
     },
     /// Analyse image or audio files offline as a media check would (format, QR codes,
     /// embedded text, the media models), with the built-in lexicon and empty hash banks; one
@@ -65,11 +100,40 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate a configuration and print every problem.
+    Check {
+        /// TOML configuration file (none: the defaults and the environment).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve(config),
-        Command::Check { text, explain } => check(&text, explain),
+        Command::Serve { config, log_format } => serve(config, log_format.as_deref()),
+        Command::Check {
+            texts,
+            json,
+            config,
+            app,
+            explain,
+        } => check(
+            &texts,
+            offline::CheckOptions { json, explain },
+            config.as_deref(),
+            app.as_deref(),
+        ),
+        Command::Config {
+            action: ConfigAction::Check { config },
+        } => config_check(config.as_deref()),
+        Command::Healthcheck {
+            config,
+            admin,
+            timeout,
+        } => healthcheck(config.as_deref(), admin.as_deref(), timeout),
         Command::CheckMedia {
             files,
             kind,
@@ -134,98 +198,134 @@ fn check_media(files: &[PathBuf], kind: &str, models: Option<&std::path::Path>) 
     status
 }
 
-fn check(text: &str, explain: bool) -> ExitCode {
+/// `check`: texts from the arguments or standard input, with an app's stored table if asked.
+fn check(
+    texts: &[String],
+    options: offline::CheckOptions,
+    config: Option<&std::path::Path>,
+    app: Option<&str>,
+) -> ExitCode {
     let engine = match Engine::builtin() {
         Ok(e) => e,
         Err(e) => {
             eprintln!("modgate: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
-    let verdict = engine.check(&[text]);
-    // Offline and run by the operator: the deciding built-in word is shown.
-    let body = V2Body::new("", &verdict, true);
-    let out = serde_json::json!({ "result": body.result, "detail": body.detail });
-    println!("{out}");
-    if explain {
-        print!("{}", explanation(&engine, text));
-    }
-    ExitCode::SUCCESS
-}
-
-/// `check --explain`: the normalized text, then one block per hit.
-fn explanation(engine: &Engine, text: &str) -> String {
-    use std::fmt::Write;
-    let why = engine.explain(text, None);
-    let mut out = String::new();
-    let _ = writeln!(out, "normalized: {}", why.normalized);
-    if why.hits.is_empty() {
-        let _ = writeln!(out, "no hits");
-    }
-    for (n, hit) in why.hits.iter().enumerate() {
-        let f = &hit.finding;
-        let source = match f.source {
-            modgate::engine::Source::Builtin(_) => "lexicon",
-            modgate::engine::Source::Custom(_) => "custom table",
-            modgate::engine::Source::Detector(_) => "detector",
-        };
-        let chars = |to: usize| text[..to].chars().count();
-        let _ = writeln!(
-            out,
-            "hit {}: {} ({source}; label {}, {} {})",
-            n + 1,
-            hit.word,
-            f.label.code(),
-            f.suggest.as_str(),
-            f.score,
-        );
-        let _ = writeln!(
-            out,
-            "  input: {:?} at characters {}..{} (bytes {}..{})",
-            &text[hit.input_start..hit.input_end],
-            chars(hit.input_start),
-            chars(hit.input_end),
-            hit.input_start,
-            hit.input_end,
-        );
-        let _ = writeln!(
-            out,
-            "  matched: {:?}",
-            why.normalized
-                .get(f.start as usize..f.end as usize)
-                .unwrap_or("")
-        );
-        let steps: Vec<&str> = hit.steps.iter().map(|s| s.as_str()).collect();
-        let steps = if steps.is_empty() {
-            "none (as written)".to_owned()
-        } else {
-            steps.join(", ")
-        };
-        let _ = writeln!(out, "  steps: {steps}");
-    }
-    out
-}
-
-fn serve(path: Option<PathBuf>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let config = match path {
-        Some(p) => Config::from_file(&p),
-        None => Ok(Config::default()),
+    let table = match (config, app) {
+        (Some(path), Some(appid)) => match stored_table(path, appid) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("modgate: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
     };
-    let config = match config {
+    let custom = table.as_ref().map(|t| &t.matcher);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let tally = if texts.is_empty() {
+        let stdin = std::io::stdin();
+        offline::check_lines(
+            &engine,
+            custom,
+            stdin.lock(),
+            options,
+            &mut out,
+            &mut std::io::stderr(),
+        )
+    } else {
+        offline::check_texts(&engine, custom, texts, options, &mut out)
+    };
+    match tally.and_then(|t| std::io::Write::flush(&mut out).map(|()| t)) {
+        Ok(t) => ExitCode::from(t.status()),
+        // Output closed early (`| head`): nothing more to say.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("modgate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The custom table `appid` has stored in the deployment `path` configures.
+fn stored_table(
+    path: &std::path::Path,
+    appid: &str,
+) -> Result<modgate::engine::table::CustomTable, String> {
+    let config = Config::load(Some(path)).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime
+        .block_on(modgate::stored_table(&config, appid))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{appid} has no custom keyword table stored"))
+}
+
+/// `healthcheck`: 0 when the admin listener answers `/readyz` with 200.
+fn healthcheck(config: Option<&std::path::Path>, admin: Option<&str>, timeout: f64) -> ExitCode {
+    let addr = match admin {
+        Some(a) => a.to_owned(),
+        None => match Config::load(config) {
+            Ok(c) => offline::local_address(c.admin.listen).to_string(),
+            Err(e) => {
+                eprint!("modgate: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let timeout = std::time::Duration::try_from_secs_f64(timeout)
+        .unwrap_or(std::time::Duration::from_secs(3));
+    match offline::ready(&addr, timeout) {
+        Ok(body) => {
+            println!("ready: {}", body.replace('\n', "; "));
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("not ready: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `config check`: every problem, and exit 1 on any.
+fn config_check(path: Option<&std::path::Path>) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!(
+                "configuration is valid: {} app(s), state in {}, API on {}, admin on {}",
+                c.apps.len(),
+                match c.state.backend {
+                    modgate::config::Backend::Memory => "this process",
+                    modgate::config::Backend::Redis => "Redis",
+                },
+                c.server.listen,
+                c.admin.listen
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            print!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: Option<PathBuf>, log_format: Option<&str>) -> ExitCode {
+    let config = match Config::load(path.as_deref()) {
         Ok(c) => c,
         Err(errors) => {
             eprint!("modgate: {errors}");
             return ExitCode::from(2);
         }
     };
+    let format = log_format
+        .and_then(LogFormat::parse)
+        .unwrap_or(config.log.format);
+    init_logging(format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -238,6 +338,17 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     };
     let status = runtime.block_on(async move {
         let listen = (config.server.listen, config.admin.listen);
+        // The admin socket first, answering `/readyz` 503 "loading" while stored documents load
+        // (seconds with thousands of tables): probes see a live process, not a refused port.
+        let admin = match modgate::transport::server::bind(listen.1) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("modgate: cannot listen on {}: {e}", listen.1);
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(admin = %listen.1, "loading: the admin listener answers /readyz 503 until ready");
+        let loading = modgate::app::loading::Loading::start(admin);
         let gw = match modgate::build(config, modgate::Options::default()).await {
             Ok(gw) => gw,
             Err(e) => {
@@ -245,16 +356,17 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let api = modgate::transport::server::bind(listen.0);
-        let admin = modgate::transport::server::bind(listen.1);
-        let (api, admin) = match (api, admin) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) => {
-                eprintln!("modgate: cannot listen on {}: {e}", listen.0);
+        let admin = match loading.finish().await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("modgate: the admin listener failed while loading: {e}");
                 return ExitCode::FAILURE;
             }
-            (_, Err(e)) => {
-                eprintln!("modgate: cannot listen on {}: {e}", listen.1);
+        };
+        let api = match modgate::transport::server::bind(listen.0) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("modgate: cannot listen on {}: {e}", listen.0);
                 return ExitCode::FAILURE;
             }
         };
@@ -273,6 +385,28 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     // exiting under them would crash in the library's destructors.
     modgate::vision::runtime::quiesce(std::time::Duration::from_secs(5));
     status
+}
+
+/// Log events to standard error, at `RUST_LOG`'s levels (`info` by default).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line, the event's fields at the top level beside the spans' (a
+        // request's `rid`).
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 /// Rebuilds the lexicon (built-in plus `[[engine.lexicon]]` files) on every SIGHUP.

@@ -81,6 +81,7 @@ pub struct Metrics {
     refusals: IntCounterVec,
     quota_admitted: IntCounterVec,
     visits: prometheus::IntGauge,
+    skipped: IntCounterVec,
     /// Children resolved once, so the hot path skips hashing label values. Filled lazily, so
     /// a series appears in `/metrics` only once it has happened.
     hot: Arc<Hot>,
@@ -176,7 +177,7 @@ impl Metrics {
             "How long the last probe task waited in the request runtime's queue",
         )?;
         let shed_share = prometheus::Gauge::new(
-            "modgate_overload_shed_share",
+            "modgate_overload_shed_ratio",
             "Share of requests being shed (0 to 1)",
         )?;
         registry.register(Box::new(shed.clone()))?;
@@ -211,6 +212,30 @@ impl Metrics {
         registry.register(Box::new(refusals.clone()))?;
         registry.register(Box::new(quota_admitted.clone()))?;
         registry.register(Box::new(visits.clone()))?;
+        // The process's own: CPU seconds, resident and virtual memory, open and maximum file
+        // descriptors, threads, start time (`process_*`, read from /proc at each scrape).
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "modgate_build_info",
+                "Always 1; the running build's version as a label",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
+        let skipped = IntCounterVec::new(
+            Opts::new(
+                "modgate_stored_records_skipped_total",
+                "Stored records that could not be used at start and were skipped, by kind",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(skipped.clone()))?;
         let media = MediaMetrics::new(&registry)?;
         let state = StateMetrics::new(&registry)?;
         let review = ReviewMetrics::new(&registry)?;
@@ -234,6 +259,7 @@ impl Metrics {
             refusals,
             quota_admitted,
             visits,
+            skipped,
             hot: Arc::default(),
         })
     }
@@ -322,6 +348,11 @@ impl Metrics {
     }
 
     /// The gauge of the share of requests shed.
+    /// A stored record of `kind` could not be used at start and was skipped.
+    pub fn stored_record_skipped(&self, kind: &str) {
+        self.skipped.with_label_values(&[kind]).inc();
+    }
+
     pub fn shed_share(&self) -> prometheus::Gauge {
         self.shed_share.clone()
     }

@@ -18,7 +18,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_modgate");
 
 #[test]
 fn help_on_every_command() {
-    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["config", "check", "--help"],
+        &["healthcheck", "--help"],
+    ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -38,7 +44,7 @@ fn check_prints_the_verdict_as_json() {
         .args(["check", "我们去网络赌.博吧"])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a risky text exits 1");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["result"],
@@ -47,6 +53,7 @@ fn check_prints_the_verdict_as_json() {
     assert_eq!(v["detail"][0]["strategy"], "content_model");
     assert_eq!(v["detail"][0]["keyword"], "网络赌博");
     let out = Command::new(BIN).args(["check", "你好"]).output().unwrap();
+    assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["result"]["suggest"], "pass");
 }
@@ -58,7 +65,7 @@ fn check_explain_traces_each_hit_to_the_input_and_its_steps() {
         .args(["check", "--explain", text])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut lines = stdout.lines();
     let verdict: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -125,6 +132,346 @@ fn bad_config_lists_every_error_and_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+/// Runs `modgate` with `stdin` as its standard input.
+fn run_with_input(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn check_reads_many_texts_and_exits_by_the_worst_verdict() {
+    // One text per line: a JSON line each, numbered; a risky one makes the status 1.
+    let out = run_with_input(&["check"], "你好\n\n我们去网络赌.博吧\n今天天气不错\n");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3, "the empty line is skipped");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[0]["result"]["suggest"], "pass");
+    assert_eq!(lines[1]["line"], 3);
+    assert_eq!(lines[1]["result"]["suggest"], "risky");
+    assert_eq!(lines[1]["detail"][0]["keyword"], "网络赌博");
+    // Nothing risky: status 0.
+    let out = run_with_input(&["check"], "你好\n今天天气不错\n");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json_lines(&out.stdout).len(), 2);
+
+    // JSON lines: strings or objects with fields checked together and an id echoed back.
+    let input = concat!(
+        "\"你好\"\n",
+        "{\"id\": \"a-1\", \"content\": \"你好\", \"nickname\": \"网络赌博\"}\n",
+        "{\"id\": 7, \"content\": \"今天天气不错\"}\n",
+        "{\"body\": \"x\"}\n",
+        "not json\n",
+    );
+    let out = run_with_input(&["check", "--json"], input);
+    assert_eq!(out.status.code(), Some(2), "unreadable lines: status 2");
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["id"], "a-1");
+    assert_eq!(
+        lines[1]["result"]["suggest"], "risky",
+        "the nickname decides"
+    );
+    assert_eq!(lines[2]["id"], 7);
+    assert_eq!(lines[2]["result"]["suggest"], "pass");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 4: unknown field \"body\""), "{err}");
+    assert!(err.contains("line 5: not JSON"), "{err}");
+}
+
+#[test]
+fn config_check_lists_every_problem_and_exits_1() {
+    let dir = tempdir();
+    let path = dir.join("modgate.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"nope\"\n[admin]\ntoken_file = \"/no/such/secret\"\n[[apps]]\nappid = \"wx1\"\nsecret = \"s\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("MODGATE_LIMITS__TEXT_PER_MINUTE", "many")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in [
+        "admin.token_file: cannot read /no/such/secret",
+        "server.listen",
+        "apps[0].appid",
+        "apps[0].secret",
+    ] {
+        assert!(text.contains(key), "{key} missing from {text}");
+    }
+    // The variable holds text where a number belongs: refused, naming it.
+    assert!(
+        text.contains("(environment) MODGATE_LIMITS__TEXT_PER_MINUTE: invalid type"),
+        "{text}"
+    );
+
+    // A valid file, with a variable over it: the summary shows the variable's value.
+    std::fs::write(&path, default_config()).unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("MODGATE_SERVER__LISTEN", "127.0.0.1:18099")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 app(s)") && text.contains("API on 127.0.0.1:18099"),
+        "{text}"
+    );
+}
+
+/// `modgate serve` on ephemeral ports with `config` (plus a data directory) and `args`; returns
+/// it once it is listening, with its API and admin addresses read from the `listening` line
+/// (text or JSON), the lines before it, and the lines after it as they come.
+fn serve(
+    config: &str,
+    args: &[&str],
+) -> (
+    Server,
+    SocketAddr,
+    SocketAddr,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+    std::path::PathBuf,
+) {
+    let dir = tempdir();
+    let path = dir.join("modgate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{config}\n[server]\nlisten = \"127.0.0.1:0\"\n[state]\ndata_dir = \"{}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
+    let addr = |line: &str, key: &str| -> SocketAddr {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            return v[key].as_str().unwrap().parse().unwrap();
+        }
+        let at = format!("{key}=");
+        line.split(&at)
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (api, admin) = loop {
+        let line = lines.next().expect("server printed its addresses").unwrap();
+        before.push(line.clone());
+        if line.contains("listening") {
+            break (addr(&line, "api"), addr(&line, "admin"));
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (Server(child), api, admin, before, rx, path)
+}
+
+#[tokio::test]
+async fn check_applies_an_apps_stored_table_from_the_deployments_store() {
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-admin-token\"\n{}",
+        default_config().replace("[admin]\ntoken = \"test-admin-token\"\n", "")
+    );
+    let (mut child, _api, admin, _, _lines, path) = serve(&config, &[]);
+    modgate::transport::install_tls_provider();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let stored = client
+        .put(format!("http://{admin}/admin/apps/{APPID}/keywords"))
+        .bearer_auth("test-admin-token")
+        .body(r#"[{"keyword":"竞品商城","label":10001,"level":70,"suggest":"risky"}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(stored.status().is_success(), "{stored:?}");
+    // While the gateway runs it holds the embedded store: the check says so.
+    let out = run_with_input(
+        &[
+            "check",
+            "--config",
+            path.to_str().unwrap(),
+            "--app",
+            APPID,
+            "去竞品商城买",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    kill(&child, "-TERM");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(20))
+            .expect("exits")
+            .success()
+    );
+
+    let out = run_with_input(
+        &["check", "--config", path.to_str().unwrap(), "--app", APPID],
+        "去竞品商城买\n你好\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["result"]["suggest"], "risky");
+    let keyword = lines[0]["detail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["strategy"] == "keyword")
+        .unwrap()
+        .clone();
+    assert_eq!(keyword["keyword"], "竞品商城", "{keyword}");
+    assert_eq!(lines[1]["result"]["suggest"], "pass");
+    // Without --app the built-in engine alone passes it.
+    let out = run_with_input(&["check", "去竞品商城买"], "");
+    assert_eq!(out.status.code(), Some(0));
+    // An app without a table is an error, not a silent pass.
+    let out = run_with_input(
+        &[
+            "check",
+            "--config",
+            path.to_str().unwrap(),
+            "--app",
+            APPID2,
+            "x",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no custom keyword table"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn healthcheck_exits_0_while_ready_and_1_when_nothing_answers() {
+    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let (mut child, _api, admin, _, _lines, path) = serve(config, &[]);
+    let check = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["--admin", &admin.to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ready"));
+    kill(&child, "-TERM");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(20))
+            .expect("exits")
+            .success()
+    );
+    let out = check(&["--admin", &admin.to_string(), "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not ready"));
+    // The address may come from the configuration (whose port 0 reaches nothing).
+    let out = check(&["--config", path.to_str().unwrap(), "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_requests_rid() {
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n{}",
+        default_config().replace("[admin]\ntoken = \"test-admin-token\"\n", "")
+    );
+    let (mut child, api, _admin, before, lines, _) = serve(&config, &["--log-format", "json"]);
+    let first: Vec<serde_json::Value> = before
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        first
+            .iter()
+            .any(|v| v["message"] == "listening" && v["level"] == "INFO")
+    );
+    assert!(
+        first
+            .iter()
+            .all(|v| v["timestamp"].is_string() && v["target"].is_string())
+    );
+    // The loading phase is logged before the listeners serve.
+    assert!(
+        first.iter().any(|v| v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("loading"))),
+        "{before:?}"
+    );
+
+    // clear_quota logs inside the request: its event carries the request's rid and API.
+    modgate::transport::install_tls_provider();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let res = client
+        .post(format!(
+            "http://{api}/cgi-bin/clear_quota/v2?appid={APPID}&appsecret={SECRET}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["errcode"], 0, "{body}");
+    let line = wait_for_line(&lines, "daily quota cleared");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let span = &event["spans"][0];
+    assert_eq!(span["name"], "request", "{line}");
+    assert_eq!(span["api"], "clear_quota", "{line}");
+    let rid = span["rid"].as_str().unwrap();
+    assert_eq!(rid.len(), 26, "{rid}");
+    assert_eq!(event["appid"], APPID);
+    kill(&child, "-TERM");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(20))
+            .expect("exits")
+            .success()
+    );
 }
 
 fn tempdir() -> std::path::PathBuf {

@@ -74,6 +74,57 @@ fn the_configuration_reference_names_every_key_and_no_other() {
     );
 }
 
+/// README's configuration example, with the variables its command line sets, is valid (the
+/// secret files it names are made up here), and so is every configuration file README runs.
+#[test]
+fn the_readme_configuration_examples_are_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(!blocks.is_empty(), "README shows no configuration");
+    let env: Vec<(String, String)> = readme
+        .split_whitespace()
+        .filter(|w| w.starts_with("MODGATE_") && w.contains("__") && w.contains('='))
+        .map(|w| {
+            let (k, v) = w.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    assert!(!env.is_empty(), "README shows no variable");
+    let dir = std::env::temp_dir().join(format!("modgate-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for block in blocks {
+        let mut text = block.to_owned();
+        for path in block.split('"').filter(|s| s.starts_with("/run/secrets/")) {
+            let file = dir.join(path.trim_start_matches("/run/secrets/"));
+            // A valid app secret is a valid token and password too.
+            std::fs::write(&file, "0123456789abcdef0123456789abcdef\n").unwrap();
+            text = text.replace(path, &file.display().to_string());
+        }
+        let config = modgate::config::layered(&text, env.clone())
+            .unwrap_or_else(|e| panic!("README's example:\n{block}\n{e}"));
+        assert_eq!(
+            config.limits.text_per_minute.get(),
+            6000,
+            "the variable applies"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let files: BTreeSet<&str> = readme
+        .split(|c: char| c.is_whitespace() || c == '`')
+        .filter(|w| w.starts_with("config/") && w.ends_with(".toml"))
+        .collect();
+    assert!(files.contains("config/demo.toml"), "{files:?}");
+    for file in files {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        modgate::config::Config::from_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
 /// The metric names the code registers: each component keeps its metrics in a file named
 /// `metrics.rs` (src/metrics.rs for the API's and the registry).
 fn registered() -> BTreeSet<String> {
@@ -109,10 +160,23 @@ fn registered() -> BTreeSet<String> {
         .collect()
 }
 
+/// The process collector's metrics (the prometheus crate's, read from /proc).
+const PROCESS: [&str; 7] = [
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_threads",
+    "process_start_time_seconds",
+];
+
 #[tokio::test]
 async fn the_metric_catalogue_matches_the_code_and_promtool_accepts_a_scrape() {
     let documented = table_names(&doc(), "## Metrics");
-    assert_eq!(documented, registered());
+    let mut expected = registered();
+    expected.extend(PROCESS.map(str::to_owned));
+    assert_eq!(documented, expected);
 
     // A gateway that has done a little of everything, scraped.
     let s = TestServer::start_with(&default_config().replace(
@@ -147,7 +211,11 @@ async fn the_metric_catalogue_matches_the_code_and_promtool_accepts_a_scrape() {
         "modgate_verdicts_total",
         "modgate_limit_refusals_total",
         "modgate_quota_admitted_total",
-    ] {
+        "modgate_build_info",
+    ]
+    .into_iter()
+    .chain(PROCESS)
+    {
         assert!(exposed.contains(seen), "{seen} missing from {exposed:?}");
     }
 
@@ -191,8 +259,8 @@ fn the_dashboard_charts_only_catalogued_metrics() {
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-                if let Some(base) = word.strip_prefix("modgate_") {
-                    let name = format!("modgate_{base}");
+                if word.starts_with("modgate_") || word.starts_with("process_") {
+                    let name = word.to_owned();
                     let name = name
                         .strip_suffix("_bucket")
                         .map_or(name.clone(), str::to_owned);

@@ -155,7 +155,7 @@ async fn overloaded_it_sheds_with_errcode_minus_one_and_recovers() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = scrape(client.clone()).await;
-        if metric(&text, "modgate_overload_shed_share") == 0.0 {
+        if metric(&text, "modgate_overload_shed_ratio") == 0.0 {
             // Counted exactly: every refusal the clients saw, and no other.
             assert_eq!(metric(&text, SHED_TOTAL) - before, shed as f64);
             break;

@@ -61,6 +61,7 @@ pub fn handle(
 ) -> impl std::future::Future<Output = http::Response<AnyBody>> + Send + 'static {
     use futures_util::FutureExt;
     use futures_util::future::{Either, ready};
+    use tracing::Instrument;
 
     let started = Instant::now();
     gw.metrics.request_waited(waited.0);
@@ -74,6 +75,7 @@ pub fn handle(
     {
         return Either::Right(Box::pin(forwarded(gw, up, route, req, started)));
     }
+    let mut answered_rid = None;
     let work = if shed {
         gw.metrics.shed(api);
         Either::Left(ready(Err(ApiError::Overloaded)))
@@ -84,18 +86,26 @@ pub fn handle(
             Either::Left(ready(Err(ApiError::RequirePost)))
         }
     } else {
-        Either::Right(Either::Right(Box::pin(dispatch(
-            Arc::clone(&gw),
-            route,
-            req,
-        ))))
+        // The other APIs log what goes wrong inside them (a store that failed, a job that could
+        // not be queued): their events carry the rid the error answer will, in a span. The
+        // msgSecCheck path above makes no span (it is the hot path; its only event, a failing
+        // state backend, goes without a rid).
+        let rid = gw.rid();
+        let span = tracing::info_span!("request", rid = %rid, api = api.as_str());
+        answered_rid = Some(rid);
+        Either::Right(Either::Right(Box::pin(
+            dispatch(Arc::clone(&gw), route, req).instrument(span),
+        )))
     };
     Either::Left(work.map(move |outcome| {
         let (response, errcode) = match outcome {
             Ok(reply) => (reply.response, reply.errcode),
             Err(e) => {
                 let code = e.errcode();
-                (e.into_response(gw.rid()), code)
+                (
+                    e.into_response(answered_rid.unwrap_or_else(|| gw.rid())),
+                    code,
+                )
             }
         };
         gw.metrics

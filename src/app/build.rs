@@ -60,7 +60,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     for app in &config.apps {
         place.apps.put(place.new_app(app.clone()));
     }
-    load_documents(&*catalog, &place)?;
+    load_documents(&*catalog, &place, &metrics)?;
     if let Some(s) = &shared {
         for (kind, key, version) in versions {
             s.catalog.hold(kind, &key, version);
@@ -197,19 +197,43 @@ async fn open_media_jobs(
 
 /// Puts in force every document the catalog holds: apps made through the admin API (over the
 /// config file's), then keyword tables, hash banks and risk lists. A document whose app is not
-/// registered stays stored (creating the app again brings it back) and is not loaded.
-fn load_documents(catalog: &dyn Catalog, place: &InForce) -> Result<(), RunError> {
-    let stored = |what: &str, key: &str, e: String| {
-        CatalogError::Document(format!("stored {what} {key}: {e}"))
+/// registered stays stored (creating the app again brings it back) and is not loaded. A document
+/// that cannot be used is logged, counted in `modgate_stored_records_skipped_total` and skipped:
+/// one bad record must not keep every instance from starting (it stays stored, to be replaced
+/// through the admin API). Only a store that cannot be read stops the start.
+fn load_documents(
+    catalog: &dyn Catalog,
+    place: &InForce,
+    metrics: &Metrics,
+) -> Result<(), RunError> {
+    let skip = |kind: &'static str, key: &str, e: String| {
+        tracing::error!(kind, key, error = %e, "a stored record cannot be used; skipped");
+        metrics.stored_record_skipped(kind);
     };
+    let started = std::time::Instant::now();
+    let mut apps = 0usize;
     catalog
         .scan(Kind::Apps, &mut |appid, json| {
-            let app = parse_app(json).map_err(|e| stored("app", appid, e))?;
-            place.apps.put(place.new_app(app));
+            match parse_app(json) {
+                Ok(app) => {
+                    place.apps.put(place.new_app(app));
+                    apps += 1;
+                }
+                Err(e) => skip("app", appid, e),
+            }
             Ok(())
         })
         .map_err(RunError::Catalog)?;
-    for (appid, table) in load_tables(catalog)? {
+    tracing::info!(
+        stored_apps = apps,
+        "loading: stored apps in force; reading keyword tables"
+    );
+    let (tables, bad) = load_tables(catalog)?;
+    for (appid, e) in bad {
+        skip("keyword_table", &appid, e);
+    }
+    let loaded = tables.len();
+    for (appid, table) in tables {
         if CustomTable::put_in_force(place, &appid, table).is_err() {
             tracing::warn!(
                 appid,
@@ -219,38 +243,57 @@ fn load_documents(catalog: &dyn Catalog, place: &InForce) -> Result<(), RunError
     }
     catalog
         .scan(Kind::Banks, &mut |scope, json| {
-            let bank = Bank::parse(json).map_err(|e| stored("hash bank", scope, e))?;
-            if Bank::put_in_force(place, scope, Arc::new(bank)).is_err() {
-                tracing::warn!(
-                    appid = scope,
-                    "a stored hash bank belongs to no app; not loaded"
-                );
+            match Bank::parse(json) {
+                Ok(bank) => {
+                    if Bank::put_in_force(place, scope, Arc::new(bank)).is_err() {
+                        tracing::warn!(
+                            appid = scope,
+                            "a stored hash bank belongs to no app; not loaded"
+                        );
+                    }
+                }
+                Err(e) => skip("hash_bank", scope, e),
             }
             Ok(())
         })
         .map_err(RunError::Catalog)?;
     catalog
         .scan(Kind::RiskLists, &mut |appid, json| {
-            let lists = RiskLists::parse(json).map_err(|e| stored("risk lists", appid, e))?;
-            if RiskLists::put_in_force(place, appid, Arc::new(lists)).is_err() {
-                tracing::warn!(appid, "stored risk lists belong to no app; not loaded");
+            match RiskLists::parse(json) {
+                Ok(lists) => {
+                    if RiskLists::put_in_force(place, appid, Arc::new(lists)).is_err() {
+                        tracing::warn!(appid, "stored risk lists belong to no app; not loaded");
+                    }
+                }
+                Err(e) => skip("risk_lists", appid, e),
             }
             Ok(())
         })
-        .map_err(RunError::Catalog)
+        .map_err(RunError::Catalog)?;
+    tracing::info!(
+        keyword_tables = loaded,
+        ms = started.elapsed().as_millis() as u64,
+        "loading: stored documents in force"
+    );
+    Ok(())
 }
 
+/// Stored tables by appid, and the stored tables that could not be used with why.
+type Loaded = (
+    dashmap::DashMap<String, Arc<CustomTable>>,
+    Vec<(String, String)>,
+);
+
 /// Loads every stored keyword table, compiling them on all cores while the store is read one
-/// table at a time (10,000 tables of 1,000 entries are ~600 MB of JSON: never all at once).
-fn load_tables(
-    catalog: &dyn Catalog,
-) -> Result<dashmap::DashMap<String, Arc<CustomTable>>, RunError> {
+/// table at a time (10,000 tables of 1,000 entries are ~600 MB of JSON: never all at once),
+/// logging progress every few seconds.
+fn load_tables(catalog: &dyn Catalog) -> Result<Loaded, RunError> {
     let tables = dashmap::DashMap::new();
+    let bad = std::sync::Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (send, receive) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(workers * 4);
     let receive = std::sync::Mutex::new(receive);
-    let failed = std::sync::Mutex::new(None::<RunError>);
-    std::thread::scope(|scope| {
+    let read = std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
@@ -262,33 +305,68 @@ fn load_tables(
                             tables.insert(appid, Arc::new(table));
                         }
                         Err(e) => {
-                            let e = RunError::Stored(format!("keyword table of {appid}: {e}"));
-                            if let Ok(mut failed) = failed.lock() {
-                                failed.get_or_insert(e);
+                            if let Ok(mut bad) = bad.lock() {
+                                bad.push((appid, e.to_string()));
                             }
                         }
                     }
                 }
             });
         }
+        let (mut sent, mut said) = (0usize, std::time::Instant::now());
         let read = catalog
             .scan(Kind::Keywords, &mut |appid, json| {
+                sent += 1;
+                if said.elapsed() >= PROGRESS_EVERY {
+                    said = std::time::Instant::now();
+                    tracing::info!(keyword_tables = sent, "loading: keyword tables read so far");
+                }
                 // A send fails only when every worker has gone, which they do not before the end.
                 send.send((appid.to_owned(), json.to_vec()))
                     .map_err(|_| CatalogError::Document("keyword tables: loader stopped".into()))
             })
             .map_err(RunError::Catalog);
         drop(send);
-        if let Err(e) = read
-            && let Ok(mut failed) = failed.lock()
-        {
-            failed.get_or_insert(e);
-        }
+        read
     });
-    match failed.into_inner() {
-        Ok(Some(e)) => Err(e),
-        _ => Ok(tables),
-    }
+    read?;
+    let bad = bad.into_inner().unwrap_or_default();
+    Ok((tables, bad))
+}
+
+/// How often a long start says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// The custom keyword table `appid` has stored, read from the deployment's catalog the way the
+/// gateway loads it: for checking texts offline against a table in force. With the embedded
+/// store, a running gateway holds it open and this fails saying so.
+pub async fn stored_table(config: &Config, appid: &str) -> Result<Option<CustomTable>, RunError> {
+    let json = match config.state.backend {
+        Backend::Memory => {
+            let file = config.state.data_dir.join("modgate.redb");
+            if !file.exists() {
+                return Err(RunError::Stored(format!(
+                    "store: nothing is stored in {} (state.data_dir)",
+                    config.state.data_dir.display()
+                )));
+            }
+            let durable = Durable::open(&config.state.data_dir, config.state.store_cache_bytes)?;
+            Catalog::get(&durable, Kind::Keywords, appid).map_err(RunError::Catalog)?
+        }
+        Backend::Redis => {
+            let metrics = Metrics::new()?;
+            let shared = connect(config, &metrics).await?;
+            let (catalog, key) = (Arc::clone(&shared.catalog), appid.to_owned());
+            tokio::task::spawn_blocking(move || catalog.get(Kind::Keywords, &key))
+                .await
+                .map_err(|e| RunError::Shared(e.to_string()))?
+                .map_err(RunError::Catalog)?
+        }
+    };
+    json.map(|j| {
+        parse_table(&j).map_err(|e| RunError::Stored(format!("keyword table of {appid}: {e}")))
+    })
+    .transpose()
 }
 
 #[cfg(test)]
@@ -296,9 +374,9 @@ mod tests {
     use super::*;
 
     /// Stored tables are compiled on several threads: all of them arrive, each under its own
-    /// appid, and a corrupt one stops the start with its appid named.
+    /// appid, and a corrupt one is set aside with its appid and why, the others still loaded.
     #[test]
-    fn stored_tables_load_in_parallel_and_a_bad_one_is_named() {
+    fn stored_tables_load_in_parallel_and_a_bad_one_is_set_aside() {
         let dir = std::env::temp_dir().join(format!("modgate-load-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let durable = Durable::open(&dir, 1 << 20).unwrap();
@@ -309,8 +387,9 @@ mod tests {
                 .put(Kind::Keywords, &format!("wx{i:016}"), json.as_bytes())
                 .unwrap();
         }
-        let tables = load_tables(&durable).unwrap();
+        let (tables, bad) = load_tables(&durable).unwrap();
         assert_eq!(tables.len(), 50);
+        assert!(bad.is_empty());
         for i in 0..50 {
             let t = tables.get(&format!("wx{i:016}")).unwrap();
             assert_eq!(t.entries()[0].keyword, format!("词{i}"));
@@ -319,8 +398,11 @@ mod tests {
         durable
             .put(Kind::Keywords, "wx00000000000000zz", b"[{\"keyword\":1}]")
             .unwrap();
-        let e = load_tables(&durable).unwrap_err().to_string();
-        assert!(e.contains("keyword table of wx00000000000000zz"), "{e}");
+        let (tables, bad) = load_tables(&durable).unwrap();
+        assert_eq!(tables.len(), 50);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].0, "wx00000000000000zz");
+        assert!(bad[0].1.contains("invalid type"), "{:?}", bad[0]);
         drop(durable);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -6,6 +6,8 @@
 //! returns after a graceful shutdown, so tests run the real server on `127.0.0.1:0`.
 
 mod build;
+pub mod loading;
+pub mod offline;
 mod serve;
 mod sweeps;
 
@@ -20,7 +22,7 @@ use crate::config::Config;
 use crate::engine::EngineError;
 use crate::state::durable::DurableError;
 
-pub use build::build;
+pub use build::{build, stored_table};
 pub use serve::serve;
 
 /// The two bound sockets.

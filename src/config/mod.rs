@@ -48,15 +48,21 @@
 //! | `limits.max_visits_per_app` | a tenth of `limits.max_visits` (users with a fresh visit, per app, in process and in Redis) |
 //! | `limits.visit_report_per_minute` / `visit_report_per_day` | `2000` / `1000000` |
 //! | `limits.risk_rank_per_minute` / `risk_rank_per_day` | `2000` / `1000000` |
+//! | `log.format` | `"text"` (`"json"`: one object per line) |
+//!
+//! The file is one source: `MODGATE_SECTION__KEY` environment variables override it and secrets
+//! may be read from files ([`sources`]).
 
 mod apps;
 mod check;
 mod engine;
 mod limits;
+mod log;
 mod media;
 mod review;
 mod risk;
 mod server;
+mod sources;
 mod state;
 mod tokens;
 mod upstream;
@@ -68,10 +74,12 @@ use serde::{Deserialize, Serialize};
 pub use apps::{AppConfig, PushFormat, PushMode, RawApp, decode_aes_key};
 pub use engine::{EngineConfig, RawEngine, RawLexiconFile};
 pub use limits::{LimitsConfig, RawLimits, VisitCheck};
+pub use log::{LogConfig, LogFormat, RawLog};
 pub use media::{DEFAULT_PUSH_RETRY_SECS, MediaConfig, RawMedia};
 pub use review::{RawReview, ReviewSettings};
 pub use risk::{RawRisk, RiskSettings};
 pub use server::{AdminConfig, RawAdmin, RawServer, ServerConfig};
+pub use sources::{ENV_PREFIX, layered};
 pub use state::{Backend, RawState, StateConfig};
 pub use tokens::{RawTokens, TokenConfig};
 pub use upstream::{RawUpstream, UpstreamConfig};
@@ -115,6 +123,7 @@ pub struct RawConfig {
     pub risk: RawRisk,
     pub review: RawReview,
     pub upstream: RawUpstream,
+    pub log: RawLog,
     pub apps: Vec<RawApp>,
 }
 
@@ -132,6 +141,7 @@ pub struct Config {
     pub review: ReviewSettings,
     /// Pass-through mode, when `[upstream] url` is set.
     pub upstream: Option<UpstreamConfig>,
+    pub log: LogConfig,
     pub apps: Vec<AppConfig>,
 }
 
@@ -176,7 +186,7 @@ impl Config {
         raw.validate()
     }
 
-    /// Reads, parses and validates a TOML file.
+    /// Reads, parses and validates a TOML file, alone.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
@@ -185,6 +195,12 @@ impl Config {
             }])
         })?;
         Self::from_toml(&text)
+    }
+
+    /// What the process runs with: the file (if any), this process's `MODGATE_…` variables over
+    /// it and the secret files it names ([`sources`] has the rules), validated.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Config, ConfigErrors> {
+        sources::load(path)
     }
 }
 
@@ -213,6 +229,7 @@ impl RawConfig {
         let review = review::validate(self.review, &mut errs);
         let limits = limits::validate(self.limits, &mut errs);
         let upstream = upstream::validate(self.upstream, &mut errs);
+        let log = log::validate(self.log, &mut errs);
         let apps = apps::validate(self.apps, &mut errs);
         if errs.0.is_empty() {
             Ok(Config {
@@ -226,6 +243,7 @@ impl RawConfig {
                 risk,
                 review,
                 upstream,
+                log,
                 apps,
             })
         } else {
@@ -314,6 +332,7 @@ mod tests {
             format!("{:?}", defaults.risk)
         );
         assert_eq!(example.review, defaults.review);
+        assert_eq!(example.log, defaults.log);
     }
 
     #[test]

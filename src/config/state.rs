@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use url::Url;
 
+use super::Secret;
 use super::check::Errors;
 
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -22,6 +23,8 @@ pub struct RawState {
     pub data_dir: Option<String>,
     pub store_cache_mib: Option<i64>,
     pub redis_url: Option<String>,
+    /// Redis's password (or `redis_password_file`), put into `redis_url` in place of any there.
+    pub redis_password: Option<Secret>,
     /// The first part of every key and channel name, so several deployments can share a Redis.
     pub redis_prefix: Option<String>,
 }
@@ -62,7 +65,7 @@ pub(super) fn validate(raw: RawState, errs: &mut Errors) -> StateConfig {
         errs.push("state.data_dir", "must not be empty");
     }
     let redis_text = raw.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.into());
-    let redis_url = match Url::parse(&redis_text) {
+    let mut redis_url = match Url::parse(&redis_text) {
         Ok(u) if u.scheme() == "redis" => u,
         Ok(u) if u.scheme() == "rediss" => {
             errs.push(
@@ -77,6 +80,11 @@ pub(super) fn validate(raw: RawState, errs: &mut Errors) -> StateConfig {
             placeholder_url()
         }
     };
+    if let Some(password) = &raw.redis_password
+        && redis_url.set_password(Some(password.expose())).is_err()
+    {
+        errs.push("state.redis_password", "cannot be set on this redis_url");
+    }
     let redis_prefix = raw
         .redis_prefix
         .unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
