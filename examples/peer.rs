@@ -158,7 +158,25 @@ fn measure(words: &Path, corpus: &Path) {
         }
     }
     let flagged = flagged_lines.len();
-    let listing: String = flagged_lines.iter().map(|i| format!("{i}\n")).collect();
+    // Each flagged review's line, then each listed word found with the input it was found in,
+    // for reading the differences between the engines.
+    let listing: String = flagged_lines
+        .iter()
+        .map(|&i| {
+            let text = &clean[i];
+            let hits: Vec<String> = engine
+                .explain(text, None)
+                .hits
+                .iter()
+                .filter(|h| {
+                    matches!(h.finding.source, Source::Builtin(_))
+                        && h.finding.suggest != Suggest::Pass
+                })
+                .map(|h| format!("{}={}", h.word, &text[h.input_start..h.input_end]))
+                .collect();
+            format!("{i}\t{}\n", hits.join("\t"))
+        })
+        .collect();
     std::fs::write(corpus.join("modgate.flagged"), listing).unwrap();
 
     let mut per_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();

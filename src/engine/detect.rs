@@ -177,10 +177,11 @@ pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
 
 /// [`detect`] with buffers kept between calls.
 pub fn detect_with(input: &str, norm: &Normalized, buf: &mut Buffers, out: &mut Vec<Detection>) {
-    // Every detector needs a Latin letter (an id, a domain) or five digits (a QQ or phone
-    // number; Chinese numerals are digits by now). Most texts have neither, and the counts the
-    // normalizer kept turn them away before the cue scan and the character copy.
-    if !norm.letters && norm.digits < 5 {
+    // Every detector needs a Latin letter (an id, a domain) or a run of five digits (a QQ or
+    // phone number; Chinese numerals are digits by now, so a count of digits would let most
+    // texts through). Most texts have neither, and what the normalizer kept turns them away
+    // before the cue scan and the character copy.
+    if !norm.letters && norm.digit_run < 5 {
         return;
     }
     let cue_set = cues();

@@ -75,12 +75,32 @@ struct Pattern {
     pairs: u16,
     left_boundary: bool,
     right_boundary: bool,
+    /// The word is written with punctuation before (after) it (`《苹果》`, `社会：`): the text
+    /// must have punctuation there too, or an everyday word would match as the listed title.
+    left_edge: bool,
+    right_edge: bool,
 }
 
 impl Pattern {
     fn needs_checks(&self) -> bool {
-        self.runs != 0 || self.left_boundary || self.right_boundary || self.pairs > 1
+        self.runs != 0
+            || self.left_boundary
+            || self.right_boundary
+            || self.pairs > 1
+            || self.left_edge
+            || self.right_edge
     }
+}
+
+/// Whether `word` is written with punctuation before its first kept character, and after its
+/// last.
+fn edges(word: &str) -> (bool, bool) {
+    use super::fold::{Fold, fold};
+    let kept = |c: &char| matches!(fold(*c), Fold::One(_) | Fold::Many(_));
+    let punct = |c: char| matches!(fold(c), Fold::Noise | Fold::Stop);
+    let left = word.chars().take_while(|c| !kept(c)).any(punct);
+    let right = word.chars().rev().take_while(|c| !kept(c)).any(punct);
+    (left, right)
 }
 
 /// A hit: which rule, and where in the normalized text (byte offsets `start..end`).
@@ -149,6 +169,9 @@ impl Matcher {
             rank: (Suggest, u8),
             runs: Vec<u16>,
             gaps: Vec<Gap>,
+            /// Punctuation required before and after: only when every rule of the pattern's
+            /// text is written with it.
+            edges: (bool, bool),
         }
         let mut by_pattern: std::collections::HashMap<String, Candidate> =
             std::collections::HashMap::new();
@@ -164,14 +187,20 @@ impl Matcher {
             words.push_str(&rule.word);
             word_end.push(u32::try_from(words.len()).map_err(|_| MatcherError::TooMany)?);
             meta.push((rule.label, rule.suggest, rule.score));
-            match by_pattern.get(&norm.text) {
-                Some(old) if old.rank >= rule.rank() => {}
-                _ => {
+            let (left, right) = edges(&rule.word);
+            match by_pattern.get_mut(&norm.text) {
+                Some(old) if old.rank >= rule.rank() => {
+                    old.edges = (old.edges.0 && left, old.edges.1 && right);
+                }
+                old => {
+                    let edges =
+                        old.map_or((left, right), |o| (o.edges.0 && left, o.edges.1 && right));
                     let candidate = Candidate {
                         rule: id,
                         rank: rule.rank(),
                         runs: norm.spans.iter().map(|s| s.run).collect(),
                         gaps: norm.spans.iter().map(|s| s.gap).collect(),
+                        edges,
                     };
                     by_pattern.insert(norm.text, candidate);
                 }
@@ -208,6 +237,8 @@ impl Matcher {
                 pairs: u16::try_from(extras.len() - before).map_err(|_| MatcherError::TooMany)?,
                 left_boundary: chars.first().is_some_and(|c| is_word_char(*c)),
                 right_boundary: chars.last().is_some_and(|c| is_word_char(*c)),
+                left_edge: c.edges.0,
+                right_edge: c.edges.1,
             });
             texts.push((text, i as u32));
         }
@@ -329,6 +360,13 @@ impl Matcher {
         {
             return false;
         }
+        let punctuation = |gap: Gap| matches!(gap, Gap::Noise | Gap::Stop);
+        if p.left_edge && !punctuation(spans[0].gap) {
+            return false;
+        }
+        if p.right_edge && !punctuation(norm.spans.get(end).map_or(norm.tail, |s| s.gap)) {
+            return false;
+        }
         if p.pairs > 1 {
             let from = extra + p.runs as usize;
             let pairs = &self.extras[from..from + p.pairs as usize];
@@ -388,6 +426,28 @@ mod tests {
         assert_eq!(found(&m, "asss"), ["ass"]);
         assert_eq!(found(&m, "fuuuuck"), ["fuck"]);
         assert_eq!(found(&m, "赌赌赌博博"), ["赌博"]);
+    }
+
+    #[test]
+    fn punctuation_written_around_a_word_is_required_around_it() {
+        let none = Vec::<String>::new();
+        let m = matcher(&["社会：", "《苹果》"]);
+        assert_eq!(found(&m, "社会：新人"), ["社会："]);
+        assert_eq!(
+            found(&m, "社会!"),
+            ["社会："],
+            "any punctuation, at the text's end too"
+        );
+        assert_eq!(found(&m, "社会新人"), none);
+        assert_eq!(found(&m, "初入社会"), none, "nothing after it at the end");
+        assert_eq!(found(&m, "社会 新人"), none, "a space is not punctuation");
+        assert_eq!(found(&m, "读《苹果》"), ["《苹果》"]);
+        assert_eq!(found(&m, "“苹果”"), ["《苹果》"]);
+        assert_eq!(found(&m, "两只苹果"), none);
+        assert_eq!(found(&m, "苹果》"), none, "both sides");
+        // The same word listed bare too: the bare entry needs no punctuation.
+        let m = matcher(&["《苹果》", "苹果"]);
+        assert_eq!(found(&m, "两只苹果").len(), 1);
     }
 
     #[test]

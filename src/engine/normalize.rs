@@ -56,8 +56,12 @@ pub struct Normalized {
     pub spans: Vec<Span>,
     /// Whether `text` holds an ASCII letter (counted while filling: the detectors' prefilter).
     pub letters: bool,
-    /// How many ASCII digits `text` holds.
-    pub digits: u32,
+    /// The longest run of ASCII digits in `text` (a phone or QQ number needs five or more).
+    pub digit_run: u32,
+    /// The run of digits `text` ends with, while filling.
+    digits_now: u32,
+    /// What was dropped after the last stream character (the matchers' edge checks).
+    pub tail: Gap,
     /// Whether two neighbouring stream characters are equal: a run the stream keeps apart
     /// (digits, or Latin letters with something dropped between), which [`Normalized::collapse`]
     /// may merge.
@@ -75,7 +79,8 @@ impl Normalized {
         self.text.clear();
         self.spans.clear();
         self.letters = false;
-        self.digits = 0;
+        self.digit_run = 0;
+        self.digits_now = 0;
         self.repeats = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
@@ -107,6 +112,7 @@ impl Normalized {
                 }
             }
         }
+        self.tail = gap;
     }
 
     /// Writes [`STOP_MARK`] for sentence punctuation between two characters that are not Latin
@@ -150,9 +156,12 @@ impl Normalized {
             gap,
         });
         self.text.push(k);
-        if k.is_ascii() {
+        if k.is_ascii_digit() {
+            self.digits_now += 1;
+            self.digit_run = self.digit_run.max(self.digits_now);
+        } else {
+            self.digits_now = 0;
             self.letters |= k.is_ascii_alphabetic();
-            self.digits += u32::from(k.is_ascii_digit());
         }
         *last = Some(k);
     }
@@ -168,7 +177,8 @@ impl Normalized {
         into.text.clear();
         into.spans.clear();
         into.letters = self.letters;
-        into.digits = self.digits;
+        into.digit_run = self.digit_run;
+        into.tail = self.tail;
         into.repeats = false;
         first.clear();
         if !self.repeats {
@@ -265,13 +275,20 @@ mod tests {
             "",
             "abc",
             "价格 9 元",
+            "电话 138 0013 8000，一二三",
+            "一次买了两本，5、6 岁",
             "赌博",
         ] {
             let fresh = normalize(input);
             let letters = fresh.text.bytes().any(|b| b.is_ascii_alphabetic());
-            let digits = fresh.text.bytes().filter(u8::is_ascii_digit).count();
+            let digit_run = fresh
+                .text
+                .split(|c: char| !c.is_ascii_digit())
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
             assert_eq!(fresh.letters, letters, "input {input:?}");
-            assert_eq!(fresh.digits as usize, digits, "input {input:?}");
+            assert_eq!(fresh.digit_run as usize, digit_run, "input {input:?}");
             // Refilling a used value gives the same result as a fresh one.
             reused.fill(input);
             assert_eq!(reused, fresh, "input {input:?}");

@@ -21,7 +21,8 @@ import java.util.TreeMap;
  * number, email, URL and IP checks are off, so it matches the given words only.
  *
  * Usage: PeerBench WORDS CORPUS_DIR (WORDS.allow, when present, holds allow words). The line
- * numbers of the flagged reviews go to CORPUS_DIR/houbb.flagged.
+ * numbers of the flagged reviews (each with the words found, tab-separated) go to
+ * CORPUS_DIR/houbb.flagged.
  */
 public final class PeerBench {
     public static void main(String[] args) throws IOException {
@@ -52,9 +53,14 @@ public final class PeerBench {
         int flagged = 0;
         StringBuilder flaggedLines = new StringBuilder();
         for (int i = 0; i < clean.size(); i++) {
-            if (!bs.findAll(clean.get(i)).isEmpty()) {
+            List<String> found = bs.findAll(clean.get(i));
+            if (!found.isEmpty()) {
                 flagged++;
-                flaggedLines.append(i).append('\n');
+                flaggedLines.append(i);
+                for (String word : found) {
+                    flaggedLines.append('\t').append(word);
+                }
+                flaggedLines.append('\n');
             }
         }
         Files.writeString(corpus.resolve("houbb.flagged"), flaggedLines);
