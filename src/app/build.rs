@@ -139,8 +139,9 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
 
 /// Connects to the shared backend: its state and its catalog.
 async fn connect(config: &Config, metrics: &Metrics) -> Result<Shared, RunError> {
-    let state = RedisState::connect(
+    let state = RedisState::connect_with_ca(
         config.state.redis_url.as_str(),
+        config.state.redis_ca.as_deref(),
         &config.state.redis_prefix,
         config.limits.visit_ttl,
     )

@@ -175,15 +175,10 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl Config {
-    /// Parses and validates a TOML document.
+    /// Parses and validates a TOML document (reading the secret files it names), without the
+    /// environment.
     pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                key: "(file)".into(),
-                message: e.to_string().trim_end().replace('\n', "\n    "),
-            }])
-        })?;
-        raw.validate()
+        sources::layered(text, std::iter::empty())
     }
 
     /// Reads, parses and validates a TOML file, alone.
@@ -448,13 +443,36 @@ encoding_aes_key = ""
         assert_eq!(c.state.backend, Backend::Redis);
         assert_eq!(c.state.redis_url.as_str(), "redis://10.0.0.5:6380/2");
         assert_eq!(c.state.redis_prefix, "mg-prod");
+        // TLS: rediss:// is accepted; a CA file needs it and must hold a certificate.
+        let c = Config::from_toml("[state]\nredis_url = \"rediss://h:6379\"\n").unwrap();
+        assert_eq!(c.state.redis_url.scheme(), "rediss");
+        assert!(c.state.redis_ca.is_none());
         let errs = Config::from_toml(
-            "[state]\nbackend = \"redis\"\nredis_url = \"rediss://h:6379\"\nredis_prefix = \"a b\"\n",
+            "[state]\nbackend = \"redis\"\nredis_url = \"http://h:6379\"\nredis_prefix = \"a b\"\n",
         )
         .unwrap_err();
         let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["state.redis_url", "state.redis_prefix"]);
-        assert!(errs.0[0].message.contains("TLS"), "{}", errs.0[0].message);
+        assert!(
+            errs.0[0].message.contains("rediss://"),
+            "{}",
+            errs.0[0].message
+        );
+        let errs = Config::from_toml(
+            "[state]\nredis_url = \"redis://h:6379\"\nredis_ca_file = \"/etc/hosts\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.0[0].key, "state.redis_ca_file");
+        assert!(errs.0[0].message.contains("needs a rediss://"));
+        let errs = Config::from_toml(
+            "[state]\nredis_url = \"rediss://h:6379\"\nredis_ca_file = \"/etc/hosts\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs.0[0].message.contains("no PEM certificate"),
+            "{}",
+            errs.0[0].message
+        );
         // A lease shorter than a second would have instances renewing in a busy loop.
         assert_eq!(c.media.lease, std::time::Duration::from_secs(60));
         let errs = Config::from_toml("[media]\nlease_secs = 0.5\n").unwrap_err();

@@ -25,6 +25,9 @@ pub struct RawState {
     pub redis_url: Option<String>,
     /// Redis's password (or `redis_password_file`), put into `redis_url` in place of any there.
     pub redis_password: Option<Secret>,
+    /// With `rediss://`: a PEM file of the certificate authority Redis's certificate is checked
+    /// against, instead of the system's roots (a private CA, as managed services often use).
+    pub redis_ca_file: Option<String>,
     /// The first part of every key and channel name, so several deployments can share a Redis.
     pub redis_prefix: Option<String>,
 }
@@ -44,6 +47,8 @@ pub struct StateConfig {
     /// The embedded store's page cache (redb's default, 1 GiB, would dominate resident memory).
     pub store_cache_bytes: usize,
     pub redis_url: Url,
+    /// The PEM certificates of `redis_ca_file`, read at validation.
+    pub redis_ca: Option<Vec<u8>>,
     pub redis_prefix: String,
 }
 
@@ -66,19 +71,35 @@ pub(super) fn validate(raw: RawState, errs: &mut Errors) -> StateConfig {
     }
     let redis_text = raw.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.into());
     let mut redis_url = match Url::parse(&redis_text) {
-        Ok(u) if u.scheme() == "redis" => u,
-        Ok(u) if u.scheme() == "rediss" => {
+        Ok(u) if u.scheme() == "redis" || u.scheme() == "rediss" => u,
+        _ => {
             errs.push(
                 "state.redis_url",
-                "rediss:// (TLS) is not supported by this build; reach Redis over a private \
-                 network or a TLS tunnel with redis://",
+                "must be a redis:// or rediss:// (TLS) URL",
             );
-            u
-        }
-        _ => {
-            errs.push("state.redis_url", "must be a redis:// URL");
             placeholder_url()
         }
+    };
+    let redis_ca = match &raw.redis_ca_file {
+        None => None,
+        Some(_) if redis_url.scheme() != "rediss" => {
+            errs.push("state.redis_ca_file", "needs a rediss:// redis_url");
+            None
+        }
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
+            Ok(_) => {
+                errs.push(
+                    "state.redis_ca_file",
+                    format!("{path} holds no PEM certificate"),
+                );
+                None
+            }
+            Err(e) => {
+                errs.push("state.redis_ca_file", format!("cannot read {path}: {e}"));
+                None
+            }
+        },
     };
     if let Some(password) = &raw.redis_password
         && redis_url.set_password(Some(password.expose())).is_err()
@@ -109,6 +130,7 @@ pub(super) fn validate(raw: RawState, errs: &mut Errors) -> StateConfig {
         data_dir: PathBuf::from(data_dir),
         store_cache_bytes: usize::try_from(store_cache_mib << 20).unwrap_or(usize::MAX),
         redis_url,
+        redis_ca,
         redis_prefix,
     }
 }

@@ -327,7 +327,38 @@ impl RedisState {
         prefix: &str,
         visit_ttl: Duration,
     ) -> Result<RedisState, StateError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        Self::connect_with_ca(url, None, prefix, visit_ttl).await
+    }
+
+    /// [`RedisState::connect`]; with a `rediss://` URL, Redis's certificate is checked against
+    /// `ca` (PEM) when given, else against the system's roots. Every connection made from the
+    /// client (the scripts', the blocking ones, subscriptions) is made the same way.
+    pub async fn connect_with_ca(
+        url: &str,
+        ca: Option<&[u8]>,
+        prefix: &str,
+        visit_ttl: Duration,
+    ) -> Result<RedisState, StateError> {
+        let client = match ca {
+            Some(pem) => {
+                // rustls needs its process-wide provider before any TLS client is built.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem.to_vec()),
+                    },
+                )
+            }
+            None => {
+                if url.starts_with("rediss:") {
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                }
+                redis::Client::open(url)
+            }
+        }
+        .map_err(unavailable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))

@@ -53,3 +53,34 @@ def test_the_load_balancer_and_prometheus_name_every_gateway():
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
     assert sorted(targets) == [f"{n}:9090" for n in names]
+
+
+def test_every_service_has_a_health_check_and_grafana_is_provisioned():
+    c = compose()
+    for name, service in c["services"].items():
+        assert "healthcheck" in service, f"{name} has no health check"
+    gateway = c["services"]["modgate-1"]["healthcheck"]["test"]
+    assert gateway[1:3] == ["/usr/local/bin/modgate", "healthcheck"]
+    # The console and admin API from the host: one gateway's admin listener, on loopback only.
+    assert c["services"]["modgate-1"]["ports"] == ["127.0.0.1:9090:9090"]
+    for name in ("modgate-2", "modgate-3"):
+        assert "ports" not in c["services"][name]
+    # Prometheus loads the alert rules its configuration names.
+    prometheus = c["services"]["prometheus"]
+    assert "./deploy/alerts.yml:/etc/prometheus/alerts.yml:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    # Grafana: the data source and the dashboard, from files that exist, at the paths the
+    # provisioning files name.
+    grafana = c["services"]["grafana"]
+    mounts = dict(m.rsplit(":", 1)[0].split(":", 1) for m in grafana["volumes"] if m.startswith("./"))
+    for source in mounts:
+        assert (ROOT / source).exists(), source
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    assert mounts["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    source = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    assert source["datasources"][0]["type"] == "prometheus"
+    boards = yaml.safe_load((provisioning / "dashboards" / "modgate.yml").read_text())
+    folder = boards["providers"][0]["options"]["path"]
+    assert mounts["./deploy/grafana-dashboard.json"] == f"{folder}/modgate.json"
