@@ -156,15 +156,18 @@ impl Gateway {
             }
             Admitted::RateLimited { wait } => {
                 self.metrics.refusal(api, "rate");
+                self.metrics.app_refusal(app.appid(), api, "rate");
                 Err(Refused::RateLimited(wait))
             }
             Admitted::QuotaExhausted => {
                 self.metrics.refusal(api, "quota");
+                self.metrics.app_refusal(app.appid(), api, "quota");
                 Err(Refused::QuotaExceeded)
             }
             Admitted::VisitExpired => {
                 self.metrics.quota_admitted(api);
                 self.metrics.refusal(api, "visit");
+                self.metrics.app_refusal(app.appid(), api, "visit");
                 Err(Refused::VisitExpired)
             }
         }

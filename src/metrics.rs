@@ -82,6 +82,10 @@ pub struct Metrics {
     quota_admitted: IntCounterVec,
     visits: prometheus::IntGauge,
     skipped: IntCounterVec,
+    /// Apps with series of their own (`[metrics] apps`), and those series.
+    apps: Arc<std::collections::HashSet<String>>,
+    app_verdicts: IntCounterVec,
+    app_refusals: IntCounterVec,
     /// Children resolved once, so the hot path skips hashing label values. Filled lazily, so
     /// a series appears in `/metrics` only once it has happened.
     hot: Arc<Hot>,
@@ -236,6 +240,22 @@ impl Metrics {
             &["kind"],
         )?;
         registry.register(Box::new(skipped.clone()))?;
+        let app_verdicts = IntCounterVec::new(
+            Opts::new(
+                "modgate_app_verdicts_total",
+                "Verdicts of the apps listed in metrics.apps, by app, API and suggest",
+            ),
+            &["appid", "api", "suggest"],
+        )?;
+        let app_refusals = IntCounterVec::new(
+            Opts::new(
+                "modgate_app_refusals_total",
+                "Calls of the apps listed in metrics.apps refused by a limit, by app, API and reason",
+            ),
+            &["appid", "api", "reason"],
+        )?;
+        registry.register(Box::new(app_verdicts.clone()))?;
+        registry.register(Box::new(app_refusals.clone()))?;
         let media = MediaMetrics::new(&registry)?;
         let state = StateMetrics::new(&registry)?;
         let review = ReviewMetrics::new(&registry)?;
@@ -260,6 +280,9 @@ impl Metrics {
             quota_admitted,
             visits,
             skipped,
+            apps: Arc::default(),
+            app_verdicts,
+            app_refusals,
             hot: Arc::default(),
         })
     }
@@ -348,6 +371,40 @@ impl Metrics {
     }
 
     /// The gauge of the share of requests shed.
+    /// Gives `apps` series of their own (their verdicts and refusals, by API), each at zero
+    /// from the start. Other apps are counted only in the deployment's totals, so the number of
+    /// series stays the operator's choice.
+    pub fn with_app_series(mut self, apps: &[String]) -> Self {
+        for appid in apps {
+            for api in [Api::MsgSecCheck, Api::ImgSecCheck] {
+                for suggest in [Suggest::Pass, Suggest::Review, Suggest::Risky] {
+                    self.app_verdicts
+                        .with_label_values(&[appid, api.as_str(), suggest.as_str()]);
+                }
+            }
+        }
+        self.apps = Arc::new(apps.iter().cloned().collect());
+        self
+    }
+
+    /// Records a verdict of `appid`'s, when it has series of its own.
+    pub fn app_verdict(&self, appid: &str, api: Api, suggest: Suggest) {
+        if !self.apps.is_empty() && self.apps.contains(appid) {
+            self.app_verdicts
+                .with_label_values(&[appid, api.as_str(), suggest.as_str()])
+                .inc();
+        }
+    }
+
+    /// Records a call of `appid`'s refused by a limit, when it has series of its own.
+    pub fn app_refusal(&self, appid: &str, api: Metered, reason: &'static str) {
+        if !self.apps.is_empty() && self.apps.contains(appid) {
+            self.app_refusals
+                .with_label_values(&[appid, api.as_str(), reason])
+                .inc();
+        }
+    }
+
     /// A stored record of `kind` could not be used at start and was skipped.
     pub fn stored_record_skipped(&self, kind: &str) {
         self.skipped.with_label_values(&[kind]).inc();

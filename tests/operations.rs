@@ -245,6 +245,81 @@ async fn the_metric_catalogue_matches_the_code_and_promtool_accepts_a_scrape() {
     s.shutdown().await;
 }
 
+/// `metrics.apps` gives the listed apps series of their own (verdicts and refusals); the other
+/// apps count in the totals only.
+#[tokio::test]
+async fn listed_apps_get_series_of_their_own_and_others_do_not() {
+    let config = default_config().replace(
+        "[limits]\nenforce = false\n",
+        &format!("[limits]\ntext_per_minute = 2\n[metrics]\napps = [\"{APPID}\"]\n"),
+    );
+    let s = TestServer::start_with(&config).await;
+    // Listed at zero from the start.
+    let scrape = s.metrics_text().await;
+    let series = |appid: &str, api: &str, suggest: &str| {
+        format!(r#"modgate_app_verdicts_total{{api="{api}",appid="{appid}",suggest="{suggest}"}}"#)
+    };
+    assert!(
+        scrape.contains(&format!("{} 0", series(APPID, "msg_sec_check", "risky"))),
+        "{scrape}"
+    );
+    for (appid, secret) in [(APPID, SECRET), (APPID2, SECRET2)] {
+        let t = s.token_for(appid, secret).await;
+        let body = r#"{"content":"出售冰毒","version":2,"scene":2,"openid":"u1"}"#;
+        assert_eq!(s.check(&t, body).await["errcode"], 61010);
+        s.post(
+            &format!("/wxa/visit/report?access_token={t}"),
+            r#"{"openid":"u1"}"#,
+        )
+        .await;
+        for _ in 0..3 {
+            s.check(&t, body).await;
+        }
+    }
+    let scrape = s.metrics_text().await;
+    // Two admitted (the rate is two a minute, the first call was refused for the visit).
+    let value = |line: &str| -> f64 {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("no {line} in {scrape}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value(&series(APPID, "msg_sec_check", "risky")),
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        value(&format!(
+            r#"modgate_app_refusals_total{{api="msg_sec_check",appid="{APPID}",reason="visit"}}"#
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            r#"modgate_app_refusals_total{{api="msg_sec_check",appid="{APPID}",reason="rate"}}"#
+        )),
+        2.0
+    );
+    // The unlisted app: in the totals, not in series of its own.
+    assert!(
+        !scrape
+            .lines()
+            .any(|l| l.starts_with("modgate_app_") && l.contains(APPID2)),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(r#"modgate_limit_refusals_total{api="msg_sec_check",reason="rate"}"#),
+        4.0
+    );
+    s.shutdown().await;
+}
+
 #[test]
 fn the_dashboard_charts_only_catalogued_metrics() {
     let json: serde_json::Value = serde_json::from_str(

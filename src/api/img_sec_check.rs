@@ -65,6 +65,8 @@ pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Re
     let label = Label::from_code(verdict.result.label).unwrap_or(Label::Other);
     gw.metrics
         .verdict(Api::ImgSecCheck, verdict.result.suggest, label);
+    gw.metrics
+        .app_verdict(app.appid(), Api::ImgSecCheck, verdict.result.suggest);
     if verdict.result.suggest == Suggest::Risky {
         Err(ApiError::RiskyContent)
     } else {

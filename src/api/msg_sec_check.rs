@@ -144,7 +144,7 @@ async fn v2(
             )
         },
     );
-    Ok(v2_reply(gw, &verdict, trace_id.as_str()))
+    Ok(v2_reply(gw, app, &verdict, trace_id.as_str()))
 }
 
 /// A text verdict as a review item.
@@ -196,12 +196,14 @@ fn review_item(
     }
 }
 
-fn v2_reply(gw: &Gateway, verdict: &Verdict, trace_id: &str) -> Reply {
+fn v2_reply(gw: &Gateway, app: &App, verdict: &Verdict, trace_id: &str) -> Reply {
     gw.metrics.verdict(
         Api::MsgSecCheck,
         verdict.result.suggest,
         verdict.result.label,
     );
+    gw.metrics
+        .app_verdict(app.appid(), Api::MsgSecCheck, verdict.result.suggest);
     let body = V2Body::new(trace_id, verdict, gw.config.engine.reveal_builtin_words);
     let mut json = Vec::with_capacity(256);
     body.write_json(&mut json);
@@ -243,6 +245,8 @@ async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
         verdict.result.suggest,
         verdict.result.label,
     );
+    gw.metrics
+        .app_verdict(app.appid(), Api::MsgSecCheck, verdict.result.suggest);
     if verdict.result.suggest == Suggest::Risky {
         let errmsg = format!("risky content rid: {}", gw.rid());
         Ok(Reply {

@@ -49,6 +49,7 @@
 //! | `limits.visit_report_per_minute` / `visit_report_per_day` | `2000` / `1000000` |
 //! | `limits.risk_rank_per_minute` / `risk_rank_per_day` | `2000` / `1000000` |
 //! | `log.format` | `"text"` (`"json"`: one object per line) |
+//! | `metrics.apps` | none (apps whose checks and refusals get series of their own; at most 100) |
 //!
 //! The file is one source: `MODGATE_SECTION__KEY` environment variables override it and secrets
 //! may be read from files ([`sources`]).
@@ -59,6 +60,7 @@ mod engine;
 mod limits;
 mod log;
 mod media;
+mod metrics;
 mod review;
 mod risk;
 mod server;
@@ -76,6 +78,7 @@ pub use engine::{EngineConfig, RawEngine, RawLexiconFile};
 pub use limits::{LimitsConfig, RawLimits, VisitCheck};
 pub use log::{LogConfig, LogFormat, RawLog};
 pub use media::{DEFAULT_PUSH_RETRY_SECS, MediaConfig, RawMedia};
+pub use metrics::{MAX_APPS_WITH_SERIES, MetricsConfig, RawMetrics};
 pub use review::{RawReview, ReviewSettings};
 pub use risk::{RawRisk, RiskSettings};
 pub use server::{AdminConfig, RawAdmin, RawServer, ServerConfig};
@@ -124,6 +127,7 @@ pub struct RawConfig {
     pub review: RawReview,
     pub upstream: RawUpstream,
     pub log: RawLog,
+    pub metrics: RawMetrics,
     pub apps: Vec<RawApp>,
 }
 
@@ -142,6 +146,7 @@ pub struct Config {
     /// Pass-through mode, when `[upstream] url` is set.
     pub upstream: Option<UpstreamConfig>,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     pub apps: Vec<AppConfig>,
 }
 
@@ -225,6 +230,7 @@ impl RawConfig {
         let limits = limits::validate(self.limits, &mut errs);
         let upstream = upstream::validate(self.upstream, &mut errs);
         let log = log::validate(self.log, &mut errs);
+        let metrics = metrics::validate(self.metrics, &mut errs);
         let apps = apps::validate(self.apps, &mut errs);
         if errs.0.is_empty() {
             Ok(Config {
@@ -239,6 +245,7 @@ impl RawConfig {
                 review,
                 upstream,
                 log,
+                metrics,
                 apps,
             })
         } else {
@@ -328,6 +335,7 @@ mod tests {
         );
         assert_eq!(example.review, defaults.review);
         assert_eq!(example.log, defaults.log);
+        assert_eq!(example.metrics, defaults.metrics);
     }
 
     #[test]

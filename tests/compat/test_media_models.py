@@ -54,8 +54,11 @@ MEDIA_LABELS = {100, 10001, 20001, 20002, 20006, 21000}
 
 def engine_verdict(text: str) -> dict:
     """The text engine's verdict on `text` itself (`modgate check`)."""
-    out = subprocess.run([BIN, "check", text], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["result"]
+    run = subprocess.run([BIN, "check", text], capture_output=True, text=True)
+    result = json.loads(run.stdout)["result"]
+    # The exit status says whether the text is risky (2 would be an error).
+    assert run.returncode == (1 if result["suggest"] == "risky" else 0), run
+    return result
 
 
 def distance(a: str, b: str) -> int:
