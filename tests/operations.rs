@@ -162,6 +162,21 @@ fn registered() -> BTreeSet<String> {
         .collect()
 }
 
+/// A risky check refused for the missing visit (61010), the visit, then three checks: with a
+/// rate of two a minute, one verdict and two rate refusals.
+async fn refused_then_checked(s: &TestServer, token: &str) {
+    let body = r#"{"content":"出售冰毒","version":2,"scene":2,"openid":"u1"}"#;
+    assert_eq!(s.check(token, body).await["errcode"], 61010);
+    s.post(
+        &format!("/wxa/visit/report?access_token={token}"),
+        r#"{"openid":"u1"}"#,
+    )
+    .await;
+    for _ in 0..3 {
+        s.check(token, body).await;
+    }
+}
+
 /// The process collector's metrics (the prometheus crate's, read from /proc).
 const PROCESS: [&str; 7] = [
     "process_cpu_seconds_total",
@@ -187,16 +202,7 @@ async fn the_metric_catalogue_matches_the_code_and_promtool_accepts_a_scrape() {
     ))
     .await;
     let t = s.token().await;
-    let body = r#"{"content":"出售冰毒","version":2,"scene":2,"openid":"u1"}"#;
-    s.check(&t, body).await;
-    s.post(
-        &format!("/wxa/visit/report?access_token={t}"),
-        r#"{"openid":"u1"}"#,
-    )
-    .await;
-    for _ in 0..3 {
-        s.check(&t, body).await;
-    }
+    refused_then_checked(&s, &t).await;
     let scrape = s.metrics_text().await;
     let exposed: BTreeSet<String> = scrape
         .lines()
@@ -265,16 +271,7 @@ async fn listed_apps_get_series_of_their_own_and_others_do_not() {
     );
     for (appid, secret) in [(APPID, SECRET), (APPID2, SECRET2)] {
         let t = s.token_for(appid, secret).await;
-        let body = r#"{"content":"出售冰毒","version":2,"scene":2,"openid":"u1"}"#;
-        assert_eq!(s.check(&t, body).await["errcode"], 61010);
-        s.post(
-            &format!("/wxa/visit/report?access_token={t}"),
-            r#"{"openid":"u1"}"#,
-        )
-        .await;
-        for _ in 0..3 {
-            s.check(&t, body).await;
-        }
+        refused_then_checked(&s, &t).await;
     }
     let scrape = s.metrics_text().await;
     // Two admitted (the rate is two a minute, the first call was refused for the visit).
