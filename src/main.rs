@@ -277,7 +277,10 @@ fn healthcheck(config: Option<&std::path::Path>, admin: Option<&str>, timeout: f
             }
         },
     };
+    // A zero or unreadable timeout would make every socket call fail at once: use the default.
     let timeout = std::time::Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
         .unwrap_or(std::time::Duration::from_secs(3));
     match offline::ready(&addr, timeout) {
         Ok(body) => {

@@ -44,8 +44,15 @@ pub fn layered(
         .into_iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
         .collect();
-    // Apps added by index must be added in order (`…__0__…` before `…__1__…`).
-    vars.sort();
+    // Apps added by index must be added in order (`…__2__…` before `…__10__…`).
+    vars.sort_by_cached_key(|(name, _)| {
+        name.split("__")
+            .map(|p| match p.parse::<usize>() {
+                Ok(i) => (0, i, String::new()),
+                Err(_) => (1, 0, p.to_ascii_lowercase()),
+            })
+            .collect::<Vec<_>>()
+    });
     for (name, value) in &vars {
         if let Err(message) = apply(&mut table, name, value) {
             errors.push(ConfigError {
@@ -358,6 +365,25 @@ mod tests {
         // An integer and a boolean, read as text where the key is text.
         assert_eq!(c.state.redis_prefix, "12345");
         assert_eq!(c.state.data_dir, std::path::PathBuf::from("true"));
+    }
+
+    #[test]
+    fn apps_added_by_index_are_added_in_numeric_order() {
+        let vars: Vec<(String, String)> = (0..12)
+            .flat_map(|i| {
+                [
+                    (format!("MODGATE_APPS__{i}__APPID"), format!("wx{i:016x}")),
+                    (
+                        format!("MODGATE_APPS__{i}__SECRET"),
+                        "0123456789abcdef0123456789abcdef".to_owned(),
+                    ),
+                ]
+            })
+            .collect();
+        let c = layered("", vars).unwrap();
+        let appids: Vec<String> = c.apps.iter().map(|a| a.appid.clone()).collect();
+        let want: Vec<String> = (0..12).map(|i| format!("wx{i:016x}")).collect();
+        assert_eq!(appids, want);
     }
 
     #[test]
