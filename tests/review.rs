@@ -368,3 +368,122 @@ async fn sampled_passes_filters_release_allow_feedback_and_retention() {
     assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
     s.shutdown().await;
 }
+
+/// An admin call made with `token`.
+async fn as_holder(
+    s: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s
+        .client
+        .request(method, s.admin_url(path))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+/// Named admin tokens: the holder of a reviewer token reads and works the queue under its own
+/// name (whatever the body says, and recorded so in the audit log), and is refused every other
+/// change and feedback into tables; an admin token changes things; the shared token still works.
+#[tokio::test]
+async fn named_tokens_review_as_their_holder_and_reviewers_change_nothing_else() {
+    const ALICE: &str = "alice-reviewer-token-0001";
+    const OPS: &str = "ops-admin-token-000000001";
+    let dir = fresh_dir("review-tokens");
+    let tokens = format!(
+        "[[admin.tokens]]\nname = \"alice\"\ntoken = \"{ALICE}\"\nrole = \"reviewer\"\n\
+         [[admin.tokens]]\nname = \"ops\"\ntoken = \"{OPS}\"\nrole = \"admin\"\n"
+    );
+    let s = TestServer::start_with(&config(&dir, 0, "").replace(
+        "[admin]\ntoken = \"test-admin-token\"\n",
+        &format!("[admin]\ntoken = \"test-admin-token\"\n{tokens}"),
+    ))
+    .await;
+    let t = s.token().await;
+    // The admin token adds a word; the reviewer's cannot, nor touch apps or banks.
+    let word = json!([{"keyword": "蓝莓果酱", "label": 20001, "level": 70, "suggest": "review"}]);
+    let path = format!("/admin/apps/{APPID}/keywords");
+    let (st, v) = as_holder(&s, ALICE, Method::POST, &path, Some(word.clone())).await;
+    assert_eq!(st, 403, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("admin token"), "{v}");
+    let (st, _) = as_holder(
+        &s,
+        ALICE,
+        Method::PUT,
+        &format!("/admin/apps/{APPID}"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _) = as_holder(
+        &s,
+        ALICE,
+        Method::PUT,
+        "/admin/banks/global",
+        Some(json!([])),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, v) = as_holder(&s, OPS, Method::POST, &path, Some(word)).await;
+    assert_eq!(st, 200, "{v}");
+    // It reads.
+    let (st, v) = as_holder(&s, ALICE, Method::GET, "/admin/apps", None).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, _) = as_holder(
+        &s,
+        "not-a-token-at-all-00000",
+        Method::GET,
+        "/admin/apps",
+        None,
+    )
+    .await;
+    assert_eq!(st, 401);
+
+    // A review item, claimed and decided by alice whatever name the body gives.
+    let v = s.check(&t, &body("我朋友卖蓝莓果酱")).await;
+    assert_eq!(v["result"]["suggest"], "review", "{v}");
+    let id = v["trace_id"].as_str().unwrap().to_owned();
+    let item = |action: &str| format!("/admin/review/items/{id}/{action}");
+    let (st, v) = as_holder(&s, ALICE, Method::POST, &item("claim"), Some(json!({}))).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["claim"]["reviewer"], "alice");
+    // Feedback would change the app's table: not with a reviewer's token.
+    let decision = json!({"reviewer": "mallory", "outcome": "risky", "feedback": true});
+    let (st, v) = as_holder(&s, ALICE, Method::POST, &item("decision"), Some(decision)).await;
+    assert_eq!(st, 403, "{v}");
+    let decision = json!({"reviewer": "mallory", "outcome": "risky", "reason": "sells it"});
+    let (st, v) = as_holder(&s, ALICE, Method::POST, &item("decision"), Some(decision)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["decision"]["reviewer"], "alice");
+    let (st, v) = as_holder(&s, ALICE, Method::GET, "/admin/review/audit", None).await;
+    assert_eq!(st, 200, "{v}");
+    let audit = v.as_array().unwrap();
+    assert_eq!(audit.len(), 1, "{v}");
+    assert_eq!(audit[0]["id"], id.as_str());
+    assert_eq!(
+        audit[0]["reviewer"], "alice",
+        "the token's holder, not the body's name"
+    );
+
+    // The shared token still works, with the reviewer named in the body.
+    let v = s.check(&t, &body("他也卖蓝莓果酱")).await;
+    let id = v["trace_id"].as_str().unwrap().to_owned();
+    let (st, v) = act(&s, &id, "claim", json!({"reviewer": "bob"})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["claim"]["reviewer"], "bob");
+    let (st, _) = act(&s, &id, "release", json!({})).await;
+    assert_eq!(st, 400, "the shared token names no reviewer");
+    s.shutdown().await;
+}

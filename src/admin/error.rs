@@ -23,6 +23,9 @@ pub enum AdminError {
     /// 401: no bearer token, or the wrong one.
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// 403: the caller's role does not allow it (the message says why).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 404: what the request names does not exist (the message says what).
     #[error("{0}")]
     NotFound(&'static str),
@@ -67,6 +70,7 @@ impl AdminError {
         match self {
             AdminError::BadRequest(_) | AdminError::InvalidApp(_) => StatusCode::BAD_REQUEST,
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::NotFound(_) | AdminError::Disabled => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Conflict(_) => StatusCode::CONFLICT,

@@ -5,8 +5,11 @@
 //! load balancer stops sending new requests) and names the media models loaded; `/metrics` is
 //! the Prometheus text format.
 //!
-//! Every `/admin/*` route needs `Authorization: Bearer <admin.token>` (compared in constant
-//! time; 401 otherwise; the routes do not exist without a configured token). Handlers return
+//! Every `/admin/*` route needs `Authorization: Bearer <token>`: the shared `admin.token`, or
+//! one of the named `[[admin.tokens]]` (compared in constant time; 401 otherwise; the routes do
+//! not exist without a configured token). A named token's holder is the reviewer of the review
+//! actions made with it; a `reviewer` token reads everything and works the review queue, and
+//! is answered 403 for any other change. Handlers return
 //! `Result<Response, AdminError>`, and [`AdminError::into_response`] is the one place an error
 //! becomes an answer (JSON `{"error": "..."}`). Changes to stored documents go
 //! through the catalog ([`crate::catalog::Documents`]): validated in full, stored, and only
@@ -32,6 +35,7 @@ use subtle::ConstantTimeEq;
 
 pub use error::AdminError;
 
+use crate::config::Role;
 use crate::gateway::Gateway;
 use crate::transport::body;
 use crate::transport::response::{Response, json_response};
@@ -118,28 +122,70 @@ fn text(status: StatusCode, body: &'static str) -> Response {
     resp
 }
 
-/// Checks the bearer token, then routes one `/admin/...` request.
-async fn api(gw: &Gateway, req: Request<RequestBody>) -> Answer {
-    let token = gw.config.admin.token.as_ref().ok_or(AdminError::Disabled)?;
+/// Who makes an admin request: a named token's holder, or whoever holds the shared token.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The named token's name (`None`: the shared `admin.token`).
+    pub name: Option<String>,
+    pub role: Role,
+}
+
+/// The caller the request's bearer token names. Every configured token is compared, in
+/// constant time, whichever matches.
+fn authenticate(gw: &Gateway, req: &Request<RequestBody>) -> Result<Caller, AdminError> {
+    let admin = &gw.config.admin;
+    if admin.token.is_none() && admin.tokens.is_empty() {
+        return Err(AdminError::Disabled);
+    }
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
-        return Err(AdminError::Unauthorized);
+        .unwrap_or("")
+        .as_bytes();
+    let mut caller = None;
+    if let Some(shared) = &admin.token
+        && bool::from(presented.ct_eq(shared.expose().as_bytes()))
+    {
+        caller = Some(Caller {
+            name: None,
+            role: Role::Admin,
+        });
     }
+    for t in &admin.tokens {
+        if bool::from(presented.ct_eq(t.token.expose().as_bytes())) {
+            caller = Some(Caller {
+                name: Some(t.name.clone()),
+                role: t.role,
+            });
+        }
+    }
+    caller.ok_or(AdminError::Unauthorized)
+}
+
+/// Checks the bearer token and the caller's role, then routes one `/admin/...` request.
+async fn api(gw: &Gateway, req: Request<RequestBody>) -> Answer {
+    let caller = authenticate(gw, &req)?;
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
     let method = req.method().clone();
+    // A reviewer reads everything and works the review queue; it changes nothing else.
+    if caller.role == Role::Reviewer
+        && method != Method::GET
+        && !(segments.first() == Some(&"review") && method == Method::POST)
+    {
+        return Err(AdminError::Forbidden(
+            "a reviewer's token reads and reviews; changing apps, tables, banks, lists or jobs needs an admin token",
+        ));
+    }
     let allow = |allowed: &'static str| Err(AdminError::MethodNotAllowed(allowed));
     match (segments.as_slice(), method) {
         (["apps"], Method::GET) => apps::list(gw),
         (["apps"], _) => allow("GET"),
         (["apps", appid, "usage"], Method::GET) => apps::usage(gw, appid).await,
         (["apps", _, "usage"], _) => allow("GET"),
-        (["review", rest @ ..], method) => review::route(gw, rest, method, req).await,
+        (["review", rest @ ..], method) => review::route(gw, &caller, rest, method, req).await,
         (["apps", appid], Method::GET) => apps::get(gw, appid),
         (["apps", appid], Method::PUT) => apps::put(gw, appid, req).await,
         (["apps", _], _) => allow("GET, PUT"),

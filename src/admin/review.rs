@@ -36,6 +36,7 @@ const MAX_LIST: usize = 1000;
 /// Routes `/admin/review/...` (the segments after `review`).
 pub(super) async fn route(
     gw: &Gateway,
+    caller: &super::Caller,
     segments: &[&str],
     method: Method,
     req: Request<RequestBody>,
@@ -50,10 +51,10 @@ pub(super) async fn route(
         },
         (["items", _], _) => allow("GET"),
         (["items", id, action @ ("claim" | "release")], Method::POST) => {
-            claim(gw, id, action, req).await
+            claim(gw, caller, id, action, req).await
         }
         (["items", _, "claim" | "release"], _) => allow("POST"),
-        (["items", id, "decision"], Method::POST) => decide(gw, id, req).await,
+        (["items", id, "decision"], Method::POST) => decide(gw, caller, id, req).await,
         (["items", _, "decision"], _) => allow("POST"),
         (["audit"], Method::GET) => {
             let limit = limit(&req)?;
@@ -126,13 +127,16 @@ async fn list(gw: &Gateway, req: &Request<RequestBody>) -> Answer {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClaimBody {
-    reviewer: String,
+    /// Required with the shared token; with a named token the token's name is the reviewer.
+    #[serde(default)]
+    reviewer: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
-    reviewer: String,
+    #[serde(default)]
+    reviewer: Option<String>,
     outcome: Outcome,
     #[serde(default)]
     reason: String,
@@ -142,6 +146,16 @@ struct DecisionBody {
     keyword: Option<String>,
     #[serde(default)]
     label: Option<u32>,
+}
+
+/// Who reviews: a named token's holder (whatever the body says), else the body's `reviewer`.
+fn reviewer_of(caller: &super::Caller, named: Option<&str>) -> Result<String, AdminError> {
+    if let Some(name) = &caller.name {
+        return Ok(name.clone());
+    }
+    let name = named.unwrap_or("");
+    reviewer_ok(name)?;
+    Ok(name.trim().to_owned())
 }
 
 /// A reviewer's name, checked.
@@ -159,27 +173,42 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, AdminError> {
     serde_json::from_slice(bytes).map_err(|e| AdminError::BadRequest(format!("invalid body: {e}")))
 }
 
-async fn claim(gw: &Gateway, id: &str, action: &str, req: Request<RequestBody>) -> Answer {
+async fn claim(
+    gw: &Gateway,
+    caller: &super::Caller,
+    id: &str,
+    action: &str,
+    req: Request<RequestBody>,
+) -> Answer {
     let b: ClaimBody = parse(&read_body(gw, req).await?)?;
-    reviewer_ok(&b.reviewer)?;
+    let reviewer = reviewer_of(caller, b.reviewer.as_deref())?;
     let now = gw.clock.now_ms();
     let item = if action == "claim" {
-        gw.review.claim(id, b.reviewer.trim(), now).await?
+        gw.review.claim(id, &reviewer, now).await?
     } else {
-        gw.review.release(id, b.reviewer.trim(), now).await?
+        gw.review.release(id, &reviewer, now).await?
     };
     ok(&item)
 }
 
-async fn decide(gw: &Gateway, id: &str, req: Request<RequestBody>) -> Answer {
+async fn decide(
+    gw: &Gateway,
+    caller: &super::Caller,
+    id: &str,
+    req: Request<RequestBody>,
+) -> Answer {
     let b: DecisionBody = parse(&read_body(gw, req).await?)?;
-    reviewer_ok(&b.reviewer)?;
+    let reviewer = reviewer_of(caller, b.reviewer.as_deref())?;
+    if b.feedback && caller.role == crate::config::Role::Reviewer {
+        return Err(AdminError::Forbidden(
+            "feedback changes an app's keyword table or hash bank: it needs an admin token",
+        ));
+    }
     if b.reason.chars().count() > MAX_REASON_CHARS {
         return Err(AdminError::BadRequest(format!(
             "reason is longer than {MAX_REASON_CHARS} characters"
         )));
     }
-    let reviewer = b.reviewer.trim().to_owned();
     let now = gw.clock.now_ms();
     let item = gw.review.may_decide(id, &reviewer, now).await?;
     let feedback = if b.feedback {

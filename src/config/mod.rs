@@ -81,7 +81,10 @@ pub use media::{DEFAULT_PUSH_RETRY_SECS, MediaConfig, RawMedia};
 pub use metrics::{MAX_APPS_WITH_SERIES, MetricsConfig, RawMetrics};
 pub use review::{RawReview, ReviewSettings};
 pub use risk::{RawRisk, RiskSettings};
-pub use server::{AdminConfig, RawAdmin, RawServer, ServerConfig};
+pub use server::{
+    AdminConfig, AdminToken, MIN_NAMED_TOKEN_CHARS, RawAdmin, RawAdminToken, RawServer, Role,
+    ServerConfig,
+};
 pub use sources::{ENV_PREFIX, layered};
 pub use state::{Backend, RawState, StateConfig};
 pub use tokens::{RawTokens, TokenConfig};
@@ -485,6 +488,39 @@ encoding_aes_key = ""
         assert_eq!(c.media.lease, std::time::Duration::from_secs(60));
         let errs = Config::from_toml("[media]\nlease_secs = 0.5\n").unwrap_err();
         assert_eq!(errs.0[0].key, "media.lease_secs");
+    }
+
+    #[test]
+    fn named_admin_tokens_are_checked() {
+        let c = Config::from_toml(
+            "[[admin.tokens]]\nname = \"alice\"\ntoken = \"0123456789abcdef\"\nrole = \"reviewer\"\n",
+        )
+        .unwrap();
+        assert!(c.admin.token.is_none());
+        assert_eq!(c.admin.tokens.len(), 1);
+        assert_eq!(c.admin.tokens[0].name, "alice");
+        assert_eq!(c.admin.tokens[0].role, Role::Reviewer);
+        let errs = Config::from_toml(concat!(
+            "[admin]\ntoken = \"0123456789abcdef\"\n",
+            "[[admin.tokens]]\nname = \"a\"\ntoken = \"short\"\nrole = \"root\"\n",
+            "[[admin.tokens]]\nname = \"a\"\ntoken = \"0123456789abcdef\"\n",
+            "[[admin.tokens]]\nname = \"\"\ntoken = \"fedcba9876543210\"\nrole = \"admin\"\n",
+        ))
+        .unwrap_err();
+        let keys: Vec<&str> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "admin.tokens[0].token",
+                "admin.tokens[0].role",
+                "admin.tokens[1].name",
+                "admin.tokens[1].token",
+                "admin.tokens[1].role",
+                "admin.tokens[2].name",
+            ],
+            "{errs}"
+        );
+        assert!(errs.0[3].message.contains("same as another"), "{errs}");
     }
 
     #[test]

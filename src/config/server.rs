@@ -42,7 +42,49 @@ pub struct RawServer {
 pub struct RawAdmin {
     pub listen: Option<String>,
     pub token: Option<Secret>,
+    /// `[[admin.tokens]]`: named tokens, each with a role.
+    pub tokens: Option<Vec<RawAdminToken>>,
 }
+
+/// One `[[admin.tokens]]` entry.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdminToken {
+    pub name: Option<String>,
+    pub token: Option<Secret>,
+    pub role: Option<String>,
+}
+
+/// What an admin token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Read everything, claim and decide review items (without feedback into tables or banks);
+    /// change no app, table, bank, list or job.
+    Reviewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Reviewer => "reviewer",
+        }
+    }
+}
+
+/// A named admin token.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    /// Who holds it: recorded as the reviewer of the decisions made with it.
+    pub name: String,
+    pub token: Secret,
+    pub role: Role,
+}
+
+/// Named tokens are at least this long (they are compared, not rate limited).
+pub const MIN_NAMED_TOKEN_CHARS: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -64,9 +106,12 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
-    /// Bearer token for `/admin/*`. `None` disables those routes; `/metrics`, `/healthz` and
-    /// `/readyz` stay open, as scrapers and probes expect.
+    /// The shared bearer token for `/admin/*` (role admin; review decisions name the reviewer
+    /// in their body). Without it and without `tokens` those routes are off; `/metrics`,
+    /// `/healthz` and `/readyz` stay open, as scrapers and probes expect.
     pub token: Option<Secret>,
+    /// Named tokens: each request is made as the token's holder, in its role.
+    pub tokens: Vec<AdminToken>,
 }
 
 /// Validates `[server]`, adding every problem to `errs`.
@@ -151,9 +196,65 @@ pub(super) fn validate_admin(
         }
         other => other,
     };
+    let shared = token.clone();
+    let mut tokens: Vec<AdminToken> = Vec::new();
+    for (i, t) in raw.tokens.unwrap_or_default().into_iter().enumerate() {
+        let key = |field: &str| format!("admin.tokens[{i}].{field}");
+        let name = t.name.unwrap_or_default();
+        let n = name.trim().chars().count();
+        if n == 0 || n > 64 || name.chars().any(char::is_control) {
+            errs.push(
+                key("name"),
+                "1 to 64 characters, without control characters",
+            );
+        } else if tokens.iter().any(|o| o.name == name.trim()) {
+            errs.push(key("name"), format!("{name:?} is named twice"));
+        }
+        let token = match t.token {
+            Some(s) if s.expose().chars().count() >= MIN_NAMED_TOKEN_CHARS => s,
+            Some(_) => {
+                errs.push(
+                    key("token"),
+                    format!("at least {MIN_NAMED_TOKEN_CHARS} characters"),
+                );
+                Secret::new("")
+            }
+            None => {
+                errs.push(key("token"), "is required (or token_file)");
+                Secret::new("")
+            }
+        };
+        // One token, one holder: a decision's reviewer must be unambiguous.
+        if !token.expose().is_empty()
+            && (tokens.iter().any(|o| o.token == token) || shared.as_ref() == Some(&token))
+        {
+            errs.push(key("token"), "is the same as another admin token");
+        }
+        let role = match t.role.as_deref() {
+            Some("admin") => Role::Admin,
+            Some("reviewer") => Role::Reviewer,
+            Some(other) => {
+                errs.push(
+                    key("role"),
+                    format!("{other:?} is not a role (\"admin\" or \"reviewer\")"),
+                );
+                Role::Reviewer
+            }
+            None => {
+                errs.push(key("role"), "is required: \"admin\" or \"reviewer\"");
+                Role::Reviewer
+            }
+        };
+        tokens.push(AdminToken {
+            name: name.trim().to_owned(),
+            token,
+            role,
+        });
+    }
     let admin = AdminConfig {
         listen: errs.addr("admin.listen", raw.listen.as_deref(), DEFAULT_ADMIN_LISTEN),
         token,
+        tokens,
     };
     if admin.listen.port() != 0 && admin.listen == server.listen {
         errs.push("admin.listen", "must differ from server.listen");

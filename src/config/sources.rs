@@ -241,6 +241,16 @@ fn alone(parts: &[Part], value: &Value) -> Table {
 
 /// Replaces each `<secret>_file` key with the secret it names.
 fn read_secret_files(table: &mut Table, errors: &mut Vec<ConfigError>) {
+    // `[[admin.tokens]]` entries hold a token each.
+    if let Some(Value::Table(admin)) = table.get_mut("admin")
+        && let Some(Value::Array(list)) = admin.get_mut("tokens")
+    {
+        for (i, entry) in list.iter_mut().enumerate() {
+            if let Value::Table(t) = entry {
+                read_in(t, &format!("admin.tokens[{i}]"), &["token"], errors);
+            }
+        }
+    }
     for (section, keys) in SECRET_KEYS {
         match table.get_mut(*section) {
             Some(Value::Table(t)) => read_in(t, section, keys, errors),
@@ -427,8 +437,9 @@ mod tests {
         let password = dir.join("redis-password");
         std::fs::write(&password, "p@ss word\r\n").unwrap();
         let file = format!(
-            "[admin]\ntoken_file = {:?}\n[[apps]]\nappid = \"wx0000000000000001\"\n",
-            token.display()
+            "[admin]\ntoken_file = {:?}\n[[admin.tokens]]\nname = \"alice\"\nrole = \"reviewer\"\ntoken_file = {:?}\n[[apps]]\nappid = \"wx0000000000000001\"\n",
+            token.display(),
+            app_secret.display()
         );
         let c = config(
             &file,
@@ -445,6 +456,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.admin.token.unwrap().expose(), "s3cret-token");
+        assert_eq!(
+            c.admin.tokens[0].token.expose(),
+            "0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(
             c.apps[0].secret.expose(),
             "0123456789abcdef0123456789abcdef"
