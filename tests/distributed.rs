@@ -280,16 +280,24 @@ async fn three_instances_share_tokens_apps_tables_banks_risk_lists_and_an_exact_
     }
 }
 
-/// A free port below the kernel's ephemeral range.
+/// A free port below the kernel's ephemeral range, never one handed out before in this process
+/// (two tests running at once would otherwise find the same port free before either server
+/// binds it).
 fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
     let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
     // Spread concurrent runs of this suite (other checkouts) over a thousand ports.
     let first = low.saturating_sub(1 + u16::try_from(std::process::id() % 1000).unwrap());
-    (1024..=first)
+    let mut handed_out = HANDED_OUT.lock().unwrap();
+    let port = (1024..=first)
         .rev()
-        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("a free port below the ephemeral range")
+        .find(|&p| {
+            !handed_out.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        })
+        .expect("a free port below the ephemeral range");
+    handed_out.push(port);
+    port
 }
 
 /// A `redis-server` of this test's own, on a spare port, without persistence.
@@ -491,164 +499,6 @@ async fn the_review_queue_is_shared_by_every_instance() {
     })
     .await;
     assert_eq!(metric(&a, "modgate_review_decisions_total").await, 1.0);
-    a.shutdown().await;
-    b.shutdown().await;
-}
-
-/// Runs openssl with `args` in `dir`.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/test installs it)");
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
-
-/// Redis over TLS, as managed services offer it: a certificate from a private CA and a
-/// password. The gateway reaches it with `rediss://`, the CA from `redis_ca_file` and the
-/// password from `redis_password_file`, and everything kept in Redis works through it; without
-/// the CA (the system's roots do not know it) the start fails instead of talking in clear.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_over_tls_with_a_private_ca_and_a_password_from_a_file() {
-    let dir = fresh_dir("redis-tls");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=modgate test CA",
-        ],
-    );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    std::fs::write(dir.join("password"), "s3cret pass\n").unwrap();
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args([
-            "--tls-cert-file",
-            "server.pem",
-            "--tls-key-file",
-            "server.key",
-        ])
-        .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
-        .args([
-            "--requirepass",
-            "s3cret pass",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (scripts/test installs it)");
-    let _redis = OwnRedis { port, child };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("rediss://127.0.0.1:{port}/0");
-    let tls = |extra: &str| {
-        config(&url, &fresh_prefix("tls")).replace(
-            "[state]\n",
-            &format!(
-                "[state]\nredis_password_file = \"{}\"\n{extra}",
-                dir.join("password").display()
-            ),
-        )
-    };
-
-    // The system's roots do not know this CA: the start fails.
-    let refused = modgate::build(
-        modgate::config::Config::from_toml(&tls("")).unwrap(),
-        modgate::Options::default(),
-    )
-    .await;
-    let Err(e) = refused else {
-        panic!("started without the CA")
-    };
-    let e = e.to_string();
-    assert!(e.contains("shared state"), "{e}");
-
-    let with_ca = tls(&format!(
-        "redis_ca_file = \"{}\"\n",
-        dir.join("ca.pem").display()
-    ));
-    let a = TestServer::start_with(&with_ca).await;
-    let b = TestServer::start_with(&with_ca).await;
-    // A token from one instance is good on the other, and the daily quota counts in Redis.
-    let t = a.token_for(APPID2, SECRET2).await;
-    visit(&a, &t, "u-tls").await;
-    let v = b.check(&t, &body("你好", "u-tls")).await;
-    assert_eq!(v["errcode"], 0, "{v}");
-    let (_, quota) = a
-        .post(
-            &format!("/cgi-bin/openapi/quota/get?access_token={t}"),
-            r#"{"cgi_path":"/wxa/msg_sec_check"}"#,
-        )
-        .await;
-    assert_eq!(quota["quota"]["used"], 1, "{quota}");
-    assert!(
-        a.metrics_text()
-            .await
-            .contains("modgate_state_backend_up 1")
-    );
     a.shutdown().await;
     b.shutdown().await;
 }
