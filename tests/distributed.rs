@@ -280,26 +280,6 @@ async fn three_instances_share_tokens_apps_tables_banks_risk_lists_and_an_exact_
     }
 }
 
-/// A free port below the kernel's ephemeral range, never one handed out before in this process
-/// (two tests running at once would otherwise find the same port free before either server
-/// binds it).
-fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
-    // Spread concurrent runs of this suite (other checkouts) over a thousand ports.
-    let first = low.saturating_sub(1 + u16::try_from(std::process::id() % 1000).unwrap());
-    let mut handed_out = HANDED_OUT.lock().unwrap();
-    let port = (1024..=first)
-        .rev()
-        .find(|&p| {
-            !handed_out.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
-        })
-        .expect("a free port below the ephemeral range");
-    handed_out.push(port);
-    port
-}
-
 /// A `redis-server` of this test's own, on a spare port, without persistence.
 struct OwnRedis {
     port: u16,

@@ -12,18 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{Value, json};
 
-/// A free port below the kernel's ephemeral range.
-fn free_port() -> u16 {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
-    // Spread concurrent runs of this suite (other checkouts) over a thousand ports.
-    let first = low.saturating_sub(1 + u16::try_from(std::process::id() % 1000).unwrap());
-    (1024..=first)
-        .rev()
-        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        .expect("a free port below the ephemeral range")
-}
-
 /// The redis-server, stopped with the test.
 struct OwnRedis(Child);
 

@@ -188,13 +188,12 @@ impl Matcher {
             word_end.push(u32::try_from(words.len()).map_err(|_| MatcherError::TooMany)?);
             meta.push((rule.label, rule.suggest, rule.score));
             let (left, right) = edges(&rule.word);
+            let edges = by_pattern
+                .get(&norm.text)
+                .map_or((left, right), |o| (o.edges.0 && left, o.edges.1 && right));
             match by_pattern.get_mut(&norm.text) {
-                Some(old) if old.rank >= rule.rank() => {
-                    old.edges = (old.edges.0 && left, old.edges.1 && right);
-                }
-                old => {
-                    let edges =
-                        old.map_or((left, right), |o| (o.edges.0 && left, o.edges.1 && right));
+                Some(old) if old.rank >= rule.rank() => old.edges = edges,
+                _ => {
                     let candidate = Candidate {
                         rule: id,
                         rank: rule.rank(),

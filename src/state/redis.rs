@@ -339,24 +339,19 @@ impl RedisState {
         prefix: &str,
         visit_ttl: Duration,
     ) -> Result<RedisState, StateError> {
+        if url.starts_with("rediss:") {
+            // rustls needs its process-wide provider before any TLS client is built.
+            crate::transport::install_tls_provider();
+        }
         let client = match ca {
-            Some(pem) => {
-                // rustls needs its process-wide provider before any TLS client is built.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                redis::Client::build_with_tls(
-                    url,
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem.to_vec()),
-                    },
-                )
-            }
-            None => {
-                if url.starts_with("rediss:") {
-                    let _ = rustls::crypto::ring::default_provider().install_default();
-                }
-                redis::Client::open(url)
-            }
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+            None => redis::Client::open(url),
         }
         .map_err(unavailable)?;
         let config = redis::aio::ConnectionManagerConfig::new()
