@@ -50,6 +50,7 @@ pub mod tenants;
 pub mod token;
 pub mod transport;
 pub mod upstream;
+pub mod usage;
 pub mod vision;
 
 pub use app::{Listeners, Options, RunError, build, run, serve, stored_table};

@@ -15,6 +15,7 @@ use crate::limits::Metered;
 use crate::review::metrics::ReviewMetrics;
 use crate::state::metrics::StateMetrics;
 use crate::upstream::metrics::UpstreamMetrics;
+use crate::usage::{Checked, Usage};
 
 /// The WeChat-compatible APIs, as metric label values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +83,9 @@ pub struct Metrics {
     quota_admitted: IntCounterVec,
     visits: prometheus::IntGauge,
     skipped: IntCounterVec,
-    /// Apps with series of their own (`[metrics] apps`), and those series.
-    apps: Arc<std::collections::HashSet<String>>,
-    app_verdicts: IntCounterVec,
-    app_refusals: IntCounterVec,
+    /// Each app's verdicts and refusals: the console's history, and the series of the apps
+    /// listed in `[metrics] apps`.
+    pub usage: Arc<Usage>,
     /// Children resolved once, so the hot path skips hashing label values. Filled lazily, so
     /// a series appears in `/metrics` only once it has happened.
     hot: Arc<Hot>,
@@ -114,6 +114,13 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Result<Self, prometheus::Error> {
+        Self::with_apps(&[])
+    }
+
+    /// Creates and registers every metric, with series of their own for `apps` (their
+    /// verdicts and refusals, each at zero from the start). Other apps are counted only in the
+    /// deployment's totals, so the number of series stays the operator's choice.
+    pub fn with_apps(apps: &[String]) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -240,22 +247,7 @@ impl Metrics {
             &["kind"],
         )?;
         registry.register(Box::new(skipped.clone()))?;
-        let app_verdicts = IntCounterVec::new(
-            Opts::new(
-                "modgate_app_verdicts_total",
-                "Verdicts of the apps listed in metrics.apps, by app, API and suggest",
-            ),
-            &["appid", "api", "suggest"],
-        )?;
-        let app_refusals = IntCounterVec::new(
-            Opts::new(
-                "modgate_app_refusals_total",
-                "Calls of the apps listed in metrics.apps refused by a limit, by app, API and reason",
-            ),
-            &["appid", "api", "reason"],
-        )?;
-        registry.register(Box::new(app_verdicts.clone()))?;
-        registry.register(Box::new(app_refusals.clone()))?;
+        let usage = Arc::new(Usage::new(&registry, apps)?);
         let media = MediaMetrics::new(&registry)?;
         let state = StateMetrics::new(&registry)?;
         let review = ReviewMetrics::new(&registry)?;
@@ -280,9 +272,7 @@ impl Metrics {
             quota_admitted,
             visits,
             skipped,
-            apps: Arc::default(),
-            app_verdicts,
-            app_refusals,
+            usage,
             hot: Arc::default(),
         })
     }
@@ -371,38 +361,14 @@ impl Metrics {
     }
 
     /// The gauge of the share of requests shed.
-    /// Gives `apps` series of their own (their verdicts and refusals, by API), each at zero
-    /// from the start. Other apps are counted only in the deployment's totals, so the number of
-    /// series stays the operator's choice.
-    pub fn with_app_series(mut self, apps: &[String]) -> Self {
-        for appid in apps {
-            for api in [Api::MsgSecCheck, Api::ImgSecCheck] {
-                for suggest in [Suggest::Pass, Suggest::Review, Suggest::Risky] {
-                    self.app_verdicts
-                        .with_label_values(&[appid, api.as_str(), suggest.as_str()]);
-                }
-            }
-        }
-        self.apps = Arc::new(apps.iter().cloned().collect());
-        self
+    /// Records a verdict of `appid`'s.
+    pub fn app_verdict(&self, appid: &str, api: Checked, suggest: Suggest) {
+        self.usage.verdict(appid, api, suggest);
     }
 
-    /// Records a verdict of `appid`'s, when it has series of its own.
-    pub fn app_verdict(&self, appid: &str, api: Api, suggest: Suggest) {
-        if !self.apps.is_empty() && self.apps.contains(appid) {
-            self.app_verdicts
-                .with_label_values(&[appid, api.as_str(), suggest.as_str()])
-                .inc();
-        }
-    }
-
-    /// Records a call of `appid`'s refused by a limit, when it has series of its own.
+    /// Records a call of `appid`'s refused by a limit.
     pub fn app_refusal(&self, appid: &str, api: Metered, reason: &'static str) {
-        if !self.apps.is_empty() && self.apps.contains(appid) {
-            self.app_refusals
-                .with_label_values(&[appid, api.as_str(), reason])
-                .inc();
-        }
+        self.usage.refusal(appid, api.as_str(), reason);
     }
 
     /// A stored record of `kind` could not be used at start and was skipped.

@@ -24,8 +24,9 @@ const LAYERS: &[&[&str]] = &[
         "transport",
         "vision",
     ],
-    // Decision math of the limits; the validated configuration, one settings type per section.
-    &["limits", "config"],
+    // Decision math of the limits; the validated configuration, one settings type per section;
+    // each app's verdicts and refusals over time.
+    &["limits", "config", "usage"],
     // Backend traits and their implementations: keys, counters and bytes; and the platform
     // itself, behind the gateway in pass-through mode.
     &["state", "upstream"],

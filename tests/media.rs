@@ -251,6 +251,10 @@ impl Origin {
             "/banked.png" | "/copy.jpg" | "/qr.png" | "/other.png" => {
                 Response::new(full(fixture(&path)))
             }
+            // There for its first fetch only.
+            "/once.png" if self.hits("/once.png") == 1 => {
+                Response::new(full(fixture("/other.png")))
+            }
             "/audio.mp3" => Response::new(full(mp3())),
             "/page.html" => Response::new(full("<html><body>hello</body></html>")),
             "/image.png.gz" => Response::builder()
@@ -1215,15 +1219,16 @@ async fn verdict_for(s: &TestServer, r: &Receiver, token: &str, url: &str, kind:
 }
 
 /// An image whose verdict is `review` waits in the review queue with its URL, analysis and hash;
-/// a reviewer who confirms it risky with feedback puts the hash in the app's bank, and the next
-/// submission of the image is risky.
+/// the reviewer sees the file through the admin listener; a reviewer who confirms it risky with
+/// feedback puts the hash in the app's bank, and the next submission of the image is risky. The
+/// verdicts are counted for the app (its Prometheus series, its usage history).
 #[tokio::test]
 async fn a_review_image_is_queued_and_a_confirmed_risky_one_joins_the_bank() {
     let origin = Origin::default();
     let o = origin.start().await;
     let r = Receiver::new();
     let config = format!(
-        "{}\n[review]\npass_sample_every = 0\n",
+        "{}\n[review]\npass_sample_every = 0\n[metrics]\napps = [\"{APPID2}\"]\n",
         gateway_config(r.start().await, "", "")
     );
     let s = TestServer::start_with(&config).await;
@@ -1266,6 +1271,70 @@ async fn a_review_image_is_queued_and_a_confirmed_risky_one_joins_the_bank() {
     assert_eq!(item["content"]["media_type"], "image");
     assert_eq!(item["content"]["hash"], hash.as_str());
     assert_eq!(item["content"]["analysis"]["result"], push["result"]);
+
+    // The file, fetched again by the gateway for the reviewer's browser, served as what it is.
+    let resp = s
+        .client
+        .get(s.admin_url(&format!("/admin/review/items/{trace}/media")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(
+        resp.bytes().await.unwrap().as_ref(),
+        encode(&scene(640, 480, 40), image::ImageFormat::Png).as_slice()
+    );
+    // Gone from its origin since: the reviewer is told so.
+    let once = verdict_for(&s, &r, &t, &format!("http://{o}/once.png"), 2).await;
+    assert_eq!(once["result"]["suggest"], "review", "{once}");
+    let (status, v) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        &format!(
+            "/admin/review/items/{}/media",
+            once["trace_id"].as_str().unwrap()
+        ),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 502, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("HTTP 404"), "{v}");
+
+    // Counted for the app: media_check_async's series and this hour's history.
+    let metrics = s.metrics_text().await;
+    let series = format!(
+        "modgate_app_verdicts_total{{api=\"media_check_async\",appid=\"{APPID2}\",suggest=\"review\"}} 2"
+    );
+    assert!(
+        metrics.contains(&series),
+        "{series} missing from:\n{metrics}"
+    );
+    let (status, history) = admin_call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/admin/usage/{APPID2}?span=hour"),
+        "",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let reviewed: u64 = history["media_check_async"]["review"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(reviewed, 2, "{history}");
 
     let post = |path: String, body: Value| {
         let s = &s;

@@ -487,3 +487,248 @@ async fn named_tokens_review_as_their_holder_and_reviewers_change_nothing_else()
     assert_eq!(st, 400, "the shared token names no reviewer");
     s.shutdown().await;
 }
+
+/// The console's API: text search, combined filters and paging over the queue; bulk decisions
+/// over a selection (claiming what the caller does not hold, one refusal leaving the rest done);
+/// the audit log's filters and its total; who a token names; a text item has no media file; and
+/// this instance's usage history, busiest app first.
+#[tokio::test]
+async fn search_pages_bulk_decisions_audit_filters_and_usage() {
+    const ALICE: &str = "alice-reviewer-token-0001";
+    let dir = fresh_dir("review-bulk");
+    let s = TestServer::start_with(&config(&dir, 0, "").replace(
+        "[admin]\ntoken = \"test-admin-token\"\n",
+        &format!(
+            "[admin]\ntoken = \"test-admin-token\"\n[[admin.tokens]]\nname = \"alice\"\n\
+             token = \"{ALICE}\"\nrole = \"reviewer\"\n"
+        ),
+    ))
+    .await;
+    let t = s.token().await;
+    add_keyword(&s, APPID, "蓝莓果酱", "review", 20001).await;
+    add_keyword(&s, APPID, "草莓果酱", "review", 20002).await;
+    let mut ids = Vec::new();
+    for text in [
+        "一号卖蓝莓果酱",
+        "二号卖草莓果酱",
+        "三号卖蓝莓果酱",
+        "四号卖蓝莓果酱",
+        "五号卖草莓果酱",
+    ] {
+        let v = s.check(&t, &body(text)).await;
+        assert_eq!(v["result"]["suggest"], "review", "{v}");
+        ids.push(v["trace_id"].as_str().unwrap().to_owned());
+    }
+    s.check(&t, &body("晚安")).await;
+
+    // Search (the text, a hit word), combined with a label, paged.
+    assert_eq!(items(&s, "?q=三号").await.0, 1);
+    assert_eq!(
+        items(&s, &format!("?q={}", "%E8%8D%89%E8%8E%93")).await.0,
+        2
+    ); // 草莓
+    let (total, page) = items(&s, "?q=%E8%93%9D%E8%8E%93&label=20001&offset=1&limit=1").await;
+    assert_eq!(total, 3);
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        page[0]["id"],
+        ids[2].as_str(),
+        "the second of 一号, 三号, 四号"
+    );
+    assert_eq!(items(&s, "?kind=media").await.0, 0);
+    assert_eq!(items(&s, "?kind=text&reason=review").await.0, 5);
+    assert_eq!(items(&s, "?offset=10").await, (5, Vec::new()));
+    for bad in ["?kind=video", "?reason=maybe", "?offset=-1"] {
+        let (st, v, _) = admin(&s, Method::GET, &format!("/admin/review/items{bad}"), None).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+    }
+
+    // Bob holds 五号; a bulk "risky" by alice over all 草莓 items claims and decides the other.
+    assert_eq!(
+        act(&s, &ids[4], "claim", json!({"reviewer": "bob"}))
+            .await
+            .0,
+        200
+    );
+    let (st, v) = as_holder(
+        &s,
+        ALICE,
+        Method::POST,
+        "/admin/review/bulk",
+        Some(json!({"ids": [&ids[1], &ids[4], "no-such-item"], "action": "risky", "reason": "同一卖家"})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["done"].as_u64(), v["failed"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    assert_eq!(v["results"][0], json!({"id": ids[1], "ok": true}));
+    assert!(
+        v["results"][1]["error"].as_str().unwrap().contains("bob"),
+        "{v}"
+    );
+    assert!(
+        v["results"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no such"),
+        "{v}"
+    );
+    let (_, decided, _) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/review/items/{}", ids[1]),
+        None,
+    )
+    .await;
+    assert_eq!(decided["decision"]["reviewer"], "alice");
+    assert_eq!(decided["decision"]["outcome"], "risky");
+    assert_eq!(decided["decision"]["reason"], "同一卖家");
+    // Bulk claim, then bulk pass, with the shared token and a named reviewer.
+    let rest = json!([&ids[0], &ids[2], &ids[3]]);
+    let (st, v, _) = admin(
+        &s,
+        Method::POST,
+        "/admin/review/bulk",
+        Some((
+            "application/json",
+            json!({"ids": rest, "action": "claim", "reviewer": "carol"}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!((st, v["done"].as_u64()), (200, Some(3)), "{v}");
+    assert_eq!(
+        items(&s, "?state=claimed").await.0,
+        4,
+        "carol's three and bob's"
+    );
+    let (st, v, _) = admin(
+        &s,
+        Method::POST,
+        "/admin/review/bulk",
+        Some((
+            "application/json",
+            json!({"ids": rest, "action": "pass", "reviewer": "carol"}).to_string(),
+        )),
+    )
+    .await;
+    assert_eq!((st, v["done"].as_u64()), (200, Some(3)), "{v}");
+    for bad in [
+        json!({"ids": [], "action": "pass", "reviewer": "carol"}),
+        json!({"ids": [&ids[0]], "action": "maybe", "reviewer": "carol"}),
+        json!({"ids": [&ids[0]], "action": "pass"}),
+        json!({"ids": vec!["x"; 501], "action": "pass", "reviewer": "carol"}),
+    ] {
+        let (st, v, _) = admin(
+            &s,
+            Method::POST,
+            "/admin/review/bulk",
+            Some(("application/json", bad.to_string())),
+        )
+        .await;
+        assert_eq!(st, 400, "{bad}: {v}");
+    }
+
+    // The audit log, filtered: by reviewer, outcome, and a time window; its total in a header.
+    let audit = |query: &'static str| {
+        let s = &s;
+        async move {
+            let resp = s
+                .client
+                .get(s.admin_url(&format!("/admin/review/audit{query}")))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{query}");
+            let total: usize = resp.headers()["x-total-count"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let entries: Vec<Value> = json_of(resp).await;
+            (total, entries)
+        }
+    };
+    let (total, all) = audit("").await;
+    assert_eq!((total, all.len()), (4, 4));
+    let (total, alice) = audit("?reviewer=alice").await;
+    assert_eq!((total, alice[0]["id"].as_str()), (1, Some(ids[1].as_str())));
+    assert_eq!(audit("?outcome=pass").await.0, 3);
+    assert_eq!(audit("?outcome=pass&reviewer=alice").await.0, 0);
+    assert_eq!(audit("?kind=media").await.0, 0);
+    let (total, page) = audit("?reviewer=carol&offset=1&limit=1").await;
+    assert_eq!((total, page.len()), (3, 1));
+    let now = all[0]["decided_ms"].as_u64().unwrap();
+    let (st, v, _) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/review/audit?since_ms={}", now + 1),
+        None,
+    )
+    .await;
+    assert_eq!((st, v), (200, json!([])));
+    for bad in [
+        "?outcome=maybe",
+        "?kind=video",
+        "?since_ms=yesterday",
+        "?limit=0",
+    ] {
+        let (st, _, _) = admin(&s, Method::GET, &format!("/admin/review/audit{bad}"), None).await;
+        assert_eq!(st, 400, "{bad}");
+    }
+
+    // Who a token names.
+    let (_, me, _) = admin(&s, Method::GET, "/admin/whoami", None).await;
+    assert_eq!(me, json!({"name": null, "role": "admin"}));
+    let (_, me) = as_holder(&s, ALICE, Method::GET, "/admin/whoami", None).await;
+    assert_eq!(me, json!({"name": "alice", "role": "reviewer"}));
+
+    // A text item has no file to preview.
+    let (st, v, _) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/review/items/{}/media", ids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "{v}");
+
+    // This hour's usage: six checks of the first app (five review, one pass).
+    let (st, v, _) = admin(&s, Method::GET, "/admin/usage?span=hour", None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["apps"][0]["appid"], APPID, "{v}");
+    assert_eq!(
+        (
+            v["apps"][0]["checks"].as_u64(),
+            v["apps"][0]["review"].as_u64(),
+            v["apps"][0]["pass"].as_u64()
+        ),
+        (Some(6), Some(5), Some(1)),
+        "{v}"
+    );
+    let (st, v, _) = admin(
+        &s,
+        Method::GET,
+        &format!("/admin/usage/{APPID}?span=day"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["step_secs"], 3600);
+    assert_eq!(v["msg_sec_check"]["review"].as_array().unwrap().len(), 24);
+    let reviews: u64 = v["msg_sec_check"]["review"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(reviews, 5, "{v}");
+    let (st, _, _) = admin(&s, Method::GET, "/admin/usage?span=week", None).await;
+    assert_eq!(st, 400);
+    let (st, _, _) = admin(&s, Method::GET, "/admin/usage/wxnosuchapp", None).await;
+    assert_eq!(st, 404);
+    s.shutdown().await;
+}

@@ -1,15 +1,21 @@
 //! `/admin/apps`: the apps (`GET /admin/apps`), one app (`GET`/`PUT /admin/apps/{appid}`, the
-//! same fields as `[[apps]]`), and the figures the console shows (`.../usage`).
+//! same fields as `[[apps]]`), and the figures the console shows: today's quota use
+//! (`.../usage`), and this instance's verdicts and refusals over the last hour or day
+//! (`GET /admin/usage?span=hour|day`: every app with traffic, busiest first;
+//! `GET /admin/usage/{appid}?span=`: one app's, step by step).
 
 use crate::transport::body::RequestBody;
 use http::{Request, StatusCode};
 use serde::Serialize;
 
 use super::{AdminError, Answer, ok, read_body};
+use crate::clock::wall_ms;
 use crate::config::RawApp;
 use crate::gateway::Gateway;
 use crate::limits::Metered;
+use crate::transport::query::query_param;
 use crate::transport::response::json_response;
+use crate::usage::{Span, Totals};
 
 #[derive(Serialize)]
 struct AppSummary {
@@ -65,6 +71,43 @@ pub(super) async fn put(gw: &Gateway, appid: &str, req: Request<RequestBody>) ->
         StatusCode::CREATED
     };
     Ok(json_response(status, &app.config.to_raw()))
+}
+
+/// The `span` parameter (default `hour`).
+fn span(req: &Request<RequestBody>) -> Result<Span, AdminError> {
+    match query_param(req, "span") {
+        None => Ok(Span::Hour),
+        Some(s) => {
+            Span::parse(&s).ok_or_else(|| AdminError::BadRequest("span must be hour or day".into()))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AppsTraffic {
+    start_ms: u64,
+    apps: Vec<Totals>,
+}
+
+/// `GET /admin/usage`: every app's totals over the span.
+pub(super) fn traffic(gw: &Gateway, req: &Request<RequestBody>) -> Answer {
+    let span = span(req)?;
+    // The history is kept by the wall clock.
+    let now = wall_ms();
+    let start_ms = gw.metrics.usage.series("", span, now).start_ms;
+    ok(&AppsTraffic {
+        start_ms,
+        apps: gw.metrics.usage.totals(span, now),
+    })
+}
+
+/// `GET /admin/usage/{appid}`: one app's history over the span.
+pub(super) fn app_traffic(gw: &Gateway, appid: &str, req: &Request<RequestBody>) -> Answer {
+    let span = span(req)?;
+    if gw.apps.get(appid).is_none() {
+        return Err(AdminError::NotFound("no such app"));
+    }
+    ok(&gw.metrics.usage.series(appid, span, wall_ms()))
 }
 
 #[derive(Serialize)]

@@ -8,7 +8,8 @@ use crate::transport::response::Response;
 
 /// The operator console: three files built into the binary (no CDN, nothing fetched from
 /// elsewhere). The page holds no data; it asks for the admin token and calls `/admin/*` with it.
-/// The CSP keeps the page to its own origin's scripts, styles and API.
+/// The CSP keeps the page to its own origin's scripts, styles and API; images and audio only
+/// from blobs of what the admin listener served (a media item's file).
 pub(super) fn file(path: &str) -> Option<Response> {
     const INDEX: &str = include_str!("../console/index.html");
     const SCRIPT: &str = include_str!("../console/app.js");
@@ -33,7 +34,7 @@ pub(super) fn file(path: &str) -> Option<Response> {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert(

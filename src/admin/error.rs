@@ -47,6 +47,10 @@ pub enum AdminError {
     /// 500: the change could not be stored or made (the message says which).
     #[error("{0}")]
     Internal(String),
+    /// 502: what the answer is fetched from elsewhere could not be fetched (the message says
+    /// why).
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: a store the answer needs did not answer.
     #[error("{0}")]
     Unavailable(String),
@@ -77,6 +81,7 @@ impl AdminError {
             AdminError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -180,6 +185,7 @@ mod tests {
             (AdminError::Conflict("x".into()), 409),
             (AdminError::TooLarge(10), 413),
             (AdminError::Internal("x".into()), 500),
+            (AdminError::BadGateway("x".into()), 502),
             (AdminError::Unavailable("x".into()), 503),
         ];
         for (e, status) in cases {

@@ -181,10 +181,19 @@ async fn api(gw: &Gateway, req: Request<RequestBody>) -> Answer {
     }
     let allow = |allowed: &'static str| Err(AdminError::MethodNotAllowed(allowed));
     match (segments.as_slice(), method) {
+        (["whoami"], Method::GET) => ok(&Whoami {
+            name: caller.name.as_deref(),
+            role: caller.role.as_str(),
+        }),
+        (["whoami"], _) => allow("GET"),
         (["apps"], Method::GET) => apps::list(gw),
         (["apps"], _) => allow("GET"),
         (["apps", appid, "usage"], Method::GET) => apps::usage(gw, appid).await,
         (["apps", _, "usage"], _) => allow("GET"),
+        (["usage"], Method::GET) => apps::traffic(gw, &req),
+        (["usage"], _) => allow("GET"),
+        (["usage", appid], Method::GET) => apps::app_traffic(gw, appid, &req),
+        (["usage", _], _) => allow("GET"),
         (["review", rest @ ..], method) => review::route(gw, &caller, rest, method, req).await,
         (["apps", appid], Method::GET) => apps::get(gw, appid),
         (["apps", appid], Method::PUT) => apps::put(gw, appid, req).await,
@@ -238,6 +247,14 @@ async fn api(gw: &Gateway, req: Request<RequestBody>) -> Answer {
         (["media", _, "retry"], _) => allow("POST"),
         _ => Err(AdminError::NotFound("no such admin route")),
     }
+}
+
+/// `GET /admin/whoami`: who the bearer token names (no name: the shared token, whose holder
+/// names themselves in review actions) and what it may do.
+#[derive(serde::Serialize)]
+struct Whoami<'a> {
+    name: Option<&'a str>,
+    role: &'static str,
 }
 
 /// A 200 answer with a JSON body.

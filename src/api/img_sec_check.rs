@@ -15,6 +15,7 @@ use crate::media::sniff::MediaKind;
 use crate::metrics::Api;
 use crate::transport::body;
 use crate::transport::multipart::{self, UploadError, UploadLimits};
+use crate::usage::Checked;
 
 /// Parts an upload may have: the file and a few fields some clients add.
 pub const MAX_PARTS: usize = 8;
@@ -66,7 +67,7 @@ pub(super) async fn handle(gw: &Gateway, req: Request<RequestBody>) -> Result<Re
     gw.metrics
         .verdict(Api::ImgSecCheck, verdict.result.suggest, label);
     gw.metrics
-        .app_verdict(app.appid(), Api::ImgSecCheck, verdict.result.suggest);
+        .app_verdict(app.appid(), Checked::ImgSecCheck, verdict.result.suggest);
     if verdict.result.suggest == Suggest::Risky {
         Err(ApiError::RiskyContent)
     } else {

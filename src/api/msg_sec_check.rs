@@ -18,6 +18,7 @@ use crate::limits::Metered;
 use crate::metrics::Api;
 use crate::review::{Content, Item, Reason};
 use crate::tenants::App;
+use crate::usage::Checked;
 
 /// v2 `content` limit, in Unicode scalar values.
 pub const MAX_V2_CHARS: usize = 2500;
@@ -203,7 +204,7 @@ fn v2_reply(gw: &Gateway, app: &App, verdict: &Verdict, trace_id: &str) -> Reply
         verdict.result.label,
     );
     gw.metrics
-        .app_verdict(app.appid(), Api::MsgSecCheck, verdict.result.suggest);
+        .app_verdict(app.appid(), Checked::MsgSecCheck, verdict.result.suggest);
     let body = V2Body::new(trace_id, verdict, gw.config.engine.reveal_builtin_words);
     let mut json = Vec::with_capacity(256);
     body.write_json(&mut json);
@@ -246,7 +247,7 @@ async fn v1(gw: &Gateway, app: &App, b: &MsgSecCheckBody<'_>) -> Result<Reply, A
         verdict.result.label,
     );
     gw.metrics
-        .app_verdict(app.appid(), Api::MsgSecCheck, verdict.result.suggest);
+        .app_verdict(app.appid(), Checked::MsgSecCheck, verdict.result.suggest);
     if verdict.result.suggest == Suggest::Risky {
         let errmsg = format!("risky content rid: {}", gw.rid());
         Ok(Reply {

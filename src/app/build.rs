@@ -26,7 +26,7 @@ use crate::upstream::Upstream;
 /// connects to Redis (and fails if it cannot be reached: the catalog is loaded from it).
 pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
     let engine = config.engine.build()?;
-    let metrics = Metrics::new()?.with_app_series(&config.metrics.apps);
+    let metrics = Metrics::with_apps(&config.metrics.apps)?;
     let durable = Arc::new(Durable::open(
         &config.state.data_dir,
         config.state.store_cache_bytes,

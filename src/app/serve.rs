@@ -79,6 +79,7 @@ pub async fn serve(
             engine: Arc::clone(&gw.engine),
             effects: gw.effects.clone(),
             clock: Arc::clone(&gw.clock),
+            usage: Arc::clone(&gw.metrics.usage),
         };
         on_own_thread("modgate-media", || {}, move || jobs::run(pipeline, rx))
     };

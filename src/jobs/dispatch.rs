@@ -20,6 +20,7 @@ use crate::media::verdict::MediaVerdict;
 use crate::media::{DOWNLOAD_FAILED, failed};
 use crate::review::{Content, Item, Reason};
 use crate::tenants::AppRegistry;
+use crate::usage::{Checked, Usage};
 
 /// What the pipeline works with: its own jobs, and the few handles of the gateway a step needs.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct Pipeline {
     pub engine: Arc<ArcSwap<Engine>>,
     pub effects: Effects,
     pub clock: SharedClock,
+    /// Each app's verdicts over time.
+    pub usage: Arc<Usage>,
 }
 
 /// Runs the dispatcher until shutdown. Steps in flight at shutdown are abandoned; their jobs
@@ -195,6 +198,8 @@ async fn analyse_step(p: &Pipeline, job: &mut Job) {
     } else {
         let app = p.apps.get(&job.appid);
         let suggest = verdict.result.suggest;
+        p.usage
+            .verdict(&job.appid, Checked::MediaCheckAsync, suggest);
         let now_ms = p.clock.now_ms();
         p.effects.verdict(
             // A v1 job names no user: nothing to remember of one.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::{
-    AUDIT_MAX, AuditEntry, Claim, Decision, Filter, Item, Queued, Reason, ReviewError,
+    AUDIT_MAX, AuditEntry, AuditFilter, Claim, Decision, Filter, Item, Queued, Reason, ReviewError,
     ReviewMetrics, ReviewSettings, Store, Swept, audit_entry, audit_key, holds, matches,
 };
 use crate::state::BoxFuture;
@@ -158,9 +158,8 @@ impl LocalStore {
             .collect();
         // Stable: items queued in the same millisecond keep the order they were queued in.
         found.sort_by_key(|i| i.created_ms);
-        let total = found.len();
-        let items = found.into_iter().take(filter.limit).cloned().collect();
-        (items, total)
+        let (items, total) = super::page(found, filter.offset, filter.limit);
+        (items.into_iter().cloned().collect(), total)
     }
 
     async fn claim_here(
@@ -422,19 +421,18 @@ impl Store for LocalStore {
 
     fn audit<'a>(
         &'a self,
-        appid: Option<&'a str>,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<AuditEntry>, ReviewError>> {
-        let found: Vec<AuditEntry> = self
-            .lock()
+        filter: &'a AuditFilter,
+    ) -> BoxFuture<'a, Result<(Vec<AuditEntry>, usize), ReviewError>> {
+        let inner = self.lock();
+        let found: Vec<&AuditEntry> = inner
             .audit
             .iter()
             .rev()
-            .filter(|e| appid.is_none_or(|a| e.appid == a))
-            .take(limit)
-            .cloned()
+            .filter(|e| filter.matches(e))
             .collect();
-        Box::pin(std::future::ready(Ok(found)))
+        let (page, total) = super::page(found, filter.offset, filter.limit);
+        let page = page.into_iter().cloned().collect();
+        Box::pin(std::future::ready(Ok((page, total))))
     }
 
     fn sweep<'a>(&'a self, horizon_ms: u64) -> BoxFuture<'a, Result<Swept, ReviewError>> {

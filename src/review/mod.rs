@@ -211,7 +211,59 @@ pub struct Filter {
     pub min_age: Option<Duration>,
     /// Only items at most this old.
     pub max_age: Option<Duration>,
+    /// Only items whose text, URL, hits, openid or id contain this (compared lowercased; the
+    /// API lowercases it).
+    pub text: Option<String>,
+    /// Only text items (`Some(false)`) or only media items (`Some(true)`).
+    pub media: Option<bool>,
+    /// Only items queued for this reason.
+    pub reason: Option<Reason>,
+    /// Matching items skipped before the page (oldest first).
+    pub offset: usize,
     pub limit: usize,
+}
+
+/// Filters for [`ReviewQueue::audit`], newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub appid: Option<String>,
+    pub reviewer: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Only entries of items of this kind (`text` or `media`).
+    pub kind: Option<String>,
+    /// Only decisions made at or after this time (Unix ms).
+    pub since_ms: Option<u64>,
+    /// Only decisions made before this time (Unix ms).
+    pub until_ms: Option<u64>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl AuditFilter {
+    /// Whether only the newest `offset + limit` entries can be wanted (no test but the page).
+    fn is_page_only(&self) -> bool {
+        self.appid.is_none()
+            && self.reviewer.is_none()
+            && self.outcome.is_none()
+            && self.kind.is_none()
+            && self.since_ms.is_none()
+            && self.until_ms.is_none()
+    }
+
+    pub(crate) fn matches(&self, e: &AuditEntry) -> bool {
+        self.appid.as_deref().is_none_or(|a| e.appid == a)
+            && self.reviewer.as_deref().is_none_or(|r| e.reviewer == r)
+            && self.outcome.is_none_or(|o| e.outcome == o)
+            && self.kind.as_deref().is_none_or(|k| e.kind == k)
+            && self.since_ms.is_none_or(|t| e.decided_ms >= t)
+            && self.until_ms.is_none_or(|t| e.decided_ms < t)
+    }
+
+    /// How many of the newest entries a store must read to answer: all of them, unless the
+    /// filter is a page only.
+    pub(crate) fn read_at_most(&self) -> Option<usize> {
+        self.is_page_only().then(|| self.offset + self.limit)
+    }
 }
 
 /// Why a claim or decision was refused.
@@ -281,11 +333,11 @@ pub(crate) trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> BoxFuture<'a, Result<(Item, AuditEntry, i64), ReviewError>>;
 
+    /// The entries `filter` selects, newest first, and how many matched in all.
     fn audit<'a>(
         &'a self,
-        appid: Option<&'a str>,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<AuditEntry>, ReviewError>>;
+        filter: &'a AuditFilter,
+    ) -> BoxFuture<'a, Result<(Vec<AuditEntry>, usize), ReviewError>>;
 
     /// Deletes the items enqueued before `horizon_ms`; returns how many, and the undecided
     /// counts of the apps that lost some.
@@ -508,13 +560,12 @@ impl ReviewQueue {
         Ok(updated)
     }
 
-    /// The newest audit entries first, optionally for one app.
+    /// The audit entries `filter` selects, newest first, and how many matched in all.
     pub async fn audit(
         &self,
-        appid: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>, ReviewError> {
-        self.store.audit(appid, limit).await
+        filter: &AuditFilter,
+    ) -> Result<(Vec<AuditEntry>, usize), ReviewError> {
+        self.store.audit(filter).await
     }
 
     /// Deletes the items enqueued before the retention horizon. Returns how many.
@@ -564,6 +615,27 @@ pub(crate) fn matches(filter: &Filter, i: &Item, now_ms: u64) -> bool {
         && (!filter.undecided || i.decision.is_none())
         && filter.min_age.is_none_or(|m| age >= m)
         && filter.max_age.is_none_or(|m| age <= m)
+        && filter
+            .media
+            .is_none_or(|m| m == matches!(i.content, Content::Media { .. }))
+        && filter.reason.is_none_or(|r| i.reason == r)
+        && filter.text.as_deref().is_none_or(|t| contains_text(i, t))
+}
+
+/// Whether `needle` (lowercase) is in the item's checked text, URL, hits, openid or id.
+fn contains_text(i: &Item, needle: &str) -> bool {
+    let has = |s: &str| s.to_lowercase().contains(needle);
+    let content = match &i.content {
+        Content::Text { fields } => fields.iter().any(|(_, text)| has(text)),
+        Content::Media { url, .. } => has(url),
+    };
+    content || i.hits.iter().any(|h| has(h)) || i.openid.as_deref().is_some_and(has) || has(&i.id)
+}
+
+/// One page of `found` (sorted oldest first) and the count of all of it.
+pub(crate) fn page<T>(found: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, usize) {
+    let total = found.len();
+    (found.into_iter().skip(offset).take(limit).collect(), total)
 }
 
 pub(crate) fn reason_str(r: Reason) -> &'static str {
@@ -576,6 +648,15 @@ pub(crate) fn reason_str(r: Reason) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The newest ten audit entries, of one app or all.
+    fn last(appid: Option<&str>) -> AuditFilter {
+        AuditFilter {
+            appid: appid.map(str::to_owned),
+            limit: 10,
+            ..AuditFilter::default()
+        }
+    }
 
     fn metrics() -> ReviewMetrics {
         ReviewMetrics::new(&prometheus::Registry::new()).unwrap_or_else(|e| panic!("{e}"))
@@ -733,13 +814,188 @@ mod tests {
             q.claim("nope", "ann", later).await,
             Err(ReviewError::NotFound)
         );
-        let audit = q.audit(None, 10).await.unwrap();
+        let audit = q.audit(&last(None)).await.unwrap().0;
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].reviewer, "bob");
         assert_eq!(audit[0].age_ms, 1_000_500 - 1);
-        assert_eq!(q.audit(Some("other-app"), 10).await.unwrap().len(), 0);
+        assert_eq!(q.audit(&last(Some("other-app"))).await.unwrap().0.len(), 0);
         writer.abort();
         let _ = writer.await;
+    }
+
+    /// Text search, kinds and reasons combined with paging; the audit log's filters and pages.
+    async fn search_and_pages(q: Arc<ReviewQueue>) {
+        let writer = tokio::spawn(Arc::clone(&q).write_batches());
+        let mut media = item("m1", Reason::Review, 5);
+        media.content = Content::Media {
+            url: "http://cdn.example/Flyer.PNG".into(),
+            media_type: "image".into(),
+            analysis: serde_json::Value::Null,
+            hash: None,
+        };
+        let mut hit = item("t3", Reason::Review, 3);
+        hit.hits = vec!["蓝莓果酱".into()];
+        queued(
+            &q,
+            vec![
+                item("t1", Reason::Review, 1),
+                item("t2", Reason::Sample, 2),
+                hit,
+                item("t4", Reason::Review, 4),
+                media,
+            ],
+        )
+        .await;
+        let now = 1_000_000;
+        let found = async |filter: Filter| -> (Vec<String>, usize) {
+            let (items, total) = q
+                .list(
+                    &Filter {
+                        limit: 100,
+                        ..filter
+                    },
+                    now,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            (items.into_iter().map(|i| i.id).collect(), total)
+        };
+        let text = |t: &str| Filter {
+            text: Some(t.to_lowercase()),
+            ..Filter::default()
+        };
+        // The checked text, a hit, the URL (any case), the openid, the id.
+        assert_eq!(found(text("text t2")).await, (vec!["t2".into()], 1));
+        assert_eq!(found(text("蓝莓")).await, (vec!["t3".into()], 1));
+        assert_eq!(found(text("flyer.png")).await, (vec!["m1".into()], 1));
+        assert_eq!(found(text("o1")).await.1, 5);
+        assert_eq!(found(text("nowhere")).await.1, 0);
+        // Filters combine.
+        let reviews_of_text = Filter {
+            media: Some(false),
+            reason: Some(Reason::Review),
+            ..Filter::default()
+        };
+        assert_eq!(
+            found(reviews_of_text.clone()).await,
+            (vec!["t1".into(), "t3".into(), "t4".into()], 3)
+        );
+        assert_eq!(
+            found(Filter {
+                media: Some(true),
+                ..Filter::default()
+            })
+            .await
+            .0,
+            ["m1"]
+        );
+        // Pages: the total counts every match; the page is the slice after `offset`.
+        let page = |offset, limit| Filter {
+            offset,
+            limit,
+            ..reviews_of_text.clone()
+        };
+        let (items, total) = q
+            .list(&page(1, 1), now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((items[0].id.as_str(), items.len(), total), ("t3", 1, 3));
+        assert!(
+            q.list(&page(3, 10), now)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .0
+                .is_empty()
+        );
+
+        // Audit: three decisions by two reviewers, filtered and paged.
+        for (id, who, outcome, at) in [
+            ("t1", "ann", Outcome::Risky, 10),
+            ("t2", "bob", Outcome::Pass, 20),
+            ("m1", "ann", Outcome::Pass, 30),
+        ] {
+            q.claim(id, who, at).await.unwrap_or_else(|e| panic!("{e}"));
+            let d = Decision {
+                outcome,
+                reviewer: who.into(),
+                reason: String::new(),
+                decided_ms: at,
+                feedback: None,
+            };
+            q.decide(id, d, at).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let audit = async |f: AuditFilter| -> (Vec<String>, usize) {
+            let (entries, total) = q
+                .audit(&AuditFilter { limit: 100, ..f })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            (entries.into_iter().map(|e| e.id).collect(), total)
+        };
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            audit(AuditFilter::default()).await,
+            (ids(&["m1", "t2", "t1"]), 3)
+        );
+        let ann = AuditFilter {
+            reviewer: Some("ann".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit(ann.clone()).await, (ids(&["m1", "t1"]), 2));
+        let ann_pass = AuditFilter {
+            outcome: Some(Outcome::Pass),
+            ..ann.clone()
+        };
+        assert_eq!(audit(ann_pass).await, (ids(&["m1"]), 1));
+        let media_only = AuditFilter {
+            kind: Some("media".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit(media_only).await.0, ids(&["m1"]));
+        let window = AuditFilter {
+            since_ms: Some(15),
+            until_ms: Some(30),
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit(window).await, (ids(&["t2"]), 1));
+        // A page of the whole log, and a page of a filtered one.
+        let (entries, total) = q
+            .audit(&AuditFilter {
+                offset: 1,
+                limit: 1,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((entries[0].id.as_str(), total), ("t2", 3));
+        let (entries, total) = q
+            .audit(&AuditFilter {
+                offset: 1,
+                limit: 5,
+                ..ann
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((entries[0].id.as_str(), entries.len(), total), ("t1", 1, 2));
+        writer.abort();
+        let _ = writer.await;
+    }
+
+    #[tokio::test]
+    async fn search_filters_and_pages_of_items_and_audit() {
+        let dir = tempdir();
+        search_and_pages(queue(dir.path(), ReviewSettings::default())).await;
+    }
+
+    #[tokio::test]
+    async fn in_redis_search_filters_and_pages_of_items_and_audit() {
+        let dir = tempdir();
+        let q = shared_queue(
+            dir.path(),
+            &fresh_prefix("search"),
+            ReviewSettings::default(),
+        )
+        .await;
+        search_and_pages(q).await;
     }
 
     fn bounded() -> ReviewSettings {
@@ -850,7 +1106,7 @@ mod tests {
         via.decide("x1", decision(winner), 1_000_000).await.unwrap();
         let item = a.get("x1").await.unwrap().unwrap();
         assert_eq!(item.decision.unwrap().reviewer, winner);
-        assert_eq!(b.audit(Some("wxapp"), 10).await.unwrap().len(), 1);
+        assert_eq!(b.audit(&last(Some("wxapp"))).await.unwrap().0.len(), 1);
         // Retention: past it, the sweep forgets the item (Redis expires its content itself).
         let week = 7 * 86_400_000;
         assert_eq!(b.sweep(999_000 + week + 1).await.unwrap(), 1);
@@ -877,7 +1133,7 @@ mod tests {
         assert_eq!(ids(&q).await, ["old", "new"]);
         let new = q.get("new").await.unwrap().unwrap();
         assert_eq!(new.decision.unwrap().reviewer, "ann");
-        assert_eq!(q.audit(Some("wxapp"), 10).await.unwrap().len(), 1);
+        assert_eq!(q.audit(&last(Some("wxapp"))).await.unwrap().0.len(), 1);
         // Seven days after "old" was enqueued it is gone, here and in the store.
         let week = 7 * 86_400_000;
         assert_eq!(q.sweep(1 + week + 1).await.unwrap(), 1);
@@ -886,7 +1142,7 @@ mod tests {
         let q = queue(dir.path(), ReviewSettings::default());
         assert_eq!(ids(&q).await, ["new"]);
         assert_eq!(
-            q.audit(None, 10).await.unwrap().len(),
+            q.audit(&last(None)).await.unwrap().0.len(),
             1,
             "the audit log keeps the decision"
         );

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use super::{
-    AUDIT_MAX, AuditEntry, Claim, Decision, Filter, Item, Queued, Reason, ReviewError,
+    AUDIT_MAX, AuditEntry, AuditFilter, Claim, Decision, Filter, Item, Queued, Reason, ReviewError,
     ReviewMetrics, ReviewSettings, State, Store, Swept, audit_entry, reason_str,
 };
 use crate::state::BoxFuture;
@@ -232,9 +232,7 @@ impl SharedReview {
             }
         }
         found.sort_by_key(|i| i.created_ms);
-        let total = found.len();
-        found.truncate(filter.limit);
-        Ok((found, total))
+        Ok(super::page(found, filter.offset, filter.limit))
     }
 
     /// Claims or releases (`release`) an item for `reviewer`.
@@ -297,15 +295,22 @@ impl SharedReview {
 
     pub async fn audit(
         &self,
-        appid: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>, ReviewError> {
+        filter: &AuditFilter,
+    ) -> Result<(Vec<AuditEntry>, usize), ReviewError> {
         let mut conn = self.conn.clone();
-        // Filtering by app reads the whole log (at most AUDIT_MAX entries).
-        let last: isize = if appid.is_some() {
-            -1
+        // A filter reads the whole log (at most AUDIT_MAX entries); a page only, its part.
+        let last: isize = match filter.read_at_most() {
+            Some(n) => n as isize - 1,
+            None => -1,
+        };
+        let total: usize = if filter.read_at_most().is_some() {
+            redis::cmd("LLEN")
+                .arg(format!("{}audit", self.prefix))
+                .query_async(&mut conn)
+                .await
+                .map_err(store_err)?
         } else {
-            limit as isize - 1
+            0
         };
         let raw: Vec<String> = redis::cmd("LRANGE")
             .arg(format!("{}audit", self.prefix))
@@ -314,12 +319,13 @@ impl SharedReview {
             .query_async(&mut conn)
             .await
             .map_err(store_err)?;
-        Ok(raw
+        let found: Vec<AuditEntry> = raw
             .iter()
             .filter_map(|j| serde_json::from_str::<AuditEntry>(j).ok())
-            .filter(|e| appid.is_none_or(|a| e.appid == a))
-            .take(limit)
-            .collect())
+            .filter(|e| filter.matches(e))
+            .collect();
+        let (page, matched) = super::page(found, filter.offset, filter.limit);
+        Ok((page, total.max(matched)))
     }
 
     /// Forgets the ids of items queued before `horizon_ms` (Redis has expired the items) and
@@ -535,10 +541,9 @@ impl Store for SharedStore {
 
     fn audit<'a>(
         &'a self,
-        appid: Option<&'a str>,
-        limit: usize,
-    ) -> BoxFuture<'a, Result<Vec<AuditEntry>, ReviewError>> {
-        Box::pin(self.redis.audit(appid, limit))
+        filter: &'a AuditFilter,
+    ) -> BoxFuture<'a, Result<(Vec<AuditEntry>, usize), ReviewError>> {
+        Box::pin(self.redis.audit(filter))
     }
 
     fn sweep<'a>(&'a self, horizon_ms: u64) -> BoxFuture<'a, Result<Swept, ReviewError>> {
