@@ -10,7 +10,7 @@
 
 pub mod metrics;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use dashmap::DashMap;
 use prometheus::Registry;
@@ -194,7 +194,7 @@ pub struct Totals {
 
 /// The usage counters of one process.
 pub struct Usage {
-    history: DashMap<Box<str>, Arc<Mutex<History>>>,
+    history: DashMap<Box<str>, Mutex<History>>,
     series: AppSeries,
 }
 
@@ -215,21 +215,18 @@ impl Usage {
         })
     }
 
-    fn history(&self, appid: &str) -> Arc<Mutex<History>> {
-        if let Some(h) = self.history.get(appid) {
-            return Arc::clone(&h);
-        }
-        Arc::clone(
-            &self
-                .history
-                .entry(appid.into())
-                .or_insert_with(|| Arc::new(Mutex::new(History::new()))),
-        )
-    }
-
     fn add(&self, appid: &str, now_ms: u64, i: usize) {
-        let h = self.history(appid);
-        h.lock()
+        // The common case: the app is known; its shard is only read-locked meanwhile.
+        if let Some(h) = self.history.get(appid) {
+            h.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(now_ms, i);
+            return;
+        }
+        self.history
+            .entry(appid.into())
+            .or_insert_with(|| Mutex::new(History::new()))
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(now_ms, i);
     }
