@@ -12,6 +12,7 @@
 //!
 //! Run through `loadtest/tables.sh`, which builds the binary and pins this client to CPU 1.
 //! Usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] [--conns N]
+//! [--replace-seconds N] (each replacement round's length; default `--seconds`)
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
@@ -43,6 +44,8 @@ struct Args {
     seconds: u64,
     rounds: usize,
     conns: usize,
+    /// Seconds of each replacement round (idle, half and full load, on every gateway).
+    replace_seconds: u64,
 }
 
 fn args() -> Args {
@@ -52,10 +55,11 @@ fn args() -> Args {
         seconds: 10,
         rounds: 3,
         conns: 32,
+        replace_seconds: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let usage =
-        "usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] [--conns N]";
+    let usage = "usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] \
+                 [--conns N] [--replace-seconds N]";
     for pair in argv.chunks(2) {
         let text = pair.get(1).unwrap_or_else(|| panic!("{usage}"));
         let value = || -> usize { text.parse().unwrap_or_else(|_| panic!("{usage}")) };
@@ -71,6 +75,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = value() as u64,
             "--rounds" => a.rounds = value(),
             "--conns" => a.conns = value(),
+            "--replace-seconds" => a.replace_seconds = value() as u64,
             _ => panic!("{usage}"),
         }
     }
@@ -78,6 +83,9 @@ fn args() -> Args {
         !a.apps.is_empty() && a.apps[0] >= 1,
         "{usage}: app counts must be at least 1"
     );
+    if a.replace_seconds == 0 {
+        a.replace_seconds = a.seconds;
+    }
     a
 }
 
@@ -333,16 +341,41 @@ async fn healthy(gw: &Gateway) {
     panic!("the gateway did not become healthy");
 }
 
-/// A load run on `s` with app 0's table replaced back and forth meanwhile (a pause of
-/// `REPLACE_PAUSE_MS` between replacements); returns the load and the replacements' round trips.
+/// What the gateway's log says of one replacement round.
+#[derive(Default)]
+struct Logged {
+    /// Each replacement from the PUT's arrival to the table in force.
+    total: Vec<Duration>,
+    /// Each replacement's store write (waiting for the writer, the transaction, the commit).
+    stored: Vec<Duration>,
+    /// Writes of any kind over 50 ms, by the step that took longest (wait, write, commit), with
+    /// the longest of them.
+    slow: std::collections::BTreeMap<String, (usize, f64)>,
+}
+
+/// `key=value` of a log line, as a number.
+fn field(line: &str, key: &str) -> Option<f64> {
+    line.split(&format!(" {key}="))
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// A run on `s` with app 0's table replaced back and forth meanwhile (a pause of
+/// `REPLACE_PAUSE_MS` between replacements): idle (`load` None), or under a load (`Some(None)`:
+/// as fast as it answers; `Some(Some(rate))`: paced). Returns the load (if any), the
+/// replacements' round trips and the gateway's own account of them.
 async fn replacement_round(
     s: &Subject,
     corpus: &Corpus,
     keywords: &Arc<Vec<Vec<String>>>,
     lines: &Arc<Vec<String>>,
     a: &Args,
-    rate: Option<f64>,
-) -> (Load, Vec<Duration>, Vec<Duration>) {
+    load_at: Option<Option<f64>>,
+) -> (Option<Load>, Vec<Duration>, Logged) {
     let log = s.config.with_extension("log");
     let log_start = std::fs::metadata(&log).map_or(0, |m| m.len());
     let stop = Arc::new(AtomicBool::new(false));
@@ -368,29 +401,54 @@ async fn replacement_round(
             took
         })
     };
-    let r = load(
-        &s.gw,
-        s.tokens.clone(),
-        keywords.clone(),
-        lines.clone(),
-        a.conns,
-        a.seconds,
-        rate,
-    )
-    .await;
+    let r = match load_at {
+        Some(rate) => Some(
+            load(
+                &s.gw,
+                s.tokens.clone(),
+                keywords.clone(),
+                lines.clone(),
+                a.conns,
+                a.replace_seconds,
+                rate,
+            )
+            .await,
+        ),
+        None => {
+            tokio::time::sleep(Duration::from_secs(a.replace_seconds)).await;
+            None
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     let took = replacer.await.unwrap();
-    // The gateway's own account: from each PUT's arrival to its table in force.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = std::fs::read(&log).unwrap();
-    let server = String::from_utf8_lossy(&text[log_start as usize..])
-        .lines()
-        .filter(|l| l.contains("keyword table stored"))
-        .filter_map(|l| l.split("total_ms=").nth(1))
-        .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|ms| Duration::from_secs_f64(ms / 1e3))
-        .collect();
-    (r, took, server)
+    let mut logged = Logged::default();
+    let ms = |v: f64| Duration::from_secs_f64(v / 1e3);
+    for line in String::from_utf8_lossy(&text[log_start as usize..]).lines() {
+        if line.contains("keyword table stored") {
+            if let Some(v) = field(line, "total_ms") {
+                logged.total.push(ms(v));
+            }
+            // stored_ms counts from the task's start, the table's build included.
+            if let (Some(stored), Some(built)) = (field(line, "stored_ms"), field(line, "built_ms")) {
+                logged.stored.push(ms(stored - built));
+            }
+        } else if line.contains("slow store write") {
+            let step = line
+                .split(" step=")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap_or("?")
+                .trim_matches('"')
+                .to_owned();
+            let total = field(line, "total_ms").unwrap_or(0.0);
+            let e = logged.slow.entry(step).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(total);
+        }
+    }
+    (r, took, logged)
 }
 
 /// One gateway under test: its app count, process, tokens.
@@ -479,8 +537,6 @@ async fn main() {
     println!(
         "\n## Throughput, each request for a random app\n\n| round | apps | requests/s | server CPU µs/request | requests | flagged |\n| --- | ---: | ---: | ---: | ---: | ---: |"
     );
-    let (mut replaces_full, mut replaces_half) = (Vec::new(), Vec::new());
-    let (mut server_full, mut server_half) = (Vec::new(), Vec::new());
     for round in 1..=a.rounds {
         for s in subjects.iter_mut() {
             let r = load(
@@ -499,33 +555,6 @@ async fn main() {
                 s.apps, r.rps, r.cpu_us_per_request, r.requests, r.flagged
             );
         }
-        // The largest gateway again, with app 0's table replaced back and forth all along: under
-        // as much load as it takes, then paced at half the rate it just served.
-        let big = subjects.last().unwrap();
-        let full = *big.rps.last().unwrap();
-        for (rate, name, into, server_into) in [
-            (None, "full load", &mut replaces_full, &mut server_full),
-            (
-                Some(full / 2.0),
-                "half load",
-                &mut replaces_half,
-                &mut server_half,
-            ),
-        ] {
-            let (r, took, server) =
-                replacement_round(big, &corpus, &keywords, &lines, &a, rate).await;
-            server_into.extend(server);
-            println!(
-                "| {round} | {}, {name}, {} table replacements meanwhile | {:.0} | {:.1} | {} | {} |",
-                big.apps,
-                took.len(),
-                r.rps,
-                r.cpu_us_per_request,
-                r.requests,
-                r.flagged
-            );
-            into.extend(took);
-        }
     }
     let base: f64 = subjects[0].rps.iter().sum();
     println!();
@@ -537,29 +566,45 @@ async fn main() {
             100.0 * s.rps.iter().sum::<f64>() / base
         );
     }
-    let big = subjects.pop().unwrap();
+    // Every gateway, with app 0's table replaced back and forth all along: idle, at half the
+    // rate it served in its last round, and as fast as it answers.
     println!(
-        "\n## Replacing app 0's {}-entry table while the {}-app gateway served requests\n\n\
-         Client: the PUT's round trip as this client saw it (its own core is saturated by the load\n\
-         too). Gateway: from the PUT's arrival to the new table in force, from its log.\n\n\
-         | load | seen by | replacements | p50 ms | p99 ms | max ms |\n| --- | --- | ---: | ---: | ---: | ---: |",
-        a.entries, big.apps
+        "\n## Replacing app 0's {}-entry table, {} s a run\n\n\
+         Client: the PUT's round trip as this client saw it. Gateway: from the PUT's arrival to the\n\
+         new table in force; store: its write (waiting for the store's writer, the transaction, the\n\
+         commit with its fsync); both from the gateway's log. Slow writes: writes of any kind over\n\
+         50 ms meanwhile, by their longest step (count, longest ms).\n\n\
+         | apps | load | requests/s | replacements | client p50 / p99 / max ms | gateway p50 / p99 / max ms | store p50 / p99 / max ms | slow writes |\n\
+         | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        a.entries, a.replace_seconds
     );
-    for (name, took, server) in [
-        ("full", replaces_full, server_full),
-        ("half", replaces_half, server_half),
-    ] {
-        println!(
-            "| {name} | client | {} | {} |",
-            took.len(),
-            percentiles(took)
-        );
-        println!(
-            "| {name} | gateway | {} | {} |",
-            server.len(),
-            percentiles(server)
-        );
+    for s in &subjects {
+        let full = *s.rps.last().unwrap();
+        for (name, at) in [
+            ("idle", None),
+            ("half", Some(Some(full / 2.0))),
+            ("full", Some(None)),
+        ] {
+            let (r, took, logged) =
+                replacement_round(s, &corpus, &keywords, &lines, &a, at).await;
+            let slow: Vec<String> = logged
+                .slow
+                .iter()
+                .map(|(step, (n, max))| format!("{step} {n} ({max:.0})"))
+                .collect();
+            println!(
+                "| {} | {name} | {} | {} | {} | {} | {} | {} |",
+                s.apps,
+                r.as_ref().map_or("-".into(), |r| format!("{:.0}", r.rps)),
+                took.len(),
+                percentiles(took).replace(" | ", " / "),
+                percentiles(logged.total).replace(" | ", " / "),
+                percentiles(logged.stored).replace(" | ", " / "),
+                if slow.is_empty() { "none".into() } else { slow.join(", ") }
+            );
+        }
     }
+    let big = subjects.pop().unwrap();
 
     println!(
         "\n## Resident memory (VmRSS)\n\n| apps | apps configured, no tables | tables loaded | after the rounds | per table |\n| ---: | ---: | ---: | ---: | ---: |"

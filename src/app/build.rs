@@ -31,6 +31,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
         &config.state.data_dir,
         config.state.store_cache_bytes,
     )?);
+    durable.observe(metrics.state.store.clone());
     let shared = match config.state.backend {
         Backend::Memory => None,
         Backend::Redis => Some(connect(&config, &metrics).await?),

@@ -7,8 +7,12 @@
 //! only after its change is on disk. Calls block: async callers run them on the blocking pool.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::metrics::{SLOW_WRITE, StoreMetrics};
 
 /// What a key-value table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +46,20 @@ pub enum Change {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 10] = [
+        Kind::Apps,
+        Kind::Keywords,
+        Kind::OpenJobs,
+        Kind::Jobs,
+        Kind::Banks,
+        Kind::RiskLists,
+        Kind::Review,
+        Kind::ReviewAudit,
+        Kind::Counters,
+        Kind::Visits,
+    ];
+
     fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
         match self {
             Kind::Apps => TableDefinition::new("apps"),
@@ -88,6 +106,10 @@ pub struct Durable {
     path: PathBuf,
     /// Transactions committed since opening.
     commits: std::sync::atomic::AtomicU64,
+    /// The name its metrics and log lines give it.
+    name: &'static str,
+    /// Where each write's steps are timed, once the gateway's registry exists.
+    timings: OnceLock<StoreMetrics>,
 }
 
 impl std::fmt::Debug for Durable {
@@ -99,9 +121,21 @@ impl std::fmt::Debug for Durable {
 }
 
 impl Durable {
-    /// Opens (creating if needed) `dir/modgate.redb`, with a page cache of `cache_bytes`.
+    /// Opens (creating if needed) `dir/modgate.redb` holding every kind, with a page cache of
+    /// `cache_bytes`: one file for everything (the gateway keeps one per concern, [`Stores`]).
     pub fn open(dir: &Path, cache_bytes: usize) -> Result<Durable, DurableError> {
-        let path = dir.join("modgate.redb");
+        Durable::open_as(dir, "modgate.redb", "store", &Kind::ALL, cache_bytes)
+    }
+
+    /// Opens (creating if needed) `dir/file`, holding `kinds`, named `name` in metrics and logs.
+    pub fn open_as(
+        dir: &Path,
+        file: &str,
+        name: &'static str,
+        kinds: &[Kind],
+        cache_bytes: usize,
+    ) -> Result<Durable, DurableError> {
+        let path = dir.join(file);
         let err = |message: String| DurableError {
             path: path.clone(),
             message,
@@ -116,21 +150,12 @@ impl Durable {
             db,
             path: path.clone(),
             commits: std::sync::atomic::AtomicU64::new(0),
+            name,
+            timings: OnceLock::new(),
         };
-        // Create both tables up front so reads never meet a missing table.
+        // Create the tables up front so reads never meet a missing table.
         durable.write(|txn| {
-            for kind in [
-                Kind::Apps,
-                Kind::Keywords,
-                Kind::OpenJobs,
-                Kind::Jobs,
-                Kind::Banks,
-                Kind::RiskLists,
-                Kind::Review,
-                Kind::ReviewAudit,
-                Kind::Counters,
-                Kind::Visits,
-            ] {
+            for kind in kinds {
                 txn.open_table(kind.table())?;
             }
             Ok(())
@@ -145,16 +170,63 @@ impl Durable {
         }
     }
 
+    /// Times every write's steps into `metrics` from now on.
+    pub fn observe(&self, metrics: StoreMetrics) {
+        let _ = self.timings.set(metrics);
+    }
+
+    /// One write transaction: waits for the store's writer slot, runs `f`, commits (an fsync).
+    /// Each step is timed; a write slower than [`SLOW_WRITE`] in all is counted and logged
+    /// with the step that took longest.
     fn write(
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<(), DurableError> {
+        let start = Instant::now();
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let begun = Instant::now();
         f(&txn).map_err(|e| self.err(e))?;
+        let written = Instant::now();
         txn.commit().map_err(|e| self.err(e))?;
+        let committed = Instant::now();
         self.commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.timed([
+            ("wait", begun - start),
+            ("write", written - begun),
+            ("commit", committed - written),
+        ]);
         Ok(())
+    }
+
+    fn timed(&self, steps: [(&'static str, Duration); 3]) {
+        let Some(m) = self.timings.get() else {
+            return;
+        };
+        for (step, took) in steps {
+            m.seconds
+                .with_label_values(&[self.name, step])
+                .observe(took.as_secs_f64());
+        }
+        let total: Duration = steps.iter().map(|(_, d)| *d).sum();
+        if total > SLOW_WRITE {
+            let (longest, _) = steps
+                .iter()
+                .copied()
+                .max_by_key(|(_, d)| *d)
+                .unwrap_or(("commit", total));
+            m.slow.with_label_values(&[self.name, longest]).inc();
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            tracing::warn!(
+                store = self.name,
+                step = longest,
+                total_ms = ms(total),
+                wait_ms = ms(steps[0].1),
+                write_ms = ms(steps[1].1),
+                commit_ms = ms(steps[2].1),
+                "slow store write"
+            );
+        }
     }
 
     /// Transactions committed since the store was opened (each one an fsync).

@@ -1,8 +1,48 @@
-//! The shared state backend's health metrics.
+//! The shared state backend's health metrics, and the embedded stores' write timings.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// A store write slower than this in all is counted and logged.
+pub const SLOW_WRITE: Duration = Duration::from_millis(50);
+
+/// The embedded stores' writes: each step's time, and the slow writes.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// Seconds per step of a write, by store and step: `wait` (for the store's one write
+    /// transaction at a time), `write` (the transaction's inserts and deletes), `commit` (the
+    /// commit, its fsync included).
+    pub seconds: HistogramVec,
+    /// Writes over [`SLOW_WRITE`] in all, by store and the step that took longest.
+    pub slow: IntCounterVec,
+}
+
+impl StoreMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "modgate_store_write_seconds",
+                "Embedded store writes: seconds per step (wait, write, commit), by store",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5,
+            ]),
+            &["store", "step"],
+        )?;
+        let slow = IntCounterVec::new(
+            Opts::new(
+                "modgate_store_slow_commits_total",
+                "Embedded store writes that took over 50 ms, by store and their longest step",
+            ),
+            &["store", "step"],
+        )?;
+        registry.register(Box::new(seconds.clone()))?;
+        registry.register(Box::new(slow.clone()))?;
+        Ok(StoreMetrics { seconds, slow })
+    }
+}
 
 /// The shared state backend's health, and what the gateway does while it cannot be reached.
 #[derive(Clone)]
@@ -11,6 +51,8 @@ pub struct StateMetrics {
     pub up: prometheus::IntGauge,
     /// Decisions made without the shared backend, by operation (`admission`, `token_epochs`).
     pub fallbacks: IntCounterVec,
+    /// The embedded stores' write timings.
+    pub store: StoreMetrics,
     /// When the last "degraded" log line was written (ms since the Unix epoch): at most one
     /// line per [`StateMetrics::LOG_EVERY_MS`].
     last_log_ms: Arc<std::sync::atomic::AtomicU64>,
@@ -38,6 +80,7 @@ impl StateMetrics {
         Ok(StateMetrics {
             up,
             fallbacks,
+            store: StoreMetrics::new(registry)?,
             last_log_ms: Arc::default(),
         })
     }
