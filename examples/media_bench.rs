@@ -150,6 +150,53 @@ async fn load(
     (n, n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// `conns` connections posting `body` to `uri` at `rate` requests a second in all for
+/// `seconds`, open loop: each request is due at a fixed time and timed from then (one sent late
+/// because its connection was still waiting counts its wait). Returns every latency.
+async fn paced(
+    api: SocketAddr,
+    uri: String,
+    body: Vec<u8>,
+    conns: usize,
+    rate: f64,
+    seconds: u64,
+) -> Vec<Duration> {
+    let started = Instant::now() + Duration::from_millis(50);
+    let total = (rate * seconds as f64) as usize;
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (uri, body) = (uri.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut send = connect(api).await;
+            let mut took = Vec::new();
+            for k in (c..total).step_by(conns) {
+                let due = started + Duration::from_secs_f64(k as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                let (status, resp) = call(&mut send, "POST", &uri, false, body.clone()).await;
+                took.push(due.elapsed());
+                let v: Value = serde_json::from_slice(&resp).unwrap();
+                assert!(status == 200 && v["errcode"] == 0, "{status} {v}");
+            }
+            took
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    all
+}
+
+/// The `q` quantile of sorted `v`, in milliseconds.
+fn ms_at(v: &[Duration], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i].as_secs_f64() * 1e3
+}
+
 /// Waits until `count` reaches `n`.
 async fn wait_for(count: &AtomicU64, n: u64) {
     let started = Instant::now();
@@ -162,19 +209,24 @@ async fn wait_for(count: &AtomicU64, n: u64) {
     }
 }
 
-/// One record per commit, each commit fsync'd, for `seconds`: commits per second.
-fn store_commits_per_second(dir: &std::path::Path, seconds: u64) -> f64 {
+/// One record per commit, each commit fsync'd, for `seconds`: commits per second, and each
+/// commit's time (sorted).
+fn store_commits_per_second(dir: &std::path::Path, seconds: u64) -> (f64, Vec<Duration>) {
     use modgate::state::durable::{Durable, Kind};
     let _ = std::fs::remove_dir_all(dir);
     let store = Durable::open(dir, 16 << 20).unwrap();
     let record = vec![b'x'; 400];
     let started = Instant::now();
     let mut n = 0u64;
+    let mut took = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
+        let t = Instant::now();
         store.put(Kind::Jobs, &format!("{n:016}"), &record).unwrap();
+        took.push(t.elapsed());
         n += 1;
     }
-    n as f64 / started.elapsed().as_secs_f64()
+    took.sort_unstable();
+    (n as f64 / started.elapsed().as_secs_f64(), took)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -254,6 +306,7 @@ async fn main() {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut accepted_total = 0u64;
+    let mut latencies = Vec::new();
     for round in 1..=a.rounds {
         let (_, text_rps) = load(
             gw.api,
@@ -302,17 +355,50 @@ async fn main() {
         accepted_total += mixed;
         wait_for(&pushed, accepted_total).await;
 
-        let commits = tokio::task::spawn_blocking({
+        // Acceptance latency at half the rate just accepted, open loop, with the pipeline
+        // working through what is submitted.
+        let half = accept_rps / 2.0;
+        let took = paced(
+            gw.api,
+            media_uri.clone(),
+            media_body.clone(),
+            a.conns,
+            half,
+            a.seconds,
+        )
+        .await;
+        accepted_total += took.len() as u64;
+        wait_for(&pushed, accepted_total).await;
+
+        let (commits, commit_times) = tokio::task::spawn_blocking({
             let dir = root.join("fsync");
             let secs = a.seconds.min(5);
             move || store_commits_per_second(&dir, secs)
         })
         .await
         .unwrap();
+        latencies.push((round, half, took, commit_times));
 
         println!(
             "| {round} | {text_rps:.0} | {accept_rps:.0} | {:.1}% | {commits:.0} | {drain_rps:.0} | {mixed_rps:.0}, {mixed_pushes:.0} |",
             100.0 * accept_rps / text_rps,
+        );
+    }
+    println!(
+        "\n## Acceptance latency at half the maximum acceptance rate (open loop, pipeline working)\n\n\
+         | round | offered/s | accepted | p50 ms | p99 ms | max ms | one fsync'd commit alone: p50 / p99 / max ms |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for (round, rate, took, commits) in &latencies {
+        println!(
+            "| {round} | {rate:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} / {:.2} |",
+            took.len(),
+            ms_at(took, 0.5),
+            ms_at(took, 0.99),
+            ms_at(took, 1.0),
+            ms_at(commits, 0.5),
+            ms_at(commits, 0.99),
+            ms_at(commits, 1.0),
         );
     }
     println!(

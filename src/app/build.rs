@@ -19,6 +19,7 @@ use crate::risk::RiskLists;
 use crate::state::Stores;
 use crate::state::durable::{Durable, Kind};
 use crate::state::redis::RedisState;
+use crate::state::stores::Embedded;
 use crate::tenants::AppRegistry;
 use crate::upstream::Upstream;
 
@@ -27,18 +28,15 @@ use crate::upstream::Upstream;
 pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, RunError> {
     let engine = config.engine.build()?;
     let metrics = Metrics::with_apps(&config.metrics.apps)?;
-    let durable = Arc::new(Durable::open(
-        &config.state.data_dir,
-        config.state.store_cache_bytes,
-    )?);
-    durable.observe(metrics.state.store.clone());
+    let embedded = Embedded::open(&config.state.data_dir, config.state.store_cache_bytes)?;
+    embedded.observe(&metrics.state.store);
     let shared = match config.state.backend {
         Backend::Memory => None,
         Backend::Redis => Some(connect(&config, &metrics).await?),
     };
     let catalog: Arc<dyn Catalog> = match &shared {
         Some(s) => Arc::clone(&s.catalog) as Arc<dyn Catalog>,
-        None => Arc::clone(&durable) as Arc<dyn Catalog>,
+        None => Arc::clone(&embedded.catalog) as Arc<dyn Catalog>,
     };
     // Versions are read before the documents: a change made while loading has a later version,
     // which the change watcher's first resynchronisation applies.
@@ -50,7 +48,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
             }
         }
     }
-    let media = Arc::new(open_media_jobs(&config, &durable, &shared, &metrics).await?);
+    let media = Arc::new(open_media_jobs(&config, &embedded.jobs, &shared, &metrics).await?);
     let place = InForce {
         apps: Arc::new(AppRegistry::default()),
         jobs: Arc::clone(&media),
@@ -76,8 +74,10 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     };
     let persisted = match &stores.local_visits {
         Some(visits) => {
-            let persisted =
-                crate::state::persist::Persisted::new(Arc::clone(&durable), Arc::clone(visits));
+            let persisted = crate::state::persist::Persisted::new(
+                Arc::clone(&embedded.counters),
+                Arc::clone(visits),
+            );
             let apps = place.apps.all();
             let now_secs = options.clock.now_ms() / 1000;
             let restored = persisted
@@ -98,7 +98,7 @@ pub async fn build(config: Config, options: Options) -> Result<Arc<Gateway>, Run
     };
     let review = crate::review::ReviewQueue::open(
         config.review.clone(),
-        Arc::clone(&durable),
+        Arc::clone(&embedded.review),
         metrics.review.clone(),
         options.clock.now_ms(),
         shared.as_ref().map(|s| {
@@ -345,15 +345,15 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 pub async fn stored_table(config: &Config, appid: &str) -> Result<Option<CustomTable>, RunError> {
     let json = match config.state.backend {
         Backend::Memory => {
-            let file = config.state.data_dir.join("modgate.redb");
-            if !file.exists() {
+            let dir = &config.state.data_dir;
+            if !dir.join("catalog.redb").exists() && !dir.join("modgate.redb").exists() {
                 return Err(RunError::Stored(format!(
                     "store: nothing is stored in {} (state.data_dir)",
-                    config.state.data_dir.display()
+                    dir.display()
                 )));
             }
-            let durable = Durable::open(&config.state.data_dir, config.state.store_cache_bytes)?;
-            Catalog::get(&durable, Kind::Keywords, appid).map_err(RunError::Catalog)?
+            let embedded = Embedded::open(dir, config.state.store_cache_bytes)?;
+            Catalog::get(&*embedded.catalog, Kind::Keywords, appid).map_err(RunError::Catalog)?
         }
         Backend::Redis => {
             let metrics = Metrics::new()?;

@@ -348,4 +348,42 @@ mod tests {
         let e = Durable::open(&dir, 1 << 20).unwrap_err().to_string();
         assert!(e.contains("modgate.redb"), "{e}");
     }
+
+    #[test]
+    fn every_write_is_timed_by_step_and_a_slow_one_is_counted_by_its_longest_step() {
+        let dir =
+            std::env::temp_dir().join(format!("modgate-durable-timed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let registry = prometheus::Registry::new();
+        let metrics = StoreMetrics::new(&registry).unwrap();
+        let d = Durable::open_as(&dir, "timed.redb", "catalog", &[Kind::Apps], 1 << 20).unwrap();
+        d.observe(metrics.clone());
+        d.put(Kind::Apps, "wx1", b"one").unwrap();
+        for step in ["wait", "write", "commit"] {
+            let h = metrics.seconds.with_label_values(&["catalog", step]);
+            assert_eq!(h.get_sample_count(), 1, "{step}");
+        }
+        assert_eq!(
+            metrics.slow.with_label_values(&["catalog", "write"]).get(),
+            0
+        );
+        // A transaction that takes 60 ms of work: slow, and the work is what took the time.
+        d.write(|txn| {
+            std::thread::sleep(Duration::from_millis(60));
+            txn.open_table(Kind::Apps.table())?
+                .insert("wx2", &b"two"[..])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            metrics.slow.with_label_values(&["catalog", "write"]).get(),
+            1
+        );
+        assert_eq!(
+            metrics.slow.with_label_values(&["catalog", "commit"]).get(),
+            0
+        );
+        drop(d);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
