@@ -358,9 +358,9 @@ async fn main() {
         accepted_total += mixed;
         wait_for(&pushed, accepted_total).await;
 
-        // Acceptance latency at half the rate just accepted, open loop, with the pipeline
-        // working through what is submitted.
-        let half = accept_rps / 2.0;
+        // Acceptance latency at half the maximum rate accepted with the pipeline working (the
+        // phase just before), open loop, the pipeline working through what is submitted.
+        let half = mixed_rps / 2.0;
         let took = paced(
             gw.api,
             media_uri.clone(),

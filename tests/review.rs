@@ -50,6 +50,18 @@ async fn items(s: &TestServer, query: &str) -> (usize, Vec<Value>) {
     )
 }
 
+/// `POST /admin/review/bulk` with the shared token.
+async fn bulk(s: &TestServer, body: Value) -> (u16, Value) {
+    let (st, v, _) = admin(
+        s,
+        Method::POST,
+        "/admin/review/bulk",
+        Some(("application/json", body.to_string())),
+    )
+    .await;
+    (st, v)
+}
+
 async fn act(s: &TestServer, id: &str, action: &str, body: Value) -> (u16, Value) {
     let (st, v, _) = admin(
         s,
@@ -588,14 +600,9 @@ async fn search_pages_bulk_decisions_audit_filters_and_usage() {
     assert_eq!(decided["decision"]["reason"], "同一卖家");
     // Bulk claim, then bulk pass, with the shared token and a named reviewer.
     let rest = json!([&ids[0], &ids[2], &ids[3]]);
-    let (st, v, _) = admin(
+    let (st, v) = bulk(
         &s,
-        Method::POST,
-        "/admin/review/bulk",
-        Some((
-            "application/json",
-            json!({"ids": rest, "action": "claim", "reviewer": "carol"}).to_string(),
-        )),
+        json!({"ids": rest, "action": "claim", "reviewer": "carol"}),
     )
     .await;
     assert_eq!((st, v["done"].as_u64()), (200, Some(3)), "{v}");
@@ -604,14 +611,9 @@ async fn search_pages_bulk_decisions_audit_filters_and_usage() {
         4,
         "carol's three and bob's"
     );
-    let (st, v, _) = admin(
+    let (st, v) = bulk(
         &s,
-        Method::POST,
-        "/admin/review/bulk",
-        Some((
-            "application/json",
-            json!({"ids": rest, "action": "pass", "reviewer": "carol"}).to_string(),
-        )),
+        json!({"ids": rest, "action": "pass", "reviewer": "carol"}),
     )
     .await;
     assert_eq!((st, v["done"].as_u64()), (200, Some(3)), "{v}");
@@ -621,13 +623,7 @@ async fn search_pages_bulk_decisions_audit_filters_and_usage() {
         json!({"ids": [&ids[0]], "action": "pass"}),
         json!({"ids": vec!["x"; 501], "action": "pass", "reviewer": "carol"}),
     ] {
-        let (st, v, _) = admin(
-            &s,
-            Method::POST,
-            "/admin/review/bulk",
-            Some(("application/json", bad.to_string())),
-        )
-        .await;
+        let (st, v) = bulk(&s, bad.clone()).await;
         assert_eq!(st, 400, "{bad}: {v}");
     }
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import tempfile
 import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ data_dir = "{workdir}/data"
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
     return proc, f"http://{api}", f"http://{admin}"
+
+
+def serve(handler):
+    """Serves `handler` (a BaseHTTPRequestHandler class) on a fresh loopback port, on a thread
+    of its own; returns the server (`server_address[1]` is the port, `shutdown()` stops it)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def issue_token(api):

@@ -12,7 +12,7 @@ import random
 import shutil
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -23,7 +23,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from PIL import Image, ImageFilter
 
-from conftest import APPID, ROOT, SECRET, issue_token, start_modgate, stop_modgate
+from conftest import APPID, ROOT, SECRET, issue_token, serve, start_modgate, stop_modgate
 
 ADMIN_TOKEN = "console-admin-token"
 ALICE_TOKEN = "alice-reviewer-console-token"
@@ -47,11 +47,6 @@ def photo_png():
 
 PHOTO = photo_png()
 
-
-def serve(handler):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class Origin(BaseHTTPRequestHandler):

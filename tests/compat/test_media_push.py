@@ -5,10 +5,9 @@ every push modgate sends, in JSON and XML."""
 import json
 import queue
 import struct
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -17,7 +16,7 @@ from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import check_signature
 
-from conftest import start_modgate, stop_modgate
+from conftest import serve, start_modgate, stop_modgate
 
 
 def make_png(width, height):
@@ -45,11 +44,6 @@ APPS = {
     "wx00000000000000a2": ("a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2", "xml"),
 }
 
-
-def serve(handler):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class Origin(BaseHTTPRequestHandler):
