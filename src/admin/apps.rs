@@ -94,9 +94,8 @@ pub(super) fn traffic(gw: &Gateway, req: &Request<RequestBody>) -> Answer {
     let span = span(req)?;
     // The history is kept by the wall clock.
     let now = wall_ms();
-    let start_ms = gw.metrics.usage.series("", span, now).start_ms;
     ok(&AppsTraffic {
-        start_ms,
+        start_ms: span.start_ms(now),
         apps: gw.metrics.usage.totals(span, now),
     })
 }

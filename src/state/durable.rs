@@ -122,7 +122,8 @@ impl std::fmt::Debug for Durable {
 
 impl Durable {
     /// Opens (creating if needed) `dir/modgate.redb` holding every kind, with a page cache of
-    /// `cache_bytes`: one file for everything (the gateway keeps one per concern, [`Stores`]).
+    /// `cache_bytes`: one file for everything (the gateway keeps one per concern,
+    /// [`super::stores::Embedded`]).
     pub fn open(dir: &Path, cache_bytes: usize) -> Result<Durable, DurableError> {
         Durable::open_as(dir, "modgate.redb", "store", &Kind::ALL, cache_bytes)
     }

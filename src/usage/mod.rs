@@ -143,6 +143,12 @@ impl Span {
         }
     }
 
+    /// When the span ending at `now_ms` begins: the start of its first step.
+    pub fn start_ms(self, now_ms: u64) -> u64 {
+        let step = self.step_ms();
+        (now_ms / step + 1 - self.steps()) * step
+    }
+
     fn step_ms(self) -> u64 {
         match self {
             Span::Hour => MINUTE_MS,
@@ -274,7 +280,7 @@ impl Usage {
         let step = span.step_ms();
         Series {
             appid: appid.to_owned(),
-            start_ms: (now_ms / step + 1 - span.steps()) * step,
+            start_ms: span.start_ms(now_ms),
             step_secs: step / 1000,
             msg_sec_check: verdicts(Checked::MsgSecCheck),
             img_sec_check: verdicts(Checked::ImgSecCheck),
