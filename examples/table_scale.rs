@@ -440,10 +440,8 @@ async fn replacement_round(
             if let Some(v) = field(line, "total_ms") {
                 logged.total.push(ms(v));
             }
-            // stored_ms counts from the task's start, the table's build included.
-            if let (Some(stored), Some(built)) = (field(line, "stored_ms"), field(line, "built_ms"))
-            {
-                logged.stored.push(ms(stored - built));
+            if let Some(write) = field(line, "write_ms") {
+                logged.stored.push(ms(write));
             }
         } else if line.contains("slow store write") {
             let step = line

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{AdminError, Answer, csv, is_csv, ok, read_body};
 use crate::catalog::edits::{keyword_removed, keywords, keywords_added};
 use crate::catalog::{ChangeError, Write};
-use crate::engine::table::{self, CustomTable, KeywordEntry, TableError};
+use crate::engine::table::{self, KeywordEntry, TableError, ValidTable};
 use crate::gateway::Gateway;
 use crate::transport::query::query_param;
 
@@ -70,19 +70,19 @@ pub(super) async fn change(
         Change::Replace => Write::Replace,
         Change::Add | Change::Remove(_) => Write::Edit,
     };
-    // Parse, merge, validate, compile and store in one task on the blocking pool: all of it is
-    // CPU or disk work, and one hand-off keeps a replacement's latency low under load.
+    // Parse, merge and validate on the blocking pool, then compile while the validated entries
+    // are written: all of it is CPU or disk work, off the async workers.
     let changed = gw
         .documents
         .change(appid, write, move |current: Option<_>| {
             let parsed =
                 || parse_entries(is_csv, &bytes).map_err(|e| ChangeError::Invalid(e.to_string()));
-            let built: CustomTable = match change {
+            let valid: ValidTable = match change {
                 Change::Replace => keywords(parsed()?)?,
                 Change::Add => keywords_added(current, parsed()?)?,
                 Change::Remove(keyword) => keyword_removed(current, &keyword)?,
             };
-            Ok((built, ()))
+            Ok((valid, ()))
         })
         .await?;
     let count = changed.doc.len();
@@ -93,7 +93,7 @@ pub(super) async fn change(
         appid,
         count,
         built_ms = changed.built_ms,
-        stored_ms = changed.stored_ms,
+        write_ms = changed.write_ms,
         total_ms,
         "keyword table stored"
     );

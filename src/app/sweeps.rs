@@ -62,6 +62,7 @@ pub(super) async fn flush_persisted(gw: &Arc<Gateway>) {
     match flushed {
         Ok(Ok(f)) if f.apps + f.visits > 0 => tracing::debug!(
             apps = f.apps,
+            shards = f.shards,
             visits = f.visits,
             ms = started.elapsed().as_secs_f64() * 1e3,
             "quota counts, token rotations and visits written"

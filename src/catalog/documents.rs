@@ -188,6 +188,7 @@ impl Apply for InForce {
             | Kind::Review
             | Kind::ReviewAudit
             | Kind::Counters
+            | Kind::CounterShards
             | Kind::Visits => {
                 return Err("not a catalog kind".into());
             }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::ChangeError;
-use super::change::{Changed, Documents, Write};
-use crate::engine::table::{CustomTable, KeywordEntry};
+use super::change::{Changed, Documents, Draft, Write};
+use crate::engine::table::{CustomTable, KeywordEntry, ValidTable};
 use crate::media::bank::{Bank, BankEntry};
 use crate::risk::{EntryType, ListEntry, RiskLists};
 
@@ -15,7 +15,7 @@ use crate::risk::{EntryType, ListEntry, RiskLists};
 pub fn keywords_added(
     current: Option<Arc<CustomTable>>,
     added: Vec<KeywordEntry>,
-) -> Result<CustomTable, ChangeError> {
+) -> Result<ValidTable, ChangeError> {
     let mut merged: Vec<KeywordEntry> = current
         .map(|t| t.entries())
         .unwrap_or_default()
@@ -30,7 +30,7 @@ pub fn keywords_added(
 pub fn keyword_removed(
     current: Option<Arc<CustomTable>>,
     keyword: &str,
-) -> Result<CustomTable, ChangeError> {
+) -> Result<ValidTable, ChangeError> {
     let current = current.map(|t| t.entries()).unwrap_or_default();
     if !current.iter().any(|c| c.keyword == keyword) {
         return Err(ChangeError::NotFound("no such keyword in this app's table"));
@@ -43,9 +43,22 @@ pub fn keyword_removed(
     )
 }
 
-/// A keyword table of `entries`.
-pub fn keywords(entries: Vec<KeywordEntry>) -> Result<CustomTable, ChangeError> {
-    CustomTable::build(entries).map_err(|e| ChangeError::Invalid(e.to_string()))
+/// A keyword table of `entries`, validated: compiled while it is stored.
+pub fn keywords(entries: Vec<KeywordEntry>) -> Result<ValidTable, ChangeError> {
+    CustomTable::validate(entries).map_err(|e| ChangeError::Invalid(e.to_string()))
+}
+
+impl From<ValidTable> for Draft<CustomTable> {
+    fn from(valid: ValidTable) -> Self {
+        Draft::Valid {
+            json: valid.json(),
+            build: Box::new(move || {
+                valid
+                    .compile()
+                    .map_err(|e| ChangeError::Failed(e.to_string()))
+            }),
+        }
+    }
 }
 
 /// A bank with `added` appended (errors name an added entry as its request numbered it).

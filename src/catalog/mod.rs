@@ -136,6 +136,7 @@ pub(crate) fn kind_name(kind: Kind) -> &'static str {
         Kind::Review => "review",
         Kind::ReviewAudit => "review_audit",
         Kind::Counters => "counters",
+        Kind::CounterShards => "counter_shards",
         Kind::Visits => "visits",
     }
 }

@@ -55,6 +55,11 @@ impl CustomTable {
     /// Validates and compiles `entries` (the matcher build is the slow part: call it off the async
     /// workers for large tables).
     pub fn build(entries: Vec<KeywordEntry>) -> Result<CustomTable, TableError> {
+        CustomTable::validate(entries)?.compile()
+    }
+
+    /// Validates `entries`: the stored form is known from here, before the matcher is built.
+    pub fn validate(entries: Vec<KeywordEntry>) -> Result<ValidTable, TableError> {
         if entries.len() > MAX_ENTRIES {
             return Err(TableError::TooMany(entries.len()));
         }
@@ -90,8 +95,7 @@ impl CustomTable {
                 score: e.level,
             });
         }
-        let matcher = Matcher::new_compact(rules).map_err(|e| TableError::Format(e.to_string()))?;
-        Ok(CustomTable { matcher })
+        Ok(ValidTable { rules })
     }
 
     /// The entries as written, in order. (Validation made every field round-trip: the label
@@ -99,12 +103,7 @@ impl CustomTable {
     pub fn entries(&self) -> Vec<KeywordEntry> {
         self.matcher
             .rules()
-            .map(|r| KeywordEntry {
-                keyword: r.word.to_owned(),
-                label: r.label.code(),
-                level: r.score,
-                suggest: r.suggest.as_str().to_owned(),
-            })
+            .map(|r| written(r.word, r.label, r.score, r.suggest))
             .collect()
     }
 
@@ -125,6 +124,41 @@ impl CustomTable {
     /// Heap bytes held (for capacity planning and the scale benchmark).
     pub fn heap_bytes(&self) -> usize {
         self.matcher.heap_bytes()
+    }
+}
+
+/// An entry as it was written, from its validated parts.
+fn written(keyword: &str, label: Label, level: u8, suggest: Suggest) -> KeywordEntry {
+    KeywordEntry {
+        keyword: keyword.to_owned(),
+        label: label.code(),
+        level,
+        suggest: suggest.as_str().to_owned(),
+    }
+}
+
+/// A table's entries, validated and not yet compiled.
+#[derive(Debug)]
+pub struct ValidTable {
+    rules: Vec<Rule>,
+}
+
+impl ValidTable {
+    /// The entries as a JSON array: what [`CustomTable::json`] gives once compiled.
+    pub fn json(&self) -> Vec<u8> {
+        let entries: Vec<KeywordEntry> = self
+            .rules
+            .iter()
+            .map(|r| written(&r.word, r.label, r.score, r.suggest))
+            .collect();
+        serde_json::to_vec(&entries).unwrap_or_default()
+    }
+
+    /// Builds the matcher: the slow part.
+    pub fn compile(self) -> Result<CustomTable, TableError> {
+        let matcher =
+            Matcher::new_compact(self.rules).map_err(|e| TableError::Format(e.to_string()))?;
+        Ok(CustomTable { matcher })
     }
 }
 
@@ -255,6 +289,21 @@ mod tests {
             level,
             suggest: suggest.into(),
         }
+    }
+
+    #[test]
+    fn the_stored_form_is_known_before_the_matcher_is_built() {
+        let entries = vec![
+            entry("赌博", 20006, 90, "risky"),
+            entry("加微信", 20012, 40, "review"),
+            entry("Ｑ Ｑ", 100, 0, "pass"),
+            entry("赌博", 20006, 10, "review"),
+        ];
+        let valid = CustomTable::validate(entries.clone()).unwrap();
+        let stored = valid.json();
+        let table = valid.compile().unwrap();
+        assert_eq!(stored, table.json());
+        assert_eq!(table.entries(), entries);
     }
 
     #[test]

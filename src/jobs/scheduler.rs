@@ -195,6 +195,9 @@ pub(super) mod tests {
         c.workers = std::num::NonZeroUsize::new(workers).unwrap();
         c.per_app = std::num::NonZeroUsize::new(per_app).unwrap();
         c.per_host = std::num::NonZeroUsize::new(per_host).unwrap();
+        // No models: these tests schedule jobs, and a process ending while the runtime loads
+        // them can crash in it.
+        c.models_dir = None;
         c
     }
 

@@ -31,9 +31,12 @@ pub enum Kind {
     Review,
     /// Review decisions, by decision time and id.
     ReviewAudit,
-    /// Each app's quota counts, reset allowance and token rotations, by appid (in-process
-    /// backend only, [`crate::state::persist`]).
+    /// Each app's quota counts, reset allowance and token rotations, one JSON row by appid:
+    /// the layout before [`Kind::CounterShards`], read once and then deleted.
     Counters,
+    /// Every app's quota counts, reset allowance and token rotations, in shards of apps
+    /// (in-process backend only, [`crate::state::persist`]).
+    CounterShards,
     /// Visits still making their user fresh, by time, appid and openid.
     Visits,
 }
@@ -47,7 +50,7 @@ pub enum Change {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Apps,
         Kind::Keywords,
         Kind::OpenJobs,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::Review,
         Kind::ReviewAudit,
         Kind::Counters,
+        Kind::CounterShards,
         Kind::Visits,
     ];
 
@@ -71,6 +75,7 @@ impl Kind {
             Kind::Review => TableDefinition::new("review"),
             Kind::ReviewAudit => TableDefinition::new("review_audit"),
             Kind::Counters => TableDefinition::new("counters"),
+            Kind::CounterShards => TableDefinition::new("counter_shards"),
             Kind::Visits => TableDefinition::new("visits"),
         }
     }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod persist;
 pub mod records;
 pub mod redis;
+pub mod snapshot;
 pub mod stores;
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ const LAYOUT: [(&str, &str, &[Kind], usize); 4] = [
     (
         "counters.redb",
         "counters",
-        &[Kind::Counters, Kind::Visits],
+        &[Kind::Counters, Kind::CounterShards, Kind::Visits],
         1,
     ),
 ];
@@ -87,7 +87,7 @@ impl Embedded {
             Kind::Apps | Kind::Keywords | Kind::Banks | Kind::RiskLists => &self.catalog,
             Kind::OpenJobs | Kind::Jobs => &self.jobs,
             Kind::Review | Kind::ReviewAudit => &self.review,
-            Kind::Counters | Kind::Visits => &self.counters,
+            Kind::Counters | Kind::CounterShards | Kind::Visits => &self.counters,
         }
     }
 
