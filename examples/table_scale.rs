@@ -10,9 +10,13 @@
 //! - resident memory before and after the tables are loaded, and after a restart of the largest
 //!   gateway, which loads every table back from the embedded store.
 //!
+//! With `--baseline BINARY` (another build of the gateway), a gateway of that build with the
+//! largest app count runs beside this build's in every round and restart, in turn with it.
+//!
 //! Run through `loadtest/tables.sh`, which builds the binary and pins this client to CPU 1.
 //! Usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] [--conns N]
 //! [--replace-seconds N] (each replacement round's length; default `--seconds`)
+//! [--baseline BINARY]
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
 
@@ -46,6 +50,8 @@ struct Args {
     conns: usize,
     /// Seconds of each replacement round (idle, half and full load, on every gateway).
     replace_seconds: u64,
+    /// Another build, run with the largest app count beside this one.
+    baseline: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -56,10 +62,11 @@ fn args() -> Args {
         rounds: 3,
         conns: 32,
         replace_seconds: 0,
+        baseline: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: table_scale [--apps N,N,...] [--entries N] [--seconds N] [--rounds N] \
-                 [--conns N] [--replace-seconds N]";
+                 [--conns N] [--replace-seconds N] [--baseline BINARY]";
     for pair in argv.chunks(2) {
         let text = pair.get(1).unwrap_or_else(|| panic!("{usage}"));
         let value = || -> usize { text.parse().unwrap_or_else(|_| panic!("{usage}")) };
@@ -76,6 +83,7 @@ fn args() -> Args {
             "--rounds" => a.rounds = value(),
             "--conns" => a.conns = value(),
             "--replace-seconds" => a.replace_seconds = value() as u64,
+            "--baseline" => a.baseline = Some(PathBuf::from(text)),
             _ => panic!("{usage}"),
         }
     }
@@ -332,17 +340,13 @@ fn percentiles(mut v: Vec<Duration>) -> String {
     )
 }
 
-/// Waits until the gateway answers `/healthz`.
+/// Waits until the gateway is ready (`/readyz`: every stored table loaded).
 async fn healthy(gw: &Gateway) {
     for _ in 0..600 {
         if let Ok(stream) = tokio::net::TcpStream::connect(gw.admin).await {
             drop(stream);
             let mut send = connect(gw.admin).await;
-            if call(&mut send, "GET", "/healthz", false, Vec::new())
-                .await
-                .0
-                == 200
-            {
+            if call(&mut send, "GET", "/readyz", false, Vec::new()).await.0 == 200 {
                 return;
             }
         }
@@ -440,8 +444,14 @@ async fn replacement_round(
             if let Some(v) = field(line, "total_ms") {
                 logged.total.push(ms(v));
             }
+            // Builds before the write ran beside the compile logged `stored_ms` from the task's
+            // start, the build included.
             if let Some(write) = field(line, "write_ms") {
                 logged.stored.push(ms(write));
+            } else if let (Some(stored), Some(built)) =
+                (field(line, "stored_ms"), field(line, "built_ms"))
+            {
+                logged.stored.push(ms(stored - built));
             }
         } else if line.contains("slow store write") {
             let step = line
@@ -460,9 +470,11 @@ async fn replacement_round(
     (r, took, logged)
 }
 
-/// One gateway under test: its app count, process, tokens.
+/// One gateway under test: its app count, name in the tables, build, process, tokens.
 struct Subject {
     apps: usize,
+    name: String,
+    binary: PathBuf,
     gw: Gateway,
     config: PathBuf,
     tokens: Arc<Vec<String>>,
@@ -499,11 +511,26 @@ async fn main() {
             })
             .collect(),
     );
+    // Every app count with this build; the largest with the baseline build too, just before
+    // this build's (the last gateway is the one restarted at the end).
+    let this = PathBuf::from("target/release/modgate");
+    let mut runs: Vec<(usize, String, PathBuf)> = a
+        .apps
+        .iter()
+        .map(|&n| (n, n.to_string(), this.clone()))
+        .collect();
+    if let Some(baseline) = &a.baseline {
+        runs.insert(
+            runs.len() - 1,
+            (most, format!("{most} (baseline)"), baseline.clone()),
+        );
+    }
     let mut subjects = Vec::new();
-    for &n in &a.apps {
-        let config = work.join(format!("apps-{n}.toml"));
-        std::fs::write(&config, config_text(n, &work.join(format!("data-{n}")))).unwrap();
-        let gw = Gateway::start(&config);
+    for (n, name, binary) in runs {
+        let file = name.replace(" (baseline)", "-baseline");
+        let config = work.join(format!("apps-{file}.toml"));
+        std::fs::write(&config, config_text(n, &work.join(format!("data-{file}")))).unwrap();
+        let gw = Gateway::start_binary(&binary, &config);
         healthy(&gw).await;
         let rss_apps_only = gw.rss_mib();
         let mut admin = connect(gw.admin).await;
@@ -517,6 +544,8 @@ async fn main() {
         let tokens = Arc::new(tokens(&gw, n).await);
         subjects.push(Subject {
             apps: n,
+            name,
+            binary,
             gw,
             config,
             tokens,
@@ -536,7 +565,7 @@ async fn main() {
     for s in &subjects {
         println!(
             "| {} | {:.1} | {} |",
-            s.apps,
+            s.name,
             s.load_secs,
             percentiles(s.puts.clone())
         );
@@ -561,7 +590,7 @@ async fn main() {
             s.rps.push(r.rps);
             println!(
                 "| {round} | {} | {:.0} | {:.1} | {} | {} |",
-                s.apps, r.rps, r.cpu_us_per_request, r.requests, r.flagged
+                s.name, r.rps, r.cpu_us_per_request, r.requests, r.flagged
             );
         }
     }
@@ -570,8 +599,8 @@ async fn main() {
     for s in &subjects[1..] {
         println!(
             "- {} apps / {} app(s), requests/s summed over rounds: {:.1}%",
-            s.apps,
-            subjects[0].apps,
+            s.name,
+            subjects[0].name,
             100.0 * s.rps.iter().sum::<f64>() / base
         );
     }
@@ -602,7 +631,7 @@ async fn main() {
                 .collect();
             println!(
                 "| {} | {name} | {} | {} | {} | {} | {} | {} |",
-                s.apps,
+                s.name,
                 r.as_ref().map_or("-".into(), |r| if r.shed > 0 {
                     format!("{:.0} ({} shed)", r.rps, r.shed)
                 } else {
@@ -628,48 +657,57 @@ async fn main() {
     for s in subjects.iter().chain(std::iter::once(&big)) {
         println!(
             "| {} | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.1} KiB |",
-            s.apps,
+            s.name,
             s.rss_apps_only,
             s.rss_loaded,
             s.gw.rss_mib(),
             (s.rss_loaded - s.rss_apps_only) * 1024.0 / s.apps as f64
         );
     }
+    // Restarts load every table back from the embedded store: the largest gateway's, and the
+    // baseline build's beside it, in turn, twice each (all others stopped meanwhile).
+    let mut restarted = vec![big];
+    if a.baseline.is_some() {
+        restarted.insert(0, subjects.pop().unwrap());
+    }
     drop(subjects);
-
-    // A restart loads every table back from the embedded store.
-    let Subject {
-        gw, config, apps, ..
-    } = big;
-    drop(gw);
-    let started = Instant::now();
-    let gw = Gateway::start(&config);
-    healthy(&gw).await;
-    let restart_secs = started.elapsed().as_secs_f64();
-    let rss_restarted = gw.rss_mib();
-    let token = tokens(&gw, 1).await.remove(0);
-    let probe = &keywords[0][0];
-    let body =
-        json!({"content": format!("前文{probe}后文"), "version": 2, "scene": 2, "openid": OPENID});
-    let (_, resp) = call(
-        &mut connect(gw.api).await,
-        "POST",
-        &format!("/wxa/msg_sec_check?access_token={token}"),
-        false,
-        body.to_string().into_bytes(),
-    )
-    .await;
-    let v: Value = serde_json::from_slice(&resp).unwrap();
-    let hit = v["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|d| d["keyword"].as_str() == Some(probe));
-    assert!(
-        hit,
-        "after the restart app 0's keyword {probe:?} is not found: {v}"
-    );
+    let restarted: Vec<(String, PathBuf, PathBuf)> = restarted
+        .into_iter()
+        .map(|s| (s.name, s.binary, s.config))
+        .collect();
+    let turns = if restarted.len() > 1 { 2 } else { 1 };
     println!(
-        "\n## Restart of the {apps}-app gateway\n\nTables loaded from the embedded store and healthy in {restart_secs:.1} s; resident memory then {rss_restarted:.0} MiB."
+        "\n## Restart of the {most}-app gateway\n\nFrom the process's start to `/readyz` answering 200 (every table loaded from\nthe embedded store), then app 0's own keyword checked.\n\n| gateway | turn | ready s | resident MiB |\n| --- | ---: | ---: | ---: |"
     );
+    for turn in 1..=turns {
+        for (name, binary, config) in &restarted {
+            let started = Instant::now();
+            let gw = Gateway::start_binary(binary, config);
+            healthy(&gw).await;
+            let ready_secs = started.elapsed().as_secs_f64();
+            let rss = gw.rss_mib();
+            let token = tokens(&gw, 1).await.remove(0);
+            let probe = &keywords[0][0];
+            let body = json!({"content": format!("前文{probe}后文"), "version": 2, "scene": 2, "openid": OPENID});
+            let (_, resp) = call(
+                &mut connect(gw.api).await,
+                "POST",
+                &format!("/wxa/msg_sec_check?access_token={token}"),
+                false,
+                body.to_string().into_bytes(),
+            )
+            .await;
+            let v: Value = serde_json::from_slice(&resp).unwrap();
+            let hit = v["detail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["keyword"].as_str() == Some(probe));
+            assert!(
+                hit,
+                "after the restart of {name}, app 0's keyword {probe:?} is not found: {v}"
+            );
+            println!("| {name} | {turn} | {ready_secs:.1} | {rss:.0} |");
+        }
+    }
 }

@@ -33,9 +33,16 @@ impl Gateway {
     /// Starts `target/release/modgate serve --config <config>` on CPU 0 with one tokio worker;
     /// its log goes beside the config.
     pub fn start(config: &Path) -> Gateway {
+        Gateway::start_binary(Path::new("target/release/modgate"), config)
+    }
+
+    /// As [`Gateway::start`], running `binary` (another build of the gateway).
+    pub fn start_binary(binary: &Path, config: &Path) -> Gateway {
         use std::io::BufRead;
         let mut child = Command::new("taskset")
-            .args(["-c", "0", "target/release/modgate", "serve", "--config"])
+            .args(["-c", "0"])
+            .arg(binary)
+            .args(["serve", "--config"])
             .arg(config)
             .env("TOKIO_WORKER_THREADS", "1")
             .env("RUST_LOG", "warn,modgate=info")
