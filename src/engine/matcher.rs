@@ -144,6 +144,12 @@ impl std::fmt::Debug for Matcher {
     }
 }
 
+/// A rule beside its word, normalized.
+fn normalized(rule: Rule) -> (Rule, Normalized) {
+    let norm = normalize(&rule.word);
+    (rule, norm)
+}
+
 fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
 }
@@ -151,16 +157,24 @@ fn is_word_char(c: char) -> bool {
 impl Matcher {
     /// Compiles `rules`. Words are normalized as texts are.
     pub fn new(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
-        Self::build(rules, false)
+        Self::build(rules.into_iter().map(normalized), false)
     }
 
     /// As [`Matcher::new`], with the compact trie: for the many small per-app tables.
     pub fn new_compact(rules: impl IntoIterator<Item = Rule>) -> Result<Matcher, MatcherError> {
+        Self::build(rules.into_iter().map(normalized), true)
+    }
+
+    /// As [`Matcher::new_compact`], from rules whose words the caller has normalized already
+    /// (validation does, to refuse a word with nothing to match): `(rule, normalize(&rule.word))`.
+    pub fn new_compact_normalized(
+        rules: impl IntoIterator<Item = (Rule, Normalized)>,
+    ) -> Result<Matcher, MatcherError> {
         Self::build(rules, true)
     }
 
     fn build(
-        rules: impl IntoIterator<Item = Rule>,
+        rules: impl IntoIterator<Item = (Rule, Normalized)>,
         compact: bool,
     ) -> Result<Matcher, MatcherError> {
         /// A pattern while building: the winning rule, its runs and gaps.
@@ -173,14 +187,12 @@ impl Matcher {
             /// text is written with it.
             edges: (bool, bool),
         }
-        let mut by_pattern: std::collections::HashMap<String, Candidate> =
-            std::collections::HashMap::new();
+        let mut by_pattern: foldhash::HashMap<String, Candidate> = Default::default();
         let mut words = String::new();
         let mut word_end = Vec::new();
         let mut meta = Vec::new();
-        for rule in rules {
+        for (rule, norm) in rules {
             let id = u32::try_from(meta.len()).map_err(|_| MatcherError::TooMany)?;
-            let norm = normalize(&rule.word);
             if norm.text.is_empty() {
                 return Err(MatcherError::EmptyWord(rule.word));
             }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::matcher::{Matcher, Rule};
-use super::normalize::normalize;
+use super::normalize::{Normalized, normalize};
 use super::{Label, Suggest};
 
 /// Most entries in one app's table.
@@ -77,7 +77,8 @@ impl CustomTable {
             if chars > MAX_KEYWORD_CHARS {
                 return Err(invalid("keyword is longer than 50 characters"));
             }
-            if normalize(&e.keyword).text.is_empty() {
+            let norm = normalize(&e.keyword);
+            if norm.text.is_empty() {
                 return Err(invalid("keyword has no letters or digits to match"));
             }
             let label = Label::from_code(e.label).ok_or_else(|| {
@@ -88,12 +89,15 @@ impl CustomTable {
             }
             let suggest = Suggest::parse(&e.suggest)
                 .ok_or_else(|| invalid("suggest must be risky, review or pass"))?;
-            rules.push(Rule {
-                word: e.keyword,
-                label,
-                suggest,
-                score: e.level,
-            });
+            rules.push((
+                Rule {
+                    word: e.keyword,
+                    label,
+                    suggest,
+                    score: e.level,
+                },
+                norm,
+            ));
         }
         Ok(ValidTable { rules })
     }
@@ -140,7 +144,8 @@ fn written(keyword: &str, label: Label, level: u8, suggest: Suggest) -> KeywordE
 /// A table's entries, validated and not yet compiled.
 #[derive(Debug)]
 pub struct ValidTable {
-    rules: Vec<Rule>,
+    /// Each rule beside its word, normalized (the matcher is built from both).
+    rules: Vec<(Rule, Normalized)>,
 }
 
 impl ValidTable {
@@ -149,15 +154,15 @@ impl ValidTable {
         let entries: Vec<KeywordEntry> = self
             .rules
             .iter()
-            .map(|r| written(&r.word, r.label, r.score, r.suggest))
+            .map(|(r, _)| written(&r.word, r.label, r.score, r.suggest))
             .collect();
         serde_json::to_vec(&entries).unwrap_or_default()
     }
 
     /// Builds the matcher: the slow part.
     pub fn compile(self) -> Result<CustomTable, TableError> {
-        let matcher =
-            Matcher::new_compact(self.rules).map_err(|e| TableError::Format(e.to_string()))?;
+        let matcher = Matcher::new_compact_normalized(self.rules)
+            .map_err(|e| TableError::Format(e.to_string()))?;
         Ok(CustomTable { matcher })
     }
 }
