@@ -365,6 +365,8 @@ struct Logged {
     /// Writes of any kind over 50 ms, by the step that took longest (wait, write, commit), with
     /// the longest of them.
     slow: std::collections::BTreeMap<String, (usize, f64)>,
+    /// One fsync'd commit of a table-sized value alone, in the client's process, meanwhile.
+    lone: Vec<Duration>,
 }
 
 /// `key=value` of a log line, as a number.
@@ -392,7 +394,32 @@ async fn replacement_round(
 ) -> (Option<Load>, Vec<Duration>, Logged) {
     let log = s.config.with_extension("log");
     let log_start = std::fs::metadata(&log).map_or(0, |m| m.len());
+    let mut logged = Logged::default();
     let stop = Arc::new(AtomicBool::new(false));
+    // The disk alone, meanwhile: one fsync'd commit of a table-sized value at the same pace, in
+    // an embedded store of this process's own (on CPU 1, the gateway's core left alone).
+    let lone = {
+        let stop = stop.clone();
+        let dir = s.config.with_extension("fsync");
+        std::thread::spawn(move || {
+            use modgate::state::durable::{Durable, Kind};
+            let _ = std::fs::remove_dir_all(&dir);
+            let store = Durable::open(&dir, 16 << 20).unwrap();
+            let value = vec![b'x'; 64 * 1024];
+            let mut took = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                store
+                    .put(Kind::Keywords, "wx0000000000000000", &value)
+                    .unwrap();
+                took.push(t.elapsed());
+                std::thread::sleep(Duration::from_millis(REPLACE_PAUSE_MS));
+            }
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+            took
+        })
+    };
     let replacer = {
         let (stop, addr) = (stop.clone(), s.gw.admin);
         let tables = [
@@ -435,9 +462,9 @@ async fn replacement_round(
     };
     stop.store(true, Ordering::Relaxed);
     let took = replacer.await.unwrap();
+    logged.lone = lone.join().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = std::fs::read(&log).unwrap();
-    let mut logged = Logged::default();
     let ms = |v: f64| Duration::from_secs_f64(v / 1e3);
     for line in String::from_utf8_lossy(&text[log_start as usize..]).lines() {
         if line.contains("keyword table stored") {
@@ -610,10 +637,12 @@ async fn main() {
         "\n## Replacing app 0's {}-entry table, {} s a run\n\n\
          Client: the PUT's round trip as this client saw it. Gateway: from the PUT's arrival to the\n\
          new table in force; store: its write (waiting for the store's writer, the transaction, the\n\
-         commit with its fsync); both from the gateway's log. Slow writes: writes of any kind over\n\
-         50 ms meanwhile, by their longest step (count, longest ms).\n\n\
-         | apps | load | requests/s | replacements | client p50 / p99 / max ms | gateway p50 / p99 / max ms | store p50 / p99 / max ms | slow writes |\n\
-         | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+         commit with its fsync); both from the gateway's log. Lone commit: one fsync'd commit of a\n\
+         64 KiB value (a table's size) every 100 ms meanwhile, in a store of the client's own on\n\
+         the same disk. Slow writes: the gateway's writes of any kind over 50 ms meanwhile, by\n\
+         their longest step (count, longest ms).\n\n\
+         | apps | load | requests/s | replacements | client p50 / p99 / max ms | gateway p50 / p99 / max ms | store p50 / p99 / max ms | lone commit p50 / p99 / max ms | slow writes |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         a.entries, a.replace_seconds
     );
     for s in &subjects {
@@ -630,7 +659,7 @@ async fn main() {
                 .map(|(step, (n, max))| format!("{step} {n} ({max:.0})"))
                 .collect();
             println!(
-                "| {} | {name} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {name} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 r.as_ref().map_or("-".into(), |r| if r.shed > 0 {
                     format!("{:.0} ({} shed)", r.rps, r.shed)
@@ -641,6 +670,7 @@ async fn main() {
                 percentiles(took).replace(" | ", " / "),
                 percentiles(logged.total).replace(" | ", " / "),
                 percentiles(logged.stored).replace(" | ", " / "),
+                percentiles(logged.lone).replace(" | ", " / "),
                 if slow.is_empty() {
                     "none".into()
                 } else {
