@@ -1,6 +1,10 @@
 # Shared helpers for the load scripts (sourced, not run).
 # Needs: wrk (apt-get install wrk), taskset (util-linux), curl.
 
+# A failure inside a function whose output is captured (`token=$(prepare ...)`) stops the script
+# too, instead of measuring a gateway that answers every request with an error.
+shopt -s inherit_errexit
+
 BODY_FILE=${BODY_FILE:-loadtest/body.json}
 export BODY_FILE
 APPID=wx0123456789abcdef
@@ -37,13 +41,14 @@ bench_config() {
     echo "$out"
 }
 
-# wait_healthy ADMIN_PORT
+# wait_healthy ADMIN_PORT: waits up to a minute for the gateway to take traffic (`/readyz`: loaded,
+# the API listener open; `/healthz` answers while the media models still load).
 wait_healthy() {
-    for _ in $(seq 50); do
-        curl -sf -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
+    for _ in $(seq 600); do
+        curl -sf -o /dev/null "http://127.0.0.1:$1/readyz" && return 0
         sleep 0.1
     done
-    echo "gateway on admin port $1 did not come up" >&2
+    echo "gateway on admin port $1 did not become ready" >&2
     return 1
 }
 

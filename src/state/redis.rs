@@ -19,10 +19,12 @@
 //!   stops making anyone fresh. (Visits recorded by earlier versions, one key per user,
 //!   `..:v:{openid}`, are still read until they expire.)
 //!
-//! A metered call is decided by one script ([`ADMIT`]: rate limit, quota and visit together),
-//! and its access token is verified against epochs read at most once a second per app (and
-//! dropped at once when another instance rotates them): **one round trip per msgSecCheck** in
-//! the steady state.
+//! A metered call is decided by one script run (rate limit, quota and visit together), batched
+//! with the calls that arrive while the previous batch is in Redis ([`batch`]: one run per app
+//! and API in a batch, deciding its calls in turn exactly as one run per call would), and its
+//! access token is verified against epochs read at most once a second per app (and dropped at
+//! once when another instance rotates them): **at most one round trip per msgSecCheck** in the
+//! steady state, shared by every call of its batch.
 //!
 //! Errors (Redis unreachable, a script failing) become [`StateError::Unavailable`], which
 //! callers answer with errcode -1 so SDKs back off and retry, except where the gateway serves
@@ -34,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
+
+mod batch;
 
 use super::metrics::StateMetrics;
 use super::{
@@ -124,33 +128,6 @@ redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f
 /// Returns {0, 0} admitted, or {1, wait µs}.
 const RATE: &str = concat!(gcra!(), "return {0, 0}\n");
 
-/// Steps 3–5 of the check order in one script. KEYS[1] rate limit, KEYS[2] day counter,
-/// KEYS[3] and KEYS[4] (optional) the app's visits and the user's visit as earlier versions
-/// kept it; ARGV[1..3] as [`RATE`], ARGV[4] the day's limit, ARGV[5] the counter's TTL (s),
-/// ARGV[6] the visit TTL (s), ARGV[7] the openid.
-/// Returns {0, used} admitted, {1, wait µs} rate-limited, {2, used} quota spent, {3, used} stale
-/// visit (counted, as the platform counts it).
-const ADMIT: &str = concat!(
-    gcra!(),
-    r"
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if used >= tonumber(ARGV[4]) then
-  return {2, used}
-end
-used = redis.call('INCR', KEYS[2])
-if used == 1 then
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-end
-if #KEYS >= 3 then
-  local last = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[7]) or redis.call('GET', KEYS[4]) or '-1')
-  if last < 0 or math.floor(now / 1000000) - last >= tonumber(ARGV[6]) then
-    return {3, used}
-  end
-end
-return {0, used}
-"
-);
-
 /// KEYS[1] the app's visits; ARGV[1] the visit (s), ARGV[2] TTL (s), ARGV[3] openid, ARGV[4]
 /// the app's cap. Drops the visits that no longer make their user fresh (`ttl` old or more), then records this one (the latest visit
 /// wins) unless the user is new and the app holds its cap. Returns 1 recorded, 0 at the cap.
@@ -221,6 +198,8 @@ pub struct RedisState {
     client: redis::Client,
     prefix: String,
     scripts: Arc<Scripts>,
+    /// Admissions waiting for the batch in Redis to return.
+    admissions: Arc<batch::Queue>,
     /// How long a visit keeps a user fresh: the TTL of a visit key.
     visit_ttl_secs: u64,
     /// Users with a fresh visit one app may hold.
@@ -376,9 +355,10 @@ impl RedisState {
                 refund: Script::new(REFUND),
                 reset: Script::new(RESET),
                 rate: Script::new(RATE),
-                admit: Script::new(ADMIT),
+                admit: Script::new(batch::ADMIT_BATCH),
                 visit: Script::new(VISIT),
             }),
+            admissions: Arc::default(),
             visit_ttl_secs: visit_ttl.as_secs().max(1),
             max_visits_per_app: usize::MAX,
             metrics: None,
@@ -566,6 +546,24 @@ impl RedisState {
         })
     }
 
+    /// One admission as its batch sends it.
+    fn admission(&self, app: AppView<'_>, q: &AdmitQuery<'_>) -> batch::Request {
+        let (interval, burst) = Self::gcra(app, q.api);
+        let appid = app.appid();
+        batch::Request {
+            keys: [
+                self.rate_key(app.records, q.api),
+                self.day_key(app.records, q.api, q.day),
+                self.visits_key(appid),
+            ],
+            old_visit: q.openid.map(|openid| self.visit_key(appid, openid)),
+            limits: (interval, burst, app.limits.api(q.api).per_day.get()),
+            now_us: q.now_ms * 1000,
+            visit_ttl_secs: q.visit_ttl.as_secs(),
+            openid: q.openid.unwrap_or_default().to_owned(),
+        }
+    }
+
     /// GCRA parameters for an app's per-minute limit: the emission interval in microseconds
     /// (60 s / n) and the burst (n).
     fn gcra(app: AppView<'_>, api: Metered) -> (u64, u32) {
@@ -632,27 +630,18 @@ impl Admission for RedisState {
         app: AppView<'a>,
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.admissions.push(self.admission(app, &q), reply) {
+            // No batch in flight: this call starts the driver, which sends it at once.
+            let state = self.clone();
+            tokio::spawn(async move {
+                batch::drive(&state.admissions, &state.scripts.admit, &state.conn).await;
+            });
+        }
         Answer::later(async move {
-            let (interval, burst) = Self::gcra(app, q.api);
-            let limit = app.limits.api(q.api).per_day.get();
-            let mut invocation = self.scripts.admit.key(self.rate_key(app.records, q.api));
-            invocation.key(self.day_key(app.records, q.api, q.day));
-            if let Some(openid) = q.openid {
-                invocation.key(self.visits_key(app.appid()));
-                invocation.key(self.visit_key(app.appid(), openid));
-            }
-            let mut conn = self.conn.once();
-            let (outcome, value): (i64, i64) = invocation
-                .arg(q.now_ms * 1000)
-                .arg(interval)
-                .arg(burst)
-                .arg(limit)
-                .arg(DAY_KEY_TTL_SECS)
-                .arg(q.visit_ttl.as_secs())
-                .arg(q.openid.unwrap_or(""))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
+            let (outcome, value) = answer.await.map_err(|_| {
+                StateError::Unavailable("the admission's batch was dropped".to_owned())
+            })??;
             self.answered();
             Ok(match outcome {
                 0 => Admitted::Yes {
@@ -1095,6 +1084,213 @@ mod tests {
                 .unwrap();
             assert!(ttl > 0, "{key} has no TTL ({ttl})");
         }
+    }
+
+    /// The one-request admission script, one run per call (as admissions were decided before
+    /// they were batched): the reference a batch must agree with. KEYS[1] rate limit, KEYS[2] day counter,
+    /// KEYS[3] and KEYS[4] (optional) the app's visits and the user's visit as earlier versions
+    /// kept it; ARGV[1..3] as [`RATE`], ARGV[4] the day's limit, ARGV[5] the counter's TTL (s),
+    /// ARGV[6] the visit TTL (s), ARGV[7] the openid.
+    /// Returns {0, used} admitted, {1, wait µs} rate-limited, {2, used} quota spent, {3, used} stale
+    /// visit (counted, as the platform counts it).
+    const ADMIT_ONE: &str = concat!(
+        gcra!(),
+        r"
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used >= tonumber(ARGV[4]) then
+  return {2, used}
+end
+used = redis.call('INCR', KEYS[2])
+if used == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+if #KEYS >= 3 then
+  local last = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[7]) or redis.call('GET', KEYS[4]) or '-1')
+  if last < 0 or math.floor(now / 1000000) - last >= tonumber(ARGV[6]) then
+    return {3, used}
+  end
+end
+return {0, used}
+"
+    );
+
+    /// Decides each of `calls` with the one-request script on `one` and in batches cut at
+    /// `cuts` on `batched` (through the queue and driver the gateway uses); returns both
+    /// answers per call.
+    async fn both_ways(
+        one: &RedisState,
+        batched: &RedisState,
+        app: &crate::state::conformance::TestApp,
+        calls: &[AdmitQuery<'_>],
+        cuts: &[usize],
+    ) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+        let reference = Script::new(ADMIT_ONE);
+        let mut single = Vec::new();
+        for q in calls {
+            let r = one.admission(app.view(), q);
+            let mut invocation = reference.key(&r.keys[0]);
+            invocation.key(&r.keys[1]);
+            if let Some(old) = &r.old_visit {
+                invocation.key(&r.keys[2]).key(old);
+            }
+            let (interval, burst, limit) = r.limits;
+            let answer: (i64, i64) = invocation
+                .arg(r.now_us)
+                .arg(interval)
+                .arg(burst)
+                .arg(limit)
+                .arg(DAY_KEY_TTL_SECS)
+                .arg(r.visit_ttl_secs)
+                .arg(&r.openid)
+                .invoke_async(&mut one.conn.clone())
+                .await
+                .unwrap();
+            single.push(answer);
+        }
+        let mut together = Vec::new();
+        let mut rest = calls;
+        for &cut in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (now, later) = rest.split_at(cut.min(rest.len()));
+            rest = later;
+            let queue = batch::Queue::default();
+            let mut answers = Vec::new();
+            for q in now {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                queue.push(batched.admission(app.view(), q), reply);
+                answers.push(answer);
+            }
+            batch::drive(&queue, &batched.scripts.admit, &batched.conn).await;
+            for answer in answers {
+                together.push(answer.await.unwrap().unwrap());
+            }
+        }
+        (single, together)
+    }
+
+    /// A batch admits exactly what one run per call admits, for any sequence of calls cut into
+    /// any batches: two APIs interleaved (their runs apart in one batch), users fresh, going
+    /// stale, recorded by an earlier version's key, never seen and not named, the rate limit,
+    /// the daily quota and the day's turn all reached. The keys left behind agree too.
+    #[test]
+    fn batches_admit_exactly_what_one_run_per_call_admits() {
+        use proptest::prelude::*;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Every outcome (admitted, rate-limited, quota spent, stale visit) seen over the cases.
+        let seen = std::cell::RefCell::new([0usize; 4]);
+        let config = proptest::test_runner::Config {
+            cases: 64,
+            ..Default::default()
+        };
+        proptest!(config, |(
+            calls in proptest::collection::vec((0..2usize, 0..5usize, 0..4000u64), 1..80),
+            cuts in proptest::collection::vec(1..12usize, 1..20),
+        )| {
+            rt.block_on(async {
+                let (one, batched) = (fresh().await, fresh().await);
+                let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+                let app = crate::state::conformance::app("wx00000000000000af", 5, 7, &clock);
+                let start = clock.now_secs();
+                // u0 fresh for another 100 s, u1 fresh, u2 fresh by an earlier version's key,
+                // u3 never seen; the fifth choice names no user.
+                for s in [&one, &batched] {
+                    s.record(app.appid(), "u0", start - 7100).await.unwrap();
+                    s.record(app.appid(), "u1", start).await.unwrap();
+                    let _: () = redis::cmd("SET")
+                        .arg(s.visit_key(app.appid(), "u2"))
+                        .arg(start - 60)
+                        .query_async(&mut s.conn.clone())
+                        .await
+                        .unwrap();
+                }
+                let users = [Some("u0"), Some("u1"), Some("u2"), Some("u3"), None];
+                let apis = [Metered::MsgSecCheck, Metered::MediaCheckAsync];
+                let mut now_ms = clock.now_ms();
+                let queries: Vec<AdmitQuery<'_>> = calls
+                    .iter()
+                    .map(|&(api, user, gap_ms)| {
+                        now_ms += gap_ms;
+                        AdmitQuery {
+                            api: apis[api],
+                            now_ms,
+                            // A day every two minutes, so the quota starts again.
+                            day: u32::try_from(now_ms / 120_000).unwrap(),
+                            openid: users[user],
+                            visit_ttl: Duration::from_secs(7200),
+                        }
+                    })
+                    .collect();
+                let (single, together) = both_ways(&one, &batched, &app, &queries, &cuts).await;
+                prop_assert_eq!(&single, &together);
+                for (outcome, _) in &single {
+                    seen.borrow_mut()[usize::try_from(*outcome).unwrap()] += 1;
+                }
+                let days: std::collections::BTreeSet<u32> = queries.iter().map(|q| q.day).collect();
+                for api in apis {
+                    let mut keys = vec![(one.rate_key(&app.records, api), batched.rate_key(&app.records, api))];
+                    for &day in &days {
+                        keys.push((one.day_key(&app.records, api, day), batched.day_key(&app.records, api, day)));
+                    }
+                    for (a, b) in keys {
+                        let a: Option<String> = redis::cmd("GET").arg(&a).query_async(&mut one.conn.clone()).await.unwrap();
+                        let b: Option<String> = redis::cmd("GET").arg(&b).query_async(&mut batched.conn.clone()).await.unwrap();
+                        prop_assert_eq!(a, b);
+                    }
+                }
+                Ok(())
+            })?;
+        });
+        let seen = seen.into_inner();
+        assert!(seen.iter().all(|&n| n > 0), "outcomes seen: {seen:?}");
+    }
+
+    /// Concurrent admissions, batched as they arrive, each get their own answer: 200 calls at
+    /// once against a quota of 150 admit exactly 150, numbered 1 to 150.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_admissions_are_exact_and_each_answered() {
+        let s = Arc::new(fresh().await);
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let app = Arc::new(crate::state::conformance::app(
+            "wx00000000000000b0",
+            100_000,
+            150,
+            &clock,
+        ));
+        let now_ms = clock.now_ms();
+        let calls = (0..200).map(|_| {
+            let (s, app) = (s.clone(), app.clone());
+            tokio::spawn(async move {
+                s.admit(
+                    app.view(),
+                    AdmitQuery {
+                        api: Metered::MsgSecCheck,
+                        now_ms,
+                        day: 9,
+                        openid: None,
+                        visit_ttl: Duration::from_secs(7200),
+                    },
+                )
+                .await
+                .unwrap()
+            })
+        });
+        let mut used: Vec<u64> = Vec::new();
+        let mut refused = 0;
+        for call in futures_util::future::join_all(calls).await {
+            match call.unwrap() {
+                Admitted::Yes { used: n } => used.push(n),
+                Admitted::QuotaExhausted => refused += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        used.sort_unstable();
+        assert_eq!(used, (1..=150).collect::<Vec<u64>>());
+        assert_eq!(refused, 50);
     }
 
     /// An unreachable Redis is an error the caller can answer with -1, not a hang or a panic.

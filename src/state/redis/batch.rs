@@ -1,0 +1,211 @@
+//! Admissions batched per tick: while one batch is in Redis, the admissions that arrive queue,
+//! and go together when it returns (a group commit for checks). Each app and API's share of a
+//! tick is one script run over its requests in arrival order ([`ADMIT_BATCH`]), so a batch
+//! admits exactly what the one-request script would for the same sequence: it reads the rate
+//! limit's arrival time and the day's counter once, decides each request in turn, and writes
+//! each back once. Every key of one run carries the app's hash tag (one Redis Cluster slot);
+//! runs of different apps in one tick are pipelined on the shared connection.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use redis::Script;
+
+use super::{Retrying, unavailable};
+use crate::state::StateError;
+
+/// KEYS[1] rate limit, KEYS[2] day counter, KEYS[3] the app's visits, KEYS[4..] the visit key
+/// of earlier versions for each request naming a user, in order. ARGV[1] the rate limit's
+/// interval (µs), ARGV[2] its burst, ARGV[3] the day's limit, ARGV[4] the counter's TTL (s); then
+/// three per request: now (µs), the visit TTL (s), the openid ('' for none).
+/// Returns two integers per request, as the one-request script's answer:
+/// {0, used} admitted, {1, wait µs} rate-limited, {2, used} quota spent, {3, used} stale visit.
+pub(super) const ADMIT_BATCH: &str = r"
+local t = tonumber(ARGV[1])
+local tolerance = t * (tonumber(ARGV[2]) - 1)
+local limit = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local used0 = tonumber(redis.call('GET', KEYS[2]) or '0')
+local used = used0
+local last_now = nil
+local legacy = 4
+local out = {}
+for i = 5, #ARGV, 3 do
+  local now = tonumber(ARGV[i])
+  local openid = ARGV[i + 2]
+  local old = nil
+  if openid ~= '' then
+    old = KEYS[legacy]
+    legacy = legacy + 1
+  end
+  local at = tat
+  if at < now then at = now end
+  if at - now > tolerance then
+    out[#out + 1] = 1
+    out[#out + 1] = at - tolerance - now
+  else
+    tat = at + t
+    last_now = now
+    if used >= limit then
+      out[#out + 1] = 2
+      out[#out + 1] = used
+    else
+      used = used + 1
+      local outcome = 0
+      if old then
+        local last = tonumber(redis.call('ZSCORE', KEYS[3], openid) or redis.call('GET', old) or '-1')
+        if last < 0 or math.floor(now / 1000000) - last >= tonumber(ARGV[i + 1]) then
+          outcome = 3
+        end
+      end
+      out[#out + 1] = outcome
+      out[#out + 1] = used
+    end
+  end
+end
+if last_now then
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', string.format('%.0f', math.ceil((tat - last_now) / 1000) + 1000))
+end
+if used > used0 then
+  local added = used - used0
+  if redis.call('INCRBY', KEYS[2], added) == added then
+    redis.call('EXPIRE', KEYS[2], ARGV[4])
+  end
+end
+return out
+";
+
+/// One admission's part of a batch.
+pub(super) struct Request {
+    /// The app and API's keys: rate limit, day counter, visits.
+    pub keys: [String; 3],
+    /// The visit key of earlier versions, when the request names a user.
+    pub old_visit: Option<String>,
+    /// Interval (µs), burst, the day's limit: one run holds requests that agree on them.
+    pub limits: (u64, u32, u32),
+    pub now_us: u64,
+    pub visit_ttl_secs: u64,
+    pub openid: String,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<(i64, i64), StateError>>;
+
+/// The admissions waiting for the batch in flight to return.
+#[derive(Default)]
+pub(super) struct Queue {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    waiting: Vec<(Request, Reply)>,
+    /// Whether a batch is in flight (its driver sends what waits when it returns).
+    busy: bool,
+}
+
+impl Queue {
+    /// Queues `request`; true when no batch is in flight, so the caller starts the driver.
+    pub fn push(&self, request: Request, reply: Reply) -> bool {
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        p.waiting.push((request, reply));
+        !std::mem::replace(&mut p.busy, true)
+    }
+
+    /// What waits, or None (and the queue idle) when nothing does.
+    fn take(&self) -> Option<Vec<(Request, Reply)>> {
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if p.waiting.is_empty() {
+            p.busy = false;
+            None
+        } else {
+            Some(std::mem::take(&mut p.waiting))
+        }
+    }
+}
+
+/// Sends what waits in `queue`, one tick at a time, until nothing does.
+pub(super) async fn drive(queue: &Queue, script: &Script, conn: &Retrying) {
+    while let Some(batch) = queue.take() {
+        let runs = runs(batch);
+        let sent = runs.iter().map(|run| {
+            let mut conn = conn.once();
+            let invocation = invocation(script, run.iter().map(|(r, _)| r));
+            async move { invocation.invoke_async::<Vec<i64>>(&mut conn).await }
+        });
+        let answers = futures_util::future::join_all(sent).await;
+        for (run, answer) in runs.into_iter().zip(answers) {
+            reply(run, answer);
+        }
+    }
+}
+
+/// Splits a tick's admissions into runs of one app, API, day and limits, each in arrival order.
+fn runs(batch: Vec<(Request, Reply)>) -> Vec<Vec<(Request, Reply)>> {
+    let mut runs: Vec<Vec<(Request, Reply)>> = Vec::new();
+    let mut index: HashMap<(String, (u64, u32, u32)), usize> = HashMap::new();
+    for (request, reply) in batch {
+        let at = *index
+            .entry((request.keys[1].clone(), request.limits))
+            .or_insert_with(|| {
+                runs.push(Vec::new());
+                runs.len() - 1
+            });
+        runs[at].push((request, reply));
+    }
+    runs
+}
+
+/// The script's invocation for one run (all of `requests` share their keys and limits).
+pub(super) fn invocation<'a>(
+    script: &Script,
+    mut requests: impl Iterator<Item = &'a Request>,
+) -> redis::ScriptInvocation<'_> {
+    let first = requests.next().expect("a run holds a request");
+    let mut invocation = script.prepare_invoke();
+    for key in &first.keys {
+        invocation.key(key);
+    }
+    let (interval, burst, limit) = first.limits;
+    invocation
+        .arg(interval)
+        .arg(burst)
+        .arg(limit)
+        .arg(super::DAY_KEY_TTL_SECS);
+    for r in std::iter::once(first).chain(requests) {
+        if let Some(old) = &r.old_visit {
+            invocation.key(old);
+        }
+        invocation
+            .arg(r.now_us)
+            .arg(r.visit_ttl_secs)
+            .arg(&r.openid);
+    }
+    invocation
+}
+
+/// Hands each request of `run` its answer.
+fn reply(run: Vec<(Request, Reply)>, answer: Result<Vec<i64>, redis::RedisError>) {
+    match answer {
+        Ok(values) if values.len() == 2 * run.len() => {
+            for ((_, reply), pair) in run.into_iter().zip(values.chunks_exact(2)) {
+                let _ = reply.send(Ok((pair[0], pair[1])));
+            }
+        }
+        Ok(values) => {
+            let e = StateError::Unavailable(format!(
+                "the admission script answered {} values for {} requests",
+                values.len(),
+                run.len()
+            ));
+            for (_, reply) in run {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+        Err(e) => {
+            let e = unavailable(e);
+            for (_, reply) in run {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
