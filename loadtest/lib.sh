@@ -74,20 +74,64 @@ measure() {
         END { printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99) }'
 }
 
+# cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # compare ROUNDS "NAME A" URL_A "NAME B" URL_B: alternates wrk runs (A first), prints a markdown
 # table and B's requests/s as a share of A's, summed over rounds. Uses DURATION and CONNS.
+# With PID_A and PID_B set (the two gateways), also each one's CPU time per request (µs) and its
+# capacity on a core of its own (the requests/s one core's CPU time allows) as a share of A's;
+# with PID_SHARED set too (a process both use, Redis say), its CPU time per request of each.
 compare() {
     local rounds=$1 name_a=$2 url_a=$3 name_b=$4 url_b=$5 sum_a=0 sum_b=0 r rps p50 p99
-    echo "| round | server | requests/s | p50 ms | p99 ms |"
-    echo "| --- | --- | ---: | ---: | ---: |"
+    local cpu=${PID_A:+1} shared=${PID_SHARED:-} ticks_a=0 ticks_b=0 reqs_a=0 reqs_b=0
+    local hz secs head="| round | server | requests/s | p50 ms | p99 ms |" rule="| --- | --- | ---: | ---: | ---: |"
+    hz=$(getconf CLK_TCK)
+    secs=${DURATION%s}
+    if [ -n "$cpu" ]; then
+        head="$head server CPU µs/request |"
+        rule="$rule ---: |"
+        if [ -n "$shared" ]; then
+            head="$head shared process CPU µs/request |"
+            rule="$rule ---: |"
+        fi
+    fi
+    echo "$head"
+    echo "$rule"
+    # one_run NAME URL PID: one measured run; adds to the sums named by its side (a or b).
+    one_run() {
+        local name=$1 url=$2 pid=${3:-} side=$4 t0 t1 s0=0 s1=0 line
+        [ -n "$cpu" ] && t0=$(cpu_ticks "$pid")
+        [ -n "$shared" ] && s0=$(cpu_ticks "$shared")
+        read -r rps p50 p99 < <(measure "$url" "$DURATION" "$CONNS")
+        [ -n "$cpu" ] && t1=$(cpu_ticks "$pid")
+        [ -n "$shared" ] && s1=$(cpu_ticks "$shared")
+        line="| $r | $name | $rps | $p50 | $p99 |"
+        if [ -n "$cpu" ]; then
+            line="$line $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n=$((rps * secs)) 'BEGIN { printf "%.1f", t / hz * 1e6 / n }') |"
+            if [ -n "$shared" ]; then
+                line="$line $(awk -v t=$((s1 - s0)) -v hz="$hz" -v n=$((rps * secs)) 'BEGIN { printf "%.1f", t / hz * 1e6 / n }') |"
+            fi
+            if [ "$side" = a ]; then
+                ticks_a=$((ticks_a + t1 - t0)); reqs_a=$((reqs_a + rps * secs))
+            else
+                ticks_b=$((ticks_b + t1 - t0)); reqs_b=$((reqs_b + rps * secs))
+            fi
+        fi
+        echo "$line"
+    }
     for r in $(seq "$rounds"); do
-        read -r rps p50 p99 < <(measure "$url_a" "$DURATION" "$CONNS")
-        echo "| $r | $name_a | $rps | $p50 | $p99 |"
+        one_run "$name_a" "$url_a" "${PID_A:-}" a
         sum_a=$((sum_a + rps))
-        read -r rps p50 p99 < <(measure "$url_b" "$DURATION" "$CONNS")
-        echo "| $r | $name_b | $rps | $p50 | $p99 |"
+        one_run "$name_b" "$url_b" "${PID_B:-}" b
         sum_b=$((sum_b + rps))
     done
     awk -v a="$sum_a" -v b="$sum_b" -v na="$name_a" -v nb="$name_b" \
         'BEGIN { printf "\n%s / %s, summed over rounds: %.1f%%\n", nb, na, 100 * b / a }'
+    if [ -n "$cpu" ]; then
+        awk -v ta="$ticks_a" -v tb="$ticks_b" -v ra="$reqs_a" -v rb="$reqs_b" -v na="$name_a" -v nb="$name_b" \
+            'BEGIN { printf "%s / %s, capacity of one core (requests per CPU second), over all rounds: %.1f%%\n", nb, na, 100 * (rb / tb) / (ra / ta) }'
+    fi
 }

@@ -6,7 +6,9 @@
 #
 # Each gateway runs pinned to CPU 0 with one tokio worker; wrk runs on CPU 1, and so does the
 # benchmark's own redis-server (port 16379, no persistence): on this 2-core machine Redis shares
-# the load generator's core, never the gateway's.
+# the load generator's core, never the gateway's. Beside requests/s (which Redis's share of wrk's
+# core holds down), each gateway's CPU time per request gives what one instance serves on a core
+# of its own, and Redis's CPU time per request what one Redis core serves.
 # Usage: loadtest/redis.sh [DURATION] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ source loadtest/lib.sh
 cargo build --release --quiet --bin modgate
 taskset -c 1 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
 pids+=($!)
+PID_SHARED=$!
 for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -p 16379 flushall >/dev/null
 rm -rf target/bench-data-redis
@@ -25,7 +28,9 @@ sed -e 's/18080/18083/; s/19090/19093/; s/bench-data/bench-data-redis/' \
     -e 's|^\[state\]|[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:16379/0"\nredis_prefix = "bench"|' \
     loadtest/bench.toml > target/bench-redis.toml
 start_modgate "$(bench_config redis-embedded)"
+PID_A=$!
 start_modgate target/bench-redis.toml
+PID_B=$!
 wait_healthy 19090
 wait_healthy 19093
 MEM=$(prepare 18080)
@@ -35,4 +40,4 @@ compare "$ROUNDS" "state in process" "http://127.0.0.1:18080/wxa/msg_sec_check?a
     "state in Redis" "http://127.0.0.1:18083/wxa/msg_sec_check?access_token=$RED"
 echo
 echo "Redis commands per msgSecCheck (INFO commandstats over the whole run):"
-redis-cli -p 16379 info commandstats | grep -E '^cmdstat_(evalsha|eval|hmget|get|set)' | tr -d '\r'
+redis-cli -p 16379 info commandstats | grep -E '^cmdstat_(evalsha|eval|hmget|get|set|incrby|zscore)' | tr -d '\r'
