@@ -51,6 +51,9 @@ pub struct StateMetrics {
     pub up: prometheus::IntGauge,
     /// Decisions made without the shared backend, by operation (`admission`, `token_epochs`).
     pub fallbacks: IntCounterVec,
+    /// Calls decided by each admission script run in Redis (one run per app and API in a
+    /// batch): how much of Redis's per-run cost each call shares.
+    pub admission_run_calls: prometheus::Histogram,
     /// The embedded stores' write timings.
     pub store: StoreMetrics,
     /// When the last "degraded" log line was written (ms since the Unix epoch): at most one
@@ -74,12 +77,21 @@ impl StateMetrics {
             ),
             &["op"],
         )?;
+        let admission_run_calls = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "modgate_state_admission_run_calls",
+                "Calls decided by each admission script run in Redis (one run per app and API in a batch)",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )?;
         registry.register(Box::new(up.clone()))?;
         registry.register(Box::new(fallbacks.clone()))?;
+        registry.register(Box::new(admission_run_calls.clone()))?;
         up.set(1);
         Ok(StateMetrics {
             up,
             fallbacks,
+            admission_run_calls,
             store: StoreMetrics::new(registry)?,
             last_log_ms: Arc::default(),
         })

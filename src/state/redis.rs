@@ -635,7 +635,8 @@ impl Admission for RedisState {
             // No batch in flight: this call starts the driver, which sends it at once.
             let state = self.clone();
             tokio::spawn(async move {
-                batch::drive(&state.admissions, &state.scripts.admit, &state.conn).await;
+                let sizes = state.metrics.as_ref().map(|m| &m.admission_run_calls);
+                batch::drive(&state.admissions, &state.scripts.admit, &state.conn, sizes).await;
             });
         }
         Answer::later(async move {
@@ -1162,7 +1163,7 @@ return {0, used}
                 queue.push(batched.admission(app.view(), q), reply);
                 answers.push(answer);
             }
-            batch::drive(&queue, &batched.scripts.admit, &batched.conn).await;
+            batch::drive(&queue, &batched.scripts.admit, &batched.conn, None).await;
             for answer in answers {
                 together.push(answer.await.unwrap().unwrap());
             }
@@ -1250,10 +1251,12 @@ return {0, used}
     }
 
     /// Concurrent admissions, batched as they arrive, each get their own answer: 200 calls at
-    /// once against a quota of 150 admit exactly 150, numbered 1 to 150.
+    /// once against a quota of 150 admit exactly 150, numbered 1 to 150; the runs' sizes in
+    /// `/metrics` add up to the 200 calls.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_admissions_are_exact_and_each_answered() {
-        let s = Arc::new(fresh().await);
+        let metrics = StateMetrics::new(&prometheus::Registry::new()).unwrap();
+        let s = Arc::new(fresh().await.with_metrics(metrics.clone()));
         let clock = crate::clock::ManualClock::new(1_764_000_000_000);
         let app = Arc::new(crate::state::conformance::app(
             "wx00000000000000b0",
@@ -1291,6 +1294,9 @@ return {0, used}
         used.sort_unstable();
         assert_eq!(used, (1..=150).collect::<Vec<u64>>());
         assert_eq!(refused, 50);
+        let runs = &metrics.admission_run_calls;
+        assert_eq!(runs.get_sample_sum(), 200.0);
+        assert!((1..=200).contains(&runs.get_sample_count()));
     }
 
     /// An unreachable Redis is an error the caller can answer with -1, not a hang or a panic.

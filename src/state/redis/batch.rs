@@ -123,10 +123,21 @@ impl Queue {
     }
 }
 
-/// Sends what waits in `queue`, one tick at a time, until nothing does.
-pub(super) async fn drive(queue: &Queue, script: &Script, conn: &Retrying) {
+/// Sends what waits in `queue`, one tick at a time, until nothing does; each run's number of
+/// calls goes to `sizes`.
+pub(super) async fn drive(
+    queue: &Queue,
+    script: &Script,
+    conn: &Retrying,
+    sizes: Option<&prometheus::Histogram>,
+) {
     while let Some(batch) = queue.take() {
         let runs = runs(batch);
+        if let Some(sizes) = sizes {
+            for run in &runs {
+                sizes.observe(run.len() as f64);
+            }
+        }
         let sent = runs.iter().map(|run| {
             let mut conn = conn.once();
             let invocation = invocation(script, run.iter().map(|(r, _)| r));
