@@ -7,6 +7,8 @@ shopt -s inherit_errexit
 
 BODY_FILE=${BODY_FILE:-loadtest/body.json}
 export BODY_FILE
+# The gateway binary the scripts start (another build's, to measure it in the same conditions).
+MODGATE=${MODGATE:-target/release/modgate}
 APPID=wx0123456789abcdef
 SECRET=0123456789abcdef0123456789abcdef
 
@@ -20,7 +22,7 @@ trap cleanup EXIT
 
 # start_modgate CONFIG: runs the gateway pinned to CPU 0 with one tokio worker.
 start_modgate() {
-    TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 target/release/modgate serve --config "$1" &
+    TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 "$MODGATE" serve --config "$1" &
     pids+=($!)
 }
 
@@ -65,9 +67,10 @@ prepare() {
     echo "$token"
 }
 
-# measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms" for one wrk run on CPU 1.
+# measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms" for one wrk run on CPU 1, with
+# the wrk script WRK_SCRIPT (default loadtest/post.lua).
 measure() {
-    taskset -c 1 wrk -t1 -c"$3" -d"$2" --latency -s loadtest/post.lua "$1" | awk '
+    taskset -c 1 wrk -t1 -c"$3" -d"$2" --latency -s "${WRK_SCRIPT:-loadtest/post.lua}" "$1" | awk '
         /Requests\/sec/ { rps = $2 }
         $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }

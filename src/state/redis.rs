@@ -20,8 +20,8 @@
 //!   `..:v:{openid}`, are still read until they expire.)
 //!
 //! A metered call is decided by one script run (rate limit, quota and visit together), batched
-//! with the calls that arrive while the previous batch is in Redis ([`batch`]: one run per app
-//! and API in a batch, deciding its calls in turn exactly as one run per call would), and its
+//! with the app's calls to the same API that arrive while its previous batch is in Redis
+//! ([`batch`]: one run deciding its calls in turn exactly as one run per call would), and its
 //! access token is verified against epochs read at most once a second per app (and dropped at
 //! once when another instance rotates them): **at most one round trip per msgSecCheck** in the
 //! steady state, shared by every call of its batch.
@@ -574,6 +574,34 @@ impl RedisState {
     }
 }
 
+/// Hands an admission group's queued calls to a driver once its lone first call is answered,
+/// or dropped (a caller gone away must not leave the calls behind it waiting).
+struct HandOff<'a> {
+    state: &'a RedisState,
+    group: &'a str,
+}
+
+impl Drop for HandOff<'_> {
+    fn drop(&mut self) {
+        let s = self.state;
+        if !s.admissions.hand_off(self.group) {
+            return;
+        }
+        let (state, group) = (s.clone(), self.group.to_owned());
+        let driver = async move {
+            let sizes = state.metrics.as_ref().map(|m| &m.admission_run_calls);
+            let (queue, script) = (&state.admissions, &state.scripts.admit);
+            batch::drive(queue, &group, script, &state.conn, sizes).await;
+        };
+        // Outside a runtime (it is shutting down) the queued calls' replies are dropped with
+        // the group, and each answers as the backend being unavailable.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(driver)),
+            Err(_) => s.admissions.discard(self.group),
+        }
+    }
+}
+
 /// Keeps `epochs` as the lineage's latest read, unless a later rotation is already held
 /// (concurrent rotations and reads finish in any order).
 fn remember(app: &AppRecords, lineage: Lineage, epochs: Option<Epochs>) {
@@ -631,18 +659,26 @@ impl Admission for RedisState {
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.admissions.push(self.admission(app, &q), reply) {
-            // No batch in flight: this call starts the driver, which sends it at once.
-            let state = self.clone();
-            tokio::spawn(async move {
-                let sizes = state.metrics.as_ref().map(|m| &m.admission_run_calls);
-                batch::drive(&state.admissions, &state.scripts.admit, &state.conn, sizes).await;
-            });
-        }
+        let lead = self.admissions.push(self.admission(app, &q), reply);
         Answer::later(async move {
-            let (outcome, value) = answer.await.map_err(|_| {
-                StateError::Unavailable("the admission's batch was dropped".to_owned())
-            })??;
+            let (outcome, value) = match lead {
+                // No batch of this app and API in flight: this call goes alone, at once, and
+                // then hands the calls that queued behind it to a driver.
+                Some(request) => {
+                    let handoff = HandOff {
+                        state: self,
+                        group: &request.keys[0],
+                    };
+                    let sizes = self.metrics.as_ref().map(|m| &m.admission_run_calls);
+                    let answer =
+                        batch::alone(&request, &self.scripts.admit, &self.conn, sizes).await;
+                    drop(handoff);
+                    answer?
+                }
+                None => answer.await.map_err(|_| {
+                    StateError::Unavailable("the admission's batch was dropped".to_owned())
+                })??,
+            };
             self.answered();
             Ok(match outcome {
                 0 => Admitted::Yes {
@@ -1156,23 +1192,38 @@ return {0, used}
             }
             let (now, later) = rest.split_at(cut.min(rest.len()));
             rest = later;
+            // As the gateway sends them: each group's first call alone, the rest of the cut
+            // queued behind it, then handed to the group's driver in one run.
             let queue = batch::Queue::default();
-            let mut answers = Vec::new();
-            for q in now {
+            let (script, conn) = (&batched.scripts.admit, &batched.conn);
+            let mut answers = vec![None; now.len()];
+            let (mut leaders, mut queued) = (Vec::new(), Vec::new());
+            for (i, q) in now.iter().enumerate() {
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                queue.push(batched.admission(app.view(), q), reply);
-                answers.push(answer);
+                match queue.push(batched.admission(app.view(), q), reply) {
+                    Some(request) => leaders.push((i, request)),
+                    None => queued.push((i, answer)),
+                }
             }
-            batch::drive(&queue, &batched.scripts.admit, &batched.conn, None).await;
-            for answer in answers {
-                together.push(answer.await.unwrap().unwrap());
+            for (i, request) in &leaders {
+                answers[*i] = Some(batch::alone(request, script, conn, None).await.unwrap());
             }
+            for (_, request) in &leaders {
+                let group = &request.keys[0];
+                if queue.hand_off(group) {
+                    batch::drive(&queue, group, script, conn, None).await;
+                }
+            }
+            for (i, answer) in queued {
+                answers[i] = Some(answer.await.unwrap().unwrap());
+            }
+            together.extend(answers.into_iter().map(Option::unwrap));
         }
         (single, together)
     }
 
     /// A batch admits exactly what one run per call admits, for any sequence of calls cut into
-    /// any batches: two APIs interleaved (their runs apart in one batch), users fresh, going
+    /// any batches: two APIs interleaved (each its own group), users fresh, going
     /// stale, recorded by an earlier version's key, never seen and not named, the rate limit,
     /// the daily quota and the day's turn all reached. The keys left behind agree too.
     #[test]

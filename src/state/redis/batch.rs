@@ -1,10 +1,10 @@
-//! Admissions batched per tick: while one batch is in Redis, the admissions that arrive queue,
-//! and go together when it returns (a group commit for checks). Each app and API's share of a
-//! tick is one script run over its requests in arrival order ([`ADMIT_BATCH`]), so a batch
-//! admits exactly what the one-request script would for the same sequence: it reads the rate
-//! limit's arrival time and the day's counter once, decides each request in turn, and writes
-//! each back once. Every key of one run carries the app's hash tag (one Redis Cluster slot);
-//! runs of different apps in one tick are pipelined on the shared connection.
+//! Admissions batched per app and API: while one batch of an app's calls to an API is in Redis,
+//! that app's next calls to it queue, and go together when it returns (a group commit for
+//! checks); calls of other apps, and an idle app's first call, go at once. A batch is one script
+//! run over its requests in arrival order ([`ADMIT_BATCH`]), so it admits exactly what the
+//! one-request script would for the same sequence: it reads the rate limit's arrival time and
+//! the day's counter once, decides each request in turn, and writes each back once. Every key
+//! of a run carries the app's hash tag (one Redis Cluster slot).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -90,48 +90,93 @@ pub(super) struct Request {
 
 type Reply = tokio::sync::oneshot::Sender<Result<(i64, i64), StateError>>;
 
-/// The admissions waiting for the batch in flight to return.
+/// The admissions waiting, by app and API (their rate limit key): a group is present while a
+/// batch of it is in Redis, holding what arrived since. Groups are independent, so one app's
+/// batch never waits for another's.
 #[derive(Default)]
 pub(super) struct Queue {
-    pending: Mutex<Pending>,
-}
-
-#[derive(Default)]
-struct Pending {
-    waiting: Vec<(Request, Reply)>,
-    /// Whether a batch is in flight (its driver sends what waits when it returns).
-    busy: bool,
+    groups: Mutex<HashMap<String, Vec<(Request, Reply)>>>,
 }
 
 impl Queue {
-    /// Queues `request`; true when no batch is in flight, so the caller starts the driver.
-    pub fn push(&self, request: Request, reply: Reply) -> bool {
-        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        p.waiting.push((request, reply));
-        !std::mem::replace(&mut p.busy, true)
+    /// Queues `request` behind its group's batch in flight, or, when none is, marks the group
+    /// busy and hands the request back: the caller sends it alone at once ([`alone`]), then
+    /// hands what queued meanwhile to [`drive`] ([`Queue::hand_off`]).
+    pub fn push(&self, request: Request, reply: Reply) -> Option<Request> {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waiting) = groups.get_mut(&request.keys[0]) {
+            waiting.push((request, reply));
+            return None;
+        }
+        groups.insert(request.keys[0].clone(), Vec::new());
+        Some(request)
     }
 
-    /// What waits, or None (and the queue idle) when nothing does.
-    fn take(&self) -> Option<Vec<(Request, Reply)>> {
-        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if p.waiting.is_empty() {
-            p.busy = false;
-            None
-        } else {
-            Some(std::mem::take(&mut p.waiting))
+    /// After a batch of group `key`: true when calls queued meanwhile (the caller starts
+    /// [`drive`] for them), false when none did (the group is idle again).
+    pub fn hand_off(&self, key: &str) -> bool {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        match groups.get(key) {
+            Some(waiting) if !waiting.is_empty() => true,
+            _ => {
+                groups.remove(key);
+                false
+            }
+        }
+    }
+
+    /// Drops group `key` with whatever waits in it (each waiting call's reply with it).
+    pub fn discard(&self, key: &str) {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.remove(key);
+    }
+
+    /// What waits in group `key`, or None (and the group idle) when nothing does.
+    fn take(&self, key: &str) -> Option<Vec<(Request, Reply)>> {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        match groups.get_mut(key) {
+            Some(waiting) if !waiting.is_empty() => Some(std::mem::take(waiting)),
+            _ => {
+                groups.remove(key);
+                None
+            }
         }
     }
 }
 
-/// Sends what waits in `queue`, one tick at a time, until nothing does; each run's number of
-/// calls goes to `sizes`.
+/// Sends one request as a run of its own (the first call of an idle group).
+pub(super) async fn alone(
+    request: &Request,
+    script: &Script,
+    conn: &Retrying,
+    sizes: Option<&prometheus::Histogram>,
+) -> Result<(i64, i64), StateError> {
+    if let Some(sizes) = sizes {
+        sizes.observe(1.0);
+    }
+    let answer = invocation(script, std::iter::once(request))
+        .invoke_async::<Vec<i64>>(&mut conn.once())
+        .await
+        .map_err(unavailable)?;
+    match answer[..] {
+        [outcome, value] => Ok((outcome, value)),
+        _ => Err(StateError::Unavailable(format!(
+            "the admission script answered {} values for 1 request",
+            answer.len()
+        ))),
+    }
+}
+
+/// Sends what waits in group `key` of `queue`, a batch at a time, until nothing does; each
+/// run's number of calls goes to `sizes`.
 pub(super) async fn drive(
     queue: &Queue,
+    key: &str,
     script: &Script,
     conn: &Retrying,
     sizes: Option<&prometheus::Histogram>,
 ) {
-    while let Some(batch) = queue.take() {
+    while let Some(batch) = queue.take(key) {
         let runs = runs(batch);
         if let Some(sizes) = sizes {
             for run in &runs {
@@ -150,7 +195,8 @@ pub(super) async fn drive(
     }
 }
 
-/// Splits a tick's admissions into runs of one app, API, day and limits, each in arrival order.
+/// Splits a group's batch into runs of one day and limits (one run but at a day's turn or a
+/// change of the app's limits), each in arrival order.
 fn runs(batch: Vec<(Request, Reply)>) -> Vec<Vec<(Request, Reply)>> {
     let mut runs: Vec<Vec<(Request, Reply)>> = Vec::new();
     let mut index: HashMap<(String, (u64, u32, u32)), usize> = HashMap::new();
