@@ -335,16 +335,18 @@ async fn main() {
 
         // Acceptance latency at half that maximum, open loop, the pipeline still held: what a
         // submission waits for (its validation and durable write), with nothing else running.
+        let paced_at = |rate| {
+            paced(
+                gw.api,
+                media_uri.clone(),
+                media_body.clone(),
+                a.conns,
+                rate,
+                a.seconds,
+            )
+        };
         let idle_half = accept_rps / 2.0;
-        let idle_took = paced(
-            gw.api,
-            media_uri.clone(),
-            media_body.clone(),
-            a.conns,
-            idle_half,
-            a.seconds,
-        )
-        .await;
+        let idle_took = paced_at(idle_half).await;
         accepted_total += idle_took.len() as u64;
 
         // Then the backlog drains with no new submissions: fetch, check, signed push, state
@@ -375,15 +377,7 @@ async fn main() {
         // Acceptance latency at half the maximum rate accepted with the pipeline working (the
         // phase just before), open loop, the pipeline working through what is submitted.
         let half = mixed_rps / 2.0;
-        let took = paced(
-            gw.api,
-            media_uri.clone(),
-            media_body.clone(),
-            a.conns,
-            half,
-            a.seconds,
-        )
-        .await;
+        let took = paced_at(half).await;
         accepted_total += took.len() as u64;
         wait_for(&pushed, accepted_total).await;
 
