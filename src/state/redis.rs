@@ -574,20 +574,21 @@ impl RedisState {
     }
 }
 
-/// Hands an admission group's queued calls to a driver once its lone first call is answered,
-/// or dropped (a caller gone away must not leave the calls behind it waiting).
-struct HandOff<'a> {
+/// The first call of an idle admission group, sent alone. Dropped once answered, or with its
+/// caller, it hands the calls that queued behind it to a driver: a caller gone away must not
+/// leave them waiting.
+struct Lead<'a> {
     state: &'a RedisState,
-    group: &'a str,
+    request: batch::Request,
 }
 
-impl Drop for HandOff<'_> {
+impl Drop for Lead<'_> {
     fn drop(&mut self) {
-        let s = self.state;
-        if !s.admissions.hand_off(self.group) {
+        let (s, group) = (self.state, &self.request.keys[0]);
+        if !s.admissions.hand_off(group) {
             return;
         }
-        let (state, group) = (s.clone(), self.group.to_owned());
+        let (state, group) = (s.clone(), group.clone());
         let driver = async move {
             let sizes = state.metrics.as_ref().map(|m| &m.admission_run_calls);
             let (queue, script) = (&state.admissions, &state.scripts.admit);
@@ -597,7 +598,7 @@ impl Drop for HandOff<'_> {
         // the group, and each answers as the backend being unavailable.
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(driver)),
-            Err(_) => s.admissions.discard(self.group),
+            Err(_) => s.admissions.discard(&self.request.keys[0]),
         }
     }
 }
@@ -659,20 +660,22 @@ impl Admission for RedisState {
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let lead = self.admissions.push(self.admission(app, &q), reply);
+        // No batch of this app and API in flight: this call goes alone, at once, and then
+        // hands the calls that queued behind it to a driver (also if it is dropped unsent).
+        let lead = self
+            .admissions
+            .push(self.admission(app, &q), reply)
+            .map(|request| Lead {
+                state: self,
+                request,
+            });
         Answer::later(async move {
             let (outcome, value) = match lead {
-                // No batch of this app and API in flight: this call goes alone, at once, and
-                // then hands the calls that queued behind it to a driver.
-                Some(request) => {
-                    let handoff = HandOff {
-                        state: self,
-                        group: &request.keys[0],
-                    };
+                Some(lead) => {
                     let sizes = self.metrics.as_ref().map(|m| &m.admission_run_calls);
                     let answer =
-                        batch::alone(&request, &self.scripts.admit, &self.conn, sizes).await;
-                    drop(handoff);
+                        batch::alone(&lead.request, &self.scripts.admit, &self.conn, sizes).await;
+                    drop(lead);
                     answer?
                 }
                 None => answer.await.map_err(|_| {
@@ -1348,6 +1351,30 @@ return {0, used}
         let runs = &metrics.admission_run_calls;
         assert_eq!(runs.get_sample_sum(), 200.0);
         assert!((1..=200).contains(&runs.get_sample_count()));
+    }
+
+    /// A group's first call, dropped before it was ever sent (its caller gone), hands the call
+    /// queued behind it to a driver: that one is answered, and counted as the day's first.
+    #[tokio::test]
+    async fn a_first_call_dropped_unsent_does_not_strand_the_calls_behind_it() {
+        let s = fresh().await;
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let app = crate::state::conformance::app("wx00000000000000b1", 100, 100, &clock);
+        let query = || AdmitQuery {
+            api: Metered::MsgSecCheck,
+            now_ms: clock.now_ms(),
+            day: 9,
+            openid: None,
+            visit_ttl: Duration::from_secs(7200),
+        };
+        let first = s.admit(app.view(), query());
+        let second = s.admit(app.view(), query());
+        drop(first);
+        let answer = tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("the queued call is answered")
+            .unwrap();
+        assert_eq!(answer, Admitted::Yes { used: 1 });
     }
 
     /// An unreachable Redis is an error the caller can answer with -1, not a hang or a panic.
