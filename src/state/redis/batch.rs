@@ -156,15 +156,8 @@ pub(super) async fn alone(
     }
     let answer = invocation(script, std::iter::once(request))
         .invoke_async::<Vec<i64>>(&mut conn.once())
-        .await
-        .map_err(unavailable)?;
-    match answer[..] {
-        [outcome, value] => Ok((outcome, value)),
-        _ => Err(StateError::Unavailable(format!(
-            "the admission script answered {} values for 1 request",
-            answer.len()
-        ))),
-    }
+        .await;
+    Ok(answered(answer, 1)?[0])
 }
 
 /// Sends what waits in group `key` of `queue`, a batch at a time, until nothing does; each
@@ -195,19 +188,20 @@ pub(super) async fn drive(
     }
 }
 
-/// Splits a group's batch into runs of one day and limits (one run but at a day's turn or a
-/// change of the app's limits), each in arrival order.
+/// Splits a group's batch where the day or the app's limits change (one run but at a day's
+/// turn or a change of limits), keeping arrival order: the runs are sent in order on one
+/// connection, so Redis decides every call in the order it queued.
 fn runs(batch: Vec<(Request, Reply)>) -> Vec<Vec<(Request, Reply)>> {
     let mut runs: Vec<Vec<(Request, Reply)>> = Vec::new();
-    let mut index: HashMap<(String, (u64, u32, u32)), usize> = HashMap::new();
     for (request, reply) in batch {
-        let at = *index
-            .entry((request.keys[1].clone(), request.limits))
-            .or_insert_with(|| {
-                runs.push(Vec::new());
-                runs.len() - 1
-            });
-        runs[at].push((request, reply));
+        match runs.last_mut() {
+            Some(run)
+                if run[0].0.keys[1] == request.keys[1] && run[0].0.limits == request.limits =>
+            {
+                run.push((request, reply));
+            }
+            _ => runs.push(vec![(request, reply)]),
+        }
     }
     runs
 }
@@ -242,27 +236,31 @@ pub(super) fn invocation<'a>(
 
 /// Hands each request of `run` its answer.
 fn reply(run: Vec<(Request, Reply)>, answer: Result<Vec<i64>, redis::RedisError>) {
-    match answer {
-        Ok(values) if values.len() == 2 * run.len() => {
-            for ((_, reply), pair) in run.into_iter().zip(values.chunks_exact(2)) {
-                let _ = reply.send(Ok((pair[0], pair[1])));
-            }
-        }
-        Ok(values) => {
-            let e = StateError::Unavailable(format!(
-                "the admission script answered {} values for {} requests",
-                values.len(),
-                run.len()
-            ));
-            for (_, reply) in run {
-                let _ = reply.send(Err(e.clone()));
+    match answered(answer, run.len()) {
+        Ok(pairs) => {
+            for ((_, reply), pair) in run.into_iter().zip(pairs) {
+                let _ = reply.send(Ok(pair));
             }
         }
         Err(e) => {
-            let e = unavailable(e);
             for (_, reply) in run {
                 let _ = reply.send(Err(e.clone()));
             }
         }
     }
+}
+
+/// A run's answer as one `(outcome, value)` pair per request, or why there is none.
+fn answered(
+    answer: Result<Vec<i64>, redis::RedisError>,
+    requests: usize,
+) -> Result<Vec<(i64, i64)>, StateError> {
+    let values = answer.map_err(unavailable)?;
+    if values.len() != 2 * requests {
+        return Err(StateError::Unavailable(format!(
+            "the admission script answered {} values for {requests} requests",
+            values.len()
+        )));
+    }
+    Ok(values.chunks_exact(2).map(|p| (p[0], p[1])).collect())
 }
