@@ -177,22 +177,37 @@ pub fn detect(input: &str, norm: &Normalized, out: &mut Vec<Detection>) {
 
 /// [`detect`] with buffers kept between calls.
 pub fn detect_with(input: &str, norm: &Normalized, buf: &mut Buffers, out: &mut Vec<Detection>) {
-    // Every detector needs a Latin letter (an id, a domain) or a run of five digits (a QQ or
-    // phone number; Chinese numerals are digits by now, so a count of digits would let most
-    // texts through). Most texts have neither, and what the normalizer kept turns them away
-    // before the cue scan and the character copy.
-    if !norm.letters && norm.digit_run < 5 {
-        return;
+    // What the normalizer counted turns most texts away before the cue scan and the character
+    // copy. Phone and QQ numbers are runs of five digits or more (Chinese numerals are digits
+    // by now, so a count of digits would let most texts through); a WeChat id is a run of six
+    // letters and digits or more (an id spelt out with separators reads as one run in the
+    // stream); a web address has a last label (or `www`, `http`) of two letters at least.
+    let contacts = norm.digit_run >= 5 || (norm.letters && norm.word_run >= 6);
+    let addresses = norm.letters && norm.word_run >= 2;
+    if contacts || addresses {
+        detect_kinds(input, norm, buf, contacts, out);
     }
+}
+
+/// Every detector, or only the web addresses' when the text holds no contact numbers or ids.
+fn detect_kinds(
+    input: &str,
+    norm: &Normalized,
+    buf: &mut Buffers,
+    contacts: bool,
+    out: &mut Vec<Detection>,
+) {
     let cue_set = cues();
     buf.hits.clear();
-    cue_set.matcher.scan(norm, &mut buf.hits);
     buf.cues.clear();
-    buf.cues.extend(buf.hits.iter().map(|h| CueHit {
-        first: norm.span_at(h.start as usize),
-        end: norm.span_at(h.end as usize),
-        flags: cue_set.flags[h.rule as usize],
-    }));
+    if contacts {
+        cue_set.matcher.scan(norm, &mut buf.hits);
+        buf.cues.extend(buf.hits.iter().map(|h| CueHit {
+            first: norm.span_at(h.start as usize),
+            end: norm.span_at(h.end as usize),
+            flags: cue_set.flags[h.rule as usize],
+        }));
+    }
     buf.chars.clear();
     buf.chars.extend(norm.text.chars());
     let s = Stream {
@@ -202,9 +217,11 @@ pub fn detect_with(input: &str, norm: &Normalized, buf: &mut Buffers, out: &mut 
         cues: &buf.cues,
     };
     let from = out.len();
-    phones(&s, out);
-    qq(&s, out);
-    wechat(&s, out);
+    if contacts {
+        phones(&s, out);
+        qq(&s, out);
+        wechat(&s, out);
+    }
     words(&s, &mut buf.words);
     urls(&s, &buf.words, out);
     keep_strongest(out, from);
@@ -609,6 +626,30 @@ mod tests {
         ("node.js and e.g. this", &[]),
         ("今天天气真好", &[]),
     ];
+
+    proptest::proptest! {
+        /// The counts that turn texts away never turn away one a detector would flag.
+        #[test]
+        fn texts_turned_away_hold_nothing_to_detect(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "微信", "vx", "qq", "加", "wxid_", "点", "www", "http://", ".cn", ".com",
+                    "[a-c1-3]{1,7}", "[ _.-]", "[赌博，]", "1[3-9][0-9]{9}",
+                    // Just over each count's threshold: a six-character id after a cue
+                    // written in Chinese, a two-letter last label after 点.
+                    "微信[a-c][a-c1-3]{5}", "[a-c]点cn",
+                ],
+                0..8,
+            ),
+        ) {
+            let text = pieces.concat();
+            let norm = normalize(&text);
+            let (mut filtered, mut all) = (Vec::new(), Vec::new());
+            detect(&text, &norm, &mut filtered);
+            detect_kinds(&text, &norm, &mut Buffers::default(), true, &mut all);
+            proptest::prop_assert_eq!(filtered, all);
+        }
+    }
 
     #[test]
     fn detector_table() {

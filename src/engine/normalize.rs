@@ -60,6 +60,11 @@ pub struct Normalized {
     pub digit_run: u32,
     /// The run of digits `text` ends with, while filling.
     digits_now: u32,
+    /// The longest run of ASCII letters and digits in `text` (a WeChat id needs six, a domain
+    /// name's last label two).
+    pub word_run: u32,
+    /// The run of ASCII letters and digits `text` ends with, while filling.
+    word_now: u32,
     /// What was dropped after the last stream character (the matchers' edge checks).
     pub tail: Gap,
     /// Whether two neighbouring stream characters are equal: a run the stream keeps apart
@@ -90,6 +95,8 @@ impl Normalized {
         self.letters = false;
         self.digit_run = 0;
         self.digits_now = 0;
+        self.word_run = 0;
+        self.word_now = 0;
         self.repeats = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
@@ -112,6 +119,7 @@ impl Normalized {
                 self.text.push(c);
                 each(c);
                 self.digits_now = 0;
+                self.word_now = 0;
                 last = Some(c);
                 continue;
             }
@@ -205,6 +213,12 @@ impl Normalized {
             self.digits_now = 0;
             self.letters |= k.is_ascii_alphabetic();
         }
+        if k.is_ascii_alphanumeric() {
+            self.word_now += 1;
+            self.word_run = self.word_run.max(self.word_now);
+        } else {
+            self.word_now = 0;
+        }
         *last = Some(k);
     }
 
@@ -220,6 +234,7 @@ impl Normalized {
         into.spans.clear();
         into.letters = self.letters;
         into.digit_run = self.digit_run;
+        into.word_run = self.word_run;
         into.tail = self.tail;
         into.repeats = false;
         first.clear();
@@ -319,6 +334,7 @@ mod tests {
             "价格 9 元",
             "电话 138 0013 8000，一二三",
             "一次买了两本，5、6 岁",
+            "T恤 ok, vx: a b c 1 2 3 wxid_abc",
             "赌博",
         ] {
             let fresh = normalize(input);
@@ -331,6 +347,13 @@ mod tests {
                 .unwrap_or(0);
             assert_eq!(fresh.letters, letters, "input {input:?}");
             assert_eq!(fresh.digit_run as usize, digit_run, "input {input:?}");
+            let word_run = fresh
+                .text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(fresh.word_run as usize, word_run, "input {input:?}");
             // Refilling a used value gives the same result as a fresh one.
             reused.fill(input);
             assert_eq!(reused, fresh, "input {input:?}");
