@@ -14,18 +14,12 @@ use daachorse::CharwiseDoubleArrayAhoCorasick;
 use modgate::engine::{Engine, Matcher, Normalized, Rule, Suggest};
 
 mod corpus;
-use corpus::{load, rules};
+use corpus::{load, rules, usable};
 
 fn bench(c: &mut Criterion) {
     let data = load();
     let bytes: usize = data.reviews.iter().map(String::len).sum();
-    // Words that normalize to nothing (pure punctuation) cannot be patterns.
-    let usable: Vec<String> = data
-        .words
-        .iter()
-        .filter(|w| !modgate::engine::normalize(w).text.is_empty())
-        .cloned()
-        .collect();
+    let usable = usable(&data.words);
     let matcher = Matcher::new(rules(&usable)).expect("lexicon compiles");
     let raw_patterns: Vec<&str> = usable.iter().map(String::as_str).collect();
     let daachorse = CharwiseDoubleArrayAhoCorasick::<u32>::new(&raw_patterns).expect("daachorse");

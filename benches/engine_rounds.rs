@@ -13,7 +13,7 @@ use daachorse::CharwiseDoubleArrayAhoCorasick;
 use modgate::engine::{Engine, Matcher, Normalized};
 
 mod corpus;
-use corpus::{load, rules};
+use corpus::{load, rules, usable};
 
 type Variant<'a> = (&'static str, Box<dyn FnMut() -> usize + 'a>);
 
@@ -24,12 +24,7 @@ fn main() {
         .unwrap_or(31);
     let data = load();
     let bytes: usize = data.reviews.iter().map(String::len).sum();
-    let usable: Vec<String> = data
-        .words
-        .iter()
-        .filter(|w| !modgate::engine::normalize(w).text.is_empty())
-        .cloned()
-        .collect();
+    let usable = usable(&data.words);
     let matcher = Matcher::new(rules(&usable)).expect("lexicon compiles");
     let raw = CharwiseDoubleArrayAhoCorasick::<u32>::new(&usable).expect("daachorse");
     let builtin = Engine::builtin().expect("builtin");

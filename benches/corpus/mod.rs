@@ -57,6 +57,15 @@ pub fn load() -> Data {
     Data { reviews, words }
 }
 
+/// The words that can be patterns: those that normalize to something (not pure punctuation).
+pub fn usable(words: &[String]) -> Vec<String> {
+    words
+        .iter()
+        .filter(|w| !modgate::engine::normalize(w).text.is_empty())
+        .cloned()
+        .collect()
+}
+
 pub fn rules(words: &[String]) -> Vec<Rule> {
     words
         .iter()

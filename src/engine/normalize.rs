@@ -108,7 +108,9 @@ impl Normalized {
             let end = at + c.len_utf8();
             if gap == Gap::None && last != Some(c) && folder.keeps_ideograph(c) {
                 // Most characters of Chinese text: an ideograph standing as written, with
-                // nothing dropped before it and no run to extend. `emit` would do just this.
+                // nothing dropped before it and no run to extend. `emit` would do just this;
+                // the write is spelt out here rather than shared through a helper, which
+                // measured 2-3 points slower against the raw automaton (`engine_rounds`).
                 self.spans.push(Span {
                     norm: self.text.len() as u32,
                     orig_start: at as u32,
