@@ -14,6 +14,7 @@ run loadtest/overload.sh 10 4000
 run loadtest/soak.sh 10
 run loadtest/fetch-corpus.sh
 run cargo bench --bench engine -- --measurement-time 8
+run cargo bench --bench engine_rounds -- 41
 run cargo bench --bench framing
 run loadtest/peer.sh
 run cargo bench --bench limits
