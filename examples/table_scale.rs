@@ -367,6 +367,33 @@ struct Logged {
     slow: std::collections::BTreeMap<String, (usize, f64)>,
     /// One fsync'd commit of a table-sized value alone, in the client's process, meanwhile.
     lone: Vec<Duration>,
+    /// Each replacement's steps in ms, from its log line: total, body read, wait for the
+    /// blocking pool, built (counted from before that wait), store write.
+    steps: Vec<[f64; 5]>,
+}
+
+/// The steps of the replacements: each step's p99, and each step's mean over the slowest 5%
+/// (by total), so that what the tail is made of can be read.
+fn step_row(steps: &[[f64; 5]]) -> String {
+    if steps.is_empty() {
+        return "- | -".into();
+    }
+    let p99 = |i: usize| {
+        let mut v: Vec<f64> = steps.iter().map(|s| s[i]).collect();
+        v.sort_by(f64::total_cmp);
+        v[(v.len() * 99 / 100).min(v.len() - 1)]
+    };
+    let mut by_total = steps.to_vec();
+    by_total.sort_by(|a, b| b[0].total_cmp(&a[0]));
+    let tail = &by_total[..by_total.len().div_ceil(20)];
+    let mean = |i: usize| tail.iter().map(|s| s[i]).sum::<f64>() / tail.len() as f64;
+    let fmt = |f: &dyn Fn(usize) -> f64| {
+        (0..5)
+            .map(|i| format!("{:.2}", f(i)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    format!("{} | {}", fmt(&p99), fmt(&mean))
 }
 
 /// `key=value` of a log line, as a number.
@@ -470,6 +497,16 @@ async fn replacement_round(
         if line.contains("keyword table stored") {
             if let Some(v) = field(line, "total_ms") {
                 logged.total.push(ms(v));
+            }
+            let step = |key| field(line, key).unwrap_or(f64::NAN);
+            if field(line, "read_ms").is_some() {
+                logged.steps.push([
+                    step("total_ms"),
+                    step("read_ms"),
+                    step("queued_ms"),
+                    step("built_ms"),
+                    step("write_ms"),
+                ]);
             }
             // Builds before the write ran beside the compile logged `stored_ms` from the task's
             // start, the build included.
@@ -645,6 +682,7 @@ async fn main() {
          | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         a.entries, a.replace_seconds
     );
+    let mut step_rows = Vec::new();
     for s in &subjects {
         let full = *s.rps.last().unwrap();
         for (name, at) in [
@@ -658,6 +696,11 @@ async fn main() {
                 .iter()
                 .map(|(step, (n, max))| format!("{step} {n} ({max:.0})"))
                 .collect();
+            step_rows.push(format!(
+                "| {} | {name} | {} |",
+                s.name,
+                step_row(&logged.steps)
+            ));
             println!(
                 "| {} | {name} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
@@ -678,6 +721,17 @@ async fn main() {
                 }
             );
         }
+    }
+    println!(
+        "\nThe gateway's steps of each replacement, from its log (ms): the whole, the body's read,\n\
+         the wait for the blocking pool, built (parse, validate, compile; counted from before that\n\
+         wait) and the store write (beside the compile). Tail: each step's mean over the slowest\n\
+         5% of replacements.\n\n\
+         | apps | load | p99: total / read / queued / built / write | tail: total / read / queued / built / write |\n\
+         | --- | --- | ---: | ---: |"
+    );
+    for row in step_rows {
+        println!("{row}");
     }
     let big = subjects.pop().unwrap();
 

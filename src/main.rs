@@ -317,6 +317,21 @@ fn config_check(path: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+/// Turns transparent huge pages off for the process unless `server.huge_pages` asks for them
+/// (before the stored tables load). The allocator asks for huge pages for its memory; where the
+/// kernel grants them, every first touch of a 2 MiB region zeroes all of it at once, which cost
+/// a table replacement 5-20 ms of its core on a virtual machine (BENCHMARKS.md). A change of the
+/// setting is logged; a refusal too, and the process goes on as it is.
+fn huge_pages(wanted: bool) {
+    match rustix::thread::disable_transparent_huge_pages(!wanted) {
+        Ok(()) if wanted => {}
+        Ok(()) => tracing::debug!("transparent huge pages off for this process"),
+        Err(e) => {
+            tracing::warn!(error = %e, "transparent huge pages cannot be set for this process; left as they are")
+        }
+    }
+}
+
 fn serve(path: Option<PathBuf>, log_format: Option<&str>) -> ExitCode {
     let config = match Config::load(path.as_deref()) {
         Ok(c) => c,
@@ -329,6 +344,7 @@ fn serve(path: Option<PathBuf>, log_format: Option<&str>) -> ExitCode {
         .and_then(LogFormat::parse)
         .unwrap_or(config.log.format);
     init_logging(format);
+    huge_pages(config.server.huge_pages);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

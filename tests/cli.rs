@@ -262,6 +262,22 @@ fn serve(
     std::sync::mpsc::Receiver<String>,
     std::path::PathBuf,
 ) {
+    serve_with_env(config, args, &[])
+}
+
+/// [`serve`] with `env` set for the process.
+fn serve_with_env(
+    config: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (
+    Server,
+    SocketAddr,
+    SocketAddr,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+    std::path::PathBuf,
+) {
     let dir = tempdir();
     let path = dir.join("modgate.toml");
     std::fs::write(
@@ -277,6 +293,7 @@ fn serve(
         .arg(&path)
         .args(args)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -387,6 +404,26 @@ async fn check_applies_an_apps_stored_table_from_the_deployments_store() {
         String::from_utf8_lossy(&out.stderr).contains("has no custom keyword table"),
         "{out:?}"
     );
+}
+
+/// What `/proc` says of a process's transparent huge pages: `THP_enabled` of its status.
+fn thp_enabled(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .expect("the kernel reports THP_enabled")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn transparent_huge_pages_are_off_unless_the_config_asks_for_them() {
+    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+    let (off, ..) = serve(config, &[]);
+    assert_eq!(thp_enabled(off.0.id()), "0");
+    let (on, ..) = serve_with_env(config, &[], &[("MODGATE_SERVER__HUGE_PAGES", "true")]);
+    assert_eq!(thp_enabled(on.0.id()), "1");
 }
 
 #[test]

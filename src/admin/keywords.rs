@@ -66,6 +66,7 @@ pub(super) async fn change(
     }
     let is_csv = is_csv(&req);
     let bytes = read_body(gw, req).await?;
+    let read_ms = received.elapsed().as_secs_f64() * 1e3;
     let write = match change {
         Change::Replace => Write::Replace,
         Change::Add | Change::Remove(_) => Write::Edit,
@@ -92,6 +93,8 @@ pub(super) async fn change(
     tracing::info!(
         appid,
         count,
+        read_ms,
+        queued_ms = changed.queued_ms,
         built_ms = changed.built_ms,
         write_ms = changed.write_ms,
         total_ms,

@@ -42,12 +42,14 @@ impl<D> From<D> for Draft<D> {
     }
 }
 
-/// A change in force: the new document, what the edit returned beside it, when it was built
-/// (from the start of the blocking task) and how long the store write took.
+/// A change in force: the new document, what the edit returned beside it, how long the edit
+/// waited for the blocking pool, when the document was built (counted from before that wait)
+/// and how long the store write took.
 #[derive(Debug)]
 pub struct Changed<D, R> {
     pub doc: Arc<D>,
     pub extra: R,
+    pub queued_ms: f64,
     pub built_ms: f64,
     pub write_ms: f64,
 }
@@ -108,6 +110,7 @@ impl Documents {
         let started = Instant::now();
         let task = tokio::task::spawn_blocking(move || {
             let since = |at: Instant| at.elapsed().as_secs_f64() * 1e3;
+            let queued_ms = since(started);
             let store = |json: &[u8]| {
                 let at = Instant::now();
                 match write {
@@ -124,11 +127,13 @@ impl Documents {
                     (doc, built_ms, write_ms)
                 }
                 Draft::Valid { json, build } => {
+                    // The build goes to a thread of its own and this one writes at once, so the
+                    // fsync is under way while the compile runs, even on one core.
                     let (stored, built) = std::thread::scope(|s| {
-                        let writer = s.spawn(|| store(&json));
-                        let built = build().map(|doc| (doc, since(started)));
-                        let stored = writer.join().unwrap_or_else(|_| {
-                            Err(ChangeError::Failed("the store write panicked".into()))
+                        let builder = s.spawn(move || build().map(|doc| (doc, since(started))));
+                        let stored = store(&json);
+                        let built = builder.join().unwrap_or_else(|_| {
+                            Err(ChangeError::Failed("the build panicked".into()))
                         });
                         (stored, built)
                     });
@@ -147,9 +152,9 @@ impl Documents {
                     }
                 }
             };
-            Ok::<_, ChangeError>((doc, extra, built_ms, write_ms))
+            Ok::<_, ChangeError>((doc, extra, queued_ms, built_ms, write_ms))
         });
-        let (doc, extra, built_ms, write_ms) = task
+        let (doc, extra, queued_ms, built_ms, write_ms) = task
             .await
             .map_err(|e| ChangeError::Failed(e.to_string()))??;
         let doc = Arc::new(doc);
@@ -157,6 +162,7 @@ impl Documents {
         Ok(Changed {
             doc,
             extra,
+            queued_ms,
             built_ms,
             write_ms,
         })

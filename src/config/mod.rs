@@ -17,6 +17,7 @@
 //! | `server.max_body_bytes` | `1048576` (1 MiB; v1 content may be 500 KB) |
 //! | `server.drain_timeout_secs` | `30` |
 //! | `server.overload_delay_ms` | `100` (queueing delay above which requests are shed, and the longest a request may wait unread; `0`: never) |
+//! | `server.huge_pages` | `false` (transparent huge pages off for the process's heap) |
 //! | `admin.listen` | `127.0.0.1:9090` |
 //! | `state.backend` | `memory` |
 //! | `state.data_dir` | `./data` |

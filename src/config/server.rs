@@ -34,6 +34,7 @@ pub struct RawServer {
     pub max_body_bytes: Option<i64>,
     pub drain_timeout_secs: Option<i64>,
     pub overload_delay_ms: Option<i64>,
+    pub huge_pages: Option<bool>,
 }
 
 /// `[admin]`: the operator listener.
@@ -101,6 +102,9 @@ pub struct ServerConfig {
     /// Queueing delay above which a share of requests is shed; `None`: never
     /// ([`crate::transport::overload`]).
     pub overload_delay: Option<Duration>,
+    /// Whether the process keeps transparent huge pages for its heap (off by default: their
+    /// zeroing on first touch stalls table builds).
+    pub huge_pages: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +174,7 @@ pub(super) fn validate(raw: RawServer, errs: &mut Errors) -> ServerConfig {
                 None
             }
         },
+        huge_pages: raw.huge_pages.unwrap_or(false),
     };
     if server.max_body_bytes.get() < MIN_MAX_BODY_BYTES {
         errs.push(
