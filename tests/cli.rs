@@ -248,36 +248,26 @@ fn config_check_lists_every_problem_and_exits_1() {
     );
 }
 
-/// `modgate serve` on ephemeral ports with `config` (plus a data directory) and `args`; returns
-/// it once it is listening, with its API and admin addresses read from the `listening` line
-/// (text or JSON), the lines before it, and the lines after it as they come.
-fn serve(
-    config: &str,
-    args: &[&str],
-) -> (
+/// A served process, its API and admin addresses, its log lines before `listening`, those after
+/// as they come, and its config file.
+type Served = (
     Server,
     SocketAddr,
     SocketAddr,
     Vec<String>,
     std::sync::mpsc::Receiver<String>,
     std::path::PathBuf,
-) {
+);
+
+/// `modgate serve` on ephemeral ports with `config` (plus a data directory) and `args`; returns
+/// it once it is listening, with its API and admin addresses read from the `listening` line
+/// (text or JSON), the lines before it, and the lines after it as they come.
+fn serve(config: &str, args: &[&str]) -> Served {
     serve_with_env(config, args, &[])
 }
 
 /// [`serve`] with `env` set for the process.
-fn serve_with_env(
-    config: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (
-    Server,
-    SocketAddr,
-    SocketAddr,
-    Vec<String>,
-    std::sync::mpsc::Receiver<String>,
-    std::path::PathBuf,
-) {
+fn serve_with_env(config: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
     let dir = tempdir();
     let path = dir.join("modgate.toml");
     std::fs::write(
