@@ -320,8 +320,8 @@ fn config_check(path: Option<&std::path::Path>) -> ExitCode {
 /// Turns transparent huge pages off for the process unless `server.huge_pages` asks for them
 /// (before the stored tables load). The allocator asks for huge pages for its memory; where the
 /// kernel grants them, every first touch of a 2 MiB region zeroes all of it at once, which cost
-/// a table replacement 5-20 ms of its core on a virtual machine (BENCHMARKS.md). A change of the
-/// setting is logged; a refusal too, and the process goes on as it is.
+/// a table replacement 5-20 ms of its core on a virtual machine (BENCHMARKS.md). Turning them
+/// off is logged at debug level; a refusal is a warning, and the process goes on as it is.
 fn huge_pages(wanted: bool) {
     match rustix::thread::disable_transparent_huge_pages(!wanted) {
         Ok(()) if wanted => {}
