@@ -117,6 +117,16 @@ pub async fn serve(
     if media.await.is_err() {
         tracing::error!("media dispatcher thread failed");
     }
+    // No call is admitted here any more: the calls this instance holds leases of go back to the
+    // shared quota and rate limits.
+    if let Some(shared) = &gw.shared {
+        match shared.state.release_leases(gw.clock.now_ms()).await {
+            Ok(n) => tracing::info!(leases = n, "admission leases handed back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "admission leases not handed back: their calls stay counted today")
+            }
+        }
+    }
     // Everything that could enqueue a review item has stopped: store what is left.
     let _ = review_sweeper.await;
     if !gw.review.flush(Duration::from_secs(10)).await {

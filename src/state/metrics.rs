@@ -54,6 +54,8 @@ pub struct StateMetrics {
     /// Calls decided by each admission script run in Redis (one run per app and API in a
     /// batch): how much of Redis's per-run cost each call shares.
     pub admission_run_calls: prometheus::Histogram,
+    /// Calls admitted from this instance's leases, without a run in Redis.
+    pub admission_leased_calls: prometheus::IntCounter,
     /// The embedded stores' write timings.
     pub store: StoreMetrics,
     /// When the last "degraded" log line was written (ms since the Unix epoch): at most one
@@ -84,7 +86,12 @@ impl StateMetrics {
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         )?;
+        let admission_leased_calls = prometheus::IntCounter::new(
+            "modgate_state_admission_leased_calls_total",
+            "Calls admitted from this instance's leases of the rate limit and quota, without a run in Redis",
+        )?;
         registry.register(Box::new(up.clone()))?;
+        registry.register(Box::new(admission_leased_calls.clone()))?;
         registry.register(Box::new(fallbacks.clone()))?;
         registry.register(Box::new(admission_run_calls.clone()))?;
         up.set(1);
@@ -92,6 +99,7 @@ impl StateMetrics {
             up,
             fallbacks,
             admission_run_calls,
+            admission_leased_calls,
             store: StoreMetrics::new(registry)?,
             last_log_ms: Arc::default(),
         })

@@ -38,6 +38,7 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 mod batch;
+mod lease;
 
 use super::metrics::StateMetrics;
 use super::{
@@ -173,8 +174,11 @@ end
 return 1
 ";
 
-/// KEYS[1] month counter, KEYS[2..] the day's counters; ARGV[1] allowance; ARGV[2] ttl (s).
-/// Returns the resets remaining, or -1 when the allowance is spent.
+/// KEYS[1] month counter, then two keys per API: the day's counter and the day's reservations
+/// ([`lease`]); ARGV[1] allowance; ARGV[2] the month counter's TTL (s), ARGV[3] a day counter's.
+/// A day's counter starts again from the calls instances hold leases of (counted, perhaps not
+/// yet used: their instances admit them without asking). Returns the resets remaining, or -1
+/// when the allowance is spent.
 const RESET: &str = r"
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
 local allowance = tonumber(ARGV[1])
@@ -185,8 +189,16 @@ count = redis.call('INCR', KEYS[1])
 if count == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
-for i = 2, #KEYS do
-  redis.call('DEL', KEYS[i])
+for i = 2, #KEYS, 2 do
+  local held = 0
+  for _, units in ipairs(redis.call('HVALS', KEYS[i + 1])) do
+    held = held + tonumber(units)
+  end
+  if held > 0 then
+    redis.call('SET', KEYS[i], held, 'EX', ARGV[3])
+  else
+    redis.call('DEL', KEYS[i])
+  end
 end
 return allowance - count
 ";
@@ -198,8 +210,8 @@ pub struct RedisState {
     client: redis::Client,
     prefix: String,
     scripts: Arc<Scripts>,
-    /// Admissions waiting for the batch in Redis to return.
-    admissions: Arc<batch::Queue>,
+    /// Admissions by app and API: their leases, and the calls waiting for a batch in Redis.
+    admissions: Arc<batch::Admissions>,
     /// How long a visit keeps a user fresh: the TTL of a visit key.
     visit_ttl_secs: u64,
     /// Users with a fresh visit one app may hold.
@@ -439,6 +451,11 @@ impl RedisState {
         self.app_key(app.appid(), format_args!("q:{}:{day}", api.as_str()))
     }
 
+    /// The day's reservations of calls, by instance ([`lease`]).
+    fn held_key(&self, app: &AppRecords, api: Metered, day: u32) -> String {
+        self.app_key(app.appid(), format_args!("ql:{}:{day}", api.as_str()))
+    }
+
     fn rate_key(&self, app: &AppRecords, api: Metered) -> String {
         self.app_key(app.appid(), format_args!("rl:{}", api.as_str()))
     }
@@ -449,6 +466,12 @@ impl RedisState {
 
     fn visit_key(&self, appid: &str, openid: &str) -> String {
         self.app_key(appid, format_args!("v:{openid}"))
+    }
+
+    fn leased(&self) {
+        if let Some(m) = &self.metrics {
+            m.admission_leased_calls.inc();
+        }
     }
 
     fn answered(&self) {
@@ -548,16 +571,17 @@ impl RedisState {
 
     /// One admission as its batch sends it.
     fn admission(&self, app: AppView<'_>, q: &AdmitQuery<'_>) -> batch::Request {
-        let (interval, burst) = Self::gcra(app, q.api);
         let appid = app.appid();
         batch::Request {
             keys: [
                 self.rate_key(app.records, q.api),
                 self.day_key(app.records, q.api, q.day),
                 self.visits_key(appid),
+                self.held_key(app.records, q.api, q.day),
             ],
             old_visit: q.openid.map(|openid| self.visit_key(appid, openid)),
-            limits: (interval, burst, app.limits.api(q.api).per_day.get()),
+            limits: Self::limits(app, q.api),
+            day: q.day,
             now_us: q.now_ms * 1000,
             visit_ttl_secs: q.visit_ttl.as_secs(),
             openid: q.openid.unwrap_or_default().to_owned(),
@@ -572,33 +596,193 @@ impl RedisState {
         let n = app.limits.api(api).per_minute.get();
         ((60_000_000 / u64::from(n)).max(1), n)
     }
-}
 
-/// The first call of an idle admission group, sent alone. Dropped once answered, or with its
-/// caller, it hands the calls that queued behind it to a driver: a caller gone away must not
-/// leave them waiting.
-struct Lead<'a> {
-    state: &'a RedisState,
-    request: batch::Request,
-}
+    /// The GCRA parameters and the day's limit, as one run of admissions holds them.
+    fn limits(app: AppView<'_>, api: Metered) -> lease::Limits {
+        let (interval, burst) = Self::gcra(app, api);
+        (interval, burst, app.limits.api(api).per_day.get())
+    }
 
-impl Drop for Lead<'_> {
-    fn drop(&mut self) {
-        let (s, group) = (self.state, &self.request.keys[0]);
-        if !s.admissions.hand_off(group) {
+    /// After a batch of `appid`'s group for `api`: the lease it granted installed, what queued
+    /// meanwhile answered from it or sent on by a driver of its own.
+    fn hand_on(&self, appid: &str, api: Metered, sent: &mut batch::Sent) {
+        let Some(next) = self.admissions.after(appid, api, sent) else {
             return;
-        }
-        let (state, group) = (s.clone(), group.clone());
+        };
+        let (state, app) = (self.clone(), Box::<str>::from(appid));
         let driver = async move {
-            let sizes = state.metrics.as_ref().map(|m| &m.admission_run_calls);
-            let (queue, script) = (&state.admissions, &state.scripts.admit);
-            batch::drive(queue, &group, script, &state.conn, sizes).await;
+            let mut next = next;
+            loop {
+                let mut sent = state.send(next).await;
+                match state.admissions.after(&app, api, &mut sent) {
+                    Some(batch) => next = batch,
+                    None => break,
+                }
+            }
         };
         // Outside a runtime (it is shutting down) the queued calls' replies are dropped with
         // the group, and each answers as the backend being unavailable.
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(driver)),
-            Err(_) => s.admissions.discard(&self.request.keys[0]),
+            Err(_) => self.admissions.discard(appid, api),
+        }
+    }
+
+    async fn send(&self, batch: batch::Batch) -> batch::Sent {
+        let sizes = self.metrics.as_ref().map(|m| &m.admission_run_calls);
+        let instance = self.admissions.instance();
+        batch::send(batch, &self.scripts.admit, &self.conn, instance, sizes).await
+    }
+
+    /// The admission's answer from how its call was decided.
+    async fn decided(
+        &self,
+        appid: &str,
+        q: &AdmitQuery<'_>,
+        decision: Result<batch::Decision, StateError>,
+    ) -> Result<Admitted, StateError> {
+        let decision = decision?;
+        if let batch::Decision::Leased { .. } = decision {
+            self.leased();
+        }
+        if let batch::Decision::Decided { .. } = decision {
+            self.answered();
+        }
+        let admitted = match decision {
+            batch::Decision::Leased { used, visit: false } => Admitted::Yes { used },
+            batch::Decision::Leased { used, visit: true } => {
+                let openid = q.openid.unwrap_or_default();
+                let last = self.last_visit(appid, openid).await?;
+                self.answered();
+                if crate::limits::is_fresh(last, q.now_ms / 1000, q.visit_ttl) {
+                    if let Some(last) = last {
+                        self.admissions.remember_visit(appid, openid, last);
+                    }
+                    Admitted::Yes { used }
+                } else {
+                    Admitted::VisitExpired
+                }
+            }
+            batch::Decision::Decided {
+                outcome,
+                value,
+                last,
+            } => match outcome {
+                0 => {
+                    if let (Some(openid), Ok(last)) = (q.openid, u64::try_from(last)) {
+                        self.admissions.remember_visit(appid, openid, last);
+                    }
+                    Admitted::Yes {
+                        used: u64::try_from(value).unwrap_or(0),
+                    }
+                }
+                1 => Admitted::RateLimited {
+                    wait: wait_from_micros(value),
+                },
+                2 => Admitted::QuotaExhausted,
+                _ => Admitted::VisitExpired,
+            },
+        };
+        Ok(admitted)
+    }
+
+    /// Hands every lease this instance holds back to Redis (at `now_ms`), as a stopping
+    /// instance does: their unused calls count no more. Returns how many were handed back.
+    pub async fn release_leases(&self, now_ms: u64) -> Result<usize, StateError> {
+        let leases = self.admissions.leases();
+        let instance = self.admissions.instance();
+        let given = leases.iter().map(|release| {
+            batch::give_back(
+                release,
+                &self.scripts.admit,
+                &self.conn,
+                instance,
+                now_ms * 1000,
+            )
+        });
+        for answer in futures_util::future::join_all(given).await {
+            answer?;
+        }
+        Ok(leases.len())
+    }
+}
+
+/// The first call of an idle admission group, sent alone with what the group's lead hands
+/// back. Dropped before its batch came back (its caller gone), the batch is seen through by a
+/// task of its own: the grant is installed and the calls that queued behind it are sent on.
+/// Dropped before it was ever sent, the call is not counted, but the lease is still handed back.
+struct Lead {
+    state: RedisState,
+    appid: Box<str>,
+    api: Metered,
+    batch: Option<batch::Batch>,
+    sent: Option<BoxFuture<'static, batch::Sent>>,
+}
+
+impl Lead {
+    fn new(state: &RedisState, appid: &str, api: Metered, batch: batch::Batch) -> Lead {
+        Lead {
+            state: state.clone(),
+            appid: appid.into(),
+            api,
+            batch: Some(batch),
+            sent: None,
+        }
+    }
+
+    async fn answer(mut self) -> Result<batch::Decision, StateError> {
+        if let Some(batch) = self.batch.take() {
+            let owned = self.state.clone();
+            self.sent = Some(Box::pin(async move { owned.send(batch).await }));
+        }
+        let Some(sent) = self.sent.as_mut() else {
+            unreachable!("a lead is answered once");
+        };
+        let mut sent = sent.await;
+        self.sent = None;
+        self.state.hand_on(&self.appid, self.api, &mut sent);
+        sent.lead.unwrap_or_else(|| {
+            Err(StateError::Unavailable(
+                "the admission's batch gave no answer".to_owned(),
+            ))
+        })
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        let (state, appid, api) = (self.state.clone(), self.appid.clone(), self.api);
+        let unsent = self.batch.take().map(batch::Batch::into_release);
+        let sent = self.sent.take();
+        if unsent.is_none() && sent.is_none() {
+            return;
+        }
+        let finish = async move {
+            let mut sent = match (sent, unsent) {
+                (Some(sent), _) => sent.await,
+                (None, release) => {
+                    if let Some(release) = release.flatten() {
+                        let now_us = crate::clock::wall_ms() * 1000;
+                        let instance = state.admissions.instance();
+                        let given = batch::give_back(
+                            &release,
+                            &state.scripts.admit,
+                            &state.conn,
+                            instance,
+                            now_us,
+                        );
+                        // Not handed back, the lease's calls stay counted: as with a stopped
+                        // instance.
+                        drop(given.await);
+                    }
+                    batch::Sent::default()
+                }
+            };
+            state.hand_on(&appid, api, &mut sent);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(finish)),
+            Err(_) => self.state.admissions.discard(&self.appid, api),
         }
     }
 }
@@ -659,41 +843,45 @@ impl Admission for RedisState {
         app: AppView<'a>,
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        // No batch of this app and API in flight: this call goes alone, at once, and then
-        // hands the calls that queued behind it to a driver (also if it is dropped unsent).
-        let lead = self
-            .admissions
-            .push(self.admission(app, &q), reply)
-            .map(|request| Lead {
-                state: self,
-                request,
-            });
-        Answer::later(async move {
-            let (outcome, value) = match lead {
-                Some(lead) => {
-                    let sizes = self.metrics.as_ref().map(|m| &m.admission_run_calls);
-                    let answer =
-                        batch::alone(&lead.request, &self.scripts.admit, &self.conn, sizes).await;
-                    drop(lead);
-                    answer?
-                }
-                None => answer.await.map_err(|_| {
-                    StateError::Unavailable("the admission's batch was dropped".to_owned())
-                })??,
-            };
-            self.answered();
-            Ok(match outcome {
-                0 => Admitted::Yes {
-                    used: u64::try_from(value).unwrap_or(0),
-                },
-                1 => Admitted::RateLimited {
-                    wait: wait_from_micros(value),
-                },
-                2 => Admitted::QuotaExhausted,
-                _ => Admitted::VisitExpired,
-            })
-        })
+        let appid = app.records.appid();
+        let call = batch::Call {
+            appid,
+            api: q.api,
+            now_us: q.now_ms * 1000,
+            limits: Self::limits(app, q.api),
+            day: q.day,
+            openid: q.openid,
+            visit_ttl: q.visit_ttl,
+        };
+        // From the group's lease on the spot; else behind the group's batch in Redis; else
+        // (no batch in flight) alone, at once, handing on what queued behind it when it
+        // returns (also if it is dropped before).
+        match self.admissions.enter(&call, || self.admission(app, &q)) {
+            batch::Entered::Leased { used, visit: false } => {
+                // Redis was not asked: nothing said about whether it answers.
+                self.leased();
+                Answer::ready(Ok(Admitted::Yes { used }))
+            }
+            batch::Entered::Leased { used, visit: true } => Answer::later(async move {
+                let decision = Ok(batch::Decision::Leased { used, visit: true });
+                self.decided(appid, &q, decision).await
+            }),
+            batch::Entered::Lead(batch) => {
+                let lead = Lead::new(self, appid, q.api, batch);
+                Answer::later(async move {
+                    let decision = lead.answer().await;
+                    self.decided(appid, &q, decision).await
+                })
+            }
+            batch::Entered::Queued(answer) => Answer::later(async move {
+                let decision = answer.await.unwrap_or_else(|_| {
+                    Err(StateError::Unavailable(
+                        "the admission's batch was dropped".to_owned(),
+                    ))
+                });
+                self.decided(appid, &q, decision).await
+            }),
+        }
     }
 }
 
@@ -884,7 +1072,9 @@ impl QuotaStore for RedisState {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            Ok(used.unwrap_or(0))
+            // This instance's lease is counted, but not yet used.
+            let held = self.admissions.held_units(app.appid(), api, day);
+            Ok(used.unwrap_or(0).saturating_sub(held))
         })
     }
 
@@ -902,11 +1092,14 @@ impl QuotaStore for RedisState {
                 .reset
                 .key(self.app_key(app.appid(), format_args!("r:{month}")));
             for api in Metered::ALL {
-                invocation.key(self.day_key(app, api, day));
+                invocation
+                    .key(self.day_key(app, api, day))
+                    .key(self.held_key(app, api, day));
             }
             let remaining: i64 = invocation
                 .arg(allowance)
                 .arg(MONTH_KEY_TTL_SECS)
+                .arg(DAY_KEY_TTL_SECS)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -1154,16 +1347,17 @@ return {0, used}
 "
     );
 
-    /// Decides each of `calls` with the one-request script on `one` and in batches cut at
-    /// `cuts` on `batched` (through the queue and driver the gateway uses); returns both
-    /// answers per call.
+    /// Decides each of `calls` with the one-request script on `one`, and on `leased` as the
+    /// gateway does ([`Admission::admit`]: from leases, queued behind a batch or alone), the
+    /// calls of each cut of `cuts` issued together in order; then `leased` hands its leases back.
+    /// Returns both answers per call.
     async fn both_ways(
         one: &RedisState,
-        batched: &RedisState,
+        leased: &RedisState,
         app: &crate::state::conformance::TestApp,
         calls: &[AdmitQuery<'_>],
         cuts: &[usize],
-    ) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    ) -> (Vec<Admitted>, Vec<Admitted>) {
         let reference = Script::new(ADMIT_ONE);
         let mut single = Vec::new();
         for q in calls {
@@ -1174,7 +1368,7 @@ return {0, used}
                 invocation.key(&r.keys[2]).key(old);
             }
             let (interval, burst, limit) = r.limits;
-            let answer: (i64, i64) = invocation
+            let (outcome, value): (i64, i64) = invocation
                 .arg(r.now_us)
                 .arg(interval)
                 .arg(burst)
@@ -1185,7 +1379,16 @@ return {0, used}
                 .invoke_async(&mut one.conn.clone())
                 .await
                 .unwrap();
-            single.push(answer);
+            single.push(match outcome {
+                0 => Admitted::Yes {
+                    used: u64::try_from(value).unwrap(),
+                },
+                1 => Admitted::RateLimited {
+                    wait: wait_from_micros(value),
+                },
+                2 => Admitted::QuotaExhausted,
+                _ => Admitted::VisitExpired,
+            });
         }
         let mut together = Vec::new();
         let mut rest = calls;
@@ -1195,42 +1398,23 @@ return {0, used}
             }
             let (now, later) = rest.split_at(cut.min(rest.len()));
             rest = later;
-            // As the gateway sends them: each group's first call alone, the rest of the cut
-            // queued behind it, then handed to the group's driver in one run.
-            let queue = batch::Queue::default();
-            let (script, conn) = (&batched.scripts.admit, &batched.conn);
-            let mut answers = vec![None; now.len()];
-            let (mut leaders, mut queued) = (Vec::new(), Vec::new());
-            for (i, q) in now.iter().enumerate() {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                match queue.push(batched.admission(app.view(), q), reply) {
-                    Some(request) => leaders.push((i, request)),
-                    None => queued.push((i, answer)),
-                }
+            let answers = now.iter().map(|q| leased.admit(app.view(), *q));
+            for answer in futures_util::future::join_all(answers).await {
+                together.push(answer.unwrap());
             }
-            for (i, request) in &leaders {
-                answers[*i] = Some(batch::alone(request, script, conn, None).await.unwrap());
-            }
-            for (_, request) in &leaders {
-                let group = &request.keys[0];
-                if queue.hand_off(group) {
-                    batch::drive(&queue, group, script, conn, None).await;
-                }
-            }
-            for (i, answer) in queued {
-                answers[i] = Some(answer.await.unwrap().unwrap());
-            }
-            together.extend(answers.into_iter().map(Option::unwrap));
         }
+        let last = calls.last().map_or(0, |q| q.now_ms);
+        leased.release_leases(last).await.unwrap();
         (single, together)
     }
 
-    /// A batch admits exactly what one run per call admits, for any sequence of calls cut into
-    /// any batches: two APIs interleaved (each its own group), users fresh, going
+    /// Batches and leases admit exactly what one run per call admits, for any sequence of calls
+    /// cut into any batches: two APIs interleaved (each its own group), users fresh, going
     /// stale, recorded by an earlier version's key, never seen and not named, the rate limit,
-    /// the daily quota and the day's turn all reached. The keys left behind agree too.
+    /// the daily quota and the day's turn all reached, under limits too small for a lease and
+    /// limits that grant them. Once the leases are handed back, the keys left behind agree too.
     #[test]
-    fn batches_admit_exactly_what_one_run_per_call_admits() {
+    fn batches_and_leases_admit_exactly_what_one_run_per_call_admits() {
         use proptest::prelude::*;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1238,6 +1422,8 @@ return {0, used}
             .unwrap();
         // Every outcome (admitted, rate-limited, quota spent, stale visit) seen over the cases.
         let seen = std::cell::RefCell::new([0usize; 4]);
+        // Calls the leases admitted over the cases.
+        let leased = std::cell::Cell::new(0u64);
         let config = proptest::test_runner::Config {
             cases: 64,
             ..Default::default()
@@ -1245,11 +1431,16 @@ return {0, used}
         proptest!(config, |(
             calls in proptest::collection::vec((0..2usize, 0..5usize, 0..4000u64), 1..80),
             cuts in proptest::collection::vec(1..12usize, 1..20),
+            limits in 0..3usize,
         )| {
             rt.block_on(async {
-                let (one, batched) = (fresh().await, fresh().await);
+                let metrics = StateMetrics::new(&prometheus::Registry::new()).unwrap();
+                let (one, batched) = (fresh().await, fresh().await.with_metrics(metrics.clone()));
                 let clock = crate::clock::ManualClock::new(1_764_000_000_000);
-                let app = crate::state::conformance::app("wx00000000000000af", 5, 7, &clock);
+                // Per minute and per day: no lease ever (an eighth of either is nothing), leases
+                // of a few calls with a band of two intervals, leases of eight calls.
+                let (per_minute, per_day) = [(5, 7), (400, 40), (60_000, 100)][limits];
+                let app = crate::state::conformance::app("wx00000000000000af", per_minute, per_day, &clock);
                 let start = clock.now_secs();
                 // u0 fresh for another 100 s, u1 fresh, u2 fresh by an earlier version's key,
                 // u3 never seen; the fifth choice names no user.
@@ -1269,7 +1460,8 @@ return {0, used}
                 let queries: Vec<AdmitQuery<'_>> = calls
                     .iter()
                     .map(|&(api, user, gap_ms)| {
-                        now_ms += gap_ms;
+                        // Half the gaps under 40 ms, so that leases' bands are still running.
+                        now_ms += if gap_ms % 2 == 0 { gap_ms / 100 } else { gap_ms };
                         AdmitQuery {
                             api: apis[api],
                             now_ms,
@@ -1282,8 +1474,15 @@ return {0, used}
                     .collect();
                 let (single, together) = both_ways(&one, &batched, &app, &queries, &cuts).await;
                 prop_assert_eq!(&single, &together);
-                for (outcome, _) in &single {
-                    seen.borrow_mut()[usize::try_from(*outcome).unwrap()] += 1;
+                leased.set(leased.get() + metrics.admission_leased_calls.get());
+                for answer in &single {
+                    let outcome = match answer {
+                        Admitted::Yes { .. } => 0,
+                        Admitted::RateLimited { .. } => 1,
+                        Admitted::QuotaExhausted => 2,
+                        Admitted::VisitExpired => 3,
+                    };
+                    seen.borrow_mut()[outcome] += 1;
                 }
                 let days: std::collections::BTreeSet<u32> = queries.iter().map(|q| q.day).collect();
                 for api in apis {
@@ -1302,11 +1501,16 @@ return {0, used}
         });
         let seen = seen.into_inner();
         assert!(seen.iter().all(|&n| n > 0), "outcomes seen: {seen:?}");
+        assert!(
+            leased.get() > 100,
+            "calls admitted from leases: {}",
+            leased.get()
+        );
     }
 
-    /// Concurrent admissions, batched as they arrive, each get their own answer: 200 calls at
-    /// once against a quota of 150 admit exactly 150, numbered 1 to 150; the runs' sizes in
-    /// `/metrics` add up to the 200 calls.
+    /// Concurrent admissions, batched as they arrive or admitted from a lease, each get their
+    /// own answer: 200 calls at once against a quota of 150 admit exactly 150, numbered 1 to
+    /// 150; the runs' sizes and the leased calls in `/metrics` add up to the 200 calls.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_admissions_are_exact_and_each_answered() {
         let metrics = StateMetrics::new(&prometheus::Registry::new()).unwrap();
@@ -1349,12 +1553,14 @@ return {0, used}
         assert_eq!(used, (1..=150).collect::<Vec<u64>>());
         assert_eq!(refused, 50);
         let runs = &metrics.admission_run_calls;
-        assert_eq!(runs.get_sample_sum(), 200.0);
+        let leased = metrics.admission_leased_calls.get();
+        assert_eq!(runs.get_sample_sum() + leased as f64, 200.0);
         assert!((1..=200).contains(&runs.get_sample_count()));
     }
 
     /// A group's first call, dropped before it was ever sent (its caller gone), hands the call
-    /// queued behind it to a driver: that one is answered, and counted as the day's first.
+    /// queued behind it to a driver: that one is answered, and counted as the day's first (the
+    /// dropped one is not counted).
     #[tokio::test]
     async fn a_first_call_dropped_unsent_does_not_strand_the_calls_behind_it() {
         let s = fresh().await;
