@@ -334,10 +334,13 @@ fn the_dashboard_charts_only_catalogued_metrics() {
             let expr = target["expr"].as_str().unwrap();
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if word.starts_with("modgate_") || word.starts_with("process_") {
-                    let name = word.to_owned();
-                    let name = name
-                        .strip_suffix("_bucket")
-                        .map_or(name.clone(), str::to_owned);
+                    // A histogram's series: its buckets, sum and count.
+                    let name = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|suffix| word.strip_suffix(suffix))
+                        .filter(|base| documented.contains(*base))
+                        .unwrap_or(word)
+                        .to_owned();
                     assert!(
                         documented.contains(&name),
                         "{name} in {expr:?} is not catalogued"

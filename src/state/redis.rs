@@ -21,10 +21,16 @@
 //!
 //! A metered call is decided by one script run (rate limit, quota and visit together), batched
 //! with the app's calls to the same API that arrive while its previous batch is in Redis
-//! ([`batch`]: one run deciding its calls in turn exactly as one run per call would), and its
-//! access token is verified against epochs read at most once a second per app (and dropped at
-//! once when another instance rotates them): **at most one round trip per msgSecCheck** in the
-//! steady state, shared by every call of its batch.
+//! ([`batch`]: one run deciding its calls in turn exactly as one run per call would), or, while
+//! the app is busy, in process from a lease the last run granted ([`lease`]: a block of the
+//! rate limit and of the day's quota, handed back by the next run); its access token is verified
+//! against epochs read at most once a second per app (and dropped at once when another instance
+//! rotates them): **at most one round trip per msgSecCheck**, shared by every call of its batch,
+//! and none for a call its lease admits (a user's visit is read once, then known fresh until it
+//! no longer can be).
+//!
+//! Each day also has `..:ql:{api}:{day}`, a hash of the units each instance holds; a quota reset
+//! sets the day's counter to their sum, so units held stay counted until handed back.
 //!
 //! Errors (Redis unreachable, a script failing) become [`StateError::Unavailable`], which
 //! callers answer with errcode -1 so SDKs back off and retry, except where the gateway serves
@@ -1556,6 +1562,67 @@ return {0, used}
         let leased = metrics.admission_leased_calls.get();
         assert_eq!(runs.get_sample_sum() + leased as f64, 200.0);
         assert!((1..=200).contains(&runs.get_sample_count()));
+    }
+
+    /// Two instances on one Redis: each first call ends in a lease, the second instance's
+    /// charged past the first's band. The first hands back its units but not its band (that
+    /// would move the second's calls earlier than they came); the second, whose band is still
+    /// the rate limit's end, hands back both.
+    #[tokio::test]
+    async fn a_band_another_instance_charged_past_stays_spent() {
+        let prefix = crate::state::test_prefix("state");
+        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        // One call a millisecond, the whole minute's burst: bands of 250 calls, leases of 8.
+        let app = crate::state::conformance::app("wx00000000000000b2", 60_000, 100_000, &clock);
+        let query = AdmitQuery {
+            api: Metered::MsgSecCheck,
+            now_ms: clock.now_ms(),
+            day: 9,
+            openid: None,
+            visit_ttl: Duration::from_secs(7200),
+        };
+        let get = |key: String| {
+            let mut conn = a.conn.clone();
+            async move {
+                let v: Option<u64> = redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                v.unwrap_or(0)
+            }
+        };
+        let (rate, day) = (
+            a.rate_key(&app.records, Metered::MsgSecCheck),
+            a.day_key(&app.records, Metered::MsgSecCheck, 9),
+        );
+        let now_us = query.now_ms * 1000;
+        assert_eq!(
+            a.admit(app.view(), query).await.unwrap(),
+            Admitted::Yes { used: 1 }
+        );
+        let a_end = get(rate.clone()).await;
+        assert_eq!(
+            a_end,
+            now_us + 1000 + 250_000,
+            "one call, then a band of 250"
+        );
+        assert_eq!(
+            b.admit(app.view(), query).await.unwrap(),
+            Admitted::Yes { used: 10 }
+        );
+        let b_end = get(rate.clone()).await;
+        assert_eq!(b_end, a_end + 1000 + 250_000);
+        assert_eq!(get(day.clone()).await, 18, "two calls, two leases of 8");
+
+        assert_eq!(a.release_leases(query.now_ms).await.unwrap(), 1);
+        assert_eq!(get(rate.clone()).await, b_end, "the first band stays spent");
+        assert_eq!(get(day.clone()).await, 10, "its units are back");
+        assert_eq!(b.release_leases(query.now_ms).await.unwrap(), 1);
+        assert_eq!(get(rate).await, b_end - 250_000, "the last band is back");
+        assert_eq!(get(day).await, 2);
     }
 
     /// A group's first call, dropped before it was ever sent (its caller gone), hands the call

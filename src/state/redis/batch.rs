@@ -23,10 +23,14 @@ use crate::state::StateError;
 /// reservations (instance → units), KEYS[5] and KEYS[6] the counter and reservations the handed
 /// back lease was of, KEYS[7..] the visit key of earlier versions for each call naming a user, in
 /// order. ARGV[1] the rate limit's interval (µs), ARGV[2] its burst, ARGV[3] the day's limit,
-/// ARGV[4] the counter's TTL (s), ARGV[5] the band handed back (µs; -1 for no lease), ARGV[6]
-/// the units handed back, ARGV[7] and ARGV[8] the tokens and units the lease asks for (0 for
-/// none), ARGV[9] this instance, ARGV[10] the run's latest time (µs); then three per call: now
-/// (µs), the visit TTL (s), the openid ('' for none).
+/// ARGV[4] the counter's TTL (s), ARGV[5] the band handed back (µs; -1 for no lease) and
+/// ARGV[6] where it ends, ARGV[7] the units handed back, ARGV[8] and ARGV[9] the tokens and
+/// units the lease asks for (0 for none), ARGV[10] this instance, ARGV[11] the run's latest time
+/// (µs); then three per call: now (µs), the visit TTL (s), the openid ('' for none).
+///
+/// The band goes back only while the rate limit still ends where the band does: once another
+/// instance has been charged past it, taking the band out of the middle would move that
+/// instance's calls earlier than they came, so the unused band stays spent.
 ///
 /// Returns three integers per call, {0, used} admitted, {1, wait µs} rate-limited, {2, used}
 /// quota spent, {3, used} stale visit, each with the user's visit when it was read (else -1);
@@ -37,12 +41,12 @@ local t = tonumber(ARGV[1])
 local tolerance = t * (tonumber(ARGV[2]) - 1)
 local limit = tonumber(ARGV[3])
 local band = tonumber(ARGV[5])
-local me = ARGV[9]
-local run_now = tonumber(ARGV[10])
+local me = ARGV[10]
+local run_now = tonumber(ARGV[11])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local touched = false
 if band >= 0 then
-  local units = tonumber(ARGV[6])
+  local units = tonumber(ARGV[7])
   if units > 0 then
     local held = tonumber(redis.call('GET', KEYS[5]) or '0')
     if held > 0 then
@@ -50,7 +54,7 @@ if band >= 0 then
     end
   end
   redis.call('HDEL', KEYS[6], me)
-  if band > 0 then
+  if band > 0 and tat == tonumber(ARGV[6]) then
     tat = tat - band
     touched = true
   end
@@ -59,7 +63,7 @@ local used0 = tonumber(redis.call('GET', KEYS[2]) or '0')
 local used = used0
 local legacy = 7
 local out = {}
-for i = 11, #ARGV, 3 do
+for i = 12, #ARGV, 3 do
   local now = tonumber(ARGV[i])
   local openid = ARGV[i + 2]
   local old = nil
@@ -97,12 +101,12 @@ for i = 11, #ARGV, 3 do
   end
 end
 local granted, from, to = 0, 0, 0
-local want = tonumber(ARGV[8])
+local want = tonumber(ARGV[9])
 if want > 0 then
   local at = tat
   if at < run_now then at = run_now end
   local room = math.floor((run_now + tolerance - at) / t) + 1
-  local tokens = math.min(tonumber(ARGV[7]), math.floor(room / 8))
+  local tokens = math.min(tonumber(ARGV[8]), math.floor(room / 8))
   local units = math.min(want, math.floor((limit - used) / 8), tokens)
   if units > 0 then
     granted = units
@@ -471,6 +475,7 @@ pub(super) async fn give_back(
         .arg(0)
         .arg(super::DAY_KEY_TTL_SECS)
         .arg(i64::try_from(release.band).unwrap_or(i64::MAX))
+        .arg(release.end)
         .arg(release.units)
         .arg(0)
         .arg(0)
@@ -523,6 +528,7 @@ pub(super) fn invocation<'a>(
         .arg(limit)
         .arg(super::DAY_KEY_TTL_SECS)
         .arg(release.map_or(-1, |r| i64::try_from(r.band).unwrap_or(i64::MAX)))
+        .arg(release.map_or(0, |r| r.end))
         .arg(release.map_or(0, |r| r.units))
         .arg(want.0)
         .arg(want.1)

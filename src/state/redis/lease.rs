@@ -13,8 +13,10 @@
 //!
 //! Across instances a lease is a reservation: calls another instance holds are not Redis's to
 //! give, so an instance may refuse near a limit while another still holds room (at most an
-//! eighth of what was left when it was granted); an instance that stops without handing its
-//! leases back leaves their units counted for the day. Nothing is ever admitted past a limit.
+//! eighth of what was left when it was granted); a band goes back only while nobody was charged
+//! past it (else it stays spent, at most [`BAND_US`] of the rate limit); an instance that stops
+//! without handing its leases back leaves their units counted for the day. Nothing is ever
+//! admitted past a limit.
 
 use std::num::NonZeroUsize;
 
@@ -64,8 +66,9 @@ pub(super) struct Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Release {
     pub keys: Keys,
-    /// µs of the rate limit's band not used.
+    /// µs of the rate limit's band not used, up to its `end`.
     pub band: u64,
+    pub end: u64,
     pub units: u64,
 }
 
@@ -122,6 +125,7 @@ impl Lease {
     pub fn release(self) -> Release {
         Release {
             band: self.end.saturating_sub(self.start),
+            end: self.end,
             units: self.units,
             keys: self.keys,
         }
