@@ -68,9 +68,9 @@ prepare() {
 }
 
 # measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms" for one wrk run on CPU 1, with
-# the wrk script WRK_SCRIPT (default loadtest/post.lua).
+# the wrk script WRK_SCRIPT (default loadtest/post.lua) and WRK_THREADS threads (default 1).
 measure() {
-    taskset -c 1 wrk -t1 -c"$3" -d"$2" --latency -s "${WRK_SCRIPT:-loadtest/post.lua}" "$1" | awk '
+    taskset -c 1 wrk -t"${WRK_THREADS:-1}" -c"$3" -d"$2" --latency -s "${WRK_SCRIPT:-loadtest/post.lua}" "$1" | awk '
         /Requests\/sec/ { rps = $2 }
         $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }

@@ -67,3 +67,5 @@ compare "$ROUNDS" "state in process" "http://127.0.0.1:18080/wxa/msg_sec_check?a
 echo
 echo "Redis commands per msgSecCheck (INFO commandstats over the whole run):"
 redis-cli -p 16379 info commandstats | grep -E '^cmdstat_(evalsha|eval|hmget|get|set|incrby|zscore)' | tr -d '\r'
+echo "Redis errors by kind (NOSCRIPT: a script's first run on this Redis, loaded and run again):"
+redis-cli -p 16379 info errorstats | grep '^errorstat_' | tr -d '\r' || echo "none"

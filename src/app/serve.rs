@@ -10,7 +10,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::Listeners;
-use super::sweeps::{flush_persisted, persist_counters, ping_backend, sweep_review, sweep_visits};
+use super::sweeps::{
+    flush_persisted, hand_back_idle_leases, persist_counters, ping_backend, sweep_review,
+    sweep_visits,
+};
 use crate::catalog::watch::Apply;
 use crate::gateway::Gateway;
 use crate::transport::server::{self, ServerOptions};
@@ -58,6 +61,13 @@ pub async fn serve(
         tokio::spawn(ping_backend(
             s.state.clone(),
             gw.metrics.state.clone(),
+            api_rx.clone(),
+        ))
+    });
+    let lease_sweeper = gw.shared.as_ref().map(|s| {
+        tokio::spawn(hand_back_idle_leases(
+            s.state.clone(),
+            gw.clock.clone(),
             api_rx.clone(),
         ))
     });
@@ -113,6 +123,9 @@ pub async fn serve(
     }
     if let Some(pinger) = pinger {
         let _ = pinger.await;
+    }
+    if let Some(lease_sweeper) = lease_sweeper {
+        let _ = lease_sweeper.await;
     }
     if media.await.is_err() {
         tracing::error!("media dispatcher thread failed");

@@ -1,5 +1,5 @@
 //! Background tasks of a serving gateway: the visit and review sweeps, and the shared backend's
-//! ping.
+//! ping and hand-back of idle admission leases.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +8,33 @@ use tokio::sync::watch;
 
 use crate::gateway::Gateway;
 use crate::state::redis::RedisState;
+
+/// How often idle admission leases are looked for, and how long unused makes one idle.
+const LEASE_SWEEP: Duration = Duration::from_millis(500);
+const LEASE_IDLE: Duration = Duration::from_secs(1);
+
+/// Hands back, until shutdown, the admission leases this instance no longer uses
+/// ([`RedisState::release_idle_leases`]): a lease left held keeps its calls from the other
+/// instances and counted in the quota they report.
+pub(super) async fn hand_back_idle_leases(
+    state: RedisState,
+    clock: crate::clock::SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = crate::transport::shutdown_requested(&mut shutdown) => return,
+            () = tokio::time::sleep(LEASE_SWEEP) => {}
+        }
+        match state.release_idle_leases(clock.now_ms(), LEASE_IDLE).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(leases = n, "idle admission leases handed back"),
+            // Counted as used until the day ends, as an instance's that stopped; the backend's
+            // reachability is reported by the ping.
+            Err(e) => tracing::debug!(error = %e, "idle admission leases not handed back"),
+        }
+    }
+}
 
 /// Pings the shared backend every second until shutdown, so `modgate_state_backend_up` is
 /// true without traffic and a connection broken while idle is replaced before a request needs

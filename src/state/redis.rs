@@ -37,6 +37,7 @@
 //! without Redis ([`crate::gateway::Gateway::admit`], and token epochs, which fall back to what
 //! this instance last read).
 
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -711,6 +712,37 @@ impl RedisState {
         }
         Ok(leases.len())
     }
+
+    /// Hands back the leases that have nothing more to give at `now_ms` or have gone unused for
+    /// `idle`, so that their units are not kept from other instances (and do not show in the
+    /// quota they report) while this one has no calls for them. Calls of a group arriving
+    /// meanwhile queue behind its hand-back. Returns how many were handed back.
+    pub async fn release_idle_leases(
+        &self,
+        now_ms: u64,
+        idle: Duration,
+    ) -> Result<usize, StateError> {
+        let now_us = now_ms * 1000;
+        let idle_us = u64::try_from(idle.as_micros()).unwrap_or(u64::MAX);
+        let leases = self.admissions.idle(now_us, idle_us);
+        let instance = self.admissions.instance();
+        let given = leases.iter().map(|(appid, api, release)| async move {
+            let answer =
+                batch::give_back(release, &self.scripts.admit, &self.conn, instance, now_us).await;
+            self.hand_on(appid, *api, &mut batch::Sent::default());
+            answer
+        });
+        let mut first_error = None;
+        for answer in futures_util::future::join_all(given).await {
+            if let Err(e) = answer {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(leases.len()),
+        }
+    }
 }
 
 /// The first call of an idle admission group, sent alone with what the group's lead hands
@@ -1073,14 +1105,28 @@ impl QuotaStore for RedisState {
     ) -> BoxFuture<'a, Result<u64, StateError>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();
-            let used: Option<u64> = redis::cmd("GET")
+            let (used, held): (Option<u64>, HashMap<String, u64>) = redis::pipe()
+                .cmd("GET")
                 .arg(self.day_key(app, api, day))
+                .cmd("HGETALL")
+                .arg(self.held_key(app, api, day))
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            // This instance's lease is counted, but not yet used.
-            let held = self.admissions.held_units(app.appid(), api, day);
-            Ok(used.unwrap_or(0).saturating_sub(held))
+            // Leases are counted but not yet used: this instance's unused units are known; of
+            // another's lease only its size is, so the calls it admitted since its last run are
+            // left out until it hands the lease back (within a second of its last call).
+            let instance = self.admissions.instance();
+            let others: u64 = held
+                .iter()
+                .filter(|(holder, _)| holder.as_str() != instance)
+                .map(|(_, units)| units)
+                .sum();
+            let mine = self.admissions.held_units(app.appid(), api, day);
+            Ok(used
+                .unwrap_or(0)
+                .saturating_sub(others)
+                .saturating_sub(mine))
         })
     }
 
@@ -1623,6 +1669,76 @@ return {0, used}
         assert_eq!(b.release_leases(query.now_ms).await.unwrap(), 1);
         assert_eq!(get(rate).await, b_end - 250_000, "the last band is back");
         assert_eq!(get(day).await, 2);
+    }
+
+    /// The quota one instance reports leaves out the units leases hold: its own not yet used,
+    /// and all of another's (whose calls since its last run it cannot see). An idle lease goes
+    /// back on its own, and a call arriving meanwhile waits for the hand-back and is counted
+    /// after it.
+    #[tokio::test]
+    async fn quota_leaves_out_leases_and_idle_leases_go_back() {
+        let prefix = crate::state::test_prefix("state");
+        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let app = crate::state::conformance::app("wx00000000000000b3", 60_000, 100_000, &clock);
+        let api = Metered::MsgSecCheck;
+        let query = AdmitQuery {
+            api,
+            now_ms: clock.now_ms(),
+            day: 9,
+            openid: None,
+            visit_ttl: Duration::from_secs(7200),
+        };
+        let held: std::collections::HashMap<String, u64> = redis::cmd("HGETALL")
+            .arg(a.held_key(&app.records, api, 9))
+            .query_async(&mut a.conn.clone())
+            .await
+            .unwrap();
+        assert!(held.is_empty());
+        assert_eq!(
+            a.admit(app.view(), query).await.unwrap(),
+            Admitted::Yes { used: 1 }
+        );
+        assert_eq!(a.used(&app.records, api, 9).await.unwrap(), 1);
+        assert_eq!(b.used(&app.records, api, 9).await.unwrap(), 1);
+        for used in 2..=4 {
+            assert_eq!(
+                a.admit(app.view(), query).await.unwrap(),
+                Admitted::Yes { used }
+            );
+        }
+        assert_eq!(a.used(&app.records, api, 9).await.unwrap(), 4);
+        assert_eq!(
+            b.used(&app.records, api, 9).await.unwrap(),
+            1,
+            "another instance's leased calls show once its lease is back"
+        );
+
+        let idle = Duration::from_secs(1);
+        // The band of 250 calls (one a millisecond) runs until 251 ms.
+        assert_eq!(
+            a.release_idle_leases(query.now_ms + 250, idle)
+                .await
+                .unwrap(),
+            0
+        );
+        let later = AdmitQuery {
+            now_ms: query.now_ms + 251,
+            ..query
+        };
+        // The hand-back takes the lease at its first poll; the call made after it queues.
+        let mut release = std::pin::pin!(a.release_idle_leases(later.now_ms, idle));
+        let polled = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(release.as_mut().poll(cx).is_pending())
+        });
+        assert!(polled.await, "the hand-back waits for Redis");
+        let (released, admitted) =
+            futures_util::future::join(release, a.admit(app.view(), later)).await;
+        assert_eq!(released.unwrap(), 1);
+        assert_eq!(admitted.unwrap(), Admitted::Yes { used: 5 }, "after the 4");
+        assert_eq!(b.used(&app.records, api, 9).await.unwrap(), 5);
+        assert_eq!(a.used(&app.records, api, 9).await.unwrap(), 5);
     }
 
     /// A group's first call, dropped before it was ever sent (its caller gone), hands the call

@@ -376,6 +376,32 @@ impl Admissions {
         releases
     }
 
+    /// Takes every lease [`Lease::idle`] at `now_us` whose group has no batch in Redis, marking
+    /// the group busy (calls queue behind the hand-back, as behind a batch): hand each back
+    /// ([`give_back`]), then hand the group on ([`Admissions::after`]).
+    pub fn idle(&self, now_us: u64, idle_us: u64) -> Vec<(Box<str>, Metered, Release)> {
+        let mut apps = self.apps();
+        let mut idle = Vec::new();
+        for (appid, entry) in apps.iter_mut() {
+            for (group, &api) in entry.groups.iter_mut().zip(Metered::ALL.iter()) {
+                if group.busy
+                    || !group
+                        .lease
+                        .as_ref()
+                        .is_some_and(|l| l.idle(now_us, idle_us))
+                {
+                    continue;
+                }
+                if let Some(lease) = group.lease.take() {
+                    group.sizing.learn(&lease);
+                    group.busy = true;
+                    idle.push((appid.clone(), api, lease.release()));
+                }
+            }
+        }
+        idle
+    }
+
     pub fn instance(&self) -> &str {
         &self.instance
     }

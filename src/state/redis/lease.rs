@@ -16,7 +16,8 @@
 //! eighth of what was left when it was granted); a band goes back only while nobody was charged
 //! past it (else it stays spent, at most [`BAND_US`] of the rate limit); an instance that stops
 //! without handing its leases back leaves their units counted for the day. Nothing is ever
-//! admitted past a limit.
+//! admitted past a limit. A lease is handed back as soon as it is [`Lease::idle`], so what it
+//! holds from the others lasts about a second past its instance's last call.
 
 use std::num::NonZeroUsize;
 
@@ -60,6 +61,8 @@ pub(super) struct Lease {
     units: u64,
     granted: u64,
     top: u64,
+    /// When it last admitted a call, or was granted (µs).
+    touched: u64,
 }
 
 /// What a lease hands back when a run in Redis takes over from it.
@@ -92,6 +95,7 @@ impl Lease {
             units: grant.units,
             granted: grant.units,
             top: grant.top,
+            touched: grant.start,
         }
     }
 
@@ -109,7 +113,14 @@ impl Lease {
         }
         self.start = next;
         self.units -= 1;
+        self.touched = at;
         Some(self.top - self.units)
+    }
+
+    /// Whether the lease has nothing more to give at `now_us` (its band over), or has not been
+    /// used for `idle_us`: held on, it would keep its units from other instances.
+    pub fn idle(&self, now_us: u64, idle_us: u64) -> bool {
+        self.end <= now_us || now_us.saturating_sub(self.touched) >= idle_us
     }
 
     /// Units not yet used, when the lease is of `day`.
@@ -229,6 +240,19 @@ mod tests {
         assert_eq!(l.take(1020, (10, 5, 1000), 7), None, "no unit left");
         let r = l.release();
         assert_eq!((r.band, r.units), (0, 0));
+    }
+
+    #[test]
+    fn a_lease_is_idle_once_its_band_is_over_or_unused_for_a_while() {
+        let mut l = lease(3, 1000, 1030);
+        assert!(!l.idle(1000, 100));
+        assert!(l.idle(1100, 100), "unused since it was granted");
+        assert_eq!(l.take(1025 - 10, (10, 5, 1000), 7), Some(98));
+        assert!(!l.idle(1029, 100));
+        assert!(l.idle(1030, 100), "the band is over");
+        let long = lease(3, 1000, 5000);
+        assert!(!long.idle(1099, 100));
+        assert!(long.idle(1100, 100));
     }
 
     #[test]
