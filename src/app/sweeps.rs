@@ -15,23 +15,54 @@ const LEASE_IDLE: Duration = Duration::from_secs(1);
 
 /// Hands back, until shutdown, the admission leases this instance no longer uses
 /// ([`RedisState::release_idle_leases`]): a lease left held keeps its calls from the other
-/// instances and counted in the quota they report.
+/// instances and counted in the quota they report. Also hands back at once a lease another
+/// instance recalls, having found the quota spent ([`RedisState::hand_back_recalled`]); while
+/// not subscribed to recalls, it subscribes again at each sweep.
 pub(super) async fn hand_back_idle_leases(
     state: RedisState,
     clock: crate::clock::SharedClock,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    use futures_util::StreamExt;
+
+    let mut sweeps = tokio::time::interval(LEASE_SWEEP);
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut recalls: Option<futures_util::stream::BoxStream<'static, redis::Msg>> = None;
     loop {
+        let recalled = async {
+            match &mut recalls {
+                Some(stream) => stream.next().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = crate::transport::shutdown_requested(&mut shutdown) => return,
-            () = tokio::time::sleep(LEASE_SWEEP) => {}
-        }
-        match state.release_idle_leases(clock.now_ms(), LEASE_IDLE).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(leases = n, "idle admission leases handed back"),
-            // Counted as used until the day ends, as an instance's that stopped; the backend's
-            // reachability is reported by the ping.
-            Err(e) => tracing::debug!(error = %e, "idle admission leases not handed back"),
+            _ = sweeps.tick() => {
+                match state.release_idle_leases(clock.now_ms(), LEASE_IDLE).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(leases = n, "idle admission leases handed back"),
+                    // Counted as used until the day ends, as an instance's that stopped; the
+                    // backend's reachability is reported by the ping.
+                    Err(e) => tracing::debug!(error = %e, "idle admission leases not handed back"),
+                }
+                if recalls.is_none() {
+                    match state.recalls().await {
+                        Ok(stream) => recalls = Some(stream.boxed()),
+                        Err(e) => tracing::debug!(error = %e, "lease recalls not subscribed"),
+                    }
+                }
+            }
+            message = recalled => match message {
+                Some(message) => {
+                    let handed = state
+                        .hand_back_recalled(message.get_payload_bytes(), clock.now_ms())
+                        .await;
+                    if let Err(e) = handed {
+                        tracing::debug!(error = %e, "recalled admission lease not handed back");
+                    }
+                }
+                None => recalls = None,
+            },
         }
     }
 }

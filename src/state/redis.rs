@@ -62,6 +62,9 @@ pub const EPOCHS_TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// Seconds a daily counter lives: long enough to outlast its day in any time zone.
 const DAY_KEY_TTL_SECS: u64 = 2 * 86_400;
+/// How long a call finding the quota spent waits for other instances to hand back the calls
+/// their leases hold, before it is refused all the same.
+const HELD_BACK_AT_MOST: Duration = Duration::from_secs(2);
 /// Seconds a monthly reset counter lives.
 const MONTH_KEY_TTL_SECS: u64 = 40 * 86_400;
 
@@ -577,7 +580,7 @@ impl RedisState {
     }
 
     /// One admission as its batch sends it.
-    fn admission(&self, app: AppView<'_>, q: &AdmitQuery<'_>) -> batch::Request {
+    fn admission(&self, app: AppView<'_>, q: &AdmitQuery<'_>, holdable: bool) -> batch::Request {
         let appid = app.appid();
         batch::Request {
             keys: [
@@ -592,6 +595,7 @@ impl RedisState {
             now_us: q.now_ms * 1000,
             visit_ttl_secs: q.visit_ttl.as_secs(),
             openid: q.openid.unwrap_or_default().to_owned(),
+            holdable,
         }
     }
 
@@ -641,13 +645,13 @@ impl RedisState {
         batch::send(batch, &self.scripts.admit, &self.conn, instance, sizes).await
     }
 
-    /// The admission's answer from how its call was decided.
+    /// The admission's answer from how its call was decided, or None when it was held back.
     async fn decided(
         &self,
         appid: &str,
         q: &AdmitQuery<'_>,
         decision: Result<batch::Decision, StateError>,
-    ) -> Result<Admitted, StateError> {
+    ) -> Result<Option<Admitted>, StateError> {
         let decision = decision?;
         if let batch::Decision::Leased { .. } = decision {
             self.leased();
@@ -687,10 +691,155 @@ impl RedisState {
                     wait: wait_from_micros(value),
                 },
                 2 => Admitted::QuotaExhausted,
+                4 => return Ok(None),
                 _ => Admitted::VisitExpired,
             },
         };
-        Ok(admitted)
+        Ok(Some(admitted))
+    }
+
+    /// One try at admitting a call ([`Admission::admit`]); None when it was held back, which
+    /// only a `holdable` call is.
+    fn attempt<'a>(
+        &'a self,
+        app: AppView<'a>,
+        q: AdmitQuery<'a>,
+        holdable: bool,
+    ) -> Answer<'a, Result<Option<Admitted>, StateError>> {
+        let appid = app.records.appid();
+        let call = batch::Call {
+            appid,
+            api: q.api,
+            now_us: q.now_ms * 1000,
+            limits: Self::limits(app, q.api),
+            day: q.day,
+            openid: q.openid,
+            visit_ttl: q.visit_ttl,
+        };
+        // From the group's lease on the spot; else behind the group's batch in Redis; else
+        // (no batch in flight) alone, at once, handing on what queued behind it when it
+        // returns (also if it is dropped before).
+        match self
+            .admissions
+            .enter(&call, || self.admission(app, &q, holdable))
+        {
+            batch::Entered::Leased { used, visit: false } => {
+                // Redis was not asked: nothing said about whether it answers.
+                self.leased();
+                Answer::ready(Ok(Some(Admitted::Yes { used })))
+            }
+            batch::Entered::Leased { used, visit: true } => Answer::later(async move {
+                let decision = Ok(batch::Decision::Leased { used, visit: true });
+                self.decided(appid, &q, decision).await
+            }),
+            batch::Entered::Lead(batch) => {
+                let lead = Lead::new(self, appid, q.api, batch);
+                Answer::later(async move {
+                    let decision = lead.answer().await;
+                    self.decided(appid, &q, decision).await
+                })
+            }
+            batch::Entered::Queued(answer) => Answer::later(async move {
+                let decision = answer.await.unwrap_or_else(|_| {
+                    Err(StateError::Unavailable(
+                        "the admission's batch was dropped".to_owned(),
+                    ))
+                });
+                self.decided(appid, &q, decision).await
+            }),
+        }
+    }
+
+    /// The call's answer once `first` (its first try) or a later try is not held back: while
+    /// it is (the quota spent, another instance holding calls of it), the others are asked to
+    /// hand their leases back and the call tries again; after [`HELD_BACK_AT_MOST`] it is
+    /// decided whatever they hold.
+    async fn until_decided<'a>(
+        &'a self,
+        app: AppView<'a>,
+        q: AdmitQuery<'a>,
+        first: Answer<'a, Result<Option<Admitted>, StateError>>,
+    ) -> Result<Admitted, StateError> {
+        let since = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        let mut answer = first.await?;
+        loop {
+            if let Some(admitted) = answer {
+                return Ok(admitted);
+            }
+            if self
+                .admissions
+                .recall_due(app.appid(), q.api, Instant::now())
+            {
+                // Unheard, the call is decided after the wait all the same.
+                if let Err(e) = self.recall(app.appid(), q.api).await {
+                    tracing::debug!(error = %e, "lease recall not published");
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+            let holdable = since.elapsed() < HELD_BACK_AT_MOST;
+            answer = self.attempt(app, q, holdable).await?;
+        }
+    }
+
+    /// The channel on which instances ask each other to hand back leases.
+    pub fn recall_channel(&self) -> String {
+        format!("{}:recall", self.prefix)
+    }
+
+    /// Asks the other instances to hand back their leases of `appid`'s group for `api`.
+    async fn recall(&self, appid: &str, api: Metered) -> Result<(), StateError> {
+        let message = format!("{}\t{appid}\t{}", self.admissions.instance(), api.as_str());
+        redis::cmd("PUBLISH")
+            .arg(self.recall_channel())
+            .arg(message)
+            .query_async::<i64>(&mut self.conn.once())
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    /// Recalls other instances publish, as a stream of messages for
+    /// [`RedisState::hand_back_recalled`]; it ends when the subscription is lost.
+    pub async fn recalls(
+        &self,
+    ) -> Result<impl futures_util::Stream<Item = redis::Msg> + Send + use<>, StateError> {
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(unavailable)?;
+        pubsub
+            .subscribe(self.recall_channel())
+            .await
+            .map_err(unavailable)?;
+        Ok(pubsub.into_on_message())
+    }
+
+    /// Hands back (at `now_ms`) the lease a recall of another instance names, if this instance
+    /// holds it. Returns whether it did.
+    pub async fn hand_back_recalled(
+        &self,
+        message: &[u8],
+        now_ms: u64,
+    ) -> Result<bool, StateError> {
+        let Some((appid, api)) = std::str::from_utf8(message)
+            .ok()
+            .and_then(|text| self.recalled_group(text))
+        else {
+            return Ok(false);
+        };
+        let lease = self.admissions.recalled(appid, api);
+        let lease = lease.map(|release| (Box::from(appid), api, release));
+        Ok(self
+            .give_back(lease.into_iter().collect(), now_ms * 1000)
+            .await?
+            > 0)
+    }
+
+    /// The group a recall names, unless it is this instance's own.
+    fn recalled_group<'t>(&self, text: &'t str) -> Option<(&'t str, Metered)> {
+        let mut parts = text.split('\t');
+        let (from, appid, api) = (parts.next()?, parts.next()?, parts.next()?);
+        let api = Metered::ALL.iter().copied().find(|m| m.as_str() == api)?;
+        (from != self.admissions.instance() && parts.next().is_none()).then_some((appid, api))
     }
 
     /// Hands every lease this instance holds back to Redis (at `now_ms`), as a stopping
@@ -724,7 +873,17 @@ impl RedisState {
     ) -> Result<usize, StateError> {
         let now_us = now_ms * 1000;
         let idle_us = u64::try_from(idle.as_micros()).unwrap_or(u64::MAX);
-        let leases = self.admissions.idle(now_us, idle_us);
+        self.give_back(self.admissions.idle(now_us, idle_us), now_us)
+            .await
+    }
+
+    /// Hands back `leases`, taken from their groups (marked busy), at `now_us`, then hands each
+    /// group on: calls that queued behind the hand-back go to Redis. Returns how many.
+    async fn give_back(
+        &self,
+        leases: Vec<(Box<str>, Metered, lease::Release)>,
+        now_us: u64,
+    ) -> Result<usize, StateError> {
         let instance = self.admissions.instance();
         let given = leases.iter().map(|(appid, api, release)| async move {
             let answer =
@@ -881,44 +1040,9 @@ impl Admission for RedisState {
         app: AppView<'a>,
         q: AdmitQuery<'a>,
     ) -> Answer<'a, Result<Admitted, StateError>> {
-        let appid = app.records.appid();
-        let call = batch::Call {
-            appid,
-            api: q.api,
-            now_us: q.now_ms * 1000,
-            limits: Self::limits(app, q.api),
-            day: q.day,
-            openid: q.openid,
-            visit_ttl: q.visit_ttl,
-        };
-        // From the group's lease on the spot; else behind the group's batch in Redis; else
-        // (no batch in flight) alone, at once, handing on what queued behind it when it
-        // returns (also if it is dropped before).
-        match self.admissions.enter(&call, || self.admission(app, &q)) {
-            batch::Entered::Leased { used, visit: false } => {
-                // Redis was not asked: nothing said about whether it answers.
-                self.leased();
-                Answer::ready(Ok(Admitted::Yes { used }))
-            }
-            batch::Entered::Leased { used, visit: true } => Answer::later(async move {
-                let decision = Ok(batch::Decision::Leased { used, visit: true });
-                self.decided(appid, &q, decision).await
-            }),
-            batch::Entered::Lead(batch) => {
-                let lead = Lead::new(self, appid, q.api, batch);
-                Answer::later(async move {
-                    let decision = lead.answer().await;
-                    self.decided(appid, &q, decision).await
-                })
-            }
-            batch::Entered::Queued(answer) => Answer::later(async move {
-                let decision = answer.await.unwrap_or_else(|_| {
-                    Err(StateError::Unavailable(
-                        "the admission's batch was dropped".to_owned(),
-                    ))
-                });
-                self.decided(appid, &q, decision).await
-            }),
+        match self.attempt(app, q, true) {
+            Answer::Ready(Some(Ok(Some(admitted)))) => Answer::ready(Ok(admitted)),
+            first => Answer::later(self.until_decided(app, q, first)),
         }
     }
 }
@@ -1413,7 +1537,7 @@ return {0, used}
         let reference = Script::new(ADMIT_ONE);
         let mut single = Vec::new();
         for q in calls {
-            let r = one.admission(app.view(), q);
+            let r = one.admission(app.view(), q, false);
             let mut invocation = reference.key(&r.keys[0]);
             invocation.key(&r.keys[1]);
             if let Some(old) = &r.old_visit {
@@ -1739,6 +1863,104 @@ return {0, used}
         assert_eq!(admitted.unwrap(), Admitted::Yes { used: 5 }, "after the 4");
         assert_eq!(b.used(&app.records, api, 9).await.unwrap(), 5);
         assert_eq!(a.used(&app.records, api, 9).await.unwrap(), 5);
+    }
+
+    /// Two instances of one app with a day of 100 calls: `a` makes the day's first call and
+    /// holds the lease it was granted; `b` then calls until refused. Returns `b`'s admissions,
+    /// with the day's query.
+    async fn spend_the_day_beside_a_lease(
+        a: &RedisState,
+        b: &RedisState,
+        app: &crate::state::conformance::TestApp,
+    ) -> (u64, AdmitQuery<'static>) {
+        let query = AdmitQuery {
+            api: Metered::MsgSecCheck,
+            now_ms: 1_764_000_000_000,
+            day: 9,
+            openid: None,
+            visit_ttl: Duration::from_secs(7200),
+        };
+        assert_eq!(
+            a.admit(app.view(), query).await.unwrap(),
+            Admitted::Yes { used: 1 }
+        );
+        assert_eq!(a.admissions.held_units(app.appid(), query.api, 9), 8);
+        let mut admitted = 0;
+        loop {
+            match b.admit(app.view(), query).await.unwrap() {
+                Admitted::Yes { .. } => admitted += 1,
+                Admitted::QuotaExhausted => return (admitted, query),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// A call that finds the quota spent while another instance holds calls of it recalls
+    /// them: the holder hands its lease back, and the day's every call is admitted somewhere.
+    #[tokio::test]
+    async fn a_call_at_the_spent_quota_recalls_what_other_instances_hold() {
+        use futures_util::StreamExt;
+
+        let prefix = crate::state::test_prefix("state");
+        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let app = crate::state::conformance::app("wx00000000000000b4", 60_000, 100, &clock);
+        let mut recalls = a.recalls().await.unwrap().boxed();
+        let holder = a.clone();
+        let hands_back = tokio::spawn(async move {
+            let mut handed = 0;
+            while let Some(message) = recalls.next().await {
+                let now_ms = 1_764_000_000_000;
+                if holder
+                    .hand_back_recalled(message.get_payload_bytes(), now_ms)
+                    .await
+                    .unwrap()
+                {
+                    handed += 1;
+                    if handed == 1 {
+                        return handed;
+                    }
+                }
+            }
+            handed
+        });
+        let (admitted, query) = spend_the_day_beside_a_lease(&a, &b, &app).await;
+        assert_eq!(admitted, 99, "all but the one call `a` made");
+        assert_eq!(hands_back.await.unwrap(), 1);
+        assert_eq!(a.admissions.held_units(app.appid(), query.api, 9), 0);
+        assert_eq!(a.used(&app.records, query.api, 9).await.unwrap(), 100);
+    }
+
+    /// An instance that does not answer a recall (stopped, or cut off from Redis) keeps its
+    /// lease's calls for the day: the call that recalled them is refused after its wait, and
+    /// the lease is no longer waited for. Handed back later after all, they are admitted.
+    #[tokio::test]
+    async fn a_lease_not_handed_back_on_recall_stays_counted_and_is_waited_for_once() {
+        let prefix = crate::state::test_prefix("state");
+        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
+        let app = crate::state::conformance::app("wx00000000000000b5", 60_000, 100, &clock);
+        let (admitted, query) = spend_the_day_beside_a_lease(&a, &b, &app).await;
+        assert_eq!(admitted, 91, "`a` holds 8 of the 99 left");
+        let held: HashMap<String, u64> = redis::cmd("HGETALL")
+            .arg(b.held_key(&app.records, query.api, 9))
+            .query_async(&mut b.conn.clone())
+            .await
+            .unwrap();
+        assert!(held.is_empty(), "no longer waited for: {held:?}");
+        assert_eq!(a.release_leases(query.now_ms).await.unwrap(), 1);
+        for used in 93..=100 {
+            assert_eq!(
+                b.admit(app.view(), query).await.unwrap(),
+                Admitted::Yes { used }
+            );
+        }
+        assert_eq!(
+            b.admit(app.view(), query).await.unwrap(),
+            Admitted::QuotaExhausted
+        );
     }
 
     /// A group's first call, dropped before it was ever sent (its caller gone), hands the call

@@ -26,11 +26,17 @@ use crate::state::StateError;
 /// ARGV[4] the counter's TTL (s), ARGV[5] the band handed back (µs; -1 for no lease) and
 /// ARGV[6] where it ends, ARGV[7] the units handed back, ARGV[8] and ARGV[9] the tokens and
 /// units the lease asks for (0 for none), ARGV[10] this instance, ARGV[11] the run's latest time
-/// (µs); then three per call: now (µs), the visit TTL (s), the openid ('' for none).
+/// (µs); then four per call: now (µs), the visit TTL (s), the openid ('' for none), and 1 when
+/// the call may be held back (else 0).
 ///
 /// The band goes back only while the rate limit still ends where the band does: once another
 /// instance has been charged past it, taking the band out of the middle would move that
 /// instance's calls earlier than they came, so the unused band stays spent.
+///
+/// A call that finds the quota spent while another instance holds a reservation of the day is
+/// held back ({4, used}: nothing charged) when it may be: the holder may hand calls back. A call
+/// that may not be held back is decided as ever, and the reservations of other instances are
+/// dropped from the record (they did not answer a recall in time: their units stay counted).
 ///
 /// Returns three integers per call, {0, used} admitted, {1, wait µs} rate-limited, {2, used}
 /// quota spent, {3, used} stale visit, each with the user's visit when it was read (else -1);
@@ -61,9 +67,10 @@ if band >= 0 then
 end
 local used0 = tonumber(redis.call('GET', KEYS[2]) or '0')
 local used = used0
+local others = nil
 local legacy = 7
 local out = {}
-for i = 12, #ARGV, 3 do
+for i = 12, #ARGV, 4 do
   local now = tonumber(ARGV[i])
   local openid = ARGV[i + 2]
   local old = nil
@@ -73,7 +80,28 @@ for i = 12, #ARGV, 3 do
   end
   local at = tat
   if at < now then at = now end
-  if at - now > tolerance then
+  local held = false
+  if used >= limit and at - now <= tolerance then
+    if others == nil then
+      others = redis.call('HLEN', KEYS[4]) - redis.call('HEXISTS', KEYS[4], me)
+    end
+    if others > 0 then
+      if ARGV[i + 3] == '1' then
+        held = true
+      else
+        local fields = redis.call('HKEYS', KEYS[4])
+        for _, holder in ipairs(fields) do
+          if holder ~= me then redis.call('HDEL', KEYS[4], holder) end
+        end
+        others = 0
+      end
+    end
+  end
+  if held then
+    out[#out + 1] = 4
+    out[#out + 1] = used
+    out[#out + 1] = -1
+  elseif at - now > tolerance then
     out[#out + 1] = 1
     out[#out + 1] = at - tolerance - now
     out[#out + 1] = -1
@@ -137,6 +165,9 @@ out[#out + 1] = used
 return out
 ";
 
+/// How often a call held back asks the other instances to hand back their leases.
+const RECALL_EVERY: Duration = Duration::from_millis(50);
+
 /// One call's part of a batch.
 pub(super) struct Request {
     /// The app and API's keys: rate limit, day counter, visits, the day's reservations.
@@ -149,6 +180,8 @@ pub(super) struct Request {
     pub now_us: u64,
     pub visit_ttl_secs: u64,
     pub openid: String,
+    /// Whether the call may be held back while another instance holds calls of the day.
+    pub holdable: bool,
 }
 
 /// How one call was decided.
@@ -216,6 +249,22 @@ struct Group {
     waiting: Vec<(Request, Reply)>,
     lease: Option<Lease>,
     sizing: Sizing,
+    /// When this instance last asked the others to hand back their leases of the group.
+    recalled: Option<std::time::Instant>,
+}
+
+impl Group {
+    /// Takes the lease to hand back, unless a batch of the group is in Redis (it holds none):
+    /// the group is marked busy, so its calls queue behind the hand-back.
+    fn hand_back(&mut self) -> Option<Release> {
+        if self.busy {
+            return None;
+        }
+        let lease = self.lease.take()?;
+        self.sizing.learn(&lease);
+        self.busy = true;
+        Some(lease.release())
+    }
 }
 
 #[derive(Default)]
@@ -384,22 +433,41 @@ impl Admissions {
         let mut idle = Vec::new();
         for (appid, entry) in apps.iter_mut() {
             for (group, &api) in entry.groups.iter_mut().zip(Metered::ALL.iter()) {
-                if group.busy
-                    || !group
-                        .lease
-                        .as_ref()
-                        .is_some_and(|l| l.idle(now_us, idle_us))
+                if group
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.idle(now_us, idle_us))
+                    && let Some(release) = group.hand_back()
                 {
-                    continue;
-                }
-                if let Some(lease) = group.lease.take() {
-                    group.sizing.learn(&lease);
-                    group.busy = true;
-                    idle.push((appid.clone(), api, lease.release()));
+                    idle.push((appid.clone(), api, release));
                 }
             }
         }
         idle
+    }
+
+    /// Takes the lease of `appid`'s group for `api`, another instance having asked for it, as
+    /// [`Admissions::idle`] takes an idle one.
+    pub fn recalled(&self, appid: &str, api: Metered) -> Option<Release> {
+        self.apps().get_mut(appid)?.groups[api.index()].hand_back()
+    }
+
+    /// Whether to ask the other instances (again) to hand back their leases of `appid`'s group
+    /// for `api`: at most once per [`RECALL_EVERY`].
+    pub fn recall_due(&self, appid: &str, api: Metered, now: std::time::Instant) -> bool {
+        let mut apps = self.apps();
+        let Some(entry) = apps.get_mut(appid) else {
+            return false;
+        };
+        let group = &mut entry.groups[api.index()];
+        if group
+            .recalled
+            .is_some_and(|at| now.saturating_duration_since(at) < RECALL_EVERY)
+        {
+            return false;
+        }
+        group.recalled = Some(now);
+        true
     }
 
     pub fn instance(&self) -> &str {
@@ -567,7 +635,8 @@ pub(super) fn invocation<'a>(
         invocation
             .arg(r.now_us)
             .arg(r.visit_ttl_secs)
-            .arg(&r.openid);
+            .arg(&r.openid)
+            .arg(u8::from(r.holdable));
     }
     invocation
 }

@@ -12,12 +12,16 @@
 //! left it, so every call gets the answer it would have got ([`super::tests`] checks it).
 //!
 //! Across instances a lease is a reservation: calls another instance holds are not Redis's to
-//! give, so an instance may refuse near a limit while another still holds room (at most an
-//! eighth of what was left when it was granted); a band goes back only while nobody was charged
-//! past it (else it stays spent, at most [`BAND_US`] of the rate limit); an instance that stops
-//! without handing its leases back leaves their units counted for the day. Nothing is ever
-//! admitted past a limit. A lease is handed back as soon as it is [`Lease::idle`], so what it
-//! holds from the others lasts about a second past its instance's last call.
+//! give. A call that finds the day's quota spent while another instance holds calls of it is
+//! held back (nothing charged) and recalls them: every instance hands back at once its lease of
+//! the group a recall names, and the call tries again, so the day's every call is admitted
+//! somewhere. After two seconds without an answer (the holder stopped, or cut off from Redis)
+//! the call is refused, the holders' reservations are dropped from the record so that no later
+//! call waits for them, and their units stay counted for the day (given back if the holder
+//! ever hands its lease back). A band goes back only while nobody was charged past it (else it
+//! stays spent, at most [`BAND_US`] of the rate limit). Nothing is ever admitted past a limit.
+//! A lease is also handed back as soon as it is [`Lease::idle`], so what it holds from the
+//! others lasts about a second past its instance's last call.
 
 use std::num::NonZeroUsize;
 
