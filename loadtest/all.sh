@@ -20,6 +20,7 @@ run loadtest/peer.sh
 run cargo bench --bench limits
 run loadtest/limits.sh 15s 64 3
 run loadtest/redis.sh 15s 64 3
+run loadtest/redis-scale.sh 8s 64 3 3
 run loadtest/tables.sh 1,100,1000,10000 10 3
 run loadtest/tables.sh 1,1000,10000 5 1 35
 run loadtest/media.sh 3 32 2

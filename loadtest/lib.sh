@@ -17,7 +17,13 @@ for tool in wrk taskset curl; do
 done
 
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+# The benchmarks' Redis stops last: gateways hand their admission leases back as they stop.
+cleanup() {
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    if [ -n "${PID_REDIS:-}" ]; then kill "$PID_REDIS" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # start_modgate CONFIG: runs the gateway pinned to CPU 0 with one tokio worker.
@@ -43,6 +49,35 @@ bench_config() {
     echo "$out"
 }
 
+# start_bench_redis: the benchmarks' own redis-server on port 16379, no persistence, pinned to
+# CPU 1 beside wrk (never the gateway's core), emptied; its pid in PID_REDIS (stopped last).
+start_bench_redis() {
+    taskset -c 1 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+    PID_REDIS=$!
+    for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p 16379 flushall >/dev/null
+}
+
+# redis_bench_config NAME API_PORT ADMIN_PORT: writes target/bench-NAME.toml (loadtest/bench.toml
+# with its state in that Redis, the data directory target/bench-data-NAME and the given ports)
+# and prints its path.
+redis_bench_config() {
+    local out=target/bench-$1.toml
+    rm -rf "target/bench-data-$1"
+    sed -e "s/18080/$2/; s/19090/$3/; s/bench-data/bench-data-$1/" \
+        -e 's|^\[state\]|[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:16379/0"\nredis_prefix = "bench"|' \
+        loadtest/bench.toml > "$out"
+    echo "$out"
+}
+
+# redis_errors: the errors the benchmarks' Redis answered, by kind, and the commands that failed
+# (NOSCRIPT: a script's first run on this Redis, loaded and run again).
+redis_errors() {
+    echo "Redis errors by kind, and the commands that failed:"
+    redis-cli -p 16379 info errorstats | grep '^errorstat_' | tr -d '\r' || echo "none"
+    redis-cli -p 16379 info commandstats | tr -d '\r' | grep -v 'failed_calls=0' | grep '^cmdstat_' || true
+}
+
 # wait_healthy ADMIN_PORT: waits up to a minute for the gateway to take traffic (`/readyz`: loaded,
 # the API listener open; `/healthz` answers while the media models still load).
 wait_healthy() {
@@ -65,6 +100,32 @@ prepare() {
     curl -sf -X POST --data-binary @"$BODY_FILE" \
         "http://127.0.0.1:$1/wxa/msg_sec_check?access_token=$token" | grep -q '"errcode":0'
     echo "$token"
+}
+
+# extra_apps N: the config of N-1 apps beyond the benchmark's own (wx0000000000000001 onwards,
+# the benchmark's secret, text limits far above any load), to append to a gateway's config.
+extra_apps() {
+    for i in $(seq 1 $(($1 - 1))); do
+        printf '[[apps]]\nappid = "wx%016x"\nsecret = "%s"\ntext_per_minute = 1000000000\ntext_per_day = 4000000000\n' \
+            "$i" "$SECRET"
+    done
+}
+
+# app_paths PORT N FILE: writes to FILE one msgSecCheck path for each of the N apps of
+# extra_apps (the benchmark's own first), each with the app's token from the gateway on PORT,
+# after recording the benchmark user's visit to it.
+app_paths() {
+    local token appid
+    : > "$3"
+    for i in $(seq 0 $(($2 - 1))); do
+        appid=$(printf 'wx%016x' "$i")
+        [ "$i" -eq 0 ] && appid=$APPID
+        token=$(curl -sf "http://127.0.0.1:$1/cgi-bin/token?grant_type=client_credential&appid=$appid&secret=$SECRET" \
+            | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+        curl -sf -X POST -d '{"openid":"oBenchUser_0123456789"}' \
+            "http://127.0.0.1:$1/wxa/visit/report?access_token=$token" | grep -q '"recorded":1'
+        echo "/wxa/msg_sec_check?access_token=$token" >> "$3"
+    done
 }
 
 # measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms" for one wrk run on CPU 1, with

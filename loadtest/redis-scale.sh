@@ -9,34 +9,34 @@
 # core of its own; Redis's CPU µs per request and its busy share of its core give how many such
 # instances one Redis core keeps up with. All N instances run throughout (the idle ones cost a
 # timer's wake-ups); level n sends the load to the first n, one wrk thread per instance.
-# Usage: loadtest/redis-scale.sh [DURATION] [CONNECTIONS] [ROUNDS] [INSTANCES]
+# With APPS above 1, every instance serves that many apps and each wrk thread spreads its
+# requests evenly over them, so leases and batches hold few calls each.
+# Usage: loadtest/redis-scale.sh [DURATION] [CONNECTIONS] [ROUNDS] [INSTANCES] [APPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-8s}
 CONNS=${2:-64}
 ROUNDS=${3:-3}
 INSTANCES=${4:-3}
+APPS=${5:-1}
 source loadtest/lib.sh
 
 cargo build --release --quiet --bin modgate
-taskset -c 1 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
-pids+=($!)
-PID_REDIS=$!
-for _ in $(seq 50); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-redis-cli -p 16379 flushall >/dev/null
-
+start_bench_redis
 GATEWAYS=()
 for i in $(seq "$INSTANCES"); do
-    rm -rf "target/bench-data-scale-$i"
-    sed -e "s/18080/$((18090 + i))/; s/19090/$((19190 + i))/; s/bench-data/bench-data-scale-$i/" \
-        -e 's|^\[state\]|[state]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:16379/0"\nredis_prefix = "scale"|' \
-        loadtest/bench.toml > "target/bench-scale-$i.toml"
-    start_modgate "target/bench-scale-$i.toml"
+    config=$(redis_bench_config "scale-$i" $((18090 + i)) $((19190 + i)))
+    extra_apps "$APPS" >> "$config"
+    start_modgate "$config"
     GATEWAYS+=($!)
 done
 for i in $(seq "$INSTANCES"); do wait_healthy $((19190 + i)); done
 # One token and one visit for all: the instances share them through Redis.
 TOKEN=$(prepare 18091)
+if [ "$APPS" -gt 1 ]; then
+    app_paths 18091 "$APPS" target/bench-paths-scale.txt
+    export APP_PATHS=target/bench-paths-scale.txt
+fi
 
 # answered PORTS...: msgSecCheck answers so far on the instances with those admin ports, as
 # "total errors" (errors: any errcode but 0).
@@ -93,5 +93,4 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 echo
-echo "Redis errors by kind (NOSCRIPT: a script's first run on this Redis, loaded and run again):"
-redis-cli -p 16379 info errorstats | grep '^errorstat_' | tr -d '\r' || echo "none"
+redis_errors
