@@ -1734,25 +1734,41 @@ return {0, used}
         assert!((1..=200).contains(&runs.get_sample_count()));
     }
 
+    /// When the tests of two instances run: any fixed time serves.
+    const NOW_MS: u64 = 1_764_000_000_000;
+
+    /// A msgSecCheck call of day 9 naming no user, at [`NOW_MS`].
+    const TWO_INSTANCES_CALL: AdmitQuery<'static> = AdmitQuery {
+        api: Metered::MsgSecCheck,
+        now_ms: NOW_MS,
+        day: 9,
+        openid: None,
+        visit_ttl: Duration::from_secs(7200),
+    };
+
+    /// Two instances on one fresh prefix, and an app allowed 60,000 calls a minute (one a
+    /// millisecond: bands of 250 calls) and `per_day` a day.
+    async fn two_instances(
+        appid: &str,
+        per_day: u32,
+    ) -> (RedisState, RedisState, crate::state::conformance::TestApp) {
+        let prefix = crate::state::test_prefix("state");
+        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let clock = crate::clock::ManualClock::new(NOW_MS);
+        let app = crate::state::conformance::app(appid, 60_000, per_day, &clock);
+        (a, b, app)
+    }
+
     /// Two instances on one Redis: each first call ends in a lease, the second instance's
     /// charged past the first's band. The first hands back its units but not its band (that
     /// would move the second's calls earlier than they came); the second, whose band is still
     /// the rate limit's end, hands back both.
     #[tokio::test]
     async fn a_band_another_instance_charged_past_stays_spent() {
-        let prefix = crate::state::test_prefix("state");
-        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
-        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
-        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
         // One call a millisecond, the whole minute's burst: bands of 250 calls, leases of 8.
-        let app = crate::state::conformance::app("wx00000000000000b2", 60_000, 100_000, &clock);
-        let query = AdmitQuery {
-            api: Metered::MsgSecCheck,
-            now_ms: clock.now_ms(),
-            day: 9,
-            openid: None,
-            visit_ttl: Duration::from_secs(7200),
-        };
+        let (a, b, app) = two_instances("wx00000000000000b2", 100_000).await;
+        let query = TWO_INSTANCES_CALL;
         let get = |key: String| {
             let mut conn = a.conn.clone();
             async move {
@@ -1801,19 +1817,9 @@ return {0, used}
     /// after it.
     #[tokio::test]
     async fn quota_leaves_out_leases_and_idle_leases_go_back() {
-        let prefix = crate::state::test_prefix("state");
-        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
-        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
-        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
-        let app = crate::state::conformance::app("wx00000000000000b3", 60_000, 100_000, &clock);
+        let (a, b, app) = two_instances("wx00000000000000b3", 100_000).await;
         let api = Metered::MsgSecCheck;
-        let query = AdmitQuery {
-            api,
-            now_ms: clock.now_ms(),
-            day: 9,
-            openid: None,
-            visit_ttl: Duration::from_secs(7200),
-        };
+        let query = TWO_INSTANCES_CALL;
         let held: std::collections::HashMap<String, u64> = redis::cmd("HGETALL")
             .arg(a.held_key(&app.records, api, 9))
             .query_async(&mut a.conn.clone())
@@ -1873,13 +1879,7 @@ return {0, used}
         b: &RedisState,
         app: &crate::state::conformance::TestApp,
     ) -> (u64, AdmitQuery<'static>) {
-        let query = AdmitQuery {
-            api: Metered::MsgSecCheck,
-            now_ms: 1_764_000_000_000,
-            day: 9,
-            openid: None,
-            visit_ttl: Duration::from_secs(7200),
-        };
+        let query = TWO_INSTANCES_CALL;
         assert_eq!(
             a.admit(app.view(), query).await.unwrap(),
             Admitted::Yes { used: 1 }
@@ -1901,33 +1901,22 @@ return {0, used}
     async fn a_call_at_the_spent_quota_recalls_what_other_instances_hold() {
         use futures_util::StreamExt;
 
-        let prefix = crate::state::test_prefix("state");
-        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
-        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
-        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
-        let app = crate::state::conformance::app("wx00000000000000b4", 60_000, 100, &clock);
+        let (a, b, app) = two_instances("wx00000000000000b4", 100).await;
         let mut recalls = a.recalls().await.unwrap().boxed();
         let holder = a.clone();
+        // Until the first recall it answers by handing a lease back.
         let hands_back = tokio::spawn(async move {
-            let mut handed = 0;
             while let Some(message) = recalls.next().await {
-                let now_ms = 1_764_000_000_000;
-                if holder
-                    .hand_back_recalled(message.get_payload_bytes(), now_ms)
-                    .await
-                    .unwrap()
-                {
-                    handed += 1;
-                    if handed == 1 {
-                        return handed;
-                    }
+                let bytes = message.get_payload_bytes();
+                if holder.hand_back_recalled(bytes, NOW_MS).await.unwrap() {
+                    return true;
                 }
             }
-            handed
+            false
         });
         let (admitted, query) = spend_the_day_beside_a_lease(&a, &b, &app).await;
         assert_eq!(admitted, 99, "all but the one call `a` made");
-        assert_eq!(hands_back.await.unwrap(), 1);
+        assert!(hands_back.await.unwrap());
         assert_eq!(a.admissions.held_units(app.appid(), query.api, 9), 0);
         assert_eq!(a.used(&app.records, query.api, 9).await.unwrap(), 100);
     }
@@ -1937,11 +1926,7 @@ return {0, used}
     /// the lease is no longer waited for. Handed back later after all, they are admitted.
     #[tokio::test]
     async fn a_lease_not_handed_back_on_recall_stays_counted_and_is_waited_for_once() {
-        let prefix = crate::state::test_prefix("state");
-        let connect = || RedisState::connect(URL, &prefix, Duration::from_secs(7200));
-        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
-        let clock = crate::clock::ManualClock::new(1_764_000_000_000);
-        let app = crate::state::conformance::app("wx00000000000000b5", 60_000, 100, &clock);
+        let (a, b, app) = two_instances("wx00000000000000b5", 100).await;
         let (admitted, query) = spend_the_day_beside_a_lease(&a, &b, &app).await;
         assert_eq!(admitted, 91, "`a` holds 8 of the 99 left");
         let held: HashMap<String, u64> = redis::cmd("HGETALL")
