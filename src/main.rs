@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use modgate::app::offline;
 use modgate::config::{Config, LogFormat};
 use modgate::engine::Engine;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// mimalloc rather than the system allocator: a table replacement builds and frees thousands of
 /// small vectors on a blocking-pool thread while request tasks free the old table on a worker;
@@ -389,6 +390,15 @@ fn serve(path: Option<PathBuf>, log_format: Option<&str>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Installed before the gateway says it listens: a signal sent from then on is handled,
+        // never met by the default action of ending the process at once.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("modgate: cannot install the signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let (api_addr, admin_addr) = (api.local_addr().ok(), admin.local_addr().ok());
         tracing::info!(
             api = %api_addr.map(|a| a.to_string()).unwrap_or_default(),
@@ -396,8 +406,9 @@ fn serve(path: Option<PathBuf>, log_format: Option<&str>) -> ExitCode {
             apps = gw.apps.len(),
             "listening"
         );
-        tokio::spawn(reload_on_sighup(Arc::clone(&gw)));
-        modgate::serve(gw, modgate::Listeners { api, admin }, signals()).await;
+        tokio::spawn(reload_on_sighup(Arc::clone(&gw), signals.hangup));
+        let shutdown = drain_on_signal(signals.terminate, signals.interrupt);
+        modgate::serve(gw, modgate::Listeners { api, admin }, shutdown).await;
         ExitCode::SUCCESS
     });
     // The analysis workers may still be inside ONNX Runtime (loading, or a last analysis):
@@ -428,13 +439,25 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The signals `serve` answers: SIGTERM and SIGINT drain, SIGHUP reloads the lexicon.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// Rebuilds the lexicon (built-in plus `[[engine.lexicon]]` files) on every SIGHUP.
-async fn reload_on_sighup(gw: Arc<modgate::gateway::Gateway>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot install the SIGHUP handler; lexicon reload is unavailable");
-        return;
-    };
+async fn reload_on_sighup(gw: Arc<modgate::gateway::Gateway>, mut hup: Signal) {
     while hup.recv().await.is_some() {
         match gw.reload_engine().await {
             Ok(patterns) => tracing::info!(patterns, "lexicon reloaded"),
@@ -446,15 +469,7 @@ async fn reload_on_sighup(gw: Arc<modgate::gateway::Gateway>) {
 }
 
 /// Resolves on the first SIGTERM or SIGINT; a second one exits the process at once.
-async fn signals() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; shut down with SIGKILL");
-        return std::future::pending().await;
-    };
+async fn drain_on_signal(mut term: Signal, mut int: Signal) {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

@@ -351,12 +351,7 @@ async fn check_applies_an_apps_stored_table_from_the_deployments_store() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
-    kill(&child, "-TERM");
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(20))
-            .expect("exits")
-            .success()
-    );
+    terminate(&mut child);
 
     let out = run_with_input(
         &["check", "--config", path.to_str().unwrap(), "--app", APPID],
@@ -430,12 +425,7 @@ fn healthcheck_exits_0_while_ready_and_1_when_nothing_answers() {
     let out = check(&["--admin", &admin.to_string()]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ready"));
-    kill(&child, "-TERM");
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(20))
-            .expect("exits")
-            .success()
-    );
+    terminate(&mut child);
     let out = check(&["--admin", &admin.to_string(), "--timeout", "1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not ready"));
@@ -493,12 +483,7 @@ async fn json_logs_are_one_object_per_line_with_the_requests_rid() {
     let rid = span["rid"].as_str().unwrap();
     assert_eq!(rid.len(), 26, "{rid}");
     assert_eq!(event["appid"], APPID);
-    kill(&child, "-TERM");
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(20))
-            .expect("exits")
-            .success()
-    );
+    terminate(&mut child);
 }
 
 fn tempdir() -> std::path::PathBuf {
@@ -617,6 +602,13 @@ fn kill(child: &Child, signal: &str) {
         .status()
         .unwrap();
     assert!(ok.success());
+}
+
+/// Sends SIGTERM and expects the gateway to drain and exit with success.
+fn terminate(child: &mut Child) {
+    kill(child, "-TERM");
+    let status = wait_exit(child, Duration::from_secs(20)).expect("exits after draining");
+    assert!(status.success(), "{status}");
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
@@ -752,10 +744,5 @@ async fn sighup_reloads_the_lexicon_files() {
     );
     assert_eq!(check("卖紫色药丸").await["detail"][0]["prob"], 55);
 
-    kill(&child, "-TERM");
-    assert!(
-        wait_exit(&mut child, Duration::from_secs(20))
-            .expect("exits")
-            .success()
-    );
+    terminate(&mut child);
 }
