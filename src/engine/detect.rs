@@ -181,35 +181,94 @@ pub fn detect_with(input: &str, norm: &Normalized, buf: &mut Buffers, out: &mut 
     // copy. Phone and QQ numbers are runs of five digits or more (Chinese numerals are digits
     // by now, so a count of digits would let most texts through); a WeChat id is a run of six
     // letters and digits or more (an id spelt out with separators reads as one run in the
-    // stream); a web address has a last label (or `www`, `http`) of two letters at least.
+    // stream); a web address has a last label (or `www`, `http`) of two letters at least, and
+    // words with a dot, `://`, `点` or `dot` between them.
     let contacts = norm.digit_run >= 5 || (norm.letters && norm.word_run >= 6);
-    let addresses = norm.letters && norm.word_run >= 2;
+    let addresses =
+        norm.letters && norm.word_run >= 2 && (norm.words_apart || norm.text.contains('点'));
+    let cues = if contacts {
+        CueScan::NearRuns
+    } else {
+        CueScan::Skip
+    };
     if contacts || addresses {
-        detect_kinds(input, norm, buf, contacts, out);
+        detect_kinds(input, norm, buf, cues, addresses, out);
     }
 }
 
-/// Every detector, or only the web addresses' when the text holds no contact numbers or ids.
+/// Where the contact detectors' cue words are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CueScan {
+    /// Nowhere: the contact detectors do not run.
+    Skip,
+    /// Before and in runs of letters and digits long enough to be a number or id.
+    NearRuns,
+    /// In the whole text: what `NearRuns` must agree with.
+    #[cfg(test)]
+    Everywhere,
+}
+
+/// The farthest a cue may end before the number or id it announces, in stream characters
+/// (a phone number's contact word; QQ's and WeChat's cues stand closer).
+const CUE_REACH: usize = 8;
+
+/// The detectors `detect_with` let through.
 fn detect_kinds(
     input: &str,
     norm: &Normalized,
     buf: &mut Buffers,
-    contacts: bool,
+    cue_scan: CueScan,
+    addresses: bool,
     out: &mut Vec<Detection>,
 ) {
-    let cue_set = cues();
-    buf.hits.clear();
-    buf.cues.clear();
-    if contacts {
-        cue_set.matcher.scan(norm, &mut buf.hits);
-        buf.cues.extend(buf.hits.iter().map(|h| CueHit {
-            first: norm.span_at(h.start as usize),
-            end: norm.span_at(h.end as usize),
-            flags: cue_set.flags[h.rule as usize],
-        }));
-    }
     buf.chars.clear();
     buf.chars.extend(norm.text.chars());
+    buf.hits.clear();
+    buf.cues.clear();
+    let cue_set = cues();
+    #[cfg(test)]
+    if cue_scan == CueScan::Everywhere {
+        cue_set.matcher.scan(norm, &mut buf.hits);
+    }
+    if cue_scan == CueScan::NearRuns {
+        // Every cue a detector consults ends at most CUE_REACH characters before a run of five
+        // letters or digits or more (the number or id), or inside it (`wxid`): the automaton
+        // reads only those stretches.
+        let reach = CUE_REACH + cue_set.matcher.longest();
+        let mut window: Option<(usize, usize)> = None;
+        let mut i = 0;
+        while i < buf.chars.len() {
+            if !buf.chars[i].is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < buf.chars.len() && buf.chars[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            if i - start < 5 {
+                continue;
+            }
+            let from = start.saturating_sub(reach);
+            window = match window {
+                Some((a, b)) if from <= b => Some((a, i)),
+                Some((a, b)) => {
+                    cue_set.matcher.scan_spans(norm, a..b, &mut buf.hits);
+                    Some((from, i))
+                }
+                None => Some((from, i)),
+            };
+        }
+        if let Some((a, b)) = window {
+            cue_set.matcher.scan_spans(norm, a..b, &mut buf.hits);
+        }
+    }
+    buf.cues.extend(buf.hits.iter().map(|h| CueHit {
+        first: norm.span_at(h.start as usize),
+        end: norm.span_at(h.end as usize),
+        flags: cue_set.flags[h.rule as usize],
+    }));
+    let contacts = cue_scan != CueScan::Skip;
     let s = Stream {
         input,
         norm,
@@ -222,8 +281,10 @@ fn detect_kinds(
         qq(&s, out);
         wechat(&s, out);
     }
-    words(&s, &mut buf.words);
-    urls(&s, &buf.words, out);
+    if addresses {
+        words(&s, &mut buf.words);
+        urls(&s, &buf.words, out);
+    }
     keep_strongest(out, from);
 }
 
@@ -337,7 +398,7 @@ fn phones(s: &Stream<'_>, out: &mut Vec<Detection>) {
             let standard = (start..end).all(|k| s.ascii_source(k))
                 && gaps.len() <= 2
                 && gaps.iter().all(|g| *g == " " || *g == "-");
-            let cued = s.cue_before(i, 8, CONTACT);
+            let cued = s.cue_before(i, CUE_REACH, CONTACT);
             let risky = !standard || cued;
             out.push(Detection {
                 kind: Kind::Phone,
@@ -628,7 +689,8 @@ mod tests {
     ];
 
     proptest::proptest! {
-        /// The counts that turn texts away never turn away one a detector would flag.
+        /// The counts that turn texts away never turn away one a detector would flag, and
+        /// looking for cues only near runs of letters and digits finds every cue that counts.
         #[test]
         fn texts_turned_away_hold_nothing_to_detect(
             pieces in proptest::collection::vec(
@@ -638,6 +700,8 @@ mod tests {
                     // Just over each count's threshold: a six-character id after a cue
                     // written in Chinese, a two-letter last label after 点.
                     "微信[a-c][a-c1-3]{5}", "[a-c]点cn",
+                    // A cue, then a few characters before the number it announces.
+                    "(电话|qq|加)[是：的号]{1,6}", "[号是我的]",
                 ],
                 0..8,
             ),
@@ -646,7 +710,7 @@ mod tests {
             let norm = normalize(&text);
             let (mut filtered, mut all) = (Vec::new(), Vec::new());
             detect(&text, &norm, &mut filtered);
-            detect_kinds(&text, &norm, &mut Buffers::default(), true, &mut all);
+            detect_kinds(&text, &norm, &mut Buffers::default(), CueScan::Everywhere, true, &mut all);
             proptest::prop_assert_eq!(filtered, all);
         }
     }

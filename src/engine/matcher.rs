@@ -21,6 +21,7 @@
 
 use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
 
+use super::bigrams::Bigrams;
 use super::compact::CompactTrie;
 use super::normalize::{Gap, Normalized, normalize};
 use super::{Label, Suggest};
@@ -135,6 +136,31 @@ pub struct Matcher {
     meta: Box<[(Label, Suggest, u8)]>,
     /// The longest pattern, in stream characters.
     longest: u32,
+    /// The double-array automaton's prefilter, for a lexicon small enough to gain from it.
+    bigrams: Option<Box<Bigrams>>,
+    /// For each ASCII digit and letter (the characters the second stream merges; see
+    /// [`Reach::slot`]), how far a pattern holding it reaches before and after it.
+    reach: [Reach; 36],
+}
+
+/// How far around one character a pattern holding it can reach, in stream characters: at most
+/// `before` characters precede it in a pattern, and at most `after` make up the pattern from it
+/// to its end (itself included). Zero `after`: no pattern holds the character.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reach {
+    before: u32,
+    after: u32,
+}
+
+impl Reach {
+    /// The slot of an ASCII digit or lowercase letter (the stream holds no uppercase).
+    fn slot(c: char) -> Option<usize> {
+        match c {
+            '0'..='9' => Some(c as usize - '0' as usize),
+            'a'..='z' => Some(10 + c as usize - 'a' as usize),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Matcher {
@@ -226,9 +252,17 @@ impl Matcher {
         let mut extras: Vec<u16> = Vec::new();
         let mut texts = Vec::with_capacity(entries.len());
         let mut longest = 0;
+        let mut reach = [Reach::default(); 36];
         for (i, (text, c)) in entries.into_iter().enumerate() {
             let chars: Vec<char> = text.chars().collect();
             longest = longest.max(chars.len() as u32);
+            for (p, ch) in chars.iter().enumerate() {
+                if let Some(slot) = Reach::slot(*ch) {
+                    let r = &mut reach[slot];
+                    r.before = r.before.max(p as u32);
+                    r.after = r.after.max((chars.len() - p) as u32);
+                }
+            }
             let extra = u32::try_from(extras.len()).map_err(|_| MatcherError::TooMany)?;
             let runs = if c.runs.iter().all(|r| *r == 1) {
                 0
@@ -257,6 +291,11 @@ impl Matcher {
             });
             texts.push((text, i as u32));
         }
+        let bigrams = if compact || texts.is_empty() {
+            None
+        } else {
+            Bigrams::new(&texts).map(Box::new)
+        };
         let automaton = if texts.is_empty() {
             Automaton::Empty
         } else if compact {
@@ -278,6 +317,8 @@ impl Matcher {
             word_end: word_end.into(),
             meta: meta.into(),
             longest,
+            bigrams,
+            reach,
         })
     }
 
@@ -321,6 +362,7 @@ impl Matcher {
             Automaton::Compact(t) => t.heap_bytes(),
         };
         automaton
+            + self.bigrams.as_ref().map_or(0, |b| b.heap_bytes())
             + self.patterns.len() * std::mem::size_of::<Pattern>()
             + self.extras.len() * 2
             + self.words.len()
@@ -335,33 +377,57 @@ impl Matcher {
 
     /// Appends to `out` every valid hit in `norm` that covers one of the spans `at` (span
     /// indices, ascending), and possibly hits near them that cover none: the automaton reads
-    /// only the stretches of the stream within reach of them (the longest pattern's length on
+    /// only the stretches of the stream that a pattern holding the span's character could
+    /// cover (for an ASCII digit or letter, what the patterns holding it reach around it, and
+    /// nothing when none holds it; for any other character, the longest pattern's length on
     /// either side). For a stream that differs from an already scanned one only at `at`.
     pub fn scan_near(&self, norm: &Normalized, at: &[u32], out: &mut Vec<Hit>) {
-        let (n, reach) = (norm.spans.len(), self.longest as usize);
-        let byte = |i: usize| {
-            norm.spans
-                .get(i)
-                .map_or(norm.text.len(), |s| s.norm as usize)
-        };
+        let n = norm.spans.len();
         let mut window: Option<(usize, usize)> = None;
         for &i in at {
+            let i = i as usize;
+            let reach = match norm.char_at(i).and_then(Reach::slot) {
+                Some(slot) => self.reach[slot],
+                None => Reach {
+                    before: self.longest.saturating_sub(1),
+                    after: self.longest,
+                },
+            };
+            if reach.after == 0 {
+                continue;
+            }
             let (from, to) = (
-                (i as usize + 1).saturating_sub(reach),
-                (i as usize + reach).min(n),
+                i.saturating_sub(reach.before as usize),
+                (i + reach.after as usize).min(n),
             );
             window = match window {
-                Some((a, b)) if from <= b => Some((a, b.max(to))),
+                Some((a, b)) if from <= b => Some((a.min(from), b.max(to))),
                 Some((a, b)) => {
-                    self.scan_range(norm, byte(a), byte(b), out);
+                    self.scan_spans(norm, a..b, out);
                     Some((from, to))
                 }
                 None => Some((from, to)),
             };
         }
         if let Some((a, b)) = window {
-            self.scan_range(norm, byte(a), byte(b), out);
+            self.scan_spans(norm, a..b, out);
         }
+    }
+
+    /// Appends the valid hits that lie within stream characters `spans` (span indices), judged
+    /// in the whole stream.
+    pub fn scan_spans(&self, norm: &Normalized, spans: std::ops::Range<usize>, out: &mut Vec<Hit>) {
+        let byte = |i: usize| {
+            norm.spans
+                .get(i)
+                .map_or(norm.text.len(), |s| s.norm as usize)
+        };
+        self.scan_range(norm, byte(spans.start), byte(spans.end), out);
+    }
+
+    /// The longest pattern, in stream characters.
+    pub fn longest(&self) -> usize {
+        self.longest as usize
     }
 
     /// Appends the valid hits in `norm.text[from..to]` (byte offsets on character boundaries),
@@ -393,9 +459,11 @@ impl Matcher {
 
     /// Normalizes `input` into `norm` and appends every valid hit in it to `out`, as
     /// [`Normalized::fill`] then [`Matcher::scan`] would, in one pass over the input: the
-    /// double-array automaton steps on each stream character as normalization writes it. Its
-    /// raw matches wait in `out` until the stream is complete (a word boundary's check reads
-    /// the character after the match), then go through the same checks as [`Matcher::scan`]'s.
+    /// double-array automaton steps on each stream character as normalization writes it (or,
+    /// for a small lexicon, the pairs of characters its words start with are looked up there
+    /// and the few positions that pass are confirmed afterwards; see `bigrams.rs`). The raw
+    /// matches wait in `out` until the stream is complete (a word boundary's check reads the
+    /// character after the match), then go through the same checks as [`Matcher::scan`]'s.
     pub fn fill_and_scan(&self, input: &str, norm: &mut Normalized, out: &mut Vec<Hit>) {
         let Automaton::DoubleArray(a) = &self.automaton else {
             norm.fill(input);
@@ -403,18 +471,10 @@ impl Matcher {
             return;
         };
         let from = out.len();
-        let mut stepper = a.find_overlapping_stepper();
-        norm.fill_with(input, |c| {
-            stepper.consume(c);
-            for m in stepper.matches() {
-                // `rule` holds the pattern until the checks below.
-                out.push(Hit {
-                    rule: m.value(),
-                    start: m.start() as u32,
-                    end: m.end() as u32,
-                });
-            }
-        });
+        match &self.bigrams {
+            Some(bigrams) => fill_and_filter(bigrams, input, norm, out),
+            None => fill_and_step(a, input, norm, out),
+        }
         let mut kept = from;
         for i in from..out.len() {
             let raw = out[i];
@@ -476,6 +536,65 @@ impl Matcher {
     }
 }
 
+/// [`Normalized::fill`], stepping `automaton` on each stream character; its raw matches are
+/// appended to `out` (`rule` holding the pattern). Kept out of line, as is [`fill_and_filter`]:
+/// each loop is laid out on its own.
+#[inline(never)]
+fn fill_and_step(
+    automaton: &CharwiseDoubleArrayAhoCorasick<u32>,
+    input: &str,
+    norm: &mut Normalized,
+    out: &mut Vec<Hit>,
+) {
+    let mut stepper = automaton.find_overlapping_stepper();
+    norm.fill_with(input, |c| {
+        stepper.consume(c);
+        for m in stepper.matches() {
+            out.push(Hit {
+                rule: m.value(),
+                start: m.start() as u32,
+                end: m.end() as u32,
+            });
+        }
+    });
+}
+
+/// [`Normalized::fill`], looking up each pair of neighbouring stream characters in `bigrams`;
+/// the raw matches are appended to `out` as [`fill_and_step`] would.
+#[inline(never)]
+fn fill_and_filter(bigrams: &Bigrams, input: &str, norm: &mut Normalized, out: &mut Vec<Hit>) {
+    let from = out.len();
+    // Each candidate waits in `out` as the stream byte offset of its first character.
+    let (mut prev, mut prev_at, mut at) = ('\0', 0u32, 0u32);
+    norm.fill_with(input, |c| {
+        if bigrams.may_start(prev, c) {
+            out.push(Hit {
+                rule: u32::MAX,
+                start: prev_at,
+                end: prev_at,
+            });
+        }
+        (prev, prev_at) = (c, at);
+        at += c.len_utf8() as u32;
+    });
+    // The candidates give way to the matches that start at them, and those of the
+    // one-character patterns, in the automaton's order: by end, and at one end the longest
+    // (earliest start) first.
+    let candidates = out.len();
+    let hit = |rule: u32, start: usize, end: usize| Hit {
+        rule,
+        start: start as u32,
+        end: end as u32,
+    };
+    for k in from..candidates {
+        let at = out[k].start as usize;
+        bigrams.each_starting(&norm.text[at..], |id, len| out.push(hit(id, at, at + len)));
+    }
+    bigrams.each_single(&norm.text, |id, start, end| out.push(hit(id, start, end)));
+    out.drain(from..candidates);
+    out[from..].sort_unstable_by_key(|h| (h.end, h.start));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,23 +634,29 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Stepping the automaton while normalizing finds exactly what scanning the finished
-        /// stream finds, in the same order, whatever the runs, gaps, stops and boundaries.
+        /// Stepping the automaton while normalizing, or looking up the pairs a small lexicon's
+        /// words start with, finds exactly what scanning the finished stream finds, in the same
+        /// order, whatever the runs, gaps, stops and boundaries.
         #[test]
         fn one_pass_finds_what_two_passes_find(text in "[asfuckpenis赌博社会一1：，。 .*\u{200B}ＡＳ]{0,40}") {
-            let m = Matcher::new(rules(&[
+            let words = [
                 "ass", "fuck", "fuck you", "penis", "赌博", "社会：", "《苹果》", "一夜", "11",
-                "sa", "a", "s", "赌", "会赌博",
-            ]))
-            .unwrap();
-            let mut two = Vec::new();
-            let norm = normalize(&text);
-            m.scan(&norm, &mut two);
-            let (mut filled, mut one) = (normalize("stale text ass"), vec![Hit { rule: 7, start: 0, end: 1 }]);
-            m.fill_and_scan(&text, &mut filled, &mut one);
-            proptest::prop_assert_eq!(&filled, &norm);
-            proptest::prop_assert_eq!(one[0], Hit { rule: 7, start: 0, end: 1 }, "hits already in the buffer stay");
-            proptest::prop_assert_eq!(&one[1..], &two[..]);
+                "sa", "a", "s", "赌", "会赌博", "博社会",
+            ];
+            // Five more one-character words than the pair filter takes: the automaton's path.
+            let more: Vec<&str> = words.iter().copied().chain(["c", "k", "p", "e", "n"]).collect();
+            for (words, prefiltered) in [(&words[..], true), (&more[..], false)] {
+                let m = Matcher::new(rules(words)).unwrap();
+                proptest::prop_assert_eq!(m.bigrams.is_some(), prefiltered);
+                let mut two = Vec::new();
+                let norm = normalize(&text);
+                m.scan(&norm, &mut two);
+                let (mut filled, mut one) = (normalize("stale text ass"), vec![Hit { rule: 7, start: 0, end: 1 }]);
+                m.fill_and_scan(&text, &mut filled, &mut one);
+                proptest::prop_assert_eq!(&filled, &norm);
+                proptest::prop_assert_eq!(one[0], Hit { rule: 7, start: 0, end: 1 }, "hits already in the buffer stay");
+                proptest::prop_assert_eq!(&one[1..], &two[..]);
+            }
         }
     }
 
@@ -567,6 +692,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_built_in_lexicon_takes_the_pair_filter_and_a_long_list_does_not() {
+        let builtin = crate::engine::Engine::builtin().unwrap();
+        assert!(builtin.matcher().bigrams.is_some());
+        // More starting pairs than the filter takes (the many-thousand-word lists).
+        let words: Vec<String> = (0..5000u32)
+            .map(|i| {
+                let c = |k: u32| char::from_u32(0x4E00 + k % 20000).unwrap();
+                format!("{}{}", c(i), c(i * 7 + 1))
+            })
+            .collect();
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert!(Matcher::new(rules(&refs)).unwrap().bigrams.is_none());
     }
 
     #[test]

@@ -58,12 +58,14 @@ pub struct Normalized {
     pub letters: bool,
     /// The longest run of ASCII digits in `text` (a phone or QQ number needs five or more).
     pub digit_run: u32,
-    /// The run of digits `text` ends with, while filling.
+    /// The run of digits ending at the last stream character while filling (stale when that
+    /// character is not a digit).
     digits_now: u32,
     /// The longest run of ASCII letters and digits in `text` (a WeChat id needs six, a domain
     /// name's last label two).
     pub word_run: u32,
-    /// The run of ASCII letters and digits `text` ends with, while filling.
+    /// The run of ASCII letters and digits ending at the last stream character while filling
+    /// (stale when that character is neither).
     word_now: u32,
     /// What was dropped after the last stream character (the matchers' edge checks).
     pub tail: Gap,
@@ -71,6 +73,10 @@ pub struct Normalized {
     /// (digits, or Latin letters with something dropped between), which [`Normalized::collapse`]
     /// may merge.
     pub repeats: bool,
+    /// Whether two neighbouring ASCII letters or digits have something dropped between them
+    /// (`baidu.com`, `http://`, `a b`): what the labels of a web address written with a dot
+    /// character show (the address detector's prefilter, with `点` between words).
+    pub words_apart: bool,
 }
 
 /// The stream character written where Chinese sentence punctuation stands between two
@@ -98,6 +104,7 @@ impl Normalized {
         self.word_run = 0;
         self.word_now = 0;
         self.repeats = false;
+        self.words_apart = false;
         self.text.reserve(input.len());
         self.spans.reserve(input.len() / 2);
         let mut gap = Gap::None;
@@ -120,8 +127,6 @@ impl Normalized {
                 });
                 self.text.push(c);
                 each(c);
-                self.digits_now = 0;
-                self.word_now = 0;
                 last = Some(c);
                 continue;
             }
@@ -198,6 +203,9 @@ impl Normalized {
             return;
         }
         self.repeats |= *last == Some(k);
+        self.words_apart |= gap != Gap::None
+            && k.is_ascii_alphanumeric()
+            && last.is_some_and(|l| l.is_ascii_alphanumeric());
         // Inputs are bounded by the request body limit (far below 4 GiB), so offsets fit in u32.
         self.spans.push(Span {
             norm: self.text.len() as u32,
@@ -208,18 +216,23 @@ impl Normalized {
         });
         self.text.push(k);
         each(k);
+        // The runs restart after any other stream character (`last`), so the ideographs'
+        // short path leaves the counters alone.
         if k.is_ascii_digit() {
-            self.digits_now += 1;
+            self.digits_now = match last {
+                Some(l) if l.is_ascii_digit() => self.digits_now + 1,
+                _ => 1,
+            };
             self.digit_run = self.digit_run.max(self.digits_now);
         } else {
-            self.digits_now = 0;
             self.letters |= k.is_ascii_alphabetic();
         }
         if k.is_ascii_alphanumeric() {
-            self.word_now += 1;
+            self.word_now = match last {
+                Some(l) if l.is_ascii_alphanumeric() => self.word_now + 1,
+                _ => 1,
+            };
             self.word_run = self.word_run.max(self.word_now);
-        } else {
-            self.word_now = 0;
         }
         *last = Some(k);
     }
@@ -239,49 +252,83 @@ impl Normalized {
         into.word_run = self.word_run;
         into.tail = self.tail;
         into.repeats = false;
+        into.words_apart = self.words_apart;
         first.clear();
         if !self.repeats {
             return;
         }
-        // chars[i - 1], chars[i] and chars[i + 1] as the loop walks the stream (spans and
-        // characters are one to one), and whether the previous character stood alone.
-        let mut chars = self.text.chars();
-        let (mut before, mut here, mut after) = (None::<char>, chars.next(), chars.next());
-        let mut alone_before = false;
-        let mut merged_any = false;
-        for (i, span) in self.spans.iter().enumerate() {
-            let Some(c) = here else { break };
-            // A letter spelt out with spaces: whitespace (or no letter) on both sides of it.
-            let word = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
-            let alone = (span.gap == Gap::Space || !word(before))
-                && (!word(after) || self.spans.get(i + 1).is_some_and(|n| n.gap == Gap::Space));
-            let merge = before == Some(c)
-                && span.gap != Gap::Stop
-                && (c.is_ascii_digit()
-                    || (c.is_ascii_alphabetic()
-                        && ((span.gap == Gap::Noise
-                            && span.run == 1
-                            && self.spans[i - 1].run == 1)
-                            || (alone_before && alone))));
-            (before, here, after, alone_before) = (here, after, chars.next(), alone);
-            if merge && let Some(prev) = into.spans.last_mut() {
-                prev.orig_end = span.orig_end;
-                prev.run = prev.run.saturating_add(span.run);
-                merged_any = true;
+        // Only ASCII letters and digits merge, so the loop reads one byte per span and the
+        // stretches between merges are copied whole.
+        let mut copied = 0;
+        for i in 1..self.spans.len() {
+            if !self.merges_into_previous(i) {
                 continue;
             }
-            into.spans.push(Span {
-                norm: into.text.len() as u32,
-                ..*span
-            });
-            into.text.push(c);
-            first.push(i as u32);
+            self.copy_spans(copied..i, into, first);
+            copied = i + 1;
+            let span = self.spans[i];
+            if let Some(prev) = into.spans.last_mut() {
+                prev.orig_end = span.orig_end;
+                prev.run = prev.run.saturating_add(span.run);
+            }
         }
-        if !merged_any {
-            into.text.clear();
-            into.spans.clear();
-            first.clear();
+        if copied == 0 {
+            return;
         }
+        self.copy_spans(copied..self.spans.len(), into, first);
+    }
+
+    /// The ASCII letter or digit of span `i`, or 0 (any other character, or no span).
+    fn word_byte(&self, i: usize) -> u8 {
+        self.spans
+            .get(i)
+            .map(|s| self.text.as_bytes()[s.norm as usize])
+            .filter(u8::is_ascii_alphanumeric)
+            .unwrap_or(0)
+    }
+
+    /// Whether the second stream merges span `i` into span `i - 1` (see [`Normalized::collapse`]).
+    fn merges_into_previous(&self, i: usize) -> bool {
+        let c = self.word_byte(i);
+        if c == 0 || self.word_byte(i - 1) != c || self.spans[i].gap == Gap::Stop {
+            return false;
+        }
+        if c.is_ascii_digit() {
+            return true;
+        }
+        // A letter spelt out with spaces: whitespace (or no letter) on both sides of it.
+        let alone = |k: usize| {
+            (self.spans[k].gap == Gap::Space || k == 0 || self.word_byte(k - 1) == 0)
+                && (self.word_byte(k + 1) == 0 || self.spans[k + 1].gap == Gap::Space)
+        };
+        let (span, prev) = (&self.spans[i], &self.spans[i - 1]);
+        (span.gap == Gap::Noise && span.run == 1 && prev.run == 1) || (alone(i - 1) && alone(i))
+    }
+
+    /// Appends spans `range` of this stream, unmerged, to the second stream `into`.
+    fn copy_spans(
+        &self,
+        range: std::ops::Range<usize>,
+        into: &mut Normalized,
+        first: &mut Vec<u32>,
+    ) {
+        let Some(head) = self.spans.get(range.start) else {
+            return;
+        };
+        let (from, to) = (
+            head.norm as usize,
+            self.spans
+                .get(range.end)
+                .map_or(self.text.len(), |s| s.norm as usize),
+        );
+        let at = into.text.len() as u32;
+        into.text.push_str(&self.text[from..to]);
+        into.spans
+            .extend(self.spans[range.clone()].iter().map(|s| Span {
+                norm: s.norm - head.norm + at,
+                ..*s
+            }));
+        first.extend(range.start as u32..range.end as u32);
     }
 
     /// The index of the span starting at normalized byte offset `norm`.
