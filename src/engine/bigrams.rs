@@ -3,10 +3,10 @@
 //! Stepping the double-array automaton costs one or two dependent loads and a branch per
 //! character. On a lexicon as small as the built-in one (about a thousand distinct characters,
 //! half of them starting a word) those branches go either way at random over Chinese text, and
-//! the mispredictions made the built-in automaton slower than one over fourteen times as many
-//! words (BENCHMARKS.md, "The text engine on real text"). Normalization instead asks of each
-//! pair of neighbouring stream characters whether some pattern starts with it: one hash and one
-//! bit of a table that fits in the first-level cache, no branch on the answer. About one
+//! the mispredictions made the built-in automaton slower than one over nine times as many words
+//! (BENCHMARKS.md, "The text engine on real text"). Normalization instead asks of each pair of
+//! neighbouring stream characters whether some pattern starts with it: one hash and one bit of a
+//! table that fits in the first-level cache, and a branch that is almost never taken. About one
 //! position in thirty passes on real text; each is checked against the patterns with that start,
 //! by comparing bytes. The automaton's answer is kept exactly: every occurrence starts at a
 //! position whose pair passes, and matches are reported in the automaton's order (by end, the
