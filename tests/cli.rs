@@ -674,6 +674,21 @@ async fn sigterm_drains_the_request_in_flight_then_exits_cleanly() {
     assert!(!log.contains(&token) && !log.contains(SECRET), "{log}");
 }
 
+/// The handlers are in place by the time the gateway says it listens: a SIGTERM sent at once
+/// drains, rather than meeting the default action of ending the process.
+#[test]
+fn sigterm_right_after_listening_drains_and_exits_cleanly() {
+    for _ in 0..5 {
+        let (mut child, ..) = serve(&default_config(), &[]);
+        // Straight from this process (no `kill` command to start first): within microseconds
+        // of the line.
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = wait_exit(&mut child, Duration::from_secs(20)).expect("exits after draining");
+        assert!(status.success(), "{status}");
+    }
+}
+
 #[tokio::test]
 async fn a_second_signal_exits_at_once() {
     let (mut child, addr, _log) = spawn_server();
