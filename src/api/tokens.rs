@@ -241,7 +241,9 @@ async fn platform_app(gw: &Gateway, raw: &str, now_ms: u64) -> Result<Arc<App>, 
         Recall::Unknown => {}
     }
     let checks = &up.metrics.token_checks;
-    let answer = match up.check_token(raw).await {
+    // The HTTP call is boxed: inline, its future would make every request's future (tokens of
+    // ours included) some 700 bytes larger, copied each time hyper moves a request's future.
+    let answer = match Box::pin(up.check_token(raw)).await {
         Ok(answer) => answer,
         Err(crate::upstream::UpstreamError::TooManyChecks) => {
             checks.with_label_values(&["paced"]).inc();

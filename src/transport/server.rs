@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::task::AtomicWaker;
 use http::Request;
 use hyper::body::Incoming;
@@ -531,14 +532,15 @@ pub async fn serve<F, Fut, B>(
                     RequestBody::watched(body, Arc::clone(&state.body))
                 }
             });
-            let fut = handler(req, state.waited(now));
             let state = Arc::clone(&state);
-            async move {
-                let response = fut.await;
+            // A combinator, not an `async` block: a block that awaits a future it captured
+            // keeps room for it twice (the capture and the await point) and copies it from one
+            // to the other when first polled; `map` polls it where it lies.
+            handler(req, state.waited(now)).map(move |response| {
                 state.last_active_ms.store(now_ms(), Ordering::Relaxed);
                 state.in_flight.fetch_sub(1, Ordering::AcqRel);
                 Ok::<_, Infallible>(response)
-            }
+            })
         });
         let stream = Stamped::new(
             Guarded::new(stream, metrics.conflicting_framing.clone()),
