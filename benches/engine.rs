@@ -11,6 +11,7 @@ use std::hint::black_box;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use daachorse::CharwiseDoubleArrayAhoCorasick;
+use modgate::engine::darray::DoubleArray;
 use modgate::engine::{Engine, Matcher, Normalized, Rule, Suggest};
 
 mod corpus;
@@ -23,6 +24,7 @@ fn bench(c: &mut Criterion) {
     let matcher = Matcher::new(rules(&usable)).expect("lexicon compiles");
     let raw_patterns: Vec<&str> = usable.iter().map(String::as_str).collect();
     let daachorse = CharwiseDoubleArrayAhoCorasick::<u32>::new(&raw_patterns).expect("daachorse");
+    let own = DoubleArray::new(raw_patterns.iter().zip(0u32..)).expect("double array");
     let ac_dfa = AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
         .match_kind(MatchKind::Standard)
@@ -108,6 +110,15 @@ fn bench(c: &mut Criterion) {
             let mut n = 0;
             for r in &data.reviews {
                 n += daachorse.find_overlapping_iter(r).count();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function("raw own double array (darray.rs), overlapping", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for r in &data.reviews {
+                own.for_each_overlapping(r, |_, _, _| n += 1);
             }
             black_box(n)
         })

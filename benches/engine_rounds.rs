@@ -1,7 +1,9 @@
 //! The engine against the raw automaton in alternating rounds: each round runs every variant
 //! once over the whole corpus, in an order that rotates from round to round, so drift in the
 //! machine's speed (it is shared) falls on all of them alike. The ratios are medians of the
-//! per-round ratios to the raw automaton of the same round.
+//! per-round ratios to raw daachorse of the same round (the baseline). Two more rows are there
+//! to compare with: the engine's own double array scanning raw text, and daachorse's stepper
+//! walked inside normalization as the engine walked it before `darray.rs`.
 //!
 //! Run: `loadtest/fetch-corpus.sh && cargo bench --bench engine_rounds [-- ROUNDS]` (31 rounds
 //! unless told).
@@ -10,12 +12,32 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use daachorse::CharwiseDoubleArrayAhoCorasick;
-use modgate::engine::{Engine, Matcher, Normalized};
+use daachorse::charwise::iter::FindOverlappingStepper;
+use modgate::engine::darray::DoubleArray;
+use modgate::engine::normalize::EachChar;
+use modgate::engine::{Engine, Matcher, Normalized, normalize};
 
 mod corpus;
 use corpus::{load, rules, usable};
 
 type Variant<'a> = (&'static str, Box<dyn FnMut() -> usize + 'a>);
+
+/// daachorse's stepper walked as normalization writes the stream, inlined there as the engine's
+/// own walk is.
+struct DaachorseWalk<'a> {
+    stepper: FindOverlappingStepper<'a, u32>,
+    out: &'a mut Vec<(u32, usize, usize)>,
+}
+
+impl EachChar for DaachorseWalk<'_> {
+    #[inline(always)]
+    fn each(&mut self, c: char) {
+        self.stepper.consume(c);
+        for m in self.stepper.matches() {
+            self.out.push((m.value(), m.start(), m.end()));
+        }
+    }
+}
 
 fn main() {
     let rounds: usize = std::env::args()
@@ -27,12 +49,34 @@ fn main() {
     let usable = usable(&data.words);
     let matcher = Matcher::new(rules(&usable)).expect("lexicon compiles");
     let raw = CharwiseDoubleArrayAhoCorasick::<u32>::new(&usable).expect("daachorse");
+    let started = Instant::now();
+    let own = DoubleArray::new(usable.iter().zip(0u32..)).expect("double array");
+    let own_built = started.elapsed();
+    let started = Instant::now();
+    let theirs = CharwiseDoubleArrayAhoCorasick::<u32>::new(&usable).expect("daachorse");
+    let theirs_built = started.elapsed();
+    println!(
+        "built: own double array {:.1} ms, {} KiB ({} units); daachorse {:.1} ms, {} KiB",
+        own_built.as_secs_f64() * 1e3,
+        own.heap_bytes() / 1024,
+        own.len(),
+        theirs_built.as_secs_f64() * 1e3,
+        theirs.heap_bytes() / 1024,
+    );
+    drop(theirs);
     let builtin = Engine::builtin().expect("builtin");
+    // The patterns as the engine holds them (normalized, one per distinct text), for the
+    // stepper variant to find what the engine finds.
+    let normalized: std::collections::BTreeSet<String> =
+        usable.iter().map(|w| normalize(w).text).collect();
+    let raw_normalized =
+        CharwiseDoubleArrayAhoCorasick::<u32>::new(&normalized).expect("daachorse");
     let reviews = &data.reviews;
 
     let (mut norm, mut hits) = (Normalized::default(), Vec::new());
     let (mut norm2, mut hits2) = (Normalized::default(), Vec::new());
     let mut norm3 = Normalized::default();
+    let (mut norm4, mut hits3) = (Normalized::default(), Vec::new());
     let mut variants: Vec<Variant<'_>> = vec![
         (
             "raw daachorse automaton, overlapping (the baseline)",
@@ -41,6 +85,32 @@ fn main() {
                     .iter()
                     .map(|r| raw.find_overlapping_iter(r).count())
                     .sum()
+            }),
+        ),
+        (
+            "raw own double array (darray.rs), overlapping",
+            Box::new(|| {
+                let mut n = 0;
+                for r in reviews {
+                    own.for_each_overlapping(r, |_, _, _| n += 1);
+                }
+                n
+            }),
+        ),
+        (
+            "normalize + daachorse's stepper, one pass (the engine before darray.rs)",
+            Box::new(|| {
+                let mut n = 0;
+                for r in reviews {
+                    hits3.clear();
+                    let walk = DaachorseWalk {
+                        stepper: raw_normalized.find_overlapping_stepper(),
+                        out: &mut hits3,
+                    };
+                    norm4.fill_with(r, walk);
+                    n += hits3.len();
+                }
+                n
             }),
         ),
         (
@@ -90,8 +160,8 @@ fn main() {
         ),
     ];
     // One warm-up pass each: the folding table, the buffers, the caches.
-    for (_, run) in &mut variants {
-        black_box(run());
+    for (name, run) in &mut variants {
+        println!("{name}: {} matches", black_box(run()));
     }
     let mut times = vec![Vec::with_capacity(rounds); variants.len()];
     for round in 0..rounds {

@@ -1,11 +1,13 @@
-//! A compiled rule set: a charwise double-array Aho-Corasick automaton (daachorse) over the
+//! A compiled rule set: a charwise double-array Aho-Corasick automaton (`darray.rs`) over the
 //! normalized patterns, plus the checks a raw automaton match must pass to count as a hit.
 //!
-//! Why daachorse rather than the aho-corasick crate: on this project's benchmark (the 14k-word
-//! lexicon over 35,000 Chinese reviews, `cargo bench --bench engine`) its charwise automaton
-//! scanned CJK text about twice as fast in overlapping mode as aho-corasick's DFA. BENCHMARKS.md
-//! has the figures. Per-app tables, which are many and small, use the compact radix trie of
-//! `compact.rs` ([`Matcher::new_compact`]) because memory matters more there than speed.
+//! Why a charwise double array: on this project's benchmark (the 14k-word lexicon over 35,000
+//! Chinese reviews, `cargo bench --bench engine`) daachorse's charwise automaton scanned CJK
+//! text about twice as fast in overlapping mode as aho-corasick's DFA; the engine's own
+//! (`darray.rs`) keeps daachorse's layout with a step that does not branch on the child check,
+//! which is what makes stepping it inside normalization cheap. BENCHMARKS.md has the figures.
+//! Per-app tables, which are many and small, use the compact radix trie of `compact.rs`
+//! ([`Matcher::new_compact`]) because memory matters more there than speed.
 //!
 //! Match semantics (see DESIGN.md):
 //! - every occurrence is reported, overlapping ones included;
@@ -19,11 +21,9 @@
 //! - inside a Latin word, whitespace separates no letters, or separators of some kind separate
 //!   all of them (`f u c k` and `f u.c-k` are the word, `pen is` is two words and not `penis`).
 
-use daachorse::{CharwiseDoubleArrayAhoCorasick, CharwiseDoubleArrayAhoCorasickBuilder, MatchKind};
-
-use super::bigrams::Bigrams;
 use super::compact::CompactTrie;
-use super::normalize::{Gap, Normalized, normalize};
+use super::darray::{Cursor, DoubleArray};
+use super::normalize::{EachChar, Gap, Normalized, normalize};
 use super::{Label, Suggest};
 
 /// One entry of a rule set as written: a lexicon word or a custom keyword.
@@ -112,11 +112,11 @@ pub struct Hit {
     pub end: u32,
 }
 
-/// The automaton behind a matcher: daachorse for the large built-in lexicon (fastest per
+/// The automaton behind a matcher: the double array for the large lexicons (fastest per
 /// character), the compact trie for per-app tables (smallest; see `compact.rs`).
 enum Automaton {
     Empty,
-    DoubleArray(CharwiseDoubleArrayAhoCorasick<u32>),
+    DoubleArray(DoubleArray),
     Compact(CompactTrie),
 }
 
@@ -136,8 +136,6 @@ pub struct Matcher {
     meta: Box<[(Label, Suggest, u8)]>,
     /// The longest pattern, in stream characters.
     longest: u32,
-    /// The double-array automaton's prefilter, for a lexicon small enough to gain from it.
-    bigrams: Option<Box<Bigrams>>,
     /// For each ASCII digit and letter (the characters the second stream merges; see
     /// [`Reach::slot`]), how far a pattern holding it reaches before and after it.
     reach: [Reach; 36],
@@ -291,11 +289,6 @@ impl Matcher {
             });
             texts.push((text, i as u32));
         }
-        let bigrams = if compact || texts.is_empty() {
-            None
-        } else {
-            Bigrams::new(&texts).map(Box::new)
-        };
         let automaton = if texts.is_empty() {
             Automaton::Empty
         } else if compact {
@@ -303,9 +296,7 @@ impl Matcher {
             Automaton::Compact(CompactTrie::new(&words))
         } else {
             Automaton::DoubleArray(
-                CharwiseDoubleArrayAhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .build_with_values(texts)
+                DoubleArray::new(texts.iter().map(|(t, id)| (t.as_str(), *id)))
                     .map_err(|e| MatcherError::Automaton(e.to_string()))?,
             )
         };
@@ -317,7 +308,6 @@ impl Matcher {
             word_end: word_end.into(),
             meta: meta.into(),
             longest,
-            bigrams,
             reach,
         })
     }
@@ -362,7 +352,6 @@ impl Matcher {
             Automaton::Compact(t) => t.heap_bytes(),
         };
         automaton
-            + self.bigrams.as_ref().map_or(0, |b| b.heap_bytes())
             + self.patterns.len() * std::mem::size_of::<Pattern>()
             + self.extras.len() * 2
             + self.words.len()
@@ -434,7 +423,7 @@ impl Matcher {
     /// judged in the whole stream.
     fn scan_range(&self, norm: &Normalized, from: usize, to: usize, out: &mut Vec<Hit>) {
         let text = &norm.text[from..to];
-        let mut found = |start: usize, end: usize, value: u32| {
+        let found = |start: usize, end: usize, value: u32| {
             let (start, end) = (from + start, from + end);
             let p = &self.patterns[value as usize];
             if p.needs_checks() && !self.accepts(p, norm, start, end) {
@@ -448,21 +437,15 @@ impl Matcher {
         };
         match &self.automaton {
             Automaton::Empty => {}
-            Automaton::DoubleArray(a) => {
-                for m in a.find_overlapping_iter(text) {
-                    found(m.start(), m.end(), m.value());
-                }
-            }
+            Automaton::DoubleArray(a) => a.for_each_overlapping(text, found),
             Automaton::Compact(t) => t.for_each_overlapping(text, found),
         }
     }
 
     /// Normalizes `input` into `norm` and appends every valid hit in it to `out`, as
     /// [`Normalized::fill`] then [`Matcher::scan`] would, in one pass over the input: the
-    /// double-array automaton steps on each stream character as normalization writes it (or,
-    /// for a small lexicon, the pairs of characters its words start with are looked up there
-    /// and the few positions that pass are confirmed afterwards; see `bigrams.rs`). The raw
-    /// matches wait in `out` until the stream is complete (a word boundary's check reads the
+    /// double-array automaton steps on each stream character as normalization writes it. The
+    /// raw matches wait in `out` until the stream is complete (a word boundary's check reads the
     /// character after the match), then go through the same checks as [`Matcher::scan`]'s.
     pub fn fill_and_scan(&self, input: &str, norm: &mut Normalized, out: &mut Vec<Hit>) {
         let Automaton::DoubleArray(a) = &self.automaton else {
@@ -471,10 +454,7 @@ impl Matcher {
             return;
         };
         let from = out.len();
-        match &self.bigrams {
-            Some(bigrams) => fill_and_filter(bigrams, input, norm, out),
-            None => fill_and_step(a, input, norm, out),
-        }
+        fill_and_step(a, input, norm, out);
         let mut kept = from;
         for i in from..out.len() {
             let raw = out[i];
@@ -537,62 +517,41 @@ impl Matcher {
 }
 
 /// [`Normalized::fill`], stepping `automaton` on each stream character; its raw matches are
-/// appended to `out` (`rule` holding the pattern). Kept out of line, as is [`fill_and_filter`]:
-/// each loop is laid out on its own.
+/// appended to `out` (`rule` holding the pattern). Kept out of line, so that the loop with the
+/// step inlined is laid out on its own.
 #[inline(never)]
-fn fill_and_step(
-    automaton: &CharwiseDoubleArrayAhoCorasick<u32>,
-    input: &str,
-    norm: &mut Normalized,
-    out: &mut Vec<Hit>,
-) {
-    let mut stepper = automaton.find_overlapping_stepper();
-    norm.fill_with(input, |c| {
-        stepper.consume(c);
-        for m in stepper.matches() {
-            out.push(Hit {
-                rule: m.value(),
-                start: m.start() as u32,
-                end: m.end() as u32,
-            });
-        }
-    });
-}
-
-/// [`Normalized::fill`], looking up each pair of neighbouring stream characters in `bigrams`;
-/// the raw matches are appended to `out` as [`fill_and_step`] would.
-#[inline(never)]
-fn fill_and_filter(bigrams: &Bigrams, input: &str, norm: &mut Normalized, out: &mut Vec<Hit>) {
-    let from = out.len();
-    // Each candidate waits in `out` as the stream byte offset of its first character.
-    let (mut prev, mut prev_at, mut at) = ('\0', 0u32, 0u32);
-    norm.fill_with(input, |c| {
-        if bigrams.may_start(prev, c) {
-            out.push(Hit {
-                rule: u32::MAX,
-                start: prev_at,
-                end: prev_at,
-            });
-        }
-        (prev, prev_at) = (c, at);
-        at += c.len_utf8() as u32;
-    });
-    // The candidates give way to the matches that start at them, and those of the
-    // one-character patterns, in the automaton's order: by end, and at one end the longest
-    // (earliest start) first.
-    let candidates = out.len();
-    let hit = |rule: u32, start: usize, end: usize| Hit {
-        rule,
-        start: start as u32,
-        end: end as u32,
-    };
-    for k in from..candidates {
-        let at = out[k].start as usize;
-        bigrams.each_starting(&norm.text[at..], |id, len| out.push(hit(id, at, at + len)));
+fn fill_and_step(automaton: &DoubleArray, input: &str, norm: &mut Normalized, out: &mut Vec<Hit>) {
+    /// The walk between characters: its step is inlined where normalization writes each one
+    /// (see [`EachChar`]).
+    struct Walk<'a> {
+        automaton: &'a DoubleArray,
+        cur: Cursor,
+        at: u32,
+        out: &'a mut Vec<Hit>,
     }
-    bigrams.each_single(&norm.text, |id, start, end| out.push(hit(id, start, end)));
-    out.drain(from..candidates);
-    out[from..].sort_unstable_by_key(|h| (h.end, h.start));
+    impl EachChar for Walk<'_> {
+        #[inline(always)]
+        fn each(&mut self, c: char) {
+            self.at += c.len_utf8() as u32;
+            if self.automaton.step(&mut self.cur, c) {
+                let (at, out) = (self.at, &mut *self.out);
+                self.automaton.each_output(self.cur, |rule, len| {
+                    out.push(Hit {
+                        rule,
+                        start: at - len,
+                        end: at,
+                    })
+                });
+            }
+        }
+    }
+    let walk = Walk {
+        automaton,
+        cur: automaton.start(),
+        at: 0,
+        out,
+    };
+    norm.fill_with(input, walk);
 }
 
 #[cfg(test)]
@@ -634,20 +593,17 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Stepping the automaton while normalizing, or looking up the pairs a small lexicon's
-        /// words start with, finds exactly what scanning the finished stream finds, in the same
-        /// order, whatever the runs, gaps, stops and boundaries.
+        /// Stepping the automaton while normalizing finds exactly what scanning the finished
+        /// stream finds, in the same order, whatever the runs, gaps, stops and boundaries.
         #[test]
         fn one_pass_finds_what_two_passes_find(text in "[asfuckpenis赌博社会一1：，。 .*\u{200B}ＡＳ]{0,40}") {
             let words = [
                 "ass", "fuck", "fuck you", "penis", "赌博", "社会：", "《苹果》", "一夜", "11",
                 "sa", "a", "s", "赌", "会赌博", "博社会",
             ];
-            // Five more one-character words than the pair filter takes: the automaton's path.
             let more: Vec<&str> = words.iter().copied().chain(["c", "k", "p", "e", "n"]).collect();
-            for (words, prefiltered) in [(&words[..], true), (&more[..], false)] {
+            for words in [&words[..], &more[..]] {
                 let m = Matcher::new(rules(words)).unwrap();
-                proptest::prop_assert_eq!(m.bigrams.is_some(), prefiltered);
                 let mut two = Vec::new();
                 let norm = normalize(&text);
                 m.scan(&norm, &mut two);
@@ -692,21 +648,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn the_built_in_lexicon_takes_the_pair_filter_and_a_long_list_does_not() {
-        let builtin = crate::engine::Engine::builtin().unwrap();
-        assert!(builtin.matcher().bigrams.is_some());
-        // More starting pairs than the filter takes (the many-thousand-word lists).
-        let words: Vec<String> = (0..5000u32)
-            .map(|i| {
-                let c = |k: u32| char::from_u32(0x4E00 + k % 20000).unwrap();
-                format!("{}{}", c(i), c(i * 7 + 1))
-            })
-            .collect();
-        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        assert!(Matcher::new(rules(&refs)).unwrap().bigrams.is_none());
     }
 
     #[test]

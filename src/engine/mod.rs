@@ -7,8 +7,8 @@
 //! stream, let allow entries suppress the deny hits they overlap, then
 //! [`compose`](verdict::compose) the verdict. DESIGN.md explains each step.
 
-pub mod bigrams;
 pub mod compact;
+pub mod darray;
 pub mod detect;
 pub mod fold;
 pub mod lexicon;

@@ -79,6 +79,21 @@ pub struct Normalized {
     pub words_apart: bool,
 }
 
+/// What [`Normalized::fill_with`] hands each stream character to as it is written: any
+/// `FnMut(char)`, or a type whose `#[inline(always)]` method is to be inlined at each place a
+/// character is written (a closure's body is the compiler's to inline or not, and a matcher's
+/// step kept out of line costs a call per character).
+pub trait EachChar {
+    fn each(&mut self, c: char);
+}
+
+impl<F: FnMut(char)> EachChar for F {
+    #[inline(always)]
+    fn each(&mut self, c: char) {
+        self(c)
+    }
+}
+
 /// The stream character written where Chinese sentence punctuation stands between two
 /// characters that are not Latin letters or digits: no pattern holds it (folding drops `|`), so
 /// the automaton cannot match across it and pays nothing for the rule.
@@ -95,7 +110,7 @@ impl Normalized {
     /// ([`Matcher::fill_and_scan`](super::Matcher::fill_and_scan)), and its loads overlap the
     /// folding of the characters after it.
     #[inline(always)]
-    pub fn fill_with(&mut self, input: &str, mut each: impl FnMut(char)) {
+    pub fn fill_with(&mut self, input: &str, mut each: impl EachChar) {
         self.text.clear();
         self.spans.clear();
         self.letters = false;
@@ -126,7 +141,7 @@ impl Normalized {
                     gap,
                 });
                 self.text.push(c);
-                each(c);
+                each.each(c);
                 last = Some(c);
                 continue;
             }
@@ -164,7 +179,7 @@ impl Normalized {
         gap: Gap,
         (from, to): (u32, u32),
         last: &mut Option<char>,
-        each: &mut impl FnMut(char),
+        each: &mut impl EachChar,
     ) {
         if gap == Gap::Stop
             && !k.is_ascii_alphanumeric()
@@ -178,7 +193,7 @@ impl Normalized {
                 gap,
             });
             self.text.push(STOP_MARK);
-            each(STOP_MARK);
+            each.each(STOP_MARK);
             *last = Some(STOP_MARK);
         }
     }
@@ -191,7 +206,7 @@ impl Normalized {
         end: usize,
         gap: Gap,
         last: &mut Option<char>,
-        each: &mut impl FnMut(char),
+        each: &mut impl EachChar,
     ) {
         if *last == Some(k)
             && !k.is_ascii_digit()
@@ -215,7 +230,7 @@ impl Normalized {
             gap,
         });
         self.text.push(k);
-        each(k);
+        each.each(k);
         // The runs restart after any other stream character (`last`), so the ideographs'
         // short path leaves the counters alone.
         if k.is_ascii_digit() {
