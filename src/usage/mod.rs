@@ -200,7 +200,9 @@ pub struct Totals {
 
 /// The usage counters of one process.
 pub struct Usage {
-    history: DashMap<Box<str>, Mutex<History>>,
+    /// By appid. The apps are the configured ones, not keys a client chooses: hashed with
+    /// foldhash, as the app map is, rather than SipHash (one look-up every verdict).
+    history: DashMap<Box<str>, Mutex<History>, foldhash::fast::RandomState>,
     series: AppSeries,
 }
 
@@ -216,7 +218,7 @@ impl Usage {
     /// Registers the per-app series; `listed` apps get theirs, each at zero from the start.
     pub fn new(registry: &Registry, listed: &[String]) -> Result<Self, prometheus::Error> {
         Ok(Usage {
-            history: DashMap::new(),
+            history: DashMap::default(),
             series: AppSeries::new(registry, listed)?,
         })
     }
