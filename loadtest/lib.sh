@@ -1,5 +1,6 @@
 # Shared helpers for the load scripts (sourced, not run).
-# Needs: wrk (apt-get install wrk), taskset (util-linux), curl.
+# Needs: wrk (apt-get install wrk), taskset (util-linux), curl; GNU time (apt-get install time) for
+# the load generator's sleeps, which are left out ("-") without it.
 
 # A failure inside a function whose output is captured (`token=$(prepare ...)`) stops the script
 # too, instead of measuring a gateway that answers every request with an error.
@@ -128,14 +129,24 @@ app_paths() {
     done
 }
 
-# measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms" for one wrk run on CPU 1, with
-# the wrk script WRK_SCRIPT (default loadtest/post.lua) and WRK_THREADS threads (default 1).
+# measure URL DURATION CONNECTIONS: prints "rps p50_ms p99_ms sleeps" for one wrk run on CPU 1,
+# with the wrk script WRK_SCRIPT (default loadtest/post.lua) and WRK_THREADS threads (default 1).
+# sleeps: how often wrk blocked waiting for answers (its voluntary context switches, read by GNU
+# time where /usr/bin/time is installed, "-" where not). Each is a wake-up the server's core pays
+# for when it sends the answer that ends it.
 measure() {
-    taskset -c 1 wrk -t"${WRK_THREADS:-1}" -c"$3" -d"$2" --latency -s "${WRK_SCRIPT:-loadtest/post.lua}" "$1" | awk '
+    local timed=() out figures sleeps=-
+    out=$(mktemp)
+    [ -x /usr/bin/time ] && timed=(/usr/bin/time -f %w -o "$out")
+    figures=$("${timed[@]}" taskset -c 1 wrk -t"${WRK_THREADS:-1}" -c"$3" -d"$2" --latency -s "${WRK_SCRIPT:-loadtest/post.lua}" "$1" | awk '
         /Requests\/sec/ { rps = $2 }
         $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
         function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-        END { printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99) }'
+        END { printf "%.0f %.2f %.2f\n", rps, ms(p50), ms(p99) }')
+    # Written once wrk has exited, which the pipeline's end waits for.
+    if [ -s "$out" ] && grep -qx '[0-9]*' "$out"; then sleeps=$(cat "$out"); fi
+    rm -f "$out"
+    echo "$figures $sleeps"
 }
 
 # cpu_ticks PID: the process's user and system CPU time so far, in clock ticks.
@@ -143,20 +154,30 @@ cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+# user_ticks PID: the process's user-space CPU time so far, in clock ticks. Its system time is
+# the kernel's work on the process's behalf, waking the load generator included (see
+# BENCHMARKS.md, "msgSecCheck v2 on one core"); the user time is the server's own code.
+user_ticks() {
+    awk '{ print $14 }' "/proc/$1/stat"
+}
+
 # compare ROUNDS "NAME A" URL_A "NAME B" URL_B: alternates wrk runs (A first), prints a markdown
-# table and B's requests/s as a share of A's, summed over rounds. Uses DURATION and CONNS.
-# With PID_A and PID_B set (the two gateways), also each one's CPU time per request (µs) and its
-# capacity on a core of its own (the requests/s one core's CPU time allows) as a share of A's;
+# table (with how often wrk slept waiting for an answer, per 100 requests) and B's requests/s
+# as a share of A's, summed over rounds. Uses DURATION and CONNS.
+# With PID_A and PID_B set (the two gateways), also each one's CPU time per request (µs), the
+# user-space part of it, and its capacity on a core of its own (the requests/s one core's CPU
+# time allows) as a share of A's, with the user-space time per request of each over all rounds;
 # with PID_SHARED set too (a process both use, Redis say), its CPU time per request of each.
 compare() {
     local rounds=$1 name_a=$2 url_a=$3 name_b=$4 url_b=$5 sum_a=0 sum_b=0 r rps p50 p99
-    local cpu=${PID_A:+1} shared=${PID_SHARED:-} ticks_a=0 ticks_b=0 reqs_a=0 reqs_b=0
-    local hz secs head="| round | server | requests/s | p50 ms | p99 ms |" rule="| --- | --- | ---: | ---: | ---: |"
+    local cpu=${PID_A:+1} shared=${PID_SHARED:-} ticks_a=0 ticks_b=0 reqs_a=0 reqs_b=0 user_a=0 user_b=0
+    local hz secs sleeps head="| round | server | requests/s | p50 ms | p99 ms | wrk sleeps / 100 requests |"
+    local rule="| --- | --- | ---: | ---: | ---: | ---: |"
     hz=$(getconf CLK_TCK)
     secs=${DURATION%s}
     if [ -n "$cpu" ]; then
-        head="$head server CPU µs/request |"
-        rule="$rule ---: |"
+        head="$head server CPU µs/request | of it user space |"
+        rule="$rule ---: | ---: |"
         if [ -n "$shared" ]; then
             head="$head shared process CPU µs/request |"
             rule="$rule ---: |"
@@ -166,22 +187,23 @@ compare() {
     echo "$rule"
     # one_run NAME URL PID: one measured run; adds to the sums named by its side (a or b).
     one_run() {
-        local name=$1 url=$2 pid=${3:-} side=$4 t0 t1 s0=0 s1=0 line
-        [ -n "$cpu" ] && t0=$(cpu_ticks "$pid")
+        local name=$1 url=$2 pid=${3:-} side=$4 t0 t1 u0 u1 s0=0 s1=0 line
+        [ -n "$cpu" ] && t0=$(cpu_ticks "$pid") && u0=$(user_ticks "$pid")
         [ -n "$shared" ] && s0=$(cpu_ticks "$shared")
-        read -r rps p50 p99 < <(measure "$url" "$DURATION" "$CONNS")
-        [ -n "$cpu" ] && t1=$(cpu_ticks "$pid")
+        read -r rps p50 p99 sleeps < <(measure "$url" "$DURATION" "$CONNS")
+        [ -n "$cpu" ] && t1=$(cpu_ticks "$pid") && u1=$(user_ticks "$pid")
         [ -n "$shared" ] && s1=$(cpu_ticks "$shared")
-        line="| $r | $name | $rps | $p50 | $p99 |"
+        line="| $r | $name | $rps | $p50 | $p99 | $(awk -v s="$sleeps" -v n=$((rps * secs)) 'BEGIN { if (s == "-" || n == 0) print "-"; else printf "%.1f", 100 * s / n }') |"
         if [ -n "$cpu" ]; then
             line="$line $(awk -v t=$((t1 - t0)) -v hz="$hz" -v n=$((rps * secs)) 'BEGIN { printf "%.1f", t / hz * 1e6 / n }') |"
+            line="$line $(awk -v t=$((u1 - u0)) -v hz="$hz" -v n=$((rps * secs)) 'BEGIN { printf "%.2f", t / hz * 1e6 / n }') |"
             if [ -n "$shared" ]; then
                 line="$line $(awk -v t=$((s1 - s0)) -v hz="$hz" -v n=$((rps * secs)) 'BEGIN { printf "%.1f", t / hz * 1e6 / n }') |"
             fi
             if [ "$side" = a ]; then
-                ticks_a=$((ticks_a + t1 - t0)); reqs_a=$((reqs_a + rps * secs))
+                ticks_a=$((ticks_a + t1 - t0)); user_a=$((user_a + u1 - u0)); reqs_a=$((reqs_a + rps * secs))
             else
-                ticks_b=$((ticks_b + t1 - t0)); reqs_b=$((reqs_b + rps * secs))
+                ticks_b=$((ticks_b + t1 - t0)); user_b=$((user_b + u1 - u0)); reqs_b=$((reqs_b + rps * secs))
             fi
         fi
         echo "$line"
@@ -197,5 +219,8 @@ compare() {
     if [ -n "$cpu" ]; then
         awk -v ta="$ticks_a" -v tb="$ticks_b" -v ra="$reqs_a" -v rb="$reqs_b" -v na="$name_a" -v nb="$name_b" \
             'BEGIN { printf "%s / %s, capacity of one core (requests per CPU second), over all rounds: %.1f%%\n", nb, na, 100 * (rb / tb) / (ra / ta) }'
+        awk -v ua="$user_a" -v ub="$user_b" -v ra="$reqs_a" -v rb="$reqs_b" -v hz="$hz" -v na="$name_a" -v nb="$name_b" \
+            'BEGIN { a = ua / hz * 1e6 / ra; b = ub / hz * 1e6 / rb;
+                     printf "user-space CPU a request, over all rounds: %s %.2f µs, %s %.2f µs (%+.2f µs)\n", na, a, nb, b, b - a }'
     fi
 }
